@@ -1,0 +1,1 @@
+"""Framework-free backend: one package per drawn service. Never imports reflex."""

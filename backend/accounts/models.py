@@ -1,0 +1,181 @@
+"""Auth service tables and input shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from pydantic import BaseModel, field_validator
+from sqlmodel import Field, SQLModel
+
+from backend.db import TenantOwned, utcnow
+from backend.validation import check_password, clean_text, normalize_email
+
+
+class Role(StrEnum):
+    CLIENT = "client"
+    PROFESSIONAL = "professional"
+    ADMIN = "admin"  # tenant admin: runs one marketplace
+    OPERATOR = "operator"  # platform operator: runs the install (OperatorAccount, not User)
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class TokenPurpose(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+
+
+class User(TenantOwned, table=True):
+    __tablename__ = "user_account"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "email", name="uq_user_tenant_email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    status: str = Field(default=UserStatus.ACTIVE, max_length=16)
+    email_verified_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+
+class AuthSession(TenantOwned, table=True):
+    __tablename__ = "auth_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=255)
+
+
+class OneTimeToken(TenantOwned, table=True):
+    __tablename__ = "one_time_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    purpose: str = Field(max_length=32)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed logins, for throttling. A platform table: `scope` is a tenant slug or 'operator'."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (sa.Index("ix_login_attempt_scope_email_at", "scope", "email", "at"),
+                      sa.Index("ix_login_attempt_scope_ip_at", "scope", "ip", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=40)
+    email: str = Field(max_length=254)
+    ip: str = Field(default="", max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class OperatorAccount(SQLModel, table=True):
+    """Platform operators run the installation; they belong to no tenant."""
+
+    __tablename__ = "operator_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    password_hash: str = Field(max_length=255)
+    name: str = Field(default="Platform operator", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OperatorSession(SQLModel, table=True):
+    __tablename__ = "operator_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    operator_id: int = Field(foreign_key="operator_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+# ---------------------------------------------------------------- input shapes
+
+
+class SignUp(BaseModel):
+    email: str
+    password: str
+    full_name: str
+    role: Role = Role.CLIENT
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        return normalize_email(v)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: str) -> str:
+        return check_password(v)
+
+    @field_validator("full_name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return clean_text(v, field="name", max_len=80, required=True)
+
+    @field_validator("role")
+    @classmethod
+    def _public_role(cls, v: Role) -> Role:
+        if v not in (Role.CLIENT, Role.PROFESSIONAL):
+            raise ValueError("Choose client or professional")
+        return v
+
+
+class NewPassword(BaseModel):
+    password: str
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: str) -> str:
+        return check_password(v)
+
+
+# ---------------------------------------------------------------- who is calling
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller, passed explicitly into every service call."""
+
+    role: Role
+    id: int
+    tenant_id: int | None  # None for platform operators
+    email: str = ""
+    name: str = ""
+    email_verified: bool = False
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == Role.OPERATOR
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A user as shown in the admin list (never the password hash)."""
+
+    id: int
+    email: str
+    full_name: str
+    role: str
+    status: str
+    email_verified: bool
+    created_at: str
+    last_login_at: str

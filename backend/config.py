@@ -1,0 +1,85 @@
+"""The one place configuration is read: environment variables (and an optional .env file).
+
+Every outside service is chosen by one variable; unset means the embedded default, so
+`make run` needs no servers at all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_PLACEHOLDER = "dev-only-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = PROJECT_ROOT / "data"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_PLACEHOLDER)
+
+    # --- data stores -------------------------------------------------------------------
+    # Owner connection: runs migrations. Unset = SQLite file under data_dir.
+    database_url: str | None = None
+    # Runtime connection. Unset on PostgreSQL = the owner connection followed by
+    # `SET ROLE <database_app_role>`, so the app never acts as the table owner (RLS applies).
+    database_app_url: str | None = None
+    database_app_role: str = "marketplace_app"
+    redis_url: str | None = None  # Celery broker/results; unset = jobs run in-process
+
+    # --- tenancy -----------------------------------------------------------------------
+    base_domain: str = "localhost"  # <slug>.<base_domain> selects tenant <slug>
+    default_tenant: str = "demo"  # served on the bare base domain / an IP address
+
+    # --- accounts ----------------------------------------------------------------------
+    session_days: int = Field(default=14, ge=1, le=365)
+    reset_token_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    verify_token_hours: int = Field(default=48, ge=1, le=24 * 14)
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    # argon2id cost: chosen so one hash takes ~50-80 ms on a 2-core machine (see bench/).
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_kib: int = Field(default=32 * 1024, ge=8 * 1024)
+    argon2_parallelism: int = Field(default=2, ge=1)
+
+    # --- web ---------------------------------------------------------------------------
+    public_url: str = "http://localhost:3000"  # used in links inside emails
+    max_avatar_bytes: int = 5 * 1024 * 1024
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "marketplace.db"
+
+    @property
+    def owner_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.owner_database_url.startswith("postgresql")
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> "Settings":
+        if self.environment == "production":
+            secret = self.secret_key.get_secret_value()
+            if secret == DEV_SECRET_PLACEHOLDER or len(secret) < 32:
+                raise ValueError("SECRET_KEY must be set to a random value of 32+ characters in production")
+            if not self.database_url:
+                raise ValueError("DATABASE_URL must point at PostgreSQL in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

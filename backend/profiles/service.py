@@ -1,0 +1,68 @@
+"""User Profile service: read and edit one's own profile, including the avatar."""
+
+from __future__ import annotations
+
+import secrets
+
+from backend.accounts.models import Actor
+from backend.config import Settings
+from backend.db import Database, utcnow
+from backend.errors import NotFound, PermissionDenied
+from backend.profiles.models import Profile, ProfileUpdate, ProfileView
+from backend.storage.images import load_image, square_thumbnail
+from backend.storage.ports import ObjectStore
+from backend.validation import parse_input
+
+AVATAR_SIZE = 256
+
+
+class ProfileService:
+    def __init__(self, db: Database, settings: Settings, store: ObjectStore):
+        self.db = db
+        self.settings = settings
+        self.store = store
+
+    @staticmethod
+    def _require_member(actor: Actor | None) -> Actor:
+        if actor is None or actor.tenant_id is None:
+            raise PermissionDenied("Please log in first.")
+        return actor
+
+    def _view(self, p: Profile) -> ProfileView:
+        return ProfileView(user_id=p.user_id, full_name=p.full_name, phone=p.phone, city=p.city,
+                           avatar_url=self.store.url(p.avatar_key) if p.avatar_key else "")
+
+    def get_own(self, actor: Actor) -> ProfileView:
+        actor = self._require_member(actor)
+        with self.db.tenant_session(actor.tenant_id) as session:
+            profile = session.get(Profile, actor.id)
+            if profile is None:
+                raise NotFound("Profile not found.")
+            return self._view(profile)
+
+    def update_own(self, actor: Actor, data: dict) -> ProfileView:
+        actor = self._require_member(actor)
+        form = parse_input(ProfileUpdate, data)
+        with self.db.tenant_session(actor.tenant_id) as session:
+            profile = session.get(Profile, actor.id)
+            if profile is None:
+                raise NotFound("Profile not found.")
+            profile.full_name, profile.phone, profile.city = form.full_name, form.phone, form.city
+            profile.updated_at = utcnow()
+            return self._view(profile)
+
+    def set_avatar(self, actor: Actor, data: bytes) -> ProfileView:
+        actor = self._require_member(actor)
+        image = load_image(data, field="avatar", max_bytes=self.settings.max_avatar_bytes)
+        thumb = square_thumbnail(image, AVATAR_SIZE)
+        # A new key per upload: caches never serve the old picture, and the row only
+        # points at the file once it is fully written.
+        key = f"t{actor.tenant_id}/avatars/u{actor.id}-{secrets.token_hex(6)}.jpg"
+        self.store.put(key, thumb, "image/jpeg")
+        with self.db.tenant_session(actor.tenant_id) as session:
+            profile = session.get(Profile, actor.id)
+            if profile is None:
+                raise NotFound("Profile not found.")
+            profile.avatar_key = key
+            profile.updated_at = utcnow()
+            return self._view(profile)

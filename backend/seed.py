@@ -1,0 +1,91 @@
+"""Demo data: a platform operator and a demo tenant with an admin, 3 clients and 10 professionals.
+
+Idempotent: running it again changes nothing. `python -m backend.seed` prints the logins.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from backend.accounts.models import OperatorAccount, Role, User
+from backend.bootstrap import Services, services
+from backend.db import utcnow
+from backend.profiles.models import Profile
+from backend.tenancy.models import Tenant
+
+DEMO_PASSWORD = "demo-password-1"
+OPERATOR_EMAIL = "operator@platform.example"
+CITIES = ["Austin", "Denver", "Portland", "Chicago", "Boston"]
+
+CLIENTS = [("Alice Carter", "alice"), ("Ben Ortiz", "ben"), ("Chloe Nguyen", "chloe")]
+PROS = [("Diego Ramos", "diego"), ("Emma Schultz", "emma"), ("Farah Haddad", "farah"), ("George Li", "george"),
+        ("Hana Kobayashi", "hana"), ("Ivan Petrov", "ivan"), ("Julia Rossi", "julia"), ("Kofi Mensah", "kofi"),
+        ("Lena Fischer", "lena"), ("Mateo Silva", "mateo")]
+SECOND_TENANT_USERS = [("Nora Blake", "nora", Role.CLIENT), ("Oscar Diaz", "oscar", Role.PROFESSIONAL)]
+
+
+def _ensure_tenant(svc: Services, slug: str, name: str, primary: str, accent: str) -> int:
+    with svc.db.platform_session() as session:
+        tenant = session.exec(select(Tenant).where(Tenant.slug == slug)).first()
+        if tenant is None:
+            tenant = Tenant(slug=slug, name=name, primary_color=primary, accent_color=accent)
+            session.add(tenant)
+            session.flush()
+        return tenant.id
+
+
+def _ensure_user(svc: Services, tenant_id: int, email: str, name: str, role: Role, city: str, pw_hash: str) -> None:
+    with svc.db.tenant_session(tenant_id) as session:
+        if session.exec(select(User.id).where(User.email == email)).first() is not None:
+            return
+        user = User(email=email, password_hash=pw_hash, role=role, email_verified_at=utcnow())
+        session.add(user)
+        session.flush()
+        session.add(Profile(user_id=user.id, full_name=name, city=city))
+
+
+def seed(svc: Services) -> list[tuple[str, str, str, str]]:
+    """Returns (where, role, email, password) rows for printing."""
+    pw_hash = svc.accounts.passwords.hash(DEMO_PASSWORD)
+    logins = []
+    with svc.db.platform_session() as session:
+        has_operator = session.exec(select(OperatorAccount.id).where(OperatorAccount.email == OPERATOR_EMAIL)).first()
+    if not has_operator:
+        svc.accounts.create_operator(OPERATOR_EMAIL, DEMO_PASSWORD)
+    logins.append(("/operator/login", "platform operator", OPERATOR_EMAIL, DEMO_PASSWORD))
+
+    demo = svc.settings.default_tenant
+    demo_id = _ensure_tenant(svc, demo, "HandyHub", "#4F46E5", "#F59E0B")
+    _ensure_user(svc, demo_id, f"admin@{demo}.example", "Dana Admin", Role.ADMIN, "Austin", pw_hash)
+    logins.append((demo, "admin", f"admin@{demo}.example", DEMO_PASSWORD))
+    for i, (name, handle) in enumerate(CLIENTS):
+        _ensure_user(svc, demo_id, f"{handle}@{demo}.example", name, Role.CLIENT, CITIES[i % len(CITIES)], pw_hash)
+        logins.append((demo, "client", f"{handle}@{demo}.example", DEMO_PASSWORD))
+    for i, (name, handle) in enumerate(PROS):
+        _ensure_user(svc, demo_id, f"{handle}@{demo}.example", name, Role.PROFESSIONAL, CITIES[i % len(CITIES)],
+                     pw_hash)
+        logins.append((demo, "professional", f"{handle}@{demo}.example", DEMO_PASSWORD))
+
+    # A second marketplace, to see tenant isolation at http://acme.localhost:3000
+    acme_id = _ensure_tenant(svc, "acme", "Acme Home Services", "#0F766E", "#E11D48")
+    _ensure_user(svc, acme_id, "admin@acme.example", "Ada Acme", Role.ADMIN, "Denver", pw_hash)
+    logins.append(("acme", "admin", "admin@acme.example", DEMO_PASSWORD))
+    for name, handle, role in SECOND_TENANT_USERS:
+        _ensure_user(svc, acme_id, f"{handle}@acme.example", name, role, "Denver", pw_hash)
+        logins.append(("acme", role.value, f"{handle}@acme.example", DEMO_PASSWORD))
+    return logins
+
+
+def main() -> None:
+    svc = services()
+    rows = seed(svc)
+    print("\nDemo logins (password for all: %s)" % DEMO_PASSWORD)
+    for where, role, email, _ in rows:
+        host = "http://localhost:3000" + where if where.startswith("/") else (
+            "http://localhost:3000" if where == svc.settings.default_tenant else f"http://{where}.localhost:3000")
+        print(f"  {role:<18} {email:<32} {host}")
+    print()
+
+
+if __name__ == "__main__":
+    main()

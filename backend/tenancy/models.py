@@ -1,0 +1,113 @@
+"""Multi-Tenancy Manager tables: the tenant registry (a platform table, not tenant-owned)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field as PField, field_validator
+from sqlmodel import Field, SQLModel
+
+from backend.db import utcnow
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+RESERVED_SLUGS = {"www", "api", "admin", "operator", "static", "assets", "mail"}
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "JPY", "INR", "BRL")
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Tenant(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=40, unique=True, index=True)
+    name: str = Field(max_length=80)
+    primary_color: str = Field(default="#4F46E5", max_length=7)
+    accent_color: str = Field(default="#F59E0B", max_length=7)
+    logo_url: str = Field(default="", max_length=500)
+    currency: str = Field(default="USD", max_length=3)
+    platform_fee_bps: int = Field(default=1000)  # basis points: 1000 = 10.00 %
+    status: str = Field(default=TenantStatus.ACTIVE, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TenantBranding(BaseModel):
+    """What an operator may change about an existing tenant."""
+
+    name: str = PField(min_length=2, max_length=80)
+    primary_color: str = "#4F46E5"
+    accent_color: str = "#F59E0B"
+    logo_url: str = PField(default="", max_length=500)
+    currency: str = "USD"
+    platform_fee_percent: float = PField(default=10.0, ge=0, le=50)
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, v: str) -> str:
+        v = v.strip()
+        if len(v) < 2:
+            raise ValueError("Name must be at least 2 characters")
+        return v
+
+    @field_validator("primary_color", "accent_color")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        v = v.strip()
+        if not HEX_RE.match(v):
+            raise ValueError("Use a hex colour like #4F46E5")
+        return v.upper()
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, v: str) -> str:
+        v = v.strip()
+        if v and not (v.startswith("https://") or v.startswith("http://") or v.startswith("/")):
+            raise ValueError("Logo must be an http(s) URL or a path")
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        v = v.strip().upper()
+        if v not in CURRENCIES:
+            raise ValueError(f"Currency must be one of {', '.join(CURRENCIES)}")
+        return v
+
+
+class TenantCreate(TenantBranding):
+    slug: str = PField(min_length=1, max_length=40)
+    admin_email: str = PField(max_length=254)
+    admin_password: str = PField(max_length=200)
+    admin_name: str = PField(default="Marketplace admin", max_length=80)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not SLUG_RE.match(v):
+            raise ValueError("Use 1-40 lowercase letters, digits or dashes")
+        if v in RESERVED_SLUGS:
+            raise ValueError("That address is reserved")
+        return v
+
+
+class TenantPublic(BaseModel):
+    """What the web layer may know about the tenant serving a request."""
+
+    id: int
+    slug: str
+    name: str
+    primary_color: str
+    accent_color: str
+    logo_url: str
+    currency: str
+    platform_fee_bps: int
+    status: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == TenantStatus.ACTIVE

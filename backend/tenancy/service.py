@@ -1,0 +1,158 @@
+"""Multi-Tenancy Manager: resolve the tenant of a request, and the operator's tenant console."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from backend.accounts.models import Actor, Role, User
+from backend.accounts.security import Passwords
+from backend.config import Settings
+from backend.db import Database
+from backend.errors import NotFound, PermissionDenied, ValidationFailed
+from backend.profiles.models import Profile
+from backend.tenancy.hosts import tenant_slug_for_host
+from backend.tenancy.models import Tenant, TenantBranding, TenantCreate, TenantPublic, TenantStatus
+from backend.validation import check_password, normalize_email, parse_input as _parse
+
+
+def _public(t: Tenant) -> TenantPublic:
+    return TenantPublic.model_validate(t, from_attributes=True)
+
+
+class TenantDirectory:
+    """Host -> tenant, with a short in-process cache (tenants change rarely; 5 s staleness
+    is acceptable, and suspensions also revoke nothing that a reload wouldn't re-check)."""
+
+    TTL_SECONDS = 5.0
+
+    def __init__(self, db: Database, settings: Settings):
+        self.db = db
+        self.settings = settings
+        self._cache: dict[str, tuple[float, TenantPublic | None]] = {}
+        self._lock = threading.Lock()
+
+    def for_host(self, host: str) -> TenantPublic | None:
+        slug = tenant_slug_for_host(host, base_domain=self.settings.base_domain,
+                                    default_tenant=self.settings.default_tenant)
+        return self.by_slug(slug) if slug else None
+
+    def by_slug(self, slug: str) -> TenantPublic | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(slug)
+        if hit and now - hit[0] < self.TTL_SECONDS:
+            return hit[1]
+        with self.db.platform_session() as session:
+            row = session.exec(select(Tenant).where(Tenant.slug == slug)).first()
+            tenant = _public(row) if row else None
+        with self._lock:
+            self._cache[slug] = (now, tenant)
+        return tenant
+
+    def forget(self, slug: str) -> None:
+        with self._lock:
+            self._cache.pop(slug, None)
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    id: int
+    slug: str
+    name: str
+    primary_color: str
+    accent_color: str
+    logo_url: str
+    currency: str
+    platform_fee_percent: float
+    status: str
+    users: int
+    created_at: str
+
+
+class PlatformService:
+    """The platform operator's console: the only code that uses the cross-tenant path."""
+
+    def __init__(self, db: Database, passwords: Passwords, directory: TenantDirectory):
+        self.db = db
+        self.passwords = passwords
+        self.directory = directory
+
+    @staticmethod
+    def _require_operator(actor: Actor | None) -> None:
+        if actor is None or actor.role != Role.OPERATOR:
+            raise PermissionDenied("Only the platform operator can manage marketplaces.")
+
+    def list_tenants(self, actor: Actor) -> list[TenantRow]:
+        self._require_operator(actor)
+        with self.db.cross_tenant_session() as session:
+            counts = dict(session.exec(select(User.tenant_id, sa.func.count()).group_by(User.tenant_id)).all())
+            tenants = session.exec(select(Tenant).order_by(Tenant.created_at, Tenant.id)).all()
+            return [
+                TenantRow(id=t.id, slug=t.slug, name=t.name, primary_color=t.primary_color,
+                          accent_color=t.accent_color, logo_url=t.logo_url, currency=t.currency,
+                          platform_fee_percent=t.platform_fee_bps / 100, status=t.status,
+                          users=counts.get(t.id, 0), created_at=t.created_at.strftime("%Y-%m-%d"))
+                for t in tenants
+            ]
+
+    def create_tenant(self, actor: Actor, data: dict) -> TenantPublic:
+        """Create the marketplace and its first admin in one transaction."""
+        self._require_operator(actor)
+        form: TenantCreate = _parse(TenantCreate, data)
+        errors = {}
+        try:
+            admin_email = normalize_email(form.admin_email)
+        except ValueError as exc:
+            errors["admin_email"] = str(exc)
+        try:
+            check_password(form.admin_password)
+        except ValueError as exc:
+            errors["admin_password"] = str(exc)
+        if errors:
+            raise ValidationFailed(errors)
+        password_hash = self.passwords.hash(form.admin_password)
+        with self.db.cross_tenant_session() as session:
+            if session.exec(select(Tenant.id).where(Tenant.slug == form.slug)).first() is not None:
+                raise ValidationFailed({"slug": "That address is taken"})
+            tenant = Tenant(slug=form.slug, name=form.name, primary_color=form.primary_color,
+                            accent_color=form.accent_color, logo_url=form.logo_url, currency=form.currency,
+                            platform_fee_bps=round(form.platform_fee_percent * 100))
+            session.add(tenant)
+            session.flush()
+            admin = User(tenant_id=tenant.id, email=admin_email, password_hash=password_hash, role=Role.ADMIN)
+            session.add(admin)
+            session.flush()
+            session.add(Profile(tenant_id=tenant.id, user_id=admin.id, full_name=form.admin_name))
+            created = _public(tenant)
+        self.directory.forget(created.slug)
+        return created
+
+    def update_branding(self, actor: Actor, tenant_id: int, data: dict) -> TenantPublic:
+        self._require_operator(actor)
+        form: TenantBranding = _parse(TenantBranding, data)
+        with self.db.platform_session() as session:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is None:
+                raise NotFound("No such marketplace.")
+            tenant.name, tenant.primary_color, tenant.accent_color = form.name, form.primary_color, form.accent_color
+            tenant.logo_url, tenant.currency = form.logo_url, form.currency
+            tenant.platform_fee_bps = round(form.platform_fee_percent * 100)
+            updated = _public(tenant)
+        self.directory.forget(updated.slug)
+        return updated
+
+    def set_status(self, actor: Actor, tenant_id: int, status: TenantStatus) -> None:
+        self._require_operator(actor)
+        status = TenantStatus(status)
+        with self.db.platform_session() as session:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is None:
+                raise NotFound("No such marketplace.")
+            tenant.status = status
+            slug = tenant.slug
+        self.directory.forget(slug)

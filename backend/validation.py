@@ -1,0 +1,55 @@
+"""Shared field validators for the service boundary."""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ValidationError
+
+from backend.errors import ValidationFailed, field_errors_from_pydantic
+
+M = TypeVar("M", bound=BaseModel)
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+PHONE_RE = re.compile(r"^\+?[0-9 ()\-.]{6,24}$")
+
+
+def normalize_email(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValueError("Enter your email address")
+    if len(value) > 254:
+        raise ValueError("Email must be at most 254 characters")
+    try:
+        # Deliverability (DNS) checks are off: they need the network and slow sign-up.
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"Enter a valid email address ({exc})") from None
+    return result.normalized.lower()
+
+
+def check_password(value: str) -> str:
+    if len(value or "") < MIN_PASSWORD:
+        raise ValueError(f"Password must be at least {MIN_PASSWORD} characters")
+    if len(value) > MAX_PASSWORD:
+        raise ValueError(f"Password must be at most {MAX_PASSWORD} characters")
+    return value
+
+
+def clean_text(value: str, *, field: str, max_len: int, required: bool = False) -> str:
+    value = " ".join((value or "").split())
+    if required and not value:
+        raise ValueError(f"Enter your {field}")
+    if len(value) > max_len:
+        raise ValueError(f"{field.capitalize()} must be at most {max_len} characters")
+    return value
+
+
+def parse_input(model: type[M], data: dict) -> M:
+    """Validate a form at the service boundary; errors become per-field messages."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors_from_pydantic(exc)) from None
