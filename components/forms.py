@@ -1,0 +1,53 @@
+"""Form fields that show their own error message under the input."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+
+def field(label: str, name: str, errors: rx.Var, *, type: str = "text", placeholder: str = "",
+          hint: str = "", default_value: str | rx.Var = "", auto_complete: str = "", max_length: int = 0,
+          required: bool = False) -> rx.Component:
+    has_error = errors.contains(name)
+    return rx.vstack(
+        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+        rx.input(
+            name=name, id=name, type=type, placeholder=placeholder, default_value=default_value,
+            auto_complete=auto_complete or None, max_length=max_length or None, required=required,
+            size="3", width="100%",
+            color_scheme=rx.cond(has_error, "red", "gray"),
+            variant="surface",
+        ),
+        rx.cond(
+            has_error,
+            rx.text(errors[name], size="1", color="var(--red-11)", id=f"{name}-error"),
+            rx.text(hint, size="1", color="var(--gray-10)") if hint else rx.fragment(),
+        ),
+        spacing="1", width="100%", align="stretch",
+    )
+
+
+def form_alert(message: rx.Var) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle-alert", color_scheme="red", size="1", width="100%", id="form-error"),
+    )
+
+
+def submit_button(label: str, busy: rx.Var, **props) -> rx.Component:
+    return rx.button(label, type="submit", loading=busy, size="3", width="100%", **props)
+
+
+def auth_card(title: str, subtitle: str | rx.Component, *children) -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.heading(title, size="6"),
+                rx.text(subtitle, color="var(--gray-11)", size="2") if isinstance(subtitle, str) else subtitle,
+                *children,
+                spacing="4", width="100%",
+            ),
+            size="3", width="100%", max_width="440px",
+        ),
+        padding_y=["8px", "32px"],
+    )

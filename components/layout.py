@@ -1,0 +1,233 @@
+"""Page chrome: tenant-branded header, responsive nav, and the states every page can be in."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from state.app_state import AppState
+
+CONTENT_WIDTH = "1120px"
+
+
+def brand_style() -> dict:
+    """Map the tenant's brand colour onto Radix's accent scale, so every solid/soft
+    component (buttons, badges, links, focus rings) wears the tenant's colours."""
+    brand = AppState.brand_primary
+    tint = lambda pct: f"color-mix(in srgb, {brand} {pct}%, white)"  # noqa: E731
+    shade = lambda pct: f"color-mix(in srgb, {brand} {100 - pct}%, black)"  # noqa: E731
+    return {
+        "--brand": brand,
+        "--brand-accent": AppState.brand_accent,
+        "--accent-1": tint(2), "--accent-2": tint(5), "--accent-3": tint(10), "--accent-4": tint(15),
+        "--accent-5": tint(22), "--accent-6": tint(30), "--accent-7": tint(45), "--accent-8": tint(65),
+        "--accent-9": brand, "--accent-10": shade(10), "--accent-11": shade(20), "--accent-12": shade(45),
+        # Alpha variants drive links, outline and soft buttons.
+        "--accent-a1": tint(2), "--accent-a2": tint(5), "--accent-a3": tint(10), "--accent-a4": tint(15),
+        "--accent-a5": tint(22), "--accent-a6": tint(30), "--accent-a7": tint(45), "--accent-a8": tint(65),
+        "--accent-a9": brand, "--accent-a10": shade(10), "--accent-a11": shade(20), "--accent-a12": shade(45),
+        "--accent-surface": tint(5), "--accent-indicator": brand, "--accent-track": brand,
+        "--accent-contrast": "white", "--focus-8": brand,
+    }
+
+
+def brand_mark() -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.cond(
+                AppState.tenant_logo != "",
+                rx.image(src=AppState.tenant_logo, height="32px", width="auto", alt=AppState.tenant_name),
+                rx.center(
+                    rx.text(AppState.tenant_name.to(str)[0:1], weight="bold", color="white"),
+                    width="32px", height="32px", border_radius="8px", background="var(--brand)",
+                ),
+            ),
+            rx.text(AppState.tenant_name, weight="bold", size="4", color="var(--gray-12)",
+                    white_space="nowrap", overflow="hidden", text_overflow="ellipsis", max_width=["40vw", "60vw"]),
+            align="center", spacing="2",
+        ),
+        href="/", underline="none", id="brand",
+    )
+
+
+def _nav_items() -> list[tuple[str, str, rx.Var]]:
+    role = AppState.user_role
+    return [
+        ("Home", "/client", role == "client"),
+        ("Home", "/pro", role == "professional"),
+        ("Users", "/admin", role == "admin"),
+        ("Outbox", "/admin/outbox", role == "admin"),
+        ("Account", "/account", AppState.user_id != 0),
+    ]
+
+
+def nav_links() -> rx.Component:
+    return rx.hstack(
+        *[rx.cond(show, rx.link(label, href=href, size="2", weight="medium", color="var(--gray-11)",
+                                underline="none", _hover={"color": "var(--brand)"}))
+          for label, href, show in _nav_items()],
+        spacing="5", align="center",
+    )
+
+
+def user_menu() -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.button(
+                rx.avatar(fallback=AppState.user_initials, size="1", radius="full"),
+                rx.text(AppState.user_name, size="2", class_name="rt-r-display-none sm:rt-r-display-block",
+                        max_width="140px", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
+                rx.icon("chevron-down", size=14),
+                variant="ghost", id="user-menu",
+            ),
+        ),
+        rx.menu.content(
+            rx.box(rx.text(AppState.user_email, size="1", color="var(--gray-11)"), padding="6px 12px"),
+            rx.menu.separator(),
+            *[rx.cond(show, rx.menu.item(label, on_click=rx.redirect(href))) for label, href, show in _nav_items()],
+            rx.menu.separator(),
+            rx.menu.item("Log out", on_click=AppState.logout, color="red", id="logout"),
+            align="end",
+        ),
+    )
+
+
+def header() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.cond(AppState.tenant_name != "", brand_mark()),
+            rx.spacer(),
+            rx.cond(
+                AppState.user_id != 0,
+                rx.hstack(rx.desktop_only(nav_links()), user_menu(), spacing="5", align="center"),
+                rx.cond(
+                    AppState.tenant_status == "ok",
+                    rx.hstack(
+                        rx.link("Log in", href="/login", size="2", weight="medium", underline="none",
+                                white_space="nowrap"),
+                        rx.link(rx.button("Sign up", size="2", white_space="nowrap"), href="/signup"),
+                        spacing="4", align="center", flex_shrink="0",
+                    ),
+                ),
+            ),
+            align="center", max_width=CONTENT_WIDTH, margin="0 auto", padding_x=["16px", "24px"],
+            height="64px",
+        ),
+        border_bottom="1px solid var(--gray-a5)", background="var(--color-panel-solid)",
+        position="sticky", top="0", z_index="10",
+    )
+
+
+def footer() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.cond(AppState.tenant_name != "", rx.text("© ", AppState.tenant_name, size="1", color="var(--gray-10)")),
+            rx.spacer(),
+            rx.text("Powered by an open-source marketplace", size="1", color="var(--gray-10)"),
+            max_width=CONTENT_WIDTH, margin="0 auto", padding_x=["16px", "24px"], padding_y="24px",
+        ),
+    )
+
+
+def status_panel(icon: str, title: str | rx.Var, body, *actions) -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(
+                rx.center(rx.icon(icon, size=28, color="var(--gray-11)"), width="56px", height="56px",
+                          border_radius="50%", background="var(--gray-3)"),
+                rx.heading(title, size="5", align="center"),
+                rx.text(body, color="var(--gray-11)", align="center"),
+                rx.hstack(*actions, spacing="3", justify="center"),
+                align="center", spacing="3", padding="16px",
+            ),
+            max_width="460px", width="100%",
+        ),
+        padding_y="72px", padding_x="16px",
+    )
+
+
+def loading_panel() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), padding_y="96px", id="loading")
+
+
+def denied_panel() -> rx.Component:
+    return rx.box(
+        status_panel(
+            "shield-x", "You can't open this page",
+            "Your account doesn't have access to this part of the marketplace.",
+            rx.link(rx.button("Go to my home", variant="soft"), href=AppState.home_path),
+        ),
+        id="access-denied",
+    )
+
+
+def tenant_missing_panel() -> rx.Component:
+    return rx.box(
+        status_panel("map-pin-off", "Marketplace not found",
+                     "There is no marketplace at this address. Check the link you followed."),
+        id="tenant-missing",
+    )
+
+
+def tenant_suspended_panel() -> rx.Component:
+    return rx.box(
+        status_panel("circle-pause", "This marketplace is paused",
+                     "It has been suspended by the platform operator. Please check back later."),
+        id="tenant-suspended",
+    )
+
+
+def page_shell(content: rx.Component, *, gated: bool = True) -> rx.Component:
+    """Every tenant page: header, body by tenant status and access, footer.
+    `gated` pages render only once on_load has granted access."""
+    body = rx.match(
+        AppState.access,
+        ("ok", content),
+        ("denied", denied_panel()),
+        loading_panel(),
+    ) if gated else content
+    return rx.box(
+        header(),
+        rx.box(
+            rx.match(
+                AppState.tenant_status,
+                ("missing", tenant_missing_panel()),
+                ("suspended", tenant_suspended_panel()),
+                ("loading", loading_panel()),
+                body,
+            ),
+            max_width=CONTENT_WIDTH, margin="0 auto", padding_x=["16px", "24px"], padding_y=["20px", "32px"],
+            min_height="calc(100vh - 140px)",
+        ),
+        footer(),
+        style=brand_style(),
+        background="var(--gray-2)",
+    )
+
+
+def page_header(title: str | rx.Var, subtitle: str | rx.Var = "", *actions) -> rx.Component:
+    return rx.flex(
+        rx.vstack(
+            rx.heading(title, size="7", weight="bold"),
+            rx.cond(subtitle != "", rx.text(subtitle, color="var(--gray-11)")) if isinstance(subtitle, rx.Var)
+            else (rx.text(subtitle, color="var(--gray-11)") if subtitle else rx.fragment()),
+            spacing="1",
+        ),
+        rx.spacer(),
+        rx.hstack(*actions, spacing="3"),
+        direction=rx.breakpoints(initial="column", sm="row"), gap="12px", align=rx.breakpoints(initial="start",
+                                                                                               sm="end"),
+        margin_bottom="24px", width="100%",
+    )
+
+
+def empty_state(icon: str, title: str, body: str, *actions) -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.icon(icon, size=32, color="var(--gray-9)"),
+            rx.text(title, weight="medium", size="3"),
+            rx.text(body, size="2", color="var(--gray-11)", align="center", max_width="380px"),
+            rx.hstack(*actions, spacing="2"),
+            align="center", spacing="2",
+        ),
+        padding="40px 16px", border="1px dashed var(--gray-a6)", border_radius="12px", width="100%",
+    )

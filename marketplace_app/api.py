@@ -1,0 +1,112 @@
+"""REST API for mobile clients and integrations, mounted beside the Reflex app (`/api/v1`).
+
+Thin like the Reflex layer: resolve tenant from Host, authenticate, call one service.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from backend.accounts.models import Actor
+from backend.bootstrap import services
+from backend.errors import AuthenticationFailed, DomainError, Throttled, ValidationFailed
+from backend.tenancy.models import TenantPublic
+
+api = FastAPI(title="Marketplace API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+
+def current_tenant(request: Request) -> TenantPublic:
+    tenant = services().tenants.for_host(request.headers.get("host", ""))
+    if tenant is None:
+        raise HTTPException(404, "Marketplace not found")
+    if not tenant.is_active:
+        raise HTTPException(403, "This marketplace is suspended")
+    return tenant
+
+
+def bearer_token(authorization: str = Header(default="")) -> str:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "Missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def current_actor(tenant: TenantPublic = Depends(current_tenant), token: str = Depends(bearer_token)) -> Actor:
+    actor = services().accounts.resolve_session(tenant, token)
+    if actor is None:
+        raise HTTPException(401, "Session expired or revoked", headers={"WWW-Authenticate": "Bearer"})
+    return actor
+
+
+class LoginBody(BaseModel):
+    email: str
+    password: str
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: str
+    email_verified: bool
+
+    @classmethod
+    def of(cls, a: Actor) -> "UserOut":
+        return cls(id=a.id, email=a.email, name=a.name, role=a.role.value, email_verified=a.email_verified)
+
+
+class LoginOut(BaseModel):
+    token: str
+    user: UserOut
+
+
+@api.get("/api/v1/health")
+def health() -> dict:
+    with services().db.engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@api.post("/api/v1/auth/login", response_model=LoginOut)
+async def login(body: LoginBody, request: Request, tenant: TenantPublic = Depends(current_tenant)) -> LoginOut:
+    ip = request.client.host if request.client else ""
+    try:
+        actor, token = await run_in_threadpool(services().accounts.login, tenant, body.email, body.password, ip=ip,
+                                               user_agent=request.headers.get("user-agent", ""))
+    except ValidationFailed as exc:
+        raise HTTPException(422, exc.errors) from None
+    except Throttled as exc:
+        raise HTTPException(429, exc.message) from None
+    except AuthenticationFailed as exc:
+        raise HTTPException(401, exc.message) from None
+    except DomainError as exc:
+        raise HTTPException(400, exc.message) from None
+    return LoginOut(token=token, user=UserOut.of(actor))
+
+
+@api.post("/api/v1/auth/logout", status_code=204)
+def logout(tenant: TenantPublic = Depends(current_tenant), token: str = Depends(bearer_token)) -> Response:
+    services().accounts.logout(tenant, token)
+    return Response(status_code=204)
+
+
+@api.get("/api/v1/me", response_model=UserOut)
+def me(actor: Actor = Depends(current_actor)) -> UserOut:
+    return UserOut.of(actor)
+
+
+@api.get("/api/v1/objects/{key:path}")
+def get_object(key: str, tenant: TenantPublic = Depends(current_tenant)) -> Response:
+    # Objects are namespaced by tenant; a host only ever serves its own tenant's files.
+    if not key.startswith(f"t{tenant.id}/"):
+        raise HTTPException(404, "Not found")
+    try:
+        data, content_type = services().store.get(key)
+    except KeyError:
+        raise HTTPException(404, "Not found") from None
+    return Response(data, media_type=content_type, headers={"Cache-Control": "public, max-age=31536000, immutable",
+                                                            "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,19 @@
+"""Assembles the app: pages (registered by @rx.page in pages/) and the REST API."""
+
+import reflex as rx
+
+import pages  # noqa: F401  (registers every page)
+from backend.bootstrap import services
+from marketplace_app.api import api
+
+services()  # migrate and wire adapters at start, not on the first request
+
+app = rx.App(
+    api_transformer=api,
+    head_components=[
+        rx.el.link(rel="manifest", href="/manifest.json"),
+        rx.el.meta(name="theme-color", content="#4F46E5"),
+        rx.el.meta(name="apple-mobile-web-app-capable", content="yes"),
+    ],
+    style={"font_family": "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"},
+)

@@ -1,0 +1,141 @@
+"""Tenant admin: users list and the dev outbox."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.layout import empty_state, loading_panel, page_header, page_shell
+from state.admin import AdminUsersState, OutboxState
+
+ROLE_COLORS = {"client": "blue", "professional": "green", "admin": "purple"}
+
+
+def stat(label: str, value) -> rx.Component:
+    return rx.card(rx.vstack(rx.text(label, size="1", color="var(--gray-11)"),
+                             rx.text(value, size="6", weight="bold"), spacing="1"), size="2")
+
+
+def role_badge(role) -> rx.Component:
+    return rx.badge(role, color_scheme=rx.match(role, ("client", "blue"), ("professional", "green"), "purple"),
+                    variant="soft")
+
+
+def status_badge(status) -> rx.Component:
+    return rx.badge(status, color_scheme=rx.cond(status == "active", "green", "red"), variant="surface")
+
+
+def user_actions(u) -> rx.Component:
+    return rx.cond(
+        u["role"] == "admin",
+        rx.text("—", color="var(--gray-9)"),
+        rx.cond(
+            u["status"] == "active",
+            rx.alert_dialog.root(
+                rx.alert_dialog.trigger(rx.button("Suspend", size="1", color_scheme="red", variant="soft",
+                                                  id=f"suspend-{u['email']}")),
+                rx.alert_dialog.content(
+                    rx.alert_dialog.title("Suspend this user?"),
+                    rx.alert_dialog.description(
+                        rx.text(u["full_name"], " (", u["email"], ") will be logged out and can't log in "
+                                "until you reinstate them.")),
+                    rx.hstack(
+                        rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                        rx.alert_dialog.action(rx.button("Suspend", color_scheme="red",
+                                                         on_click=AdminUsersState.suspend(u["id"]),
+                                                         id="confirm-suspend")),
+                        spacing="3", justify="end", margin_top="16px",
+                    ),
+                ),
+            ),
+            rx.button("Reinstate", size="1", variant="soft", on_click=AdminUsersState.reinstate(u["id"]),
+                      id=f"reinstate-{u['email']}"),
+        ),
+    )
+
+
+def user_row(u) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.vstack(rx.text(u["full_name"], weight="medium"),
+                                rx.text(u["email"], size="1", color="var(--gray-11)"), spacing="0")),
+        rx.table.cell(role_badge(u["role"])),
+        rx.table.cell(status_badge(u["status"])),
+        rx.table.cell(rx.cond(u["email_verified"], rx.icon("circle-check", size=16, color="var(--green-10)"),
+                              rx.icon("circle-dashed", size=16, color="var(--gray-9)"))),
+        rx.table.cell(rx.text(u["last_login_at"], size="1", color="var(--gray-11)")),
+        rx.table.cell(user_actions(u)),
+        align="center", data_email=u["email"],
+    )
+
+
+@rx.page(route="/admin", title="Users", on_load=AdminUsersState.load)
+def admin_users() -> rx.Component:
+    counts = AdminUsersState.counts
+    return page_shell(rx.vstack(
+        page_header("Users", f"Everyone on {AdminUsersState.tenant_name}",
+                    rx.link(rx.button("Dev outbox", variant="soft"), href="/admin/outbox")),
+        rx.grid(stat("Clients", counts["client"]), stat("Professionals", counts["professional"]),
+                stat("Admins", counts["admin"]), stat("Suspended", counts["suspended"]),
+                columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%"),
+        rx.flex(
+            rx.input(rx.input.slot(rx.icon("search", size=16)), placeholder="Search name or email",
+                     value=AdminUsersState.search, on_change=AdminUsersState.set_search.debounce(300),
+                     width="100%", max_width="360px", id="user-search"),
+            rx.select(["all", "client", "professional", "admin"], value=AdminUsersState.role_filter,
+                      on_change=AdminUsersState.set_role_filter),
+            gap="12px", width="100%", wrap="wrap",
+        ),
+        rx.cond(
+            ~AdminUsersState.loaded, loading_panel(),
+            rx.cond(
+                AdminUsersState.users.length() == 0,
+                empty_state("users", "No users match", "Try another search or role."),
+                rx.box(
+                    rx.table.root(
+                        rx.table.header(rx.table.row(
+                            *[rx.table.column_header_cell(h) for h in
+                              ("Name", "Role", "Status", "Email", "Last login", "")])),
+                        rx.table.body(rx.foreach(AdminUsersState.users, user_row)),
+                        variant="surface", width="100%", id="users-table",
+                    ),
+                    overflow_x="auto", width="100%",
+                ),
+            ),
+        ),
+        spacing="4", width="100%",
+    ))
+
+
+def message_card(m) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.text(m["subject"], weight="bold"),
+                rx.spacer(),
+                rx.badge(m["status"], color_scheme=rx.match(m["status"], ("sent", "green"), ("failed", "red"),
+                                                             "gray")),
+                gap="8px", width="100%", wrap="wrap",
+            ),
+            rx.text("To ", m["recipient"], " · ", m["created_at"], " UTC · attempts ", m["attempts"], size="1",
+                    color="var(--gray-11)"),
+            rx.box(rx.text(m["body"], white_space="pre-wrap", size="2", font_family="var(--code-font-family)"),
+                   background="var(--gray-2)", padding="12px", border_radius="8px", width="100%",
+                   overflow_x="auto", word_break="break-word"),
+            spacing="2", width="100%",
+        ),
+        width="100%", class_name="outbox-message",
+    )
+
+
+@rx.page(route="/admin/outbox", title="Dev outbox", on_load=OutboxState.load)
+def admin_outbox() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header("Dev outbox", "Emails this marketplace sent. With no email provider configured, "
+                    "this is where they land."),
+        rx.cond(
+            ~OutboxState.loaded, loading_panel(),
+            rx.cond(OutboxState.messages.length() == 0,
+                    empty_state("mail", "No messages yet", "Sign-ups and password resets send emails here."),
+                    rx.vstack(rx.foreach(OutboxState.messages, message_card), spacing="3", width="100%")),
+        ),
+        spacing="4", width="100%",
+    ))

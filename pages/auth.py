@@ -1,0 +1,170 @@
+"""Sign up, log in, forgot/reset password, verify email, operator log in."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.forms import auth_card, field, form_alert, submit_button
+from components.layout import page_shell
+from state.auth import ForgotState, LoginState, OperatorLoginState, ResetState, SignupState, VerifyState
+
+
+def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
+    selected = SignupState.role_choice == value
+    return rx.box(
+        rx.hstack(
+            rx.icon(icon, size=20, color=rx.cond(selected, "var(--brand)", "var(--gray-10)")),
+            rx.vstack(rx.text(title, weight="medium", size="2"), rx.text(body, size="1", color="var(--gray-11)"),
+                      spacing="0"),
+            spacing="2", align="start",
+        ),
+        on_click=SignupState.set_role_choice(value),
+        id=f"role-{value}",
+        border=rx.cond(selected, "2px solid var(--brand)", "1px solid var(--gray-a6)"),
+        background=rx.cond(selected, "var(--accent-2)", "transparent"),
+        padding=rx.cond(selected, "11px", "12px"), border_radius="10px", cursor="pointer", flex="1",
+        role="radio", aria_checked=rx.cond(selected, "true", "false"),
+    )
+
+
+@rx.page(route="/signup", title="Sign up", on_load=SignupState.load)
+def signup() -> rx.Component:
+    errors = SignupState.errors
+    return page_shell(auth_card(
+        "Create your account",
+        rx.text("Already have one? ", rx.link("Log in", href="/login"), size="2", color="var(--gray-11)"),
+        rx.form(
+            rx.vstack(
+                rx.text("I want to", size="2", weight="medium"),
+                rx.flex(
+                    _role_option("client", "Hire a pro", "Post jobs and book services", "search"),
+                    _role_option("professional", "Offer services", "Get leads and grow", "briefcase"),
+                    gap="8px", width="100%", direction=rx.breakpoints(initial="column", xs="row"),
+                ),
+                field("Full name", "full_name", errors, auto_complete="name", max_length=80, required=True),
+                field("Email", "email", errors, type="email", auto_complete="email", required=True),
+                field("Password", "password", errors, type="password", auto_complete="new-password",
+                      hint="At least 10 characters", required=True),
+                form_alert(SignupState.form_error),
+                submit_button("Create account", SignupState.busy, id="signup-submit"),
+                rx.text("By signing up you agree to the marketplace terms.", size="1", color="var(--gray-10)"),
+                spacing="3", width="100%",
+            ),
+            on_submit=SignupState.submit, id="signup-form",
+        ),
+    ), gated=False)
+
+
+@rx.page(route="/login", title="Log in", on_load=LoginState.load)
+def login() -> rx.Component:
+    errors = LoginState.errors
+    return page_shell(auth_card(
+        "Welcome back",
+        rx.text("New here? ", rx.link("Create an account", href="/signup"), size="2", color="var(--gray-11)"),
+        rx.form(
+            rx.vstack(
+                field("Email", "email", errors, type="email", auto_complete="email", required=True),
+                field("Password", "password", errors, type="password", auto_complete="current-password",
+                      required=True),
+                rx.link("Forgot password?", href="/forgot", size="2", align_self="end"),
+                form_alert(LoginState.form_error),
+                submit_button("Log in", LoginState.busy, id="login-submit"),
+                spacing="3", width="100%",
+            ),
+            on_submit=LoginState.submit, id="login-form",
+        ),
+    ), gated=False)
+
+
+@rx.page(route="/forgot", title="Reset your password", on_load=ForgotState.load)
+def forgot() -> rx.Component:
+    return page_shell(auth_card(
+        "Forgot your password?",
+        "Enter your email and we'll send you a link to choose a new one.",
+        rx.cond(
+            ForgotState.sent_to != "",
+            rx.callout(
+                rx.text("If an account exists for ", rx.text.strong(ForgotState.sent_to),
+                        ", a reset link is on its way. It expires in an hour."),
+                icon="mail-check", color_scheme="green", id="forgot-sent",
+            ),
+            rx.form(
+                rx.vstack(
+                    field("Email", "email", ForgotState.errors, type="email", auto_complete="email", required=True),
+                    form_alert(ForgotState.form_error),
+                    submit_button("Send reset link", ForgotState.busy, id="forgot-submit"),
+                    spacing="3", width="100%",
+                ),
+                on_submit=ForgotState.submit,
+            ),
+        ),
+        rx.link("Back to log in", href="/login", size="2"),
+    ), gated=False)
+
+
+@rx.page(route="/reset", title="Choose a new password", on_load=ResetState.load)
+def reset() -> rx.Component:
+    return page_shell(auth_card(
+        "Choose a new password",
+        "Use at least 10 characters. You'll be logged out everywhere else.",
+        rx.cond(
+            ResetState.done,
+            rx.vstack(
+                rx.callout("Your password has been changed.", icon="circle-check", color_scheme="green",
+                           id="reset-done"),
+                rx.link(rx.button("Log in", size="3", width="100%"), href="/login", width="100%"),
+                width="100%",
+            ),
+            rx.form(
+                rx.vstack(
+                    field("New password", "password", ResetState.errors, type="password",
+                          auto_complete="new-password", required=True),
+                    field("Repeat new password", "confirm", ResetState.errors, type="password",
+                          auto_complete="new-password", required=True),
+                    form_alert(ResetState.form_error),
+                    submit_button("Change password", ResetState.busy, id="reset-submit"),
+                    spacing="3", width="100%",
+                ),
+                on_submit=ResetState.submit,
+            ),
+        ),
+    ), gated=False)
+
+
+@rx.page(route="/verify", title="Confirm your email", on_load=VerifyState.load)
+def verify() -> rx.Component:
+    return page_shell(auth_card(
+        "Email confirmation", "",
+        rx.match(
+            VerifyState.verify_status,
+            ("done", rx.callout(VerifyState.verify_message, icon="circle-check", color_scheme="green",
+                                id="verify-done")),
+            ("failed", rx.callout(VerifyState.verify_message, icon="triangle-alert", color_scheme="red",
+                                  id="verify-failed")),
+            rx.spinner(),
+        ),
+        rx.link(rx.button("Continue", variant="soft", width="100%"), href="/", width="100%"),
+    ), gated=False)
+
+
+@rx.page(route="/operator/login", title="Platform console", on_load=OperatorLoginState.load)
+def operator_login() -> rx.Component:
+    errors = OperatorLoginState.errors
+    return rx.box(
+        auth_card(
+            "Platform console",
+            "For the operators of this installation. Marketplace users log in on their marketplace.",
+            rx.form(
+                rx.vstack(
+                    field("Email", "email", errors, type="email", auto_complete="email", required=True),
+                    field("Password", "password", errors, type="password", auto_complete="current-password",
+                          required=True),
+                    form_alert(OperatorLoginState.form_error),
+                    submit_button("Log in", OperatorLoginState.busy, id="operator-login-submit"),
+                    spacing="3", width="100%",
+                ),
+                on_submit=OperatorLoginState.submit,
+            ),
+        ),
+        padding="48px 16px", min_height="100vh", background="var(--gray-3)",
+    )

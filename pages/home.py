@@ -1,0 +1,70 @@
+"""Client home and professional home."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.layout import empty_state, page_header, page_shell
+from state.auth import VerifyState
+from state.home import HomeState
+
+
+def verify_banner() -> rx.Component:
+    return rx.cond(
+        ~HomeState.email_verified,
+        rx.callout(
+            rx.flex(
+                rx.text("Please confirm your email address. We sent a link to ", rx.text.strong(HomeState.user_email),
+                        "."),
+                rx.spacer(),
+                rx.button("Resend link", size="1", variant="soft", on_click=VerifyState.resend, id="resend-verify"),
+                gap="8px", align="center", wrap="wrap", width="100%",
+            ),
+            icon="mail", color_scheme="amber", width="100%", id="verify-banner",
+        ),
+    )
+
+
+def profile_card() -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.avatar(src=HomeState.avatar_url, fallback=HomeState.user_initials, size="5", radius="full"),
+            rx.vstack(
+                rx.text(HomeState.user_name, weight="bold", size="4"),
+                rx.text(HomeState.user_email, size="2", color="var(--gray-11)"),
+                rx.cond(HomeState.city != "", rx.hstack(rx.icon("map-pin", size=14), rx.text(HomeState.city, size="2"),
+                                                        spacing="1", align="center", color="var(--gray-11)")),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.link(rx.button("Edit profile", variant="soft"), href="/account"),
+            align="center", spacing="4", wrap="wrap",
+        ),
+        size="3", width="100%",
+    )
+
+
+@rx.page(route="/client", title="My dashboard", on_load=HomeState.load_client)
+def client_home() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header(f"Hi, {HomeState.user_name}", "What do you need done today?"),
+        verify_banner(),
+        profile_card(),
+        rx.heading("My requests", size="5", margin_top="8px"),
+        empty_state("clipboard-list", "No requests yet",
+                    "When you post a job, it shows up here with the quotes you receive."),
+        spacing="4", width="100%", id="client-home",
+    ))
+
+
+@rx.page(route="/pro", title="Professional dashboard", on_load=HomeState.load_pro)
+def pro_home() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header(f"Hi, {HomeState.user_name}", "Your leads, quotes and jobs in one place."),
+        verify_banner(),
+        profile_card(),
+        rx.heading("New leads", size="5", margin_top="8px"),
+        empty_state("inbox", "No leads yet",
+                    "Requests from clients that match your services and area will appear here."),
+        spacing="4", width="100%", id="pro-home",
+    ))

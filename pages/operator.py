@@ -1,0 +1,156 @@
+"""Platform operator console."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from backend.tenancy.models import CURRENCIES
+from components.forms import field, form_alert
+from components.layout import empty_state, loading_panel, page_header
+from state.operator import OperatorState
+
+
+def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
+    errors = OperatorState.errors
+    d = defaults or {}
+    return [
+        field("Marketplace name", "name", errors, default_value=d.get("name", ""), max_length=80, required=True),
+        rx.grid(
+            field("Brand colour", "primary_color", errors, type="color", default_value=d.get("primary_color",
+                                                                                             "#4F46E5")),
+            field("Accent colour", "accent_color", errors, type="color", default_value=d.get("accent_color",
+                                                                                             "#F59E0B")),
+            columns="2", spacing="3", width="100%",
+        ),
+        field("Logo URL (optional)", "logo_url", errors, default_value=d.get("logo_url", ""),
+              placeholder="https://…/logo.png"),
+        rx.grid(
+            rx.vstack(rx.text("Currency", size="2", weight="medium"),
+                      rx.select(list(CURRENCIES), name="currency", default_value=d.get("currency", "USD")),
+                      spacing="1"),
+            field("Platform fee %", "platform_fee_percent", errors, type="number",
+                  default_value=d.get("platform_fee_percent", "10")),
+            columns="2", spacing="3", width="100%",
+        ),
+    ]
+
+
+def create_dialog() -> rx.Component:
+    errors = OperatorState.errors
+    return rx.dialog.root(
+        rx.dialog.trigger(rx.button(rx.icon("plus", size=16), "New marketplace", id="new-tenant")),
+        rx.dialog.content(
+            rx.dialog.title("New marketplace"),
+            rx.form(
+                rx.vstack(
+                    field("Address", "slug", errors, placeholder="acme", hint="Served at <address>.your-domain",
+                          max_length=40, required=True),
+                    *branding_fields(),
+                    rx.separator(),
+                    rx.text("First admin", weight="bold", size="2"),
+                    field("Admin name", "admin_name", errors, default_value="Marketplace admin", max_length=80),
+                    field("Admin email", "admin_email", errors, type="email", required=True),
+                    field("Admin password", "admin_password", errors, type="password", hint="At least 10 characters",
+                          auto_complete="new-password", required=True),
+                    form_alert(OperatorState.form_error),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Create", type="submit", loading=OperatorState.busy, id="create-tenant"),
+                        justify="end", spacing="3", width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                on_submit=OperatorState.create,
+            ),
+            max_width="520px",
+        ),
+        open=OperatorState.create_open, on_open_change=OperatorState.set_create_open,
+    )
+
+
+def edit_dialog() -> rx.Component:
+    e = OperatorState.editing
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Branding"),
+            rx.form(
+                rx.vstack(
+                    *branding_fields({"name": e["name"], "primary_color": e["primary_color"],
+                                      "accent_color": e["accent_color"], "logo_url": e["logo_url"],
+                                      "currency": e["currency"], "platform_fee_percent": e["platform_fee_percent"]}),
+                    form_alert(OperatorState.form_error),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Save", type="submit", id="save-branding"),
+                        justify="end", spacing="3", width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                on_submit=OperatorState.save_branding, key=e["id"],
+            ),
+            max_width="520px",
+        ),
+        open=OperatorState.edit_open, on_open_change=OperatorState.set_edit_open,
+    )
+
+
+def tenant_card(t) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.box(width="14px", height="14px", border_radius="4px", background=t["primary_color"]),
+                rx.text(t["name"], weight="bold", size="4"),
+                rx.spacer(),
+                rx.badge(t["status"], color_scheme=rx.cond(t["status"] == "active", "green", "red")),
+                align="center", width="100%",
+            ),
+            rx.text(t["slug"], " · ", t["users"], " users · ", t["currency"], " · fee ", t["platform_fee_percent"],
+                    "%", size="2", color="var(--gray-11)"),
+            rx.hstack(
+                rx.button("Branding", size="1", variant="soft", on_click=OperatorState.open_edit(t)),
+                rx.cond(
+                    t["status"] == "active",
+                    rx.button("Suspend", size="1", variant="soft", color_scheme="red",
+                              on_click=OperatorState.set_status(t["id"], "suspended"), id=f"suspend-{t['slug']}"),
+                    rx.button("Reinstate", size="1", variant="soft",
+                              on_click=OperatorState.set_status(t["id"], "active"), id=f"reinstate-{t['slug']}"),
+                ),
+                spacing="2",
+            ),
+            spacing="2", width="100%",
+        ),
+        width="100%", data_slug=t["slug"], class_name="tenant-card",
+    )
+
+
+@rx.page(route="/operator", title="Platform console", on_load=OperatorState.load)
+def operator_console() -> rx.Component:
+    content = rx.vstack(
+        page_header("Marketplaces", "Every marketplace on this installation.", create_dialog()),
+        rx.cond(
+            OperatorState.tenants.length() == 0,
+            empty_state("store", "No marketplaces yet", "Create the first one."),
+            rx.grid(rx.foreach(OperatorState.tenants, tenant_card), columns=rx.breakpoints(initial="1", md="2"),
+                    spacing="3", width="100%"),
+        ),
+        edit_dialog(),
+        spacing="4", width="100%",
+    )
+    return rx.box(
+        rx.box(
+            rx.hstack(
+                rx.hstack(rx.icon("layers", size=20), rx.text("Platform console", weight="bold"), align="center"),
+                rx.spacer(),
+                rx.text(OperatorState.operator_name, size="2", color="var(--gray-11)"),
+                rx.button("Log out", size="1", variant="ghost", on_click=OperatorState.operator_logout,
+                          id="operator-logout"),
+                align="center", max_width="1120px", margin="0 auto", padding_x="16px", height="56px",
+            ),
+            border_bottom="1px solid var(--gray-a5)", background="var(--color-panel-solid)",
+        ),
+        rx.box(
+            rx.cond(OperatorState.operator_access == "ok", content, loading_panel()),
+            max_width="1120px", margin="0 auto", padding="24px 16px",
+        ),
+        min_height="100vh", background="var(--gray-2)",
+    )

@@ -1,0 +1,73 @@
+"""The tenant's landing page."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.layout import page_shell
+from state.app_state import AppState
+
+STEPS = [
+    ("file-pen-line", "Describe the job", "Tell us what you need, where and when. It takes two minutes."),
+    ("messages-square", "Compare quotes", "Local pros send quotes. Chat, compare reviews and pick one."),
+    ("shield-check", "Pay safely", "Your money is held in escrow and released when the work is done."),
+]
+CATEGORIES = [("sparkles", "Cleaning"), ("wrench", "Plumbing"), ("zap", "Electrical"), ("hammer", "Handyman"),
+              ("truck", "Moving"), ("graduation-cap", "Tutoring"), ("camera", "Photography"), ("palette", "Design")]
+
+
+def hero() -> rx.Component:
+    return rx.box(
+        rx.vstack(
+            rx.badge("Trusted local professionals", variant="soft", radius="full", size="2"),
+            rx.heading("Get things done with ", rx.text.span(AppState.tenant_name, color="var(--brand)"),
+                       size=rx.breakpoints(initial="8", md="9"), weight="bold", line_height="1.1",
+                       id="landing-title"),
+            rx.text("Post a job, compare quotes from vetted pros, chat, and pay only when you're happy.",
+                    size=rx.breakpoints(initial="3", md="4"), color="var(--gray-11)", max_width="560px"),
+            rx.cond(
+                AppState.user_id != 0,
+                rx.link(rx.button("Go to my dashboard", size="4"), href=AppState.home_path),
+                rx.flex(
+                    rx.link(rx.button("Find a pro", size="4", width="100%"), href="/signup?role=client"),
+                    rx.link(rx.button("Join as a pro", size="4", variant="outline", width="100%"),
+                            href="/signup?role=professional"),
+                    gap="12px", direction=rx.breakpoints(initial="column", xs="row"), width="100%",
+                ),
+            ),
+            spacing="5", align="start", max_width="640px",
+        ),
+        padding=rx.breakpoints(initial="32px 20px", md="64px 48px"), border_radius="20px",
+        background="linear-gradient(135deg, var(--accent-3) 0%, var(--color-panel-solid) 70%)",
+        border="1px solid var(--gray-a4)", width="100%",
+    )
+
+
+def steps() -> rx.Component:
+    return rx.grid(
+        *[rx.card(rx.vstack(
+            rx.center(rx.icon(icon, size=22, color="var(--brand)"), width="44px", height="44px",
+                      border_radius="12px", background="var(--accent-3)"),
+            rx.text(title, weight="bold", size="4"), rx.text(body, color="var(--gray-11)", size="2"),
+            spacing="2"), size="3") for icon, title, body in STEPS],
+        columns=rx.breakpoints(initial="1", sm="3"), spacing="4", width="100%",
+    )
+
+
+def categories() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Popular services", size="5"),
+        rx.grid(
+            *[rx.hstack(rx.icon(icon, size=18, color="var(--brand)"), rx.text(name, weight="medium", size="2"),
+                        padding="14px 16px", border_radius="12px", background="var(--color-panel-solid)",
+                        border="1px solid var(--gray-a4)", spacing="3", align="center")
+              for icon, name in CATEGORIES],
+            columns=rx.breakpoints(initial="2", sm="4"), spacing="3", width="100%",
+        ),
+        spacing="3", width="100%",
+    )
+
+
+@rx.page(route="/", title="Home", on_load=AppState.load_public)
+def index() -> rx.Component:
+    return page_shell(rx.vstack(hero(), steps(), categories(), spacing="7", width="100%"), gated=False)

@@ -1,0 +1,90 @@
+"""Tenant admin: users (suspend / reinstate) and the dev outbox."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import reflex as rx
+
+from backend.accounts.models import Role, UserStatus
+from backend.bootstrap import services
+from backend.errors import DomainError
+from state.app_state import AppState
+
+
+class AdminUsersState(AppState):
+    users: list[dict] = []
+    search: str = ""
+    role_filter: str = "all"
+    loaded: bool = False
+
+    def _reload(self, tenant, actor) -> None:
+        rows = services().accounts.list_users(tenant, actor, search=self.search,
+                                              role="" if self.role_filter == "all" else self.role_filter)
+        self.users = [dataclasses.asdict(r) for r in rows]
+        self.loaded = True
+
+    @rx.event
+    def load(self):
+        self.loaded = False
+        tenant, actor, redirect = self._guard(Role.ADMIN)
+        if redirect or self.access != "ok":
+            return redirect
+        self._reload(tenant, actor)
+
+    @rx.event
+    def set_search(self, value: str):
+        self.search = value[:80]
+        tenant, actor, _ = self._guard(Role.ADMIN)
+        if self.access == "ok":
+            self._reload(tenant, actor)
+
+    @rx.event
+    def set_role_filter(self, value: str):
+        self.role_filter = value
+        tenant, actor, _ = self._guard(Role.ADMIN)
+        if self.access == "ok":
+            self._reload(tenant, actor)
+
+    def _set_status(self, user_id: int, status: UserStatus, done: str):
+        tenant, actor, _ = self._guard(Role.ADMIN)
+        try:
+            services().accounts.set_user_status(tenant, actor, user_id, status)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self._reload(tenant, actor)
+        return rx.toast.success(done)
+
+    @rx.event
+    def suspend(self, user_id: int):
+        return self._set_status(user_id, UserStatus.SUSPENDED, "User suspended. Their sessions were ended.")
+
+    @rx.event
+    def reinstate(self, user_id: int):
+        return self._set_status(user_id, UserStatus.ACTIVE, "User reinstated.")
+
+    @rx.var
+    def counts(self) -> dict[str, int]:
+        out = {"client": 0, "professional": 0, "admin": 0, "suspended": 0}
+        for u in self.users:
+            out[u["role"]] = out.get(u["role"], 0) + 1
+            if u["status"] == "suspended":
+                out["suspended"] += 1
+        return out
+
+
+class OutboxState(AppState):
+    messages: list[dict] = []
+    loaded: bool = False
+
+    @rx.event
+    def load(self):
+        self.loaded = False
+        _, actor, redirect = self._guard(Role.ADMIN)
+        if redirect or self.access != "ok":
+            return redirect
+        try:
+            self.messages = [dataclasses.asdict(m) for m in services().notifications.outbox(actor)]
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self.loaded = True

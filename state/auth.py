@@ -1,0 +1,202 @@
+"""Sign-up, login, password reset and email verification handlers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import reflex as rx
+
+from backend.accounts.models import Role
+from backend.bootstrap import services
+from backend.errors import DomainError
+from state.app_state import HOME_FOR_ROLE, AppState, FormMixin
+
+
+def _safe_next(path: str, default: str) -> str:
+    # Only same-site paths: never redirect to another host after login.
+    return path if path.startswith("/") and not path.startswith("//") else default
+
+
+class SignupState(FormMixin, AppState):
+    role_choice: str = "client"
+
+    @rx.event
+    def load(self):
+        self._clear_errors()
+        self.busy = False
+        role = self.router.url.query_parameters.get("role", "")
+        self.role_choice = role if role in ("client", "professional") else "client"
+        return AppState.load_guest_only
+
+    @rx.event
+    def set_role_choice(self, value: str):
+        self.role_choice = value
+
+    @rx.event
+    async def submit(self, form: dict):
+        tenant = self._tenant()
+        if tenant is None:
+            return
+        self.busy = True
+        yield
+        data = {"email": form.get("email", ""), "password": form.get("password", ""),
+                "full_name": form.get("full_name", ""), "role": self.role_choice}
+        try:
+            actor, token = await asyncio.to_thread(
+                services().accounts.sign_up, tenant, data,
+                ip=self.router.session.client_ip, user_agent=self.router.headers.user_agent)
+        except DomainError as exc:
+            self._fail(exc)
+            return
+        self.busy = False
+        self._clear_errors()
+        self.session_token = token
+        self._set_actor(actor)
+        yield rx.toast.success("Welcome! Check your email to confirm your address.")
+        yield rx.redirect(HOME_FOR_ROLE[actor.role])
+
+
+class LoginState(FormMixin, AppState):
+    @rx.event
+    def load(self):
+        self._clear_errors()
+        self.busy = False
+        return AppState.load_guest_only
+
+    @rx.event
+    async def submit(self, form: dict):
+        tenant = self._tenant()
+        if tenant is None:
+            return
+        self.busy = True
+        yield
+        try:
+            actor, token = await asyncio.to_thread(
+                services().accounts.login, tenant, form.get("email", ""), form.get("password", ""),
+                ip=self.router.session.client_ip, user_agent=self.router.headers.user_agent)
+        except DomainError as exc:
+            self._fail(exc)
+            return
+        self.busy = False
+        self._clear_errors()
+        self.session_token = token
+        self._set_actor(actor)
+        next_path = _safe_next(self.router.url.query_parameters.get("next", ""), HOME_FOR_ROLE[actor.role])
+        yield rx.redirect(next_path)
+
+
+class ForgotState(FormMixin, AppState):
+    sent_to: str = ""
+
+    @rx.event
+    def load(self):
+        self._clear_errors()
+        self.busy = False
+        self.sent_to = ""
+        return AppState.load_public
+
+    @rx.event
+    async def submit(self, form: dict):
+        tenant = self._tenant()
+        if tenant is None:
+            return
+        self.busy = True
+        yield
+        email = form.get("email", "")
+        try:
+            await asyncio.to_thread(services().accounts.request_password_reset, tenant, email)
+        except DomainError as exc:
+            self._fail(exc)
+            return
+        self.busy = False
+        self._clear_errors()
+        self.sent_to = email.strip()
+
+
+class ResetState(FormMixin, AppState):
+    done: bool = False
+
+    @rx.event
+    def load(self):
+        self._clear_errors()
+        self.busy = False
+        self.done = False
+        return AppState.load_public
+
+    @rx.event
+    async def submit(self, form: dict):
+        tenant = self._tenant()
+        if tenant is None:
+            return
+        if form.get("password", "") != form.get("confirm", ""):
+            self.errors = {"confirm": "The two passwords don't match"}
+            return
+        self.busy = True
+        yield
+        token = self.router.url.query_parameters.get("token", "")
+        try:
+            await asyncio.to_thread(services().accounts.reset_password, tenant, token, form.get("password", ""))
+        except DomainError as exc:
+            self._fail(exc)
+            return
+        self.busy = False
+        self._clear_errors()
+        self.done = True
+        yield rx.toast.success("Password changed. Log in with your new password.")
+
+
+class VerifyState(AppState):
+    verify_status: str = "pending"  # pending | done | failed
+    verify_message: str = ""
+
+    @rx.event
+    def load(self):
+        tenant, _, _ = self._guard()
+        if tenant is None or not tenant.is_active:
+            return
+        token = self.router.url.query_parameters.get("token", "")
+        try:
+            email = services().accounts.verify_email(tenant, token)
+        except DomainError as exc:
+            self.verify_status, self.verify_message = "failed", exc.message
+            return
+        self.verify_status, self.verify_message = "done", f"{email} is confirmed. Thank you!"
+        self.email_verified = True if self.user_email == email else self.email_verified
+
+    @rx.event
+    def resend(self):
+        tenant, actor, _ = self._guard()
+        try:
+            services().accounts.resend_verification(tenant, actor)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        return rx.toast.success("We sent you a new confirmation link.")
+
+
+class OperatorLoginState(FormMixin, AppState):
+    @rx.event
+    def load(self):
+        self._clear_errors()
+        self.busy = False
+        self._resolve()
+        if services().accounts.resolve_operator_session(self.operator_token):
+            return rx.redirect("/operator")
+
+    @rx.event
+    async def submit(self, form: dict):
+        self.busy = True
+        yield
+        try:
+            _, token = await asyncio.to_thread(
+                services().accounts.operator_login, form.get("email", ""), form.get("password", ""),
+                ip=self.router.session.client_ip)
+        except DomainError as exc:
+            self._fail(exc)
+            return
+        self.busy = False
+        self._clear_errors()
+        self.operator_token = token
+        yield rx.redirect("/operator")
+
+
+__all__ = ["ForgotState", "LoginState", "OperatorLoginState", "ResetState", "Role", "SignupState", "VerifyState"]

@@ -1,0 +1,89 @@
+"""Shared fixtures: real servers, a fresh database per test session, services wired for tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.servers import Servers
+
+
+@pytest.fixture(scope="session")
+def servers():
+    s = Servers()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(servers):
+    name = f"mp_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = servers.create_database(name)
+    yield url
+    servers.drop_database(name)
+
+
+class InlineJobs:
+    """JobQueue that delivers immediately in-process (the Celery path has its own test)."""
+
+    def __init__(self):
+        self.services = None
+        self.delivered: list[tuple[int, int]] = []
+
+    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
+        self.delivered.append((tenant_id, notification_id))
+        self.services.notifications.deliver(tenant_id, notification_id)
+
+
+def make_services(database_url: str | None, data_dir: Path):
+    from backend.bootstrap import build_services
+    from backend.config import Settings
+
+    settings = Settings(environment="test", database_url=database_url, data_dir=data_dir, redis_url=None,
+                        argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1)
+    jobs = InlineJobs()
+    svc = build_services(settings, jobs=jobs)
+    jobs.services = svc
+    return svc
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def svc(request, tmp_path):
+    """Services on both databases: the same code must behave the same on each."""
+    if request.param == "sqlite":
+        services = make_services(None, tmp_path)
+    else:
+        url = request.getfixturevalue("pg_url")
+        services = make_services(url, tmp_path)
+        _truncate(services)
+    yield services
+    services.db.dispose()
+
+
+def _truncate(services):
+    import sqlalchemy as sa
+
+    from backend.migrate import upgrade
+
+    upgrade(services.settings.owner_database_url)
+    engine = sa.create_engine(services.settings.owner_database_url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(sa.text(
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
+        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    services.tenants._cache.clear()
+
+
+@pytest.fixture
+def tenants(svc):
+    """Two active tenants, returned as TenantPublic."""
+    from backend.tenancy.models import Tenant
+
+    with svc.db.platform_session() as session:
+        for slug, name in (("demo", "Demo"), ("acme", "Acme")):
+            session.add(Tenant(slug=slug, name=name))
+    return svc.tenants.by_slug("demo"), svc.tenants.by_slug("acme")
