@@ -115,7 +115,8 @@ class AppState(rx.State):
             await asyncio.to_thread(services().accounts.logout, tenant, self.session_token)
         self.session_token = ""
         self._set_actor(None)
-        return [rx.remove_cookie("mp_session"), rx.redirect("/"), rx.toast.info("You are logged out.")]
+        # Setting the cookie var to "" clears it in the browser; the server-side session is revoked above.
+        return [rx.redirect("/"), rx.toast.info("You are logged out.")]
 
     @rx.var
     def home_path(self) -> str:

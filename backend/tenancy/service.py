@@ -17,7 +17,7 @@ from backend.errors import NotFound, PermissionDenied, ValidationFailed
 from backend.profiles.models import Profile
 from backend.tenancy.hosts import tenant_slug_for_host
 from backend.tenancy.models import Tenant, TenantBranding, TenantCreate, TenantPublic, TenantStatus
-from backend.validation import check_password, normalize_email, parse_input as _parse
+from backend.validation import parse_input as _parse
 
 
 def _public(t: Tenant) -> TenantPublic:
@@ -104,17 +104,6 @@ class PlatformService:
         """Create the marketplace and its first admin in one transaction."""
         self._require_operator(actor)
         form: TenantCreate = _parse(TenantCreate, data)
-        errors = {}
-        try:
-            admin_email = normalize_email(form.admin_email)
-        except ValueError as exc:
-            errors["admin_email"] = str(exc)
-        try:
-            check_password(form.admin_password)
-        except ValueError as exc:
-            errors["admin_password"] = str(exc)
-        if errors:
-            raise ValidationFailed(errors)
         password_hash = self.passwords.hash(form.admin_password)
         with self.db.cross_tenant_session() as session:
             if session.exec(select(Tenant.id).where(Tenant.slug == form.slug)).first() is not None:
@@ -124,7 +113,7 @@ class PlatformService:
                             platform_fee_bps=round(form.platform_fee_percent * 100))
             session.add(tenant)
             session.flush()
-            admin = User(tenant_id=tenant.id, email=admin_email, password_hash=password_hash, role=Role.ADMIN)
+            admin = User(tenant_id=tenant.id, email=form.admin_email, password_hash=password_hash, role=Role.ADMIN)
             session.add(admin)
             session.flush()
             session.add(Profile(tenant_id=tenant.id, user_id=admin.id, full_name=form.admin_name))

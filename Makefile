@@ -1,0 +1,65 @@
+# Two commands: `make run` (marketplace with demo data on embedded defaults) and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+BUN_VERSION := 1.4.5
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
+export REFLEX_TELEMETRY_ENABLED := false
+export PYTHONDONTWRITEBYTECODE := 1
+PORT ?= 3000
+
+.PHONY: run test setup setup-dev bun chromium migrate seed worker bench unit integration e2e clean
+
+.venv/.installed: requirements.txt constraints.txt
+	@test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@touch $@
+
+.venv/.installed-dev: .venv/.installed requirements-dev.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+setup: .venv/.installed bun
+setup-dev: .venv/.installed-dev bun chromium
+
+# Reflex builds the frontend with bun and would otherwise try to download it; the npm registry has it.
+bun:
+	@command -v bun >/dev/null 2>&1 || { echo "installing bun $(BUN_VERSION) from the npm registry into .tools/"; \
+	  npm install --prefix .tools --no-save --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION) >/dev/null; }
+	@bun --version >/dev/null || { echo "bun is missing: install Node.js/npm, then re-run"; exit 1; }
+
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  { echo "could not install chromium: run 'apt-get install -y chromium' as root"; exit 1; }; }
+
+migrate: .venv/.installed
+	$(PY) -m backend.migrate
+
+seed: migrate
+	$(PY) -m backend.seed
+
+run: setup seed
+	@echo "Starting the marketplace on http://localhost:$(PORT) (first start builds the frontend: about a minute)"
+	.venv/bin/reflex run --env prod --single-port --frontend-port $(PORT) --backend-port $(PORT)
+
+worker: .venv/.installed
+	.venv/bin/celery -A backend.jobs worker --loglevel=info
+
+unit: .venv/.installed-dev
+	$(PY) -m pytest tests/unit
+
+integration: .venv/.installed-dev
+	$(PY) -m pytest tests/integration
+
+e2e: setup-dev
+	$(PY) -m pytest tests/e2e
+
+test: setup-dev
+	$(PY) -m pytest tests/unit tests/integration tests/e2e
+
+bench: setup-dev
+	$(PY) -m bench
+
+clean:
+	rm -rf .web .states data .pytest_cache
