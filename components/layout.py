@@ -205,18 +205,19 @@ def page_shell(content: rx.Component, *, gated: bool = True) -> rx.Component:
 
 
 def page_header(title: str | rx.Var, subtitle: str | rx.Var = "", *actions) -> rx.Component:
+    heading = rx.vstack(
+        rx.heading(title, size=rx.breakpoints(initial="6", sm="7"), weight="bold"),
+        rx.text(subtitle, color="var(--gray-11)") if isinstance(subtitle, rx.Var) or subtitle else rx.fragment(),
+        spacing="1",
+    )
+    if not actions:
+        return rx.box(heading, margin_bottom="8px", width="100%")
     return rx.flex(
-        rx.vstack(
-            rx.heading(title, size="7", weight="bold"),
-            rx.cond(subtitle != "", rx.text(subtitle, color="var(--gray-11)")) if isinstance(subtitle, rx.Var)
-            else (rx.text(subtitle, color="var(--gray-11)") if subtitle else rx.fragment()),
-            spacing="1",
-        ),
+        heading,
         rx.spacer(),
         rx.hstack(*actions, spacing="3"),
-        direction=rx.breakpoints(initial="column", sm="row"), gap="12px", align=rx.breakpoints(initial="start",
-                                                                                               sm="end"),
-        margin_bottom="24px", width="100%",
+        direction=rx.breakpoints(initial="column", sm="row"), gap="12px",
+        align=rx.breakpoints(initial="start", sm="end"), margin_bottom="8px", width="100%",
     )
 
 

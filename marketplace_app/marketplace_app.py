@@ -1,10 +1,10 @@
-"""Assembles the app: pages (registered by @rx.page in pages/) and the REST API."""
+"""Assembles the app: the pages declared in pages/ and the REST API."""
 
 import reflex as rx
 
-import pages  # noqa: F401  (registers every page)
 from backend.bootstrap import services
 from marketplace_app.api import api
+from pages import PAGES
 
 services()  # migrate and wire adapters at start, not on the first request
 
@@ -17,3 +17,5 @@ app = rx.App(
     ],
     style={"font_family": "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"},
 )
+for spec in PAGES:
+    app.add_page(spec.component, route=spec.route, title=spec.title, on_load=spec.on_load)

@@ -1,3 +1,6 @@
-"""Importing these modules registers their @rx.page routes."""
+"""Page modules; importing them fills pages.registry.PAGES."""
 
 from pages import account, admin, auth, home, operator, public  # noqa: F401
+from pages.registry import PAGES
+
+__all__ = ["PAGES"]

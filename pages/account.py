@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from pages.registry import page
+
 from components.forms import field, form_alert
 from components.layout import page_header, page_shell
 from state.account import MAX_AVATAR_MB, AccountState
@@ -73,7 +75,7 @@ def details_card() -> rx.Component:
     )
 
 
-@rx.page(route="/account", title="My account", on_load=AccountState.load)
+@page("/account", "My account", on_load=AccountState.load)
 def account() -> rx.Component:
     return page_shell(rx.vstack(
         page_header("My account", "How you appear to others on the marketplace."),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from pages.registry import page
+
 from components.layout import empty_state, loading_panel, page_header, page_shell
 from state.admin import AdminUsersState, OutboxState
 
@@ -67,7 +69,7 @@ def user_row(u) -> rx.Component:
     )
 
 
-@rx.page(route="/admin", title="Users", on_load=AdminUsersState.load)
+@page("/admin", "Users", on_load=AdminUsersState.load)
 def admin_users() -> rx.Component:
     counts = AdminUsersState.counts
     return page_shell(rx.vstack(
@@ -126,7 +128,7 @@ def message_card(m) -> rx.Component:
     )
 
 
-@rx.page(route="/admin/outbox", title="Dev outbox", on_load=OutboxState.load)
+@page("/admin/outbox", "Dev outbox", on_load=OutboxState.load)
 def admin_outbox() -> rx.Component:
     return page_shell(rx.vstack(
         page_header("Dev outbox", "Emails this marketplace sent. With no email provider configured, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from pages.registry import page
+
 from components.forms import auth_card, field, form_alert, submit_button
 from components.layout import page_shell
 from state.auth import ForgotState, LoginState, OperatorLoginState, ResetState, SignupState, VerifyState
@@ -27,7 +29,7 @@ def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
     )
 
 
-@rx.page(route="/signup", title="Sign up", on_load=SignupState.load)
+@page("/signup", "Sign up", on_load=SignupState.load)
 def signup() -> rx.Component:
     errors = SignupState.errors
     return page_shell(auth_card(
@@ -55,7 +57,7 @@ def signup() -> rx.Component:
     ), gated=False)
 
 
-@rx.page(route="/login", title="Log in", on_load=LoginState.load)
+@page("/login", "Log in", on_load=LoginState.load)
 def login() -> rx.Component:
     errors = LoginState.errors
     return page_shell(auth_card(
@@ -76,7 +78,7 @@ def login() -> rx.Component:
     ), gated=False)
 
 
-@rx.page(route="/forgot", title="Reset your password", on_load=ForgotState.load)
+@page("/forgot", "Reset your password", on_load=ForgotState.load)
 def forgot() -> rx.Component:
     return page_shell(auth_card(
         "Forgot your password?",
@@ -102,7 +104,7 @@ def forgot() -> rx.Component:
     ), gated=False)
 
 
-@rx.page(route="/reset", title="Choose a new password", on_load=ResetState.load)
+@page("/reset", "Choose a new password", on_load=ResetState.load)
 def reset() -> rx.Component:
     return page_shell(auth_card(
         "Choose a new password",
@@ -131,7 +133,7 @@ def reset() -> rx.Component:
     ), gated=False)
 
 
-@rx.page(route="/verify", title="Confirm your email", on_load=VerifyState.load)
+@page("/verify", "Confirm your email", on_load=VerifyState.load)
 def verify() -> rx.Component:
     return page_shell(auth_card(
         "Email confirmation", "",
@@ -147,7 +149,7 @@ def verify() -> rx.Component:
     ), gated=False)
 
 
-@rx.page(route="/operator/login", title="Platform console", on_load=OperatorLoginState.load)
+@page("/operator/login", "Platform console", on_load=OperatorLoginState.load)
 def operator_login() -> rx.Component:
     errors = OperatorLoginState.errors
     return rx.box(

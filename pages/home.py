@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from pages.registry import page
+
 from components.layout import empty_state, page_header, page_shell
 from state.auth import VerifyState
 from state.home import HomeState
@@ -44,7 +46,7 @@ def profile_card() -> rx.Component:
     )
 
 
-@rx.page(route="/client", title="My dashboard", on_load=HomeState.load_client)
+@page("/client", "My dashboard", on_load=HomeState.load_client)
 def client_home() -> rx.Component:
     return page_shell(rx.vstack(
         page_header(f"Hi, {HomeState.user_name}", "What do you need done today?"),
@@ -57,7 +59,7 @@ def client_home() -> rx.Component:
     ))
 
 
-@rx.page(route="/pro", title="Professional dashboard", on_load=HomeState.load_pro)
+@page("/pro", "Professional dashboard", on_load=HomeState.load_pro)
 def pro_home() -> rx.Component:
     return page_shell(rx.vstack(
         page_header(f"Hi, {HomeState.user_name}", "Your leads, quotes and jobs in one place."),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from pages.registry import page
+
 from backend.tenancy.models import CURRENCIES
 from components.forms import field, form_alert
 from components.layout import empty_state, loading_panel, page_header
@@ -123,7 +125,7 @@ def tenant_card(t) -> rx.Component:
     )
 
 
-@rx.page(route="/operator", title="Platform console", on_load=OperatorState.load)
+@page("/operator", "Platform console", on_load=OperatorState.load)
 def operator_console() -> rx.Component:
     content = rx.vstack(
         page_header("Marketplaces", "Every marketplace on this installation.", create_dialog()),

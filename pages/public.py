@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from pages.registry import page
+
 from components.layout import page_shell
 from state.app_state import AppState
 
@@ -68,6 +70,6 @@ def categories() -> rx.Component:
     )
 
 
-@rx.page(route="/", title="Home", on_load=AppState.load_public)
+@page("/", "Home", on_load=AppState.load_public)
 def index() -> rx.Component:
     return page_shell(rx.vstack(hero(), steps(), categories(), spacing="7", width="100%"), gated=False)

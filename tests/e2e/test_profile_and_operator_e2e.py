@@ -1,0 +1,84 @@
+"""Profile editing with an avatar upload, and the platform operator's console."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import PASSWORD, logged_in, login, sign_up, unique_email
+
+
+def test_profile_edit_and_avatar_upload(page, app, tmp_path):
+    sign_up(page, app, "Paula Profile", unique_email("paula"))
+    expect(page).to_have_url(app.at("/client"))
+    page.goto(app.url("/account"))
+    page.locator("#phone").fill("call me maybe")
+    page.locator("#profile-save").click()
+    expect(page.locator("#phone-error")).to_contain_text("phone number")
+    page.locator("#phone").fill("+1 555 010 2030")
+    page.locator("#city").fill("Portland")
+    page.locator("#profile-save").click()
+    expect(page.get_by_text("Profile saved.")).to_be_visible()
+
+    fake = tmp_path / "photo.png"  # named like an image, but it is not one
+    fake.write_bytes(b"#!/bin/sh\necho pwned\n")
+    page.locator("#avatar input[type=file]").set_input_files(str(fake))
+    page.locator("#avatar-upload").click()
+    expect(page.get_by_text("That file is not an image we can read").first).to_be_visible()
+
+    real = tmp_path / "me.png"
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 300), "orange").save(buf, "PNG")
+    real.write_bytes(buf.getvalue())
+    page.locator("#avatar input[type=file]").set_input_files(str(real))
+    page.locator("#avatar-upload").click()
+    expect(page.get_by_text("Photo updated.")).to_be_visible()
+    avatar = page.locator("img[src*='/api/v1/objects/']").first
+    expect(avatar).to_have_attribute("src", re.compile(r"/api/v1/objects/t\d+/avatars/u\d+-\w+\.jpg"))
+    page.wait_for_function("img => img.complete && img.naturalWidth === 256", arg=avatar.element_handle())
+
+    page.reload()
+    expect(page.locator("#city")).to_have_value("Portland")
+
+
+def test_operator_creates_and_suspends_a_marketplace(new_context, app):
+    op = new_context().new_page()
+    op.goto(app.url("/operator"))
+    expect(op).to_have_url(app.at("/operator/login"))
+    op.locator("#email").fill("operator@platform.example")
+    op.locator("#password").fill(PASSWORD)
+    op.locator("#operator-login-submit").click()
+    expect(op).to_have_url(app.at("/operator"))
+    expect(op.locator(".tenant-card[data-slug='acme']")).to_be_visible()
+
+    op.locator("#new-tenant").click()
+    op.locator("#slug").fill("Bad Slug")
+    op.locator("#name").fill("Globex Services")
+    op.locator("#admin_email").fill("admin@globex.example")
+    op.locator("#admin_password").fill(PASSWORD)
+    op.locator("#create-tenant").click()
+    expect(op.locator("#slug-error")).to_contain_text("lowercase")
+    op.locator("#slug").fill("globex")
+    op.locator("#create-tenant").click()
+    card = op.locator(".tenant-card[data-slug='globex']")
+    expect(card).to_contain_text("Globex Services")
+
+    visitor = new_context().new_page()
+    visitor.goto(app.url("/", "globex"))
+    expect(visitor.locator("#landing-title")).to_contain_text("Globex Services")
+    logged_in(visitor, app, "admin@globex.example", tenant="globex", home="/admin")
+    expect(visitor.locator("#users-table")).to_contain_text("admin@globex.example")
+
+    op.locator("#suspend-globex").click()
+    expect(card).to_contain_text("suspended")
+    visitor.goto(app.url("/", "globex"))
+    expect(visitor.locator("#tenant-suspended")).to_be_visible()
+
+    # a tenant admin is not an operator: the console sends them to its own login
+    admin = new_context().new_page()
+    login(admin, app, "admin@demo.example")
+    admin.goto(app.url("/operator"))
+    expect(admin).to_have_url(app.at("/operator/login"))
