@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from backend.errors import ValidationFailed, field_errors_from_pydantic
 
@@ -53,3 +53,8 @@ def parse_input(model: type[M], data: dict) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(field_errors_from_pydantic(exc)) from None
+
+
+# Field types for input shapes: `email: Email` normalises and checks, with plain messages.
+Email = Annotated[str, AfterValidator(normalize_email)]
+Password = Annotated[str, AfterValidator(check_password)]

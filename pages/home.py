@@ -46,27 +46,25 @@ def profile_card() -> rx.Component:
     )
 
 
-@page("/client", "My dashboard", on_load=HomeState.load_client)
-def client_home() -> rx.Component:
+def dashboard(subtitle: str, section: str, empty_icon: str, empty_title: str, empty_body: str,
+              element_id: str) -> rx.Component:
     return page_shell(rx.vstack(
-        page_header(f"Hi, {HomeState.user_name}", "What do you need done today?"),
+        page_header(f"Hi, {HomeState.user_name}", subtitle),
         verify_banner(),
         profile_card(),
-        rx.heading("My requests", size="5", margin_top="8px"),
-        empty_state("clipboard-list", "No requests yet",
-                    "When you post a job, it shows up here with the quotes you receive."),
-        spacing="4", width="100%", id="client-home",
+        rx.heading(section, size="5", margin_top="8px"),
+        empty_state(empty_icon, empty_title, empty_body),
+        spacing="4", width="100%", id=element_id,
     ))
+
+
+@page("/client", "My dashboard", on_load=HomeState.load_client)
+def client_home() -> rx.Component:
+    return dashboard("What do you need done today?", "My requests", "clipboard-list", "No requests yet",
+                     "When you post a job, it shows up here with the quotes you receive.", "client-home")
 
 
 @page("/pro", "Professional dashboard", on_load=HomeState.load_pro)
 def pro_home() -> rx.Component:
-    return page_shell(rx.vstack(
-        page_header(f"Hi, {HomeState.user_name}", "Your leads, quotes and jobs in one place."),
-        verify_banner(),
-        profile_card(),
-        rx.heading("New leads", size="5", margin_top="8px"),
-        empty_state("inbox", "No leads yet",
-                    "Requests from clients that match your services and area will appear here."),
-        spacing="4", width="100%", id="pro-home",
-    ))
+    return dashboard("Your leads, quotes and jobs in one place.", "New leads", "inbox", "No leads yet",
+                     "Requests from clients that match your services and area will appear here.", "pro-home")

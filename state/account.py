@@ -27,8 +27,7 @@ class AccountState(FormMixin, AppState):
 
     @rx.event
     def load(self):
-        self._clear_errors()
-        self.busy = False
+        self._reset_form()
         _, actor, redirect = self._guard("client", "professional", "admin")
         if redirect or self.access != "ok":
             return redirect

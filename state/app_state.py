@@ -128,6 +128,9 @@ class AppState(rx.State):
         return "".join(p[0] for p in parts[:2]).upper() or "?"
 
 
+FAILED = object()  # returned by FormMixin._call when the service refused
+
+
 class FormMixin(rx.State, mixin=True):
     """Per-form state, mixed into each form's own state: field errors and a busy flag."""
 
@@ -148,3 +151,18 @@ class FormMixin(rx.State, mixin=True):
     def _clear_errors(self) -> None:
         self.errors = {}
         self.form_error = ""
+
+    def _reset_form(self) -> None:
+        self._clear_errors()
+        self.busy = False
+
+    async def _call(self, fn, *args, **kwargs):
+        """Run one blocking service call off the event loop (argon2, database).
+        A refusal is shown on the form and FAILED returned; success clears the form's errors."""
+        try:
+            result = await asyncio.to_thread(fn, *args, **kwargs)
+        except DomainError as exc:
+            self._fail(exc)
+            return FAILED
+        self._reset_form()
+        return result

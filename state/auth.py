@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
-from backend.accounts.models import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
-from state.app_state import HOME_FOR_ROLE, AppState, FormMixin
+from state.app_state import FAILED, HOME_FOR_ROLE, AppState, FormMixin
 
 
 def _safe_next(path: str, default: str) -> str:
@@ -22,8 +19,7 @@ class SignupState(FormMixin, AppState):
 
     @rx.event
     def load(self):
-        self._clear_errors()
-        self.busy = False
+        self._reset_form()
         role = self.router.url.query_parameters.get("role", "")
         self.role_choice = role if role in ("client", "professional") else "client"
         return AppState.load_guest_only
@@ -41,16 +37,11 @@ class SignupState(FormMixin, AppState):
         yield
         data = {"email": form.get("email", ""), "password": form.get("password", ""),
                 "full_name": form.get("full_name", ""), "role": self.role_choice}
-        try:
-            actor, token = await asyncio.to_thread(
-                services().accounts.sign_up, tenant, data,
-                ip=self.router.session.client_ip, user_agent=self.router.headers.user_agent)
-        except DomainError as exc:
-            self._fail(exc)
+        result = await self._call(services().accounts.sign_up, tenant, data, ip=self.router.session.client_ip,
+                                  user_agent=self.router.headers.user_agent)
+        if result is FAILED:
             return
-        self.busy = False
-        self._clear_errors()
-        self.session_token = token
+        actor, self.session_token = result
         self._set_actor(actor)
         yield rx.toast.success("Welcome! Check your email to confirm your address.")
         yield rx.redirect(HOME_FOR_ROLE[actor.role])
@@ -59,8 +50,7 @@ class SignupState(FormMixin, AppState):
 class LoginState(FormMixin, AppState):
     @rx.event
     def load(self):
-        self._clear_errors()
-        self.busy = False
+        self._reset_form()
         return AppState.load_guest_only
 
     @rx.event
@@ -70,19 +60,14 @@ class LoginState(FormMixin, AppState):
             return
         self.busy = True
         yield
-        try:
-            actor, token = await asyncio.to_thread(
-                services().accounts.login, tenant, form.get("email", ""), form.get("password", ""),
-                ip=self.router.session.client_ip, user_agent=self.router.headers.user_agent)
-        except DomainError as exc:
-            self._fail(exc)
+        result = await self._call(services().accounts.login, tenant, form.get("email", ""),
+                                  form.get("password", ""), ip=self.router.session.client_ip,
+                                  user_agent=self.router.headers.user_agent)
+        if result is FAILED:
             return
-        self.busy = False
-        self._clear_errors()
-        self.session_token = token
+        actor, self.session_token = result
         self._set_actor(actor)
-        next_path = _safe_next(self.router.url.query_parameters.get("next", ""), HOME_FOR_ROLE[actor.role])
-        yield rx.redirect(next_path)
+        yield rx.redirect(_safe_next(self.router.url.query_parameters.get("next", ""), HOME_FOR_ROLE[actor.role]))
 
 
 class ForgotState(FormMixin, AppState):
@@ -90,8 +75,7 @@ class ForgotState(FormMixin, AppState):
 
     @rx.event
     def load(self):
-        self._clear_errors()
-        self.busy = False
+        self._reset_form()
         self.sent_to = ""
         return AppState.load_public
 
@@ -103,14 +87,8 @@ class ForgotState(FormMixin, AppState):
         self.busy = True
         yield
         email = form.get("email", "")
-        try:
-            await asyncio.to_thread(services().accounts.request_password_reset, tenant, email)
-        except DomainError as exc:
-            self._fail(exc)
-            return
-        self.busy = False
-        self._clear_errors()
-        self.sent_to = email.strip()
+        if await self._call(services().accounts.request_password_reset, tenant, email) is not FAILED:
+            self.sent_to = email.strip()
 
 
 class ResetState(FormMixin, AppState):
@@ -118,8 +96,7 @@ class ResetState(FormMixin, AppState):
 
     @rx.event
     def load(self):
-        self._clear_errors()
-        self.busy = False
+        self._reset_form()
         self.done = False
         return AppState.load_public
 
@@ -134,13 +111,8 @@ class ResetState(FormMixin, AppState):
         self.busy = True
         yield
         token = self.router.url.query_parameters.get("token", "")
-        try:
-            await asyncio.to_thread(services().accounts.reset_password, tenant, token, form.get("password", ""))
-        except DomainError as exc:
-            self._fail(exc)
+        if await self._call(services().accounts.reset_password, tenant, token, form.get("password", "")) is FAILED:
             return
-        self.busy = False
-        self._clear_errors()
         self.done = True
         yield rx.toast.success("Password changed. Log in with your new password.")
 
@@ -161,7 +133,8 @@ class VerifyState(AppState):
             self.verify_status, self.verify_message = "failed", exc.message
             return
         self.verify_status, self.verify_message = "done", f"{email} is confirmed. Thank you!"
-        self.email_verified = True if self.user_email == email else self.email_verified
+        if self.user_email == email:
+            self.email_verified = True
 
     @rx.event
     def resend(self):
@@ -176,8 +149,7 @@ class VerifyState(AppState):
 class OperatorLoginState(FormMixin, AppState):
     @rx.event
     def load(self):
-        self._clear_errors()
-        self.busy = False
+        self._reset_form()
         self._resolve()
         if services().accounts.resolve_operator_session(self.operator_token):
             return rx.redirect("/operator")
@@ -186,17 +158,9 @@ class OperatorLoginState(FormMixin, AppState):
     async def submit(self, form: dict):
         self.busy = True
         yield
-        try:
-            _, token = await asyncio.to_thread(
-                services().accounts.operator_login, form.get("email", ""), form.get("password", ""),
-                ip=self.router.session.client_ip)
-        except DomainError as exc:
-            self._fail(exc)
+        result = await self._call(services().accounts.operator_login, form.get("email", ""),
+                                  form.get("password", ""), ip=self.router.session.client_ip)
+        if result is FAILED:
             return
-        self.busy = False
-        self._clear_errors()
-        self.operator_token = token
+        _, self.operator_token = result
         yield rx.redirect("/operator")
-
-
-__all__ = ["ForgotState", "LoginState", "OperatorLoginState", "ResetState", "Role", "SignupState", "VerifyState"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import reflex as rx
@@ -11,7 +10,7 @@ from backend.accounts.models import Actor
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.tenancy.models import TenantStatus
-from state.app_state import AppState, FormMixin
+from state.app_state import FAILED, AppState, FormMixin
 
 
 class OperatorState(FormMixin, AppState):
@@ -62,13 +61,9 @@ class OperatorState(FormMixin, AppState):
             return
         self.busy = True
         yield
-        try:
-            tenant = await asyncio.to_thread(services().platform.create_tenant, actor, form)
-        except DomainError as exc:
-            self._fail(exc)
+        tenant = await self._call(services().platform.create_tenant, actor, form)
+        if tenant is FAILED:
             return
-        self.busy = False
-        self._clear_errors()
         self.create_open = False
         self._reload(actor)
         yield rx.toast.success(f"{tenant.name} is live at {tenant.slug}.{services().settings.base_domain}")

@@ -87,3 +87,16 @@ def tenants(svc):
         for slug, name in (("demo", "Demo"), ("acme", "Acme")):
             session.add(Tenant(slug=slug, name=name))
     return svc.tenants.by_slug("demo"), svc.tenants.by_slug("acme")
+
+
+@pytest.fixture
+def pg_services(pg_url, tmp_path):
+    """Services on PostgreSQL only, with an empty database and the tenant `demo`."""
+    from backend.tenancy.models import Tenant
+
+    services = make_services(pg_url, tmp_path)
+    _truncate(services)
+    with services.db.platform_session() as s:
+        s.add(Tenant(slug="demo", name="Demo"))
+    yield services, services.tenants.by_slug("demo")
+    services.db.dispose()

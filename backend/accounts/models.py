@@ -11,7 +11,7 @@ from pydantic import BaseModel, field_validator
 from sqlmodel import Field, SQLModel
 
 from backend.db import TenantOwned, utcnow
-from backend.validation import check_password, clean_text, normalize_email
+from backend.validation import Email, Password, clean_text
 
 
 class Role(StrEnum):
@@ -111,20 +111,10 @@ class OperatorSession(SQLModel, table=True):
 
 
 class SignUp(BaseModel):
-    email: str
-    password: str
+    email: Email
+    password: Password
     full_name: str
     role: Role = Role.CLIENT
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str) -> str:
-        return normalize_email(v)
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, v: str) -> str:
-        return check_password(v)
 
     @field_validator("full_name")
     @classmethod
@@ -140,12 +130,7 @@ class SignUp(BaseModel):
 
 
 class NewPassword(BaseModel):
-    password: str
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, v: str) -> str:
-        return check_password(v)
+    password: Password
 
 
 # ---------------------------------------------------------------- who is calling

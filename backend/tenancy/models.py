@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field as PField, field_validator
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
-from backend.validation import check_password, normalize_email
+from backend.validation import Email, Password
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -81,19 +81,9 @@ class TenantBranding(BaseModel):
 
 class TenantCreate(TenantBranding):
     slug: str = PField(min_length=1, max_length=40)
-    admin_email: str = PField(max_length=254)
-    admin_password: str = PField(max_length=200)
+    admin_email: Email
+    admin_password: Password
     admin_name: str = PField(default="Marketplace admin", max_length=80)
-
-    @field_validator("admin_email")
-    @classmethod
-    def _admin_email(cls, v: str) -> str:
-        return normalize_email(v)
-
-    @field_validator("admin_password")
-    @classmethod
-    def _admin_password(cls, v: str) -> str:
-        return check_password(v)
 
     @field_validator("slug")
     @classmethod

@@ -7,25 +7,12 @@ import subprocess
 import sys
 import time
 
-import pytest
 import redis
 from sqlmodel import select
 
 from backend.config import PROJECT_ROOT, Settings
 from backend.jobs import CeleryJobQueue, make_celery
 from backend.notifications.models import Notification
-from backend.tenancy.models import Tenant
-from tests.conftest import _truncate, make_services
-
-
-@pytest.fixture
-def pg_services(pg_url, tmp_path):
-    svc = make_services(pg_url, tmp_path)
-    _truncate(svc)
-    with svc.db.platform_session() as s:
-        s.add(Tenant(slug="demo", name="Demo"))
-    yield svc, svc.tenants.by_slug("demo")
-    svc.db.dispose()
 
 
 def _env(**extra) -> dict:

@@ -14,23 +14,18 @@ from tests.conftest import make_services
 
 
 @pytest.fixture
-def pg(pg_url, tmp_path):
-    from tests.conftest import _truncate
-
-    svc = make_services(pg_url, tmp_path)
-    _truncate(svc)
+def pg(pg_services):
+    svc, demo = pg_services
     from backend.tenancy.models import Tenant
 
     with svc.db.platform_session() as s:
-        s.add(Tenant(slug="demo", name="Demo"))
         s.add(Tenant(slug="acme", name="Acme"))
-    demo, acme = svc.tenants.by_slug("demo"), svc.tenants.by_slug("acme")
+    acme = svc.tenants.by_slug("acme")
     for tenant, emails in ((demo, ["a@demo.com", "b@demo.com"]), (acme, ["x@acme.com"])):
         for email in emails:
             svc.accounts.sign_up(tenant, {"email": email, "password": "pw-1234567890", "full_name": "U",
                                           "role": "client"})
-    yield svc, demo, acme
-    svc.db.dispose()
+    return svc, demo, acme
 
 
 def test_app_connects_as_a_role_that_owns_nothing_and_cannot_bypass_rls(pg):
