@@ -9,9 +9,6 @@ from pages.registry import page
 from components.layout import empty_state, loading_panel, page_header, page_shell
 from state.admin import AdminUsersState, OutboxState
 
-ROLE_COLORS = {"client": "blue", "professional": "green", "admin": "purple"}
-
-
 def stat(label: str, value) -> rx.Component:
     return rx.card(rx.vstack(rx.text(label, size="1", color="var(--gray-11)"),
                              rx.text(value, size="6", weight="bold"), spacing="1"), size="2")
@@ -82,8 +79,13 @@ def admin_users() -> rx.Component:
             rx.input(rx.input.slot(rx.icon("search", size=16)), placeholder="Search name or email",
                      value=AdminUsersState.search, on_change=AdminUsersState.set_search.debounce(300),
                      width="100%", max_width="360px", id="user-search"),
-            rx.select(["all", "client", "professional", "admin"], value=AdminUsersState.role_filter,
-                      on_change=AdminUsersState.set_role_filter),
+            rx.select.root(
+                rx.select.trigger(placeholder="All roles"),
+                rx.select.content(*[rx.select.item(label, value=value) for value, label in
+                                    (("all", "All roles"), ("client", "Clients"),
+                                     ("professional", "Professionals"), ("admin", "Admins"))]),
+                value=AdminUsersState.role_filter, on_change=AdminUsersState.set_role_filter,
+            ),
             gap="12px", width="100%", wrap="wrap",
         ),
         rx.cond(

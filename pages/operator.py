@@ -6,10 +6,13 @@ import reflex as rx
 
 from pages.registry import page
 
+from backend.config import get_settings
 from backend.tenancy.models import CURRENCIES
 from components.forms import field, form_alert
 from components.layout import empty_state, loading_panel, page_header
 from state.operator import OperatorState
+
+BASE_DOMAIN = get_settings().base_domain
 
 
 def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
@@ -45,7 +48,7 @@ def create_dialog() -> rx.Component:
             rx.dialog.title("New marketplace"),
             rx.form(
                 rx.vstack(
-                    field("Address", "slug", errors, placeholder="acme", hint="Served at <address>.your-domain",
+                    field("Address", "slug", errors, placeholder="acme", hint=f"Served at <address>.{BASE_DOMAIN}",
                           max_length=40, required=True),
                     *branding_fields(),
                     rx.separator(),

@@ -14,6 +14,7 @@ from state.app_state import AppState
 
 class AdminUsersState(AppState):
     users: list[dict] = []
+    counts: dict[str, int] = {}
     search: str = ""
     role_filter: str = "all"
     loaded: bool = False
@@ -22,6 +23,7 @@ class AdminUsersState(AppState):
         rows = services().accounts.list_users(tenant, actor, search=self.search,
                                               role="" if self.role_filter == "all" else self.role_filter)
         self.users = [dataclasses.asdict(r) for r in rows]
+        self.counts = services().accounts.user_counts(tenant, actor)
         self.loaded = True
 
     @rx.event
@@ -62,15 +64,6 @@ class AdminUsersState(AppState):
     @rx.event
     def reinstate(self, user_id: int):
         return self._set_status(user_id, UserStatus.ACTIVE, "User reinstated.")
-
-    @rx.var
-    def counts(self) -> dict[str, int]:
-        out = {"client": 0, "professional": 0, "admin": 0, "suspended": 0}
-        for u in self.users:
-            out[u["role"]] = out.get(u["role"], 0) + 1
-            if u["status"] == "suspended":
-                out["suspended"] += 1
-        return out
 
 
 class OutboxState(AppState):

@@ -285,6 +285,15 @@ class AccountService:
                 for u, p in session.exec(query).all()
             ]
 
+    def user_counts(self, tenant: TenantPublic, actor: Actor) -> dict[str, int]:
+        """Totals for the admin dashboard: users per role, and how many are suspended."""
+        self._require_admin(actor, tenant)
+        with self.db.tenant_session(tenant.id) as session:
+            by_role = dict(session.exec(select(User.role, sa.func.count()).group_by(User.role)).all())
+            suspended = session.exec(select(sa.func.count()).where(User.status == UserStatus.SUSPENDED)).one()
+        return {role.value: by_role.get(role.value, 0) for role in (Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)} | {
+            "suspended": suspended}
+
     def set_user_status(self, tenant: TenantPublic, actor: Actor, user_id: int, status: UserStatus) -> None:
         self._require_admin(actor, tenant)
         status = UserStatus(status)

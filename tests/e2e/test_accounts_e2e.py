@@ -145,3 +145,24 @@ def test_session_survives_a_backend_restart(page, app):
     app.start()
     page.goto(app.url("/client"))
     expect(page.locator("#client-home")).to_contain_text("Hi, Chloe Nguyen")
+
+
+def test_email_verification_link_from_the_outbox(new_context, app):
+    user = new_context().new_page()
+    email = unique_email("verify")
+    sign_up(user, app, "Vera Verify", email)
+    expect(user.locator("#verify-banner")).to_be_visible()
+
+    admin = new_context().new_page()
+    logged_in(admin, app, "admin@demo.example", home="/admin")
+    admin.goto(app.url("/admin/outbox"))
+    message = admin.locator(".outbox-message", has_text=email).filter(has_text="Confirm your email")
+    link = re.search(r"http://\S+/verify\?token=\S+", message.inner_text()).group(0)
+
+    user.goto(link)
+    expect(user.locator("#verify-done")).to_contain_text(f"{email} is confirmed")
+    user.goto(app.url("/client"))
+    expect(user.locator("#client-home")).to_be_visible()
+    expect(user.locator("#verify-banner")).to_have_count(0)
+    user.goto(link)
+    expect(user.locator("#verify-failed")).to_contain_text("already been used")

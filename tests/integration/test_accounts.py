@@ -168,6 +168,8 @@ def test_admin_suspends_and_reinstates(svc, tenants):
     emails = [u.email for u in svc.accounts.list_users(demo, admin)]
     assert sorted(emails) == ["ann@example.com", "boss@example.com"]
     assert svc.accounts.list_users(demo, admin, search="ann")[0].email == "ann@example.com"
+    svc.accounts.set_user_status(demo, admin, client.id, UserStatus.SUSPENDED)
+    assert svc.accounts.user_counts(demo, admin) == {"client": 1, "professional": 0, "admin": 1, "suspended": 1}
 
 
 def test_only_admins_manage_users_and_only_their_own(svc, tenants):
@@ -176,6 +178,8 @@ def test_only_admins_manage_users_and_only_their_own(svc, tenants):
     other, _ = sign_up(svc, demo, email="bob@example.com")
     with pytest.raises(PermissionDenied):
         svc.accounts.list_users(demo, client)
+    with pytest.raises(PermissionDenied):
+        svc.accounts.user_counts(demo, client)
     with pytest.raises(PermissionDenied):
         svc.accounts.set_user_status(demo, client, other.id, UserStatus.SUSPENDED)
     acme_admin = make_admin(svc, acme, email="boss@acme.example")
