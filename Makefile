@@ -40,7 +40,7 @@ seed: migrate
 	$(PY) -m backend.seed
 
 run: setup seed
-	@echo "Starting the marketplace on http://localhost:$(PORT) (first start builds the frontend: about a minute)"
+	@echo "Starting the marketplace on http://localhost:$(PORT) (each start compiles and builds the frontend first)"
 	.venv/bin/reflex run --env prod --single-port --frontend-port $(PORT) --backend-port $(PORT)
 
 worker: .venv/.installed

@@ -1,0 +1,132 @@
+"""Run every benchmark, print the tables, and write them as markdown to bench/results/latest.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import login, startup
+from bench.stats import Table, percentile, tree_memory
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
+ROUNDS = 3  # fresh clones, each started cold then warm
+STARTUP_BUDGET_S = 300  # no further round once this much time went into start-ups
+COLD_TIMEOUT_S, WARM_TIMEOUT_S = 330, 180
+SETTLE_S = 3  # idle time after the first page before memory is read
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def show(table: Table, tables: list[Table]) -> None:
+    tables.append(table)
+    print(table.text(), "\n", flush=True)
+
+
+def start_app(clone: Path, label: str, timeout_s: float, while_up=None) -> dict:
+    """`make run` until the first page, read the idle memory, run while_up(app), stop the whole tree."""
+    app = startup.MakeRun(clone, startup.free_port(), clone.parent / "make-run.log")
+    print(f"  {label} `make run` on port {app.port} ...", end=" ", flush=True)
+    app.start()
+    try:
+        seconds = app.wait_first_page(timeout_s)
+        print(f"first page after {seconds:.1f} s", flush=True)
+        time.sleep(SETTLE_S)
+        result = {"seconds": seconds, "idle": tree_memory(app.proc.pid)}
+        if while_up:
+            result["extra"] = while_up(app)
+    finally:
+        app.stop()
+    result["peak"] = app.peak_rss_mib
+    return result
+
+
+def app_benchmarks(tables: list[Table]) -> None:
+    cold, warm, migrate = [], [], []
+    last_warm = None
+    started = time.perf_counter()
+    for r in range(ROUNDS):
+        if r and time.perf_counter() - started > STARTUP_BUDGET_S:
+            break
+        clone = startup.make_clone()
+        print(f"round {r + 1}/{ROUNDS}: clone in {clone}", flush=True)
+        try:
+            cold.append(start_app(clone, "cold", COLD_TIMEOUT_S))
+            migrate.append(startup.time_command(clone, [".venv/bin/python", "-m", "backend.migrate"]))
+            last = r == ROUNDS - 1 or time.perf_counter() - started > STARTUP_BUDGET_S
+            warm.append(start_app(clone, "warm", WARM_TIMEOUT_S, while_up=_http_and_memory if last else None))
+            if last:
+                last_warm = warm[-1]
+                base_rss = startup.python_rss_mib(clone, "import reflex, backend.bootstrap")
+        finally:
+            startup.remove_clone(clone)
+
+    start_t = Table("`make run` time to first page (throwaway clone)",
+                    ["run", "n", "p50 s", "p95 s", "p99 s", "peak tree RSS MiB", "p50 ratio to baseline"])
+    base_p50 = percentile(migrate, 50)
+    for label, secs, peak in (
+        ("baseline: `python -m backend.migrate` (already at head)", migrate, None),
+        ("cold: fresh clone, no .web, no data/", [c["seconds"] for c in cold], max(c["peak"] for c in cold)),
+        ("warm: second `make run` in the same clone", [w["seconds"] for w in warm], max(w["peak"] for w in warm)),
+    ):
+        p50 = percentile(secs, 50)
+        start_t.add(label, len(secs), p50, percentile(secs, 95), percentile(secs, 99), peak,
+                    f"{p50 / base_p50:.1f}×" if peak else "1.00× (baseline)")
+    start_t.notes += [
+        "clock runs from spawning `make run PORT=<port>` until GET / answers 200 with the HTML; one round = a fresh "
+        f"`git clone` started cold, then again warm; with n={len(cold)} the p95/p99 are the slowest run",
+        "cold = migrate + seed into a new SQLite file, Reflex web-dir init, `bun install` (served from bun's "
+        "global cache once any earlier install filled it) and the production frontend build",
+        "the clone symlinks .venv and .tools to the working copy; make runs with `-o .venv/.installed` so it does "
+        "not re-run pip into the shared venv; peak RSS = sum over the process tree, sampled every ~0.25 s",
+    ]
+    show(start_t, tables)
+
+    http_t, after = last_warm["extra"]
+    show(http_t, tables)
+    mem_t = Table("Memory of the running app (`make run` process tree)",
+                  ["state", "processes", "RSS sum MiB", "PSS sum MiB", "RSS ratio to baseline"])
+    mem_t.add("baseline: `python -c 'import reflex, backend.bootstrap'` (peak)", 1, base_rss, None, "1.00×")
+    for label, m in (("cold start, idle after first page", cold[-1]["idle"]),
+                     ("warm start, idle after first page", last_warm["idle"]),
+                     ("warm start, after the HTTP login benchmark", after)):
+        mem_t.add(label, m["procs"], m["rss"], m["pss"], f"{m['rss'] / base_rss:.1f}×")
+    mem_t.notes.append(f"last round; idle = {SETTLE_S} s after the first page; RSS summed over a process tree counts "
+                       "shared pages once per process, PSS splits them and is the better total")
+    show(mem_t, tables)
+
+
+def _http_and_memory(app: startup.MakeRun):
+    table = login.http_login(app.url, app.proc.pid)
+    return table, tree_memory(app.proc.pid)
+
+
+def main() -> int:
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    tables: list[Table] = []
+    print("login through the service layer ...", flush=True)
+    show(login.service_login(), tables)
+    app_benchmarks(tables)
+    total = time.perf_counter() - t0
+
+    header = (f"## Benchmarks\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {cpu_model()} · "
+              f"{os.cpu_count()} CPUs · Python {platform.python_version()} · `make bench` took {total:.0f} s · "
+              f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the "
+              "machine shows up in the percentiles)\n")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(header + "\n" + "\n".join(t.markdown() for t in tables))
+    print(f"wrote {RESULTS} ({total:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
