@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from backend.accounts.security import Passwords
 from backend.accounts.service import AccountService
 from backend.config import Settings, get_settings
-from backend.db import Database
+from backend.db import Database, utcnow
 from backend.notifications.adapters.maildir import MaildirEmailSender
+from backend.orders.catalog import CatalogService
+from backend.orders.requests import RequestService
+from backend.orders.service import OrderJobs, OrderService
+from backend.payments.adapters.demo import DemoGateway
+from backend.profiles.pros import ProService
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.profiles.service import ProfileService
 from backend.storage.adapters.local import LocalObjectStore
+from backend.storage.ports import ObjectStore
 from backend.tenancy.service import PlatformService, TenantDirectory
+
+
+class Jobs(JobQueue, OrderJobs, Protocol):
+    """Every background job the services schedule."""
 
 
 @dataclass
@@ -26,10 +37,25 @@ class Services:
     accounts: AccountService
     profiles: ProfileService
     notifications: NotificationService
-    store: LocalObjectStore
+    catalog: CatalogService
+    pros: ProService
+    requests: RequestService
+    orders: OrderService
+    store: ObjectStore
+
+    def run_timers(self) -> dict[str, int]:
+        """All periodic work, for every active tenant (Celery beat, or the app's own loop)."""
+        totals = {"expire": 0, "auto_complete": 0, "requests_expired": 0}
+        now = utcnow()
+        for tenant_id in self.orders.active_tenant_ids():
+            tenant = self.tenants.by_id(tenant_id)
+            for key, count in self.orders.run_timers(tenant, now).items():
+                totals[key] += count
+            totals["requests_expired"] += self.requests.expire_requests(tenant_id, now)
+        return totals
 
 
-def build_services(settings: Settings, *, jobs: JobQueue | None = None, migrate: bool = True) -> Services:
+def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: bool = True) -> Services:
     if migrate:
         from backend.migrate import upgrade
 
@@ -40,7 +66,7 @@ def build_services(settings: Settings, *, jobs: JobQueue | None = None, migrate:
         jobs = CeleryJobQueue()
     db = Database(settings)
     passwords = Passwords(settings)
-    store = LocalObjectStore(settings.objects_dir)
+    store = make_object_store(settings)
     tenants = TenantDirectory(db, settings)
     return Services(
         settings=settings,
@@ -50,8 +76,23 @@ def build_services(settings: Settings, *, jobs: JobQueue | None = None, migrate:
         accounts=AccountService(db, settings, passwords, jobs),
         profiles=ProfileService(db, settings, store),
         notifications=NotificationService(db, MaildirEmailSender(settings.data_dir / "outbox")),
+        catalog=CatalogService(db),
+        pros=ProService(db, settings, store),
+        requests=RequestService(db, settings, store),
+        orders=OrderService(db, DemoGateway(db), store, jobs),
         store=store,
     )
+
+
+def make_object_store(settings: Settings) -> ObjectStore:
+    if settings.s3_bucket:
+        from backend.storage.adapters.s3 import S3ObjectStore
+
+        store = S3ObjectStore(settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
+                              region=settings.s3_region, presign_seconds=settings.s3_presign_seconds)
+        store.ensure_bucket()
+        return store
+    return LocalObjectStore(settings.objects_dir)
 
 
 _services: Services | None = None

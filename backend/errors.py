@@ -53,5 +53,11 @@ def field_errors_from_pydantic(exc) -> dict[str, str]:
         msg = err.get("msg", "Invalid value")
         # pydantic prefixes custom messages with "Value error, "; users don't need that.
         msg = msg.removeprefix("Value error, ")
+        # cross-field checks name their field: "preferred_end: The end date is before ..."
+        head, sep, rest = msg.partition(": ")
+        if field == "form" and sep and head.isidentifier():
+            field, msg = head, rest
+        if err.get("type") in ("int_parsing", "date_from_datetime_parsing", "date_parsing", "missing"):
+            msg = {"int_parsing": "Enter a whole number", "missing": "Required"}.get(err["type"], "Enter a valid date")
         errors.setdefault(field, msg[0].upper() + msg[1:] if msg else "Invalid value")
     return errors

@@ -12,6 +12,9 @@ from backend.config import Settings, get_settings
 from backend.notifications.ports import DeliveryError
 
 DELIVER_NOTIFICATION = "notifications.deliver"
+GENERATE_INVOICE = "orders.generate_invoice"
+RUN_TIMERS = "orders.run_timers"
+TIMER_INTERVAL_SECONDS = 300.0
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -24,7 +27,9 @@ def make_celery(settings: Settings) -> Celery:
                         task_eager_propagates=False)
     app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
                     broker_connection_retry_on_startup=True, task_serializer="json", accept_content=["json"],
-                    result_expires=3600, timezone="UTC")
+                    result_expires=3600, timezone="UTC",
+                    # `celery -A backend.jobs beat` drives the order timers (48 h expiry, 7-day completion)
+                    beat_schedule={"order-timers": {"task": RUN_TIMERS, "schedule": TIMER_INTERVAL_SECONDS}})
     return app
 
 
@@ -39,14 +44,36 @@ def deliver_notification(tenant_id: int, notification_id: int) -> str:
     return services().notifications.deliver(tenant_id, notification_id)
 
 
+@celery_app.task(name=GENERATE_INVOICE, autoretry_for=(OSError,), retry_backoff=2, retry_jitter=True,
+                 max_retries=8)
+def generate_invoice(tenant_id: int, order_id: int) -> str:
+    from backend.bootstrap import services
+
+    svc = services()
+    return svc.orders.generate_invoice(svc.tenants.by_id(tenant_id), order_id)
+
+
+@celery_app.task(name=RUN_TIMERS)
+def run_timers() -> dict:
+    from backend.bootstrap import services
+
+    return services().run_timers()
+
+
 class CeleryJobQueue:
-    """The JobQueue port on Celery."""
+    """The job ports (notifications, orders) on Celery: tasks are sent after the caller commits."""
 
     def __init__(self, app: Celery = celery_app):
         self.app = app
 
-    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
+    def _send(self, task, name: str, *args) -> None:
         if self.app.conf.task_always_eager:
-            deliver_notification.apply(args=(tenant_id, notification_id))
+            task.apply(args=args)
         else:
-            self.app.send_task(DELIVER_NOTIFICATION, args=(tenant_id, notification_id))
+            self.app.send_task(name, args=args)
+
+    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
+        self._send(deliver_notification, DELIVER_NOTIFICATION, tenant_id, notification_id)
+
+    def generate_invoice(self, tenant_id: int, order_id: int) -> None:
+        self._send(generate_invoice, GENERATE_INVOICE, tenant_id, order_id)

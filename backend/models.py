@@ -2,8 +2,11 @@
 
 from backend.accounts.models import AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, User
 from backend.notifications.models import Notification
-from backend.profiles.models import Profile
+from backend.orders.models import Category, LeadDecline, Order, OrderEvent, Quote, ServiceRequest
+from backend.payments.models import DemoCharge
+from backend.profiles.models import PortfolioImage, ProCategory, ProProfile, Profile
 from backend.tenancy.models import Tenant
 
-__all__ = ["AuthSession", "LoginAttempt", "Notification", "OneTimeToken", "OperatorAccount", "OperatorSession",
-           "Profile", "Tenant", "User"]
+__all__ = ["AuthSession", "Category", "DemoCharge", "LeadDecline", "LoginAttempt", "Notification", "OneTimeToken",
+           "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PortfolioImage", "ProCategory",
+           "ProProfile", "Profile", "Quote", "ServiceRequest", "Tenant", "User"]

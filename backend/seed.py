@@ -10,7 +10,9 @@ from sqlmodel import select
 from backend.accounts.models import OperatorAccount, Role, User
 from backend.bootstrap import Services, services
 from backend.db import utcnow
-from backend.profiles.models import Profile
+from backend.geo import locate
+from backend.orders.models import Category
+from backend.profiles.models import ProCategory, Profile, ProProfile
 from backend.tenancy.models import Tenant
 
 DEMO_PASSWORD = "demo-password-1"
@@ -21,6 +23,22 @@ CLIENTS = [("Alice Carter", "alice"), ("Ben Ortiz", "ben"), ("Chloe Nguyen", "ch
 PROS = [("Diego Ramos", "diego"), ("Emma Schultz", "emma"), ("Farah Haddad", "farah"), ("George Li", "george"),
         ("Hana Kobayashi", "hana"), ("Ivan Petrov", "ivan"), ("Julia Rossi", "julia"), ("Kofi Mensah", "kofi"),
         ("Lena Fischer", "lena"), ("Mateo Silva", "mateo")]
+# handle -> (category slugs, headline, hourly rate in cents, skills)
+PRO_DETAILS = {
+    "diego": (["plumbing", "handyman"], "Licensed plumber, 12 years of leak-free work", 8500,
+              ["leak repair", "water heaters", "fixtures"]),
+    "emma": (["cleaning"], "Deep cleaning that makes moving day easy", 4500, ["deep clean", "move-out", "eco"]),
+    "farah": (["electrical"], "Certified electrician for homes and small offices", 9500,
+              ["wiring", "lighting", "EV chargers"]),
+    "george": (["tutoring"], "Maths and physics tutor, high school to university", 6000, ["calculus", "physics"]),
+    "hana": (["photography", "design"], "Portraits, events and product photos", 12000, ["portraits", "events"]),
+    "ivan": (["moving", "handyman"], "Two movers and a van, careful with pianos", 7000, ["packing", "pianos"]),
+    "julia": (["design", "painting"], "Interior design and colour consulting", 11000, ["interiors", "colour"]),
+    "kofi": (["gardening"], "Garden design, pruning and lawn care", 5000, ["pruning", "lawns"]),
+    "lena": (["cleaning", "painting"], "Painting and tidy-up after renovations", 5500, ["walls", "trim"]),
+    "mateo": (["handyman", "electrical"], "Odd jobs done right the first time", 6500, ["assembly", "mounting"]),
+}
+WEEKDAY_HOURS = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 SECOND_TENANT_USERS = [("Nora Blake", "nora", Role.CLIENT), ("Oscar Diaz", "oscar", Role.PROFESSIONAL)]
 
 
@@ -44,6 +62,22 @@ def _ensure_user(svc: Services, tenant_id: int, email: str, name: str, role: Rol
         session.add(Profile(user_id=user.id, full_name=name, city=city))
 
 
+def _ensure_pro_profile(svc: Services, tenant_id: int, email: str, handle: str, city: str) -> None:
+    slugs, headline, rate, skills = PRO_DETAILS[handle]
+    with svc.db.tenant_session(tenant_id) as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        if session.get(ProProfile, user.id) is not None:
+            return
+        lat_lng = locate(city)
+        session.add(ProProfile(user_id=user.id, headline=headline, bio=f"{headline}. Fully insured, references on "
+                               "request, and happy to give a free estimate.", skills=skills, city=city,
+                               latitude=lat_lng[0] if lat_lng else None, longitude=lat_lng[1] if lat_lng else None,
+                               radius_km=40, hourly_rate_minor=rate, availability=WEEKDAY_HOURS,
+                               verified=handle in ("diego", "emma", "farah")))
+        for category in session.exec(select(Category).where(Category.slug.in_(slugs))).all():
+            session.add(ProCategory(user_id=user.id, category_id=category.id))
+
+
 def seed(svc: Services) -> list[tuple[str, str, str, str]]:
     """Returns (where, role, email, password) rows for printing."""
     pw_hash = svc.accounts.passwords.hash(DEMO_PASSWORD)
@@ -61,14 +95,17 @@ def seed(svc: Services) -> list[tuple[str, str, str, str]]:
     for i, (name, handle) in enumerate(CLIENTS):
         _ensure_user(svc, demo_id, f"{handle}@{demo}.example", name, Role.CLIENT, CITIES[i % len(CITIES)], pw_hash)
         logins.append((demo, "client", f"{handle}@{demo}.example", DEMO_PASSWORD))
+    svc.catalog.seed_defaults(demo_id)
     for i, (name, handle) in enumerate(PROS):
-        _ensure_user(svc, demo_id, f"{handle}@{demo}.example", name, Role.PROFESSIONAL, CITIES[i % len(CITIES)],
-                     pw_hash)
+        city = CITIES[i % len(CITIES)]
+        _ensure_user(svc, demo_id, f"{handle}@{demo}.example", name, Role.PROFESSIONAL, city, pw_hash)
+        _ensure_pro_profile(svc, demo_id, f"{handle}@{demo}.example", handle, city)
         logins.append((demo, "professional", f"{handle}@{demo}.example", DEMO_PASSWORD))
 
     # A second marketplace, to see tenant isolation at http://acme.localhost:3000
     acme_id = _ensure_tenant(svc, "acme", "Acme Home Services", "#0F766E", "#E11D48")
     _ensure_user(svc, acme_id, "admin@acme.example", "Ada Acme", Role.ADMIN, "Denver", pw_hash)
+    svc.catalog.seed_defaults(acme_id)
     logins.append(("acme", "admin", "admin@acme.example", DEMO_PASSWORD))
     for name, handle, role in SECOND_TENANT_USERS:
         _ensure_user(svc, acme_id, f"{handle}@acme.example", name, role, "Denver", pw_hash)

@@ -27,7 +27,7 @@ def pg_url(servers):
 
 
 class InlineJobs:
-    """JobQueue that delivers immediately in-process (the Celery path has its own test)."""
+    """Jobs run immediately in-process (the Celery path has its own test)."""
 
     def __init__(self):
         self.services = None
@@ -36,6 +36,9 @@ class InlineJobs:
     def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
         self.delivered.append((tenant_id, notification_id))
         self.services.notifications.deliver(tenant_id, notification_id)
+
+    def generate_invoice(self, tenant_id: int, order_id: int) -> None:
+        self.services.orders.generate_invoice(self.services.tenants.by_id(tenant_id), order_id)
 
 
 def make_services(database_url: str | None, data_dir: Path):

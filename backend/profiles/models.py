@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from pydantic import BaseModel, field_validator
 from sqlmodel import Field
 
@@ -50,3 +51,46 @@ class ProfileView(BaseModel):
     phone: str
     city: str
     avatar_url: str
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ProProfile(TenantOwned, table=True):
+    """What a professional offers: shown on /pros/<id> and used to match leads."""
+
+    __tablename__ = "pro_profile"
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    headline: str = Field(default="", max_length=120)
+    bio: str = Field(default="", max_length=4000)
+    skills: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    city: str = Field(default="", max_length=80)
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_km: int = 25
+    hourly_rate_minor: int = 0
+    currency: str = Field(default="USD", max_length=3)
+    # {"mon": ["09:00", "17:00"], ...}; a missing day is unavailable
+    availability: dict = Field(default_factory=dict, sa_type=sa.JSON)
+    blocked_dates: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # ISO dates
+    verified: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProCategory(TenantOwned, table=True):
+    __tablename__ = "pro_category"
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    category_id: int = Field(foreign_key="category.id", primary_key=True, index=True)
+
+
+class PortfolioImage(TenantOwned, table=True):
+    __tablename__ = "portfolio_image"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    key: str = Field(max_length=200)
+    thumb_key: str = Field(max_length=200)
+    caption: str = Field(default="", max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)

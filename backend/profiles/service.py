@@ -9,7 +9,7 @@ from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import NotFound, PermissionDenied
 from backend.profiles.models import Profile, ProfileUpdate, ProfileView
-from backend.storage.images import load_image, square_thumbnail
+from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore
 from backend.validation import parse_input
 
@@ -54,7 +54,7 @@ class ProfileService:
     def set_avatar(self, actor: Actor, data: bytes) -> ProfileView:
         actor = self._require_member(actor)
         image = load_image(data, field="avatar", max_bytes=self.settings.max_avatar_bytes)
-        thumb = square_thumbnail(image, AVATAR_SIZE)
+        thumb = thumbnail(image, AVATAR_SIZE, square=True)
         # A new key per upload: caches never serve the old picture, and the row only
         # points at the file once it is fully written.
         key = f"t{actor.tenant_id}/avatars/u{actor.id}-{secrets.token_hex(6)}.jpg"

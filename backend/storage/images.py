@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.errors import ValidationFailed
 
@@ -30,11 +30,15 @@ def load_image(data: bytes, *, field: str, max_bytes: int) -> Image.Image:
     return image
 
 
-def square_thumbnail(image: Image.Image, size: int) -> bytes:
-    image = image.convert("RGB")
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+def thumbnail(image: Image.Image, size: int, *, square: bool = False) -> bytes:
+    """JPEG no larger than size x size; `square` crops the centre first (avatars, grid thumbnails)."""
+    image = ImageOps.exif_transpose(image).convert("RGB")
+    if square:
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+    else:
+        image.thumbnail((size, size), Image.LANCZOS)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85, optimize=True)
     return out.getvalue()

@@ -32,6 +32,7 @@ class Tenant(SQLModel, table=True):
     logo_url: str = Field(default="", max_length=500)
     currency: str = Field(default="USD", max_length=3)
     platform_fee_bps: int = Field(default=1000)  # basis points: 1000 = 10.00 %
+    request_expiry_days: int = Field(default=30)  # open service requests expire after this
     status: str = Field(default=TenantStatus.ACTIVE, max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -45,6 +46,7 @@ class TenantBranding(BaseModel):
     logo_url: str = PField(default="", max_length=500)
     currency: str = "USD"
     platform_fee_percent: float = PField(default=10.0, ge=0, le=50)
+    request_expiry_days: int = PField(default=30, ge=1, le=365)
 
     @field_validator("name")
     @classmethod
@@ -107,6 +109,7 @@ class TenantPublic(BaseModel):
     logo_url: str
     currency: str
     platform_fee_bps: int
+    request_expiry_days: int = 30
     status: str
 
     @property

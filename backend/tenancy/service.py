@@ -54,6 +54,13 @@ class TenantDirectory:
             self._cache[slug] = (now, tenant)
         return tenant
 
+    def by_id(self, tenant_id: int) -> TenantPublic:
+        with self.db.platform_session() as session:
+            row = session.get(Tenant, tenant_id)
+            if row is None:
+                raise NotFound("No such marketplace.")
+            return _public(row)
+
     def forget(self, slug: str) -> None:
         with self._lock:
             self._cache.pop(slug, None)
@@ -69,6 +76,7 @@ class TenantRow:
     logo_url: str
     currency: str
     platform_fee_percent: float
+    request_expiry_days: int
     status: str
     users: int
     created_at: str
@@ -95,7 +103,8 @@ class PlatformService:
             return [
                 TenantRow(id=t.id, slug=t.slug, name=t.name, primary_color=t.primary_color,
                           accent_color=t.accent_color, logo_url=t.logo_url, currency=t.currency,
-                          platform_fee_percent=t.platform_fee_bps / 100, status=t.status,
+                          platform_fee_percent=t.platform_fee_bps / 100,
+                          request_expiry_days=t.request_expiry_days, status=t.status,
                           users=counts.get(t.id, 0), created_at=t.created_at.strftime("%Y-%m-%d"))
                 for t in tenants
             ]
@@ -110,7 +119,8 @@ class PlatformService:
                 raise ValidationFailed({"slug": "That address is taken"})
             tenant = Tenant(slug=form.slug, name=form.name, primary_color=form.primary_color,
                             accent_color=form.accent_color, logo_url=form.logo_url, currency=form.currency,
-                            platform_fee_bps=round(form.platform_fee_percent * 100))
+                            platform_fee_bps=round(form.platform_fee_percent * 100),
+                            request_expiry_days=form.request_expiry_days)
             session.add(tenant)
             session.flush()
             admin = User(tenant_id=tenant.id, email=form.admin_email, password_hash=password_hash, role=Role.ADMIN)
@@ -131,6 +141,7 @@ class PlatformService:
             tenant.name, tenant.primary_color, tenant.accent_color = form.name, form.primary_color, form.accent_color
             tenant.logo_url, tenant.currency = form.logo_url, form.currency
             tenant.platform_fee_bps = round(form.platform_fee_percent * 100)
+            tenant.request_expiry_days = form.request_expiry_days
             updated = _public(tenant)
         self.directory.forget(updated.slug)
         return updated

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from backend.storage.ports import validate_key
+
 
 class LocalObjectStore:
     def __init__(self, root: Path, url_prefix: str = "/api/v1/objects"):
@@ -12,7 +14,11 @@ class LocalObjectStore:
         self.url_prefix = url_prefix
 
     def _path(self, key: str) -> Path:
+        validate_key(key)
+        if key.endswith(".meta"):  # reserved: the content type sits beside the data in `<key>.meta`
+            raise KeyError(key)
         path = (self.root / key).resolve()
+        # Belt and braces after validate_key: a symlink under root must not lead outside it either.
         if not path.is_relative_to(self.root) or path == self.root:
             raise KeyError(key)
         return path
@@ -27,11 +33,19 @@ class LocalObjectStore:
 
     def get(self, key: str) -> tuple[bytes, str]:
         path = self._path(key)
-        if not path.is_file() or path.name.endswith(".meta"):
+        if not path.is_file():
             raise KeyError(key)
         meta = path.with_name(path.name + ".meta")
         content_type = json.loads(meta.read_text())["content_type"] if meta.exists() else "application/octet-stream"
         return path.read_bytes(), content_type
 
     def url(self, key: str) -> str:
+        self._path(key)
         return f"{self.url_prefix}/{key}"
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        if path.is_dir():  # a key prefix, not an object: nothing to delete
+            return
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".meta").unlink(missing_ok=True)

@@ -1,0 +1,230 @@
+"""Input shapes for the marketplace: validated at the service boundary, with plain messages."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from pydantic import BaseModel, field_validator, model_validator
+
+from backend.validation import clean_text
+
+MAX_PRICE_MAJOR = 1_000_000
+MAX_PHOTOS = 6
+
+
+def _today() -> date:
+    return date.today()
+
+
+class RequestCreate(BaseModel):
+    category_id: int
+    title: str
+    description: str
+    city: str
+    budget_min: str = ""
+    budget_max: str = ""
+    preferred_start: date | None = None
+    preferred_end: date | None = None
+
+    @field_validator("category_id", mode="before")
+    @classmethod
+    def _category(cls, v):
+        if v in (None, "", 0, "0"):
+            raise ValueError("Choose a category")
+        return v
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str) -> str:
+        v = clean_text(v, field="title", max_len=120, required=True)
+        if len(v) < 5:
+            raise ValueError("Title must be at least 5 characters")
+        return v
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: str) -> str:
+        v = (v or "").strip()
+        if len(v) < 20:
+            raise ValueError("Describe the job in at least 20 characters")
+        if len(v) > 4000:
+            raise ValueError("Description must be at most 4000 characters")
+        return v
+
+    @field_validator("city")
+    @classmethod
+    def _city(cls, v: str) -> str:
+        return clean_text(v, field="city", max_len=80, required=True)
+
+    @field_validator("preferred_start", "preferred_end", mode="before")
+    @classmethod
+    def _empty_date(cls, v):
+        return v or None
+
+    @model_validator(mode="after")
+    def _dates(self):
+        if self.preferred_start and self.preferred_start < _today():
+            raise ValueError("preferred_start: The start date is in the past")
+        if self.preferred_start and self.preferred_end and self.preferred_end < self.preferred_start:
+            raise ValueError("preferred_end: The end date is before the start date")
+        if self.preferred_end and self.preferred_end > _today() + timedelta(days=366):
+            raise ValueError("preferred_end: Pick a date within a year")
+        return self
+
+
+class QuoteCreate(BaseModel):
+    price: str
+    message: str
+    duration_hours: int
+    valid_until: date
+
+    @field_validator("message")
+    @classmethod
+    def _message(cls, v: str) -> str:
+        v = (v or "").strip()
+        if len(v) < 10:
+            raise ValueError("Write a short message (at least 10 characters)")
+        if len(v) > 2000:
+            raise ValueError("Message must be at most 2000 characters")
+        return v
+
+    @field_validator("duration_hours", mode="before")
+    @classmethod
+    def _duration(cls, v):
+        try:
+            v = int(str(v).strip())
+        except ValueError:
+            raise ValueError("Enter the estimated hours as a whole number") from None
+        if not 1 <= v <= 2000:
+            raise ValueError("Estimated duration must be between 1 and 2000 hours")
+        return v
+
+    @field_validator("valid_until", mode="before")
+    @classmethod
+    def _valid_until(cls, v):
+        if not v:
+            raise ValueError("Choose how long the quote is valid")
+        return v
+
+    @field_validator("valid_until")
+    @classmethod
+    def _valid_range(cls, v: date) -> date:
+        if v < _today():
+            raise ValueError("The quote must be valid until today or later")
+        if v > _today() + timedelta(days=90):
+            raise ValueError("A quote can be valid for at most 90 days")
+        return v
+
+
+class BookingCreate(BaseModel):
+    hours: int
+    day: date
+    note: str = ""
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _hours(cls, v):
+        try:
+            v = int(str(v).strip())
+        except ValueError:
+            raise ValueError("Enter the number of hours") from None
+        if not 1 <= v <= 40:
+            raise ValueError("Book between 1 and 40 hours")
+        return v
+
+    @field_validator("day", mode="before")
+    @classmethod
+    def _day_required(cls, v):
+        if not v:
+            raise ValueError("Choose a day")
+        return v
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, v: date) -> date:
+        if v < _today():
+            raise ValueError("That day is in the past")
+        if v > _today() + timedelta(days=366):
+            raise ValueError("Pick a day within a year")
+        return v
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v: str) -> str:
+        v = (v or "").strip()
+        if len(v) > 1000:
+            raise ValueError("Note must be at most 1000 characters")
+        return v
+
+
+class ProProfileUpdate(BaseModel):
+    headline: str
+    bio: str = ""
+    skills: str = ""  # comma separated
+    city: str
+    radius_km: int = 25
+    hourly_rate: str = "0"
+    category_ids: list[int] = []
+    availability: dict[str, list[str]] = {}
+    blocked_dates: list[date] = []
+
+    @field_validator("headline")
+    @classmethod
+    def _headline(cls, v: str) -> str:
+        return clean_text(v, field="headline", max_len=120, required=True)
+
+    @field_validator("bio")
+    @classmethod
+    def _bio(cls, v: str) -> str:
+        v = (v or "").strip()
+        if len(v) > 4000:
+            raise ValueError("Bio must be at most 4000 characters")
+        return v
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, v: str) -> str:
+        items = [" ".join(s.split()) for s in (v or "").split(",") if s.strip()]
+        if len(items) > 20:
+            raise ValueError("List at most 20 skills")
+        if any(len(s) > 40 for s in items):
+            raise ValueError("Each skill must be at most 40 characters")
+        return ", ".join(dict.fromkeys(items))
+
+    @field_validator("city")
+    @classmethod
+    def _city(cls, v: str) -> str:
+        return clean_text(v, field="city", max_len=80, required=True)
+
+    @field_validator("radius_km", mode="before")
+    @classmethod
+    def _radius(cls, v):
+        try:
+            v = int(str(v).strip())
+        except ValueError:
+            raise ValueError("Enter the radius in whole kilometres") from None
+        if not 1 <= v <= 500:
+            raise ValueError("Service radius must be between 1 and 500 km")
+        return v
+
+    @field_validator("availability")
+    @classmethod
+    def _availability(cls, v: dict) -> dict:
+        from backend.profiles.models import WEEKDAYS
+
+        out = {}
+        for day, span in v.items():
+            if day not in WEEKDAYS or len(span) != 2:
+                raise ValueError("Availability must be a start and end time per weekday")
+            start, end = span
+            if not (len(start) == len(end) == 5 and start < end and start[2] == end[2] == ":"):
+                raise ValueError(f"On {day}, the start time must be before the end time")
+            out[day] = [start, end]
+        return out
+
+    @field_validator("blocked_dates")
+    @classmethod
+    def _blocked(cls, v: list[date]) -> list[date]:
+        if len(v) > 100:
+            raise ValueError("Block at most 100 dates")
+        return sorted(set(v))

@@ -1,0 +1,105 @@
+"""The order lifecycle as data, in the spirit of Sharetribe's transaction processes.
+
+Each row: the action, the states it applies in, the resulting state, who may take it, an
+optional guard (a refusal message or None), and the payment effect. `OrderService.apply`
+is the one function that applies a row, and it writes an audit event for every transition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from backend.orders.models import Order, OrderState as S
+
+UNPAID_EXPIRY = timedelta(hours=48)
+AUTO_COMPLETE_AFTER = timedelta(days=7)
+
+
+class Actor(StrEnum):
+    CLIENT = "client"
+    PROFESSIONAL = "professional"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+class Effect(StrEnum):
+    NONE = "none"
+    HOLD = "hold"  # authorise the client's payment into escrow
+    RELEASE = "release"  # capture and pay the professional minus the platform fee
+    REFUND = "refund"  # give everything back (voids an uncaptured hold)
+
+
+Guard = Callable[[Order, datetime], str | None]
+
+
+def _older_than(age: timedelta, what: str) -> Guard:
+    def guard(order: Order, now: datetime) -> str | None:
+        return None if now - order.state_changed_at >= age else f"The order is not {what} yet."
+
+    return guard
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: tuple[S, ...]
+    target: S
+    actors: frozenset[Actor]
+    label: str
+    effect: Effect = Effect.NONE
+    guard: Guard | None = None
+    needs_note: bool = False
+    tone: str = "accent"  # how the UI shows the button: accent | neutral | danger
+    confirm: str = ""
+
+
+def T(action, sources, target, actors, label, **kw) -> Transition:  # noqa: N802 (reads like a table)
+    return Transition(action, tuple(sources), target, frozenset(actors), label, **kw)
+
+
+C, P, A, SYS = Actor.CLIENT, Actor.PROFESSIONAL, Actor.ADMIN, Actor.SYSTEM
+
+TRANSITIONS: tuple[Transition, ...] = (
+    T("accept", [S.REQUESTED], S.ACCEPTED, [P], "Accept booking"),
+    T("decline", [S.REQUESTED], S.CANCELLED, [P], "Decline", tone="danger", confirm="Decline this booking?"),
+    T("pay", [S.ACCEPTED], S.PAID, [C], "Pay", effect=Effect.HOLD),
+    T("start", [S.PAID], S.IN_PROGRESS, [P], "Start work"),
+    T("deliver", [S.IN_PROGRESS], S.DELIVERED, [P], "Mark as delivered"),
+    T("complete", [S.DELIVERED], S.COMPLETED, [C], "Approve and complete", effect=Effect.RELEASE,
+      confirm="Release the payment to the professional?"),
+    T("dispute", [S.IN_PROGRESS, S.DELIVERED], S.DISPUTED, [C], "Open a dispute", needs_note=True, tone="danger",
+      confirm="Tell us what went wrong. The marketplace team will review it."),
+    # cancellation rules per state and side
+    T("cancel", [S.REQUESTED, S.ACCEPTED], S.CANCELLED, [C, P], "Cancel order", tone="danger",
+      confirm="Cancel this order?"),
+    T("cancel", [S.PAID], S.CANCELLED, [C, P], "Cancel and refund", effect=Effect.REFUND, tone="danger",
+      confirm="Cancel this order? The client gets a full refund."),
+    T("cancel", [S.IN_PROGRESS], S.CANCELLED, [P], "Cancel and refund", effect=Effect.REFUND, tone="danger",
+      confirm="Stop the work and refund the client in full?"),
+    # the marketplace admin settles disputes
+    T("resolve_refund", [S.DISPUTED], S.RESOLVED, [A], "Resolve: refund client", effect=Effect.REFUND,
+      needs_note=True, tone="danger", confirm="Refund the client in full?"),
+    T("resolve_release", [S.DISPUTED], S.RESOLVED, [A], "Resolve: pay professional", effect=Effect.RELEASE,
+      needs_note=True, confirm="Release the payment to the professional?"),
+    # timers
+    T("expire", [S.ACCEPTED], S.EXPIRED, [SYS], "Expire unpaid order", guard=_older_than(UNPAID_EXPIRY, "48 h old")),
+    T("auto_complete", [S.DELIVERED], S.COMPLETED, [SYS], "Complete automatically", effect=Effect.RELEASE,
+      guard=_older_than(AUTO_COMPLETE_AFTER, "7 days past delivery")),
+)
+
+# timer action -> (state it waits in, how long); run_timers queries with these, the guards re-check
+TIMERS = {"expire": (S.ACCEPTED, UNPAID_EXPIRY), "auto_complete": (S.DELIVERED, AUTO_COMPLETE_AFTER)}
+
+TERMINAL = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED, S.RESOLVED})
+
+
+def find(action: str, state: str) -> Transition | None:
+    return next((t for t in TRANSITIONS if t.action == action and state in t.sources), None)
+
+
+def available(state: str, actor: Actor) -> list[Transition]:
+    """What this actor may do now (for buttons; `OrderService.apply` checks again)."""
+    return [t for t in TRANSITIONS if state in t.sources and actor in t.actors]

@@ -1,0 +1,318 @@
+"""Marketplace core on SQLite and PostgreSQL: requests, leads, quotes, the order lifecycle,
+payments through the demo gateway, timers, invoices, and who may do what."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import select
+
+from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from backend.orders.models import Order, OrderEvent, ServiceRequest
+from backend.payments.models import DemoCharge
+from backend.payments.ports import CardDetails, PaymentDeclined
+
+PW = "pw-1234567890"
+GOOD_CARD = CardDetails("4242 4242 4242 4242", 12, date.today().year + 2, "123")
+TODAY = date.today()
+
+
+def user(svc, tenant, email, role="client", name=None):
+    actor, _ = svc.accounts.sign_up(tenant, {"email": email, "password": PW, "full_name": name or email.split("@")[0],
+                                             "role": role})
+    return actor
+
+
+def category_id(svc, tenant, slug):
+    return next(c.id for c in svc.catalog.categories(tenant.id) if c.slug == slug)
+
+
+def make_pro(svc, tenant, email, city="Austin", slugs=("plumbing",), rate="80"):
+    pro = user(svc, tenant, email, role="professional")
+    svc.pros.update_own(tenant, pro, {
+        "headline": f"{email} does good work", "city": city, "radius_km": 30, "hourly_rate": rate,
+        "category_ids": [category_id(svc, tenant, s) for s in slugs],
+        "availability": {"mon": ["09:00", "17:00"], "tue": ["09:00", "17:00"], "wed": ["09:00", "17:00"],
+                         "thu": ["09:00", "17:00"], "fri": ["09:00", "17:00"], "sat": ["10:00", "14:00"],
+                         "sun": ["10:00", "14:00"]}})
+    return pro
+
+
+REQUEST = {"title": "Fix a leaking kitchen tap", "description": "The kitchen tap drips all night, needs a washer.",
+           "city": "Austin", "budget_min": "50", "budget_max": "150"}
+
+
+@pytest.fixture
+def market(svc, tenants):
+    demo, acme = tenants
+    svc.catalog.seed_defaults(demo.id)
+    svc.catalog.seed_defaults(acme.id)
+    client = user(svc, demo, "client@example.com")
+    other_client = user(svc, demo, "other@example.com")
+    pro = make_pro(svc, demo, "pro@example.com")
+    pro2 = make_pro(svc, demo, "pro2@example.com", city="Round Rock")  # ~28 km away: inside 30 km
+    far_pro = make_pro(svc, demo, "far@example.com", city="Boston")
+    electrician = make_pro(svc, demo, "sparky@example.com", slugs=("electrical",))
+    return dict(svc=svc, t=demo, acme=acme, client=client, other_client=other_client, pro=pro, pro2=pro2,
+                far_pro=far_pro, electrician=electrician)
+
+
+def post_request(m, **over):
+    data = REQUEST | {"category_id": category_id(m["svc"], m["t"], "plumbing")} | over
+    return m["svc"].requests.create_request(m["t"], m["client"], data)
+
+
+def quote(m, request_id, pro_key="pro", price="120", **over):
+    data = {"price": price, "message": "I can fix it tomorrow morning.", "duration_hours": 2,
+            "valid_until": (TODAY + timedelta(days=7)).isoformat()} | over
+    return m["svc"].requests.send_quote(m["t"], m[pro_key], request_id, data)
+
+
+def order_count(svc, tenant):
+    with svc.db.tenant_session(tenant.id) as s:
+        return len(s.exec(select(Order)).all())
+
+
+# ---------------------------------------------------------------- requests and leads
+
+def test_bad_requests_write_nothing(market):
+    m = market
+    cases = [({"title": "Fix"}, "title"), ({"description": "short"}, "description"), ({"city": ""}, "city"),
+             ({"category_id": 0}, "category_id"), ({"category_id": 99999}, "category_id"),
+             ({"budget_min": "-5"}, "budget_min"), ({"budget_max": "lots"}, "budget_max"),
+             ({"budget_min": "300", "budget_max": "100"}, "budget_max"),
+             ({"preferred_start": (TODAY - timedelta(days=1)).isoformat()}, "preferred_start"),
+             ({"title": "x" * 121}, "title")]
+    for over, field in cases:
+        with pytest.raises(ValidationFailed) as exc:
+            post_request(m, **over)
+        assert field in exc.value.errors, (over, exc.value.errors)
+    with m["svc"].db.tenant_session(m["t"].id) as s:
+        assert s.exec(select(ServiceRequest)).all() == []
+
+
+def test_leads_reach_pros_in_category_and_area_only(market):
+    m = market
+    request_id = post_request(m)
+    leads = lambda key: [r.id for r in m["svc"].requests.leads(m["t"], m[key])]  # noqa: E731
+    assert leads("pro") == [request_id] and leads("pro2") == [request_id]
+    assert leads("far_pro") == [] and leads("electrician") == []
+    with pytest.raises(PermissionDenied):
+        m["svc"].requests.leads(m["t"], m["client"])
+    m["svc"].requests.decline_lead(m["t"], m["pro2"], request_id)
+    assert leads("pro2") == []
+
+
+@pytest.mark.parametrize(("price", "message"), [("0", "more than zero"), ("-10", "negative"),
+                                                ("10000000", "at most"), ("12.345", "2 decimal"),
+                                                ("abc", "number"), ("", "Enter")])
+def test_absurd_quotes_are_refused(market, price, message):
+    m = market
+    request_id = post_request(m)
+    with pytest.raises(ValidationFailed) as exc:
+        quote(m, request_id, price=price)
+    assert message in exc.value.errors["price"]
+    assert m["svc"].requests.my_quotes(m["t"], m["pro"]) == []
+
+
+def test_quote_rules(market):
+    m = market
+    request_id = post_request(m)
+    with pytest.raises(NotFound):  # not their lead: wrong area
+        quote(m, request_id, pro_key="far_pro")
+    with pytest.raises(ValidationFailed) as exc:
+        quote(m, request_id, valid_until=(TODAY - timedelta(days=1)).isoformat(), duration_hours=0)
+    assert set(exc.value.errors) == {"valid_until", "duration_hours"}
+    quote_id = quote(m, request_id)
+    with pytest.raises(Conflict):
+        quote(m, request_id, price="99")
+    row = m["svc"].requests.my_quotes(m["t"], m["pro"])[0]
+    assert (row.id, row.price, row.status) == (quote_id, "$120.00", "sent")
+
+
+# ---------------------------------------------------------------- accepting
+
+def test_client_compares_and_accepts_one_quote(market):
+    m = market
+    request_id = post_request(m)
+    q1, q2 = quote(m, request_id, price="120"), quote(m, request_id, pro_key="pro2", price="95.50")
+    request, quotes = m["svc"].requests.request_with_quotes(m["t"], m["client"], request_id)
+    assert [q.id for q in quotes] == [q2, q1]  # cheapest first
+    with pytest.raises(NotFound):  # someone else's request
+        m["svc"].requests.request_with_quotes(m["t"], m["other_client"], request_id)
+    with pytest.raises(NotFound):
+        m["svc"].requests.accept_quote(m["t"], m["other_client"], q1)
+    order_id = m["svc"].requests.accept_quote(m["t"], m["client"], q2)
+    _, quotes = m["svc"].requests.request_with_quotes(m["t"], m["client"], request_id)
+    assert {q.id: q.status for q in quotes} == {q1: "declined", q2: "accepted"}
+    with pytest.raises(Conflict):
+        m["svc"].requests.accept_quote(m["t"], m["client"], q1)
+    view = m["svc"].orders.get(m["t"], m["client"], order_id)
+    assert (view.state, view.price, view.fee, view.payout) == ("accepted", "$95.50", "$9.55", "$85.95")
+    assert [a.action for a in view.actions] == ["pay", "cancel"]
+
+
+def test_withdrawn_quote_cannot_be_accepted(market):
+    m = market
+    request_id = post_request(m)
+    q = quote(m, request_id)
+    with pytest.raises(NotFound):
+        m["svc"].requests.withdraw_quote(m["t"], m["pro2"], q)
+    m["svc"].requests.withdraw_quote(m["t"], m["pro"], q)
+    with pytest.raises(DomainError):
+        m["svc"].requests.withdraw_quote(m["t"], m["pro"], q)
+    with pytest.raises(Conflict):
+        m["svc"].requests.accept_quote(m["t"], m["client"], q)
+    assert order_count(m["svc"], m["t"]) == 0
+
+
+# ---------------------------------------------------------------- the lifecycle
+
+def test_full_lifecycle_with_payment_and_invoice(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    with pytest.raises(PaymentDeclined, match="declined"):
+        svc.orders.apply(t, m["client"], order_id, "pay", card=CardDetails("4000000000000002", 12, 2099, "123"))
+    with pytest.raises(PaymentDeclined, match="insufficient"):
+        svc.orders.apply(t, m["client"], order_id, "pay", card=CardDetails("4000000000009995", 12, 2099, "123"))
+    assert svc.orders.get(t, m["client"], order_id).state == "accepted"  # a refused card changes nothing
+    with pytest.raises(PermissionDenied):
+        svc.orders.apply(t, m["pro"], order_id, "pay", card=GOOD_CARD)
+    svc.orders.apply(t, m["client"], order_id, "pay", card=GOOD_CARD)
+    with pytest.raises(DomainError, match="can't deliver"):
+        svc.orders.apply(t, m["pro"], order_id, "deliver")
+    svc.orders.apply(t, m["pro"], order_id, "start")
+    svc.orders.apply(t, m["pro"], order_id, "deliver")
+    with pytest.raises(PermissionDenied):
+        svc.orders.apply(t, m["pro"], order_id, "complete")
+    view = svc.orders.apply(t, m["client"], order_id, "complete", note="Great job")
+    assert view.state == "completed"
+    assert [e.to_state for e in svc.orders.get(t, m["pro"], order_id).events] == [
+        "accepted", "paid", "in_progress", "delivered", "completed"]
+    with svc.db.tenant_session(t.id) as s:
+        charge = s.exec(select(DemoCharge)).one()
+    assert (charge.status, charge.captured_minor, charge.released_minor) == ("captured", 12000, 10800)
+    pdf, name = svc.orders.invoice(t, m["client"], order_id)
+    assert pdf.startswith(b"%PDF") and name.endswith(".pdf")
+    assert svc.orders.invoice(t, m["pro"], order_id)[0] == pdf
+    for outsider in ("pro2", "other_client"):
+        with pytest.raises(NotFound):
+            svc.orders.invoice(t, m[outsider], order_id)
+        with pytest.raises(NotFound):
+            svc.orders.get(t, m[outsider], order_id)
+        with pytest.raises(NotFound):
+            svc.orders.apply(t, m[outsider], order_id, "dispute", note="not mine")
+
+
+def test_cancelling_a_paid_order_refunds(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    svc.orders.apply(t, m["client"], order_id, "pay", card=GOOD_CARD)
+    svc.orders.apply(t, m["pro"], order_id, "cancel")
+    with svc.db.tenant_session(t.id) as s:
+        assert s.exec(select(DemoCharge)).one().status == "voided"
+    assert svc.orders.get(t, m["client"], order_id).state == "cancelled"
+
+
+def test_dispute_needs_a_note_and_the_admin_resolves(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    admin = user(svc, t, "boss@example.com")
+    from backend.accounts.models import Role, User
+    with svc.db.tenant_session(t.id) as s:
+        s.get(User, admin.id).role = Role.ADMIN
+    admin, _ = svc.accounts.login(t, "boss@example.com", PW)
+    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    for action, who in (("pay", "client"), ("start", "pro"), ("deliver", "pro")):
+        svc.orders.apply(t, m[who], order_id, action, card=GOOD_CARD)
+    with pytest.raises(ValidationFailed):
+        svc.orders.apply(t, m["client"], order_id, "dispute")
+    svc.orders.apply(t, m["client"], order_id, "dispute", note="The tap still drips")
+    with pytest.raises(PermissionDenied):
+        svc.orders.apply(t, m["client"], order_id, "resolve_refund", note="me")
+    svc.orders.apply(t, admin, order_id, "resolve_refund", note="Refunded after photos")
+    with svc.db.tenant_session(t.id) as s:
+        charge = s.exec(select(DemoCharge)).one()
+    assert charge.refunded_minor == 12000
+
+
+def test_direct_booking_respects_availability(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    with pytest.raises(ValidationFailed):
+        svc.orders.book(t, m["client"], m["pro"].id, {"hours": 0, "day": TODAY.isoformat()})
+    svc.pros.update_own(t, m["pro"], {"headline": "Plumber", "city": "Austin", "hourly_rate": "80",
+                                      "category_ids": [category_id(svc, t, "plumbing")],
+                                      "availability": {"mon": ["09:00", "17:00"]},
+                                      "blocked_dates": []})
+    monday = TODAY + timedelta(days=(7 - TODAY.weekday()) % 7 or 7)
+    with pytest.raises(ValidationFailed) as exc:
+        svc.orders.book(t, m["client"], m["pro"].id, {"hours": 2, "day": (monday + timedelta(days=1)).isoformat()})
+    assert "not available" in exc.value.errors["day"]
+    order_id = svc.orders.book(t, m["client"], m["pro"].id, {"hours": 3, "day": monday.isoformat()})
+    view = svc.orders.get(t, m["pro"], order_id)
+    assert (view.state, view.price) == ("requested", "$240.00")
+    with pytest.raises(PermissionDenied):
+        svc.orders.book(t, m["pro2"], m["pro"].id, {"hours": 3, "day": monday.isoformat()})
+    svc.orders.apply(t, m["pro"], order_id, "accept")
+    assert svc.orders.get(t, m["client"], order_id).state == "accepted"
+
+
+def test_timers_expire_unpaid_and_complete_delivered_orders(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    unpaid = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    delivered = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m, title="Second job here")))
+    for action, who in (("pay", "client"), ("start", "pro"), ("deliver", "pro")):
+        svc.orders.apply(t, m[who], delivered, action, card=GOOD_CARD)
+    assert svc.orders.run_timers(t) == {"expire": 0, "auto_complete": 0}
+    with svc.db.tenant_session(t.id) as s:
+        for order in s.exec(select(Order)).all():
+            order.state_changed_at -= timedelta(days=8)
+    assert svc.orders.run_timers(t) == {"expire": 1, "auto_complete": 1}
+    assert svc.orders.get(t, m["client"], unpaid).state == "expired"
+    done = svc.orders.get(t, m["client"], delivered)
+    assert done.state == "completed" and done.events[-1].who == "System" and done.has_invoice
+
+
+def test_orders_are_invisible_across_tenants(market):
+    m = market
+    svc, t, acme = m["svc"], m["t"], m["acme"]
+    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    acme_client = user(svc, acme, "client@example.com")  # same email, other marketplace
+    with pytest.raises(NotFound):
+        svc.orders.get(acme, acme_client, order_id)
+    with pytest.raises(NotFound):
+        svc.orders.get(t, acme_client, order_id)
+    assert svc.orders.list_orders(acme, acme_client) == []
+
+
+# ---------------------------------------------------------------- racing
+
+def test_concurrent_accepts_yield_exactly_one_order(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    request_id = post_request(m)
+    quotes = [quote(m, request_id), quote(m, request_id, pro_key="pro2")]
+    results, barrier = [], threading.Barrier(8)
+
+    def click(quote_id):
+        barrier.wait()
+        try:
+            results.append(("ok", svc.requests.accept_quote(t, m["client"], quote_id)))
+        except Conflict as exc:
+            results.append(("conflict", exc.message))
+
+    threads = [threading.Thread(target=click, args=(quotes[i % 2],)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sorted(r[0] for r in results) == ["conflict"] * 7 + ["ok"]
+    assert order_count(svc, t) == 1
+    with svc.db.tenant_session(t.id) as s:
+        assert len(s.exec(select(OrderEvent)).all()) == 1
