@@ -7,14 +7,15 @@ import reflex as rx
 
 def field(label: str, name: str, errors: rx.Var, *, type: str = "text", placeholder: str = "",
           hint: str = "", default_value: str | rx.Var = "", auto_complete: str = "", max_length: int = 0,
-          required: bool = False) -> rx.Component:
+          required: bool = False, list_id: str = "", min_value: str | rx.Var = "") -> rx.Component:
     has_error = errors.contains(name)
     return rx.vstack(
         rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
         rx.input(
             name=name, id=name, type=type, placeholder=placeholder, default_value=default_value,
             auto_complete=auto_complete or None, max_length=max_length or None, required=required,
-            size="3", width="100%",
+            size="3", width="100%", min=min_value if isinstance(min_value, rx.Var) or min_value else None,
+            custom_attrs={"list": list_id} if list_id else {},
             color_scheme=rx.cond(has_error, "red", "gray"),
             variant="surface",
         ),

@@ -53,9 +53,16 @@ def _nav_items() -> list[tuple[str, str, rx.Var]]:
     role = AppState.user_role
     return [
         ("Home", "/client", role == "client"),
+        ("My requests", "/requests", role == "client"),
+        ("Find pros", "/pros", role == "client"),
         ("Home", "/pro", role == "professional"),
+        ("Leads", "/pro/leads", role == "professional"),
+        ("Quotes", "/pro/quotes", role == "professional"),
+        ("Profile", "/pro/profile", role == "professional"),
         ("Users", "/admin", role == "admin"),
+        ("Categories", "/admin/categories", role == "admin"),
         ("Outbox", "/admin/outbox", role == "admin"),
+        ("Orders", "/orders", AppState.user_id != 0),
         ("Account", "/account", AppState.user_id != 0),
     ]
 

@@ -35,7 +35,17 @@ def bearer_token(authorization: str = Header(default="")) -> str:
     return token.strip()
 
 
-def current_actor(tenant: TenantPublic = Depends(current_tenant), token: str = Depends(bearer_token)) -> Actor:
+def session_token(request: Request, authorization: str = Header(default="")) -> str:
+    """Bearer token (mobile) or the browser's session cookie (downloads linked from the web app)."""
+    if authorization:
+        return bearer_token(authorization)
+    token = request.cookies.get("mp_session", "")
+    if not token:
+        raise HTTPException(401, "Log in first", headers={"WWW-Authenticate": "Bearer"})
+    return token
+
+
+def current_actor(tenant: TenantPublic = Depends(current_tenant), token: str = Depends(session_token)) -> Actor:
     actor = services().accounts.resolve_session(tenant, token)
     if actor is None:
         raise HTTPException(401, "Session expired or revoked", headers={"WWW-Authenticate": "Bearer"})
@@ -110,3 +120,16 @@ def get_object(key: str, tenant: TenantPublic = Depends(current_tenant)) -> Resp
         raise HTTPException(404, "Not found") from None
     return Response(data, media_type=content_type, headers={"Cache-Control": "public, max-age=31536000, immutable",
                                                             "X-Content-Type-Options": "nosniff"})
+
+
+@api.get("/api/v1/orders/{order_id}/invoice")
+def invoice(order_id: int, tenant: TenantPublic = Depends(current_tenant),
+            actor: Actor = Depends(current_actor)) -> Response:
+    """The order's PDF invoice, for its client and professional only."""
+    try:
+        data, filename = services().orders.invoice(tenant, actor, order_id)
+    except DomainError as exc:
+        raise HTTPException(404, exc.message) from None
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})

@@ -7,7 +7,7 @@ import reflex as rx
 from pages.registry import page
 
 from components.layout import empty_state, loading_panel, page_header, page_shell
-from state.admin import AdminUsersState, OutboxState
+from state.admin import AdminCategoriesState, AdminUsersState, OutboxState
 
 def stat(label: str, value) -> rx.Component:
     return rx.card(rx.vstack(rx.text(label, size="1", color="var(--gray-11)"),
@@ -52,6 +52,16 @@ def user_actions(u) -> rx.Component:
     )
 
 
+def verify_toggle(u) -> rx.Component:
+    return rx.cond(
+        u["role"] == "professional",
+        rx.button(rx.cond(u["verified"], "Verified ✓", "Verify"), size="1",
+                  variant=rx.cond(u["verified"], "solid", "outline"), color_scheme="green",
+                  on_click=AdminUsersState.set_verified(u["id"], ~u["verified"].to(bool)),
+                  id=f"verify-{u['email']}"),
+    )
+
+
 def user_row(u) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.vstack(rx.text(u["full_name"], weight="medium"),
@@ -61,7 +71,7 @@ def user_row(u) -> rx.Component:
         rx.table.cell(rx.cond(u["email_verified"], rx.icon("circle-check", size=16, color="var(--green-10)"),
                               rx.icon("circle-dashed", size=16, color="var(--gray-9)"))),
         rx.table.cell(rx.text(u["last_login_at"], size="1", color="var(--gray-11)")),
-        rx.table.cell(user_actions(u)),
+        rx.table.cell(rx.hstack(verify_toggle(u), user_actions(u), spacing="2")),
         align="center", data_email=u["email"],
     )
 
@@ -141,5 +151,43 @@ def admin_outbox() -> rx.Component:
                     empty_state("mail", "No messages yet", "Sign-ups and password resets send emails here."),
                     rx.vstack(rx.foreach(OutboxState.messages, message_card), spacing="3", width="100%")),
         ),
+        spacing="4", width="100%",
+    ))
+
+
+def category_row(c) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.hstack(rx.icon(c.icon, size=16), rx.text(c.name, weight="medium"), spacing="2",
+                                align="center")),
+        rx.table.cell(rx.code(c.slug)),
+        rx.table.cell(rx.badge(rx.cond(c.active, "active", "hidden"),
+                               color_scheme=rx.cond(c.active, "green", "gray"))),
+        rx.table.cell(rx.button(rx.cond(c.active, "Hide", "Show"), size="1", variant="soft",
+                                on_click=AdminCategoriesState.toggle(c))),
+        align="center", data_slug=c.slug,
+    )
+
+
+@page("/admin/categories", "Categories", on_load=AdminCategoriesState.load)
+def admin_categories() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header("Categories", "What clients can ask for on this marketplace."),
+        rx.card(rx.form(
+            rx.flex(
+                rx.input(name="name", placeholder="New category, e.g. Pet care", size="3", max_length=60,
+                         id="category-name", flex="1", min_width="200px"),
+                rx.select(AdminCategoriesState.icons, value=AdminCategoriesState.new_icon,
+                          on_change=AdminCategoriesState.set_new_icon, size="3"),
+                rx.button("Add category", type="submit", size="3", id="add-category"),
+                gap="8px", wrap="wrap", width="100%",
+            ),
+            rx.cond(AdminCategoriesState.errors.contains("name"),
+                    rx.text(AdminCategoriesState.errors["name"], size="1", color="var(--red-11)")),
+            on_submit=AdminCategoriesState.add, reset_on_submit=True,
+        ), width="100%"),
+        rx.box(rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in ("Name", "Slug", "Status", "")])),
+            rx.table.body(rx.foreach(AdminCategoriesState.categories, category_row)),
+            variant="surface", width="100%", id="categories-table"), overflow_x="auto", width="100%"),
         spacing="4", width="100%",
     ))

@@ -8,6 +8,7 @@ from pages.registry import page
 
 from components.layout import empty_state, page_header, page_shell
 from state.auth import VerifyState
+from pages.requests import request_card
 from state.home import HomeState
 
 
@@ -46,25 +47,46 @@ def profile_card() -> rx.Component:
     )
 
 
-def dashboard(subtitle: str, section: str, empty_icon: str, empty_title: str, empty_body: str,
-              element_id: str) -> rx.Component:
-    return page_shell(rx.vstack(
-        page_header(f"Hi, {HomeState.user_name}", subtitle),
-        verify_banner(),
-        profile_card(),
-        rx.heading(section, size="5", margin_top="8px"),
-        empty_state(empty_icon, empty_title, empty_body),
-        spacing="4", width="100%", id=element_id,
-    ))
+def stat_link(icon: str, value, label: str, href: str, element_id: str) -> rx.Component:
+    return rx.link(rx.card(rx.hstack(
+        rx.center(rx.icon(icon, size=20, color="var(--brand)"), width="40px", height="40px", border_radius="10px",
+                  background="var(--accent-3)"),
+        rx.vstack(rx.text(value, size="6", weight="bold", id=element_id), rx.text(label, size="2",
+                                                                                   color="var(--gray-11)"),
+                  spacing="0"),
+        spacing="3", align="center"), width="100%", _hover={"border_color": "var(--accent-8)"}),
+        href=href, underline="none", color="inherit", width="100%")
 
 
 @page("/client", "My dashboard", on_load=HomeState.load_client)
 def client_home() -> rx.Component:
-    return dashboard("What do you need done today?", "My requests", "clipboard-list", "No requests yet",
-                     "When you post a job, it shows up here with the quotes you receive.", "client-home")
+    return page_shell(rx.vstack(
+        page_header(f"Hi, {HomeState.user_name}", "What do you need done today?",
+                    rx.link(rx.button(rx.icon("plus", size=16), "Post a request"), href="/requests/new")),
+        verify_banner(),
+        rx.grid(stat_link("package", HomeState.active_orders, "active orders", "/orders", "active-orders"),
+                stat_link("search", "Browse", "professionals near you", "/pros", "browse-pros"),
+                columns=rx.breakpoints(initial="1", sm="2"), spacing="3", width="100%"),
+        rx.heading("Recent requests", size="5", margin_top="8px"),
+        rx.cond(HomeState.recent_requests.length() == 0,
+                empty_state("clipboard-list", "No requests yet",
+                            "When you post a job, it shows up here with the quotes you receive.",
+                            rx.link(rx.button("Post a request", variant="soft"), href="/requests/new")),
+                rx.vstack(rx.foreach(HomeState.recent_requests, request_card), spacing="2", width="100%")),
+        profile_card(),
+        spacing="4", width="100%", id="client-home",
+    ))
 
 
 @page("/pro", "Professional dashboard", on_load=HomeState.load_pro)
 def pro_home() -> rx.Component:
-    return dashboard("Your leads, quotes and jobs in one place.", "New leads", "inbox", "No leads yet",
-                     "Requests from clients that match your services and area will appear here.", "pro-home")
+    return page_shell(rx.vstack(
+        page_header(f"Hi, {HomeState.user_name}", "Your leads, quotes and jobs in one place."),
+        verify_banner(),
+        rx.grid(stat_link("inbox", HomeState.lead_count, "new leads", "/pro/leads", "lead-count"),
+                stat_link("package", HomeState.active_orders, "active orders", "/orders", "active-orders"),
+                stat_link("user-cog", "Profile", "what clients see", "/pro/profile", "edit-pro-profile"),
+                columns=rx.breakpoints(initial="1", sm="3"), spacing="3", width="100%"),
+        profile_card(),
+        spacing="4", width="100%", id="pro-home",
+    ))

@@ -60,9 +60,12 @@ def categories() -> rx.Component:
     return rx.vstack(
         rx.heading("Popular services", size="5"),
         rx.grid(
-            *[rx.hstack(rx.icon(icon, size=18, color="var(--brand)"), rx.text(name, weight="medium", size="2"),
-                        padding="14px 16px", border_radius="12px", background="var(--color-panel-solid)",
-                        border="1px solid var(--gray-a4)", spacing="3", align="center")
+            *[rx.link(rx.hstack(rx.icon(icon, size=18, color="var(--brand)"),
+                                rx.text(name, weight="medium", size="2", color="var(--gray-12)"),
+                                padding="14px 16px", border_radius="12px", background="var(--color-panel-solid)",
+                                border="1px solid var(--gray-a4)", spacing="3", align="center",
+                                _hover={"border_color": "var(--accent-8)"}),
+                      href=f"/pros?category={name.lower()}", underline="none")
               for icon, name in CATEGORIES],
             columns=rx.breakpoints(initial="2", sm="4"), spacing="3", width="100%",
         ),

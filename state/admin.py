@@ -9,7 +9,8 @@ import reflex as rx
 from backend.accounts.models import Role, UserStatus
 from backend.bootstrap import services
 from backend.errors import DomainError
-from state.app_state import AppState
+from backend.orders.catalog import ICONS, CategoryRow
+from state.app_state import AppState, FormMixin
 
 
 class AdminUsersState(AppState):
@@ -64,6 +65,54 @@ class AdminUsersState(AppState):
     @rx.event
     def reinstate(self, user_id: int):
         return self._set_status(user_id, UserStatus.ACTIVE, "User reinstated.")
+
+    @rx.event
+    def set_verified(self, user_id: int, verified: bool):
+        tenant, actor, _ = self._guard(Role.ADMIN)
+        try:
+            services().pros.set_verified(tenant, actor, user_id, verified)
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self._reload(tenant, actor)
+        return rx.toast.success("Verified badge granted." if verified else "Verified badge removed.")
+
+
+class AdminCategoriesState(FormMixin, AppState):
+    categories: list[CategoryRow] = []
+    icons: list[str] = ICONS
+    new_icon: str = "briefcase"
+
+    @rx.event
+    def load(self):
+        self._reset_form()
+        tenant, _, redirect = self._guard(Role.ADMIN)
+        if redirect or self.access != "ok":
+            return redirect
+        self.categories = services().catalog.categories(tenant.id, include_inactive=True)
+
+    @rx.event
+    def set_new_icon(self, icon: str):
+        self.new_icon = icon
+
+    def _save(self, data: dict, category_id: int | None, done: str):
+        tenant, actor, _ = self._guard(Role.ADMIN)
+        try:
+            services().catalog.save(actor, data, category_id)
+        except DomainError as exc:
+            self._fail(exc)
+            return rx.toast.error(self.errors.get("name", exc.message))
+        self._reset_form()
+        self.categories = services().catalog.categories(tenant.id, include_inactive=True)
+        return rx.toast.success(done)
+
+    @rx.event
+    def add(self, form: dict):
+        return self._save({"name": form.get("name", ""), "icon": self.new_icon}, None, "Category added.")
+
+    @rx.event
+    def toggle(self, category: dict):
+        return self._save({"name": category["name"], "icon": category["icon"], "active": not category["active"]},
+                          category["id"], "Category updated.")
 
 
 class OutboxState(AppState):

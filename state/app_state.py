@@ -45,6 +45,11 @@ class AppState(rx.State):
 
     # ------------------------------------------------------------------ resolution
 
+    def _route_id(self) -> int:
+        """The numeric id at the end of a dynamic route like /orders/[order_id] (0 if none)."""
+        last = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        return int(last) if last.isdigit() else 0
+
     def _host(self) -> str:
         return self.router.url.netloc or self.router.headers.host
 

@@ -7,12 +7,17 @@ import reflex as rx
 from backend.accounts.models import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
+from backend.orders.process import TERMINAL
+from backend.orders.requests import RequestRow
 from state.app_state import AppState
 
 
 class HomeState(AppState):
     city: str = ""
     avatar_url: str = ""
+    recent_requests: list[RequestRow] = []
+    lead_count: int = 0
+    active_orders: int = 0
 
     def _load_for(self, role: Role):
         _, actor, redirect = self._guard(role)
@@ -23,6 +28,12 @@ class HomeState(AppState):
         except DomainError as exc:
             return rx.toast.error(exc.message)
         self.city, self.avatar_url = profile.city, profile.avatar_url
+        tenant = self._tenant()
+        if role == Role.CLIENT:
+            self.recent_requests = services().requests.my_requests(tenant, actor)[:3]
+        else:
+            self.lead_count = len(services().requests.leads(tenant, actor))
+        self.active_orders = sum(o.state not in TERMINAL for o in services().orders.list_orders(tenant, actor))
         return None
 
     @rx.event

@@ -164,3 +164,4 @@ class UserRow:
     email_verified: bool
     created_at: str
     last_login_at: str
+    verified: bool = False  # professionals: the admin-set verified badge

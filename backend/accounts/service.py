@@ -21,7 +21,7 @@ from backend.errors import (
 )
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
-from backend.profiles.models import Profile
+from backend.profiles.models import Profile, ProProfile
 from backend.tenancy.hosts import tenant_url
 from backend.tenancy.models import TenantPublic
 from backend.validation import normalize_email, parse_input as _parse
@@ -269,7 +269,9 @@ class AccountService:
     def list_users(self, tenant: TenantPublic, actor: Actor, *, search: str = "", role: str = "") -> list[UserRow]:
         self._require_admin(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
-            query = (select(User, Profile).join(Profile, Profile.user_id == User.id, isouter=True)
+            query = (select(User, Profile, ProProfile.verified)
+                     .join(Profile, Profile.user_id == User.id, isouter=True)
+                     .join(ProProfile, ProProfile.user_id == User.id, isouter=True)
                      .order_by(User.created_at.desc(), User.id.desc()).limit(500))
             if search.strip():
                 like = f"%{search.strip().lower()[:80]}%"
@@ -281,8 +283,9 @@ class AccountService:
                 UserRow(id=u.id, email=u.email, full_name=p.full_name if p else "", role=u.role, status=u.status,
                         email_verified=u.email_verified_at is not None,
                         created_at=u.created_at.strftime("%Y-%m-%d"),
-                        last_login_at=u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never")
-                for u, p in session.exec(query).all()
+                        last_login_at=u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
+                        verified=bool(verified))
+                for u, p, verified in session.exec(query).all()
             ]
 
     def user_counts(self, tenant: TenantPublic, actor: Actor) -> dict[str, int]:

@@ -1,0 +1,239 @@
+"""Professional pages: leads inbox, my quotes, profile editor."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.forms import field, form_alert
+from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.market import meta, photo_strip, request_summary, section, status_badge
+from pages.registry import page
+from state.leads import LeadsState, MyQuotesState
+from state.pros import DAY_NAMES, ProEditorState
+
+
+def lead_card(r) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(rx.text(r.title, weight="bold", size="4"), rx.spacer(),
+                      rx.cond(r.distance_km != None, rx.badge(  # noqa: E711
+                          rx.cond(r.distance_km == 0, "nearby", rx.text(r.distance_km, " km away")), variant="soft")),
+                      width="100%", align="center"),
+            request_summary(r),
+            rx.text(r.description, size="2", color="var(--gray-11)", white_space="pre-wrap",
+                    class_name="lead-description"),
+            photo_strip(r.photo_urls),
+            rx.hstack(
+                meta("user", r.client_name), rx.text("· posted ", r.created_at, size="2", color="var(--gray-10)"),
+                rx.spacer(),
+                rx.button("Decline", variant="soft", color_scheme="gray", on_click=LeadsState.decline(r.id),
+                          class_name="decline-lead"),
+                rx.button("Send quote", on_click=LeadsState.open_quote(r), class_name="send-quote"),
+                width="100%", align="center", wrap="wrap", spacing="2",
+            ),
+            spacing="3", width="100%",
+        ),
+        width="100%", class_name="lead-card", data_title=r.title,
+    )
+
+
+def quote_dialog() -> rx.Component:
+    errors = LeadsState.errors
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Send a quote"),
+            rx.dialog.description(rx.cond(LeadsState.quoting, LeadsState.quoting.title, ""), margin_bottom="12px"),
+            rx.form(
+                rx.vstack(
+                    rx.grid(
+                        field("Price", "price", errors, placeholder="120.00", required=True),
+                        field("Estimated hours", "duration_hours", errors, type="number", default_value="2",
+                              required=True),
+                        columns="2", spacing="3", width="100%",
+                    ),
+                    field("Valid until", "valid_until", errors, type="date",
+                          default_value=LeadsState.default_valid_until, required=True),
+                    rx.vstack(
+                        rx.text("Message", size="2", weight="medium"),
+                        rx.text_area(name="message", id="message", rows="4", width="100%", max_length=2000,
+                                     placeholder="What's included, when you can start, questions you have"),
+                        rx.cond(errors.contains("message"),
+                                rx.text(errors["message"], size="1", color="var(--red-11)", id="message-error")),
+                        spacing="1", width="100%",
+                    ),
+                    form_alert(LeadsState.form_error),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Send quote", type="submit", loading=LeadsState.busy, id="quote-submit"),
+                        justify="end", spacing="3", width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                on_submit=LeadsState.send_quote,
+            ),
+            max_width="520px",
+        ),
+        open=LeadsState.quote_open, on_open_change=LeadsState.set_quote_open,
+    )
+
+
+@page("/pro/leads", "Leads", on_load=LeadsState.load)
+def leads() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header("Leads", "Open requests in your categories and service area."),
+        rx.cond(
+            ~LeadsState.loaded, loading_panel(),
+            rx.cond(LeadsState.leads.length() == 0,
+                    empty_state("inbox", "No new leads",
+                                "Make sure your profile lists your categories and city; new requests appear here.",
+                                rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile")),
+                    rx.vstack(rx.foreach(LeadsState.leads, lead_card), spacing="3", width="100%", id="leads")),
+        ),
+        quote_dialog(),
+        spacing="4", width="100%",
+    ))
+
+
+def my_quote_row(q) -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.vstack(rx.text(q.request_title, weight="bold"),
+                      rx.flex(meta("wallet", q.price), meta("clock", f"{q.duration_hours} h"),
+                              meta("calendar-check", f"valid until {q.valid_until}"), gap="12px", wrap="wrap"),
+                      spacing="1"),
+            rx.spacer(),
+            rx.hstack(status_badge(q.status),
+                      rx.cond(q.status == "sent", rx.button("Withdraw", size="1", variant="soft", color_scheme="red",
+                                                            on_click=MyQuotesState.withdraw(q.id),
+                                                            class_name="withdraw-quote")),
+                      spacing="2", align="center"),
+            gap="12px", align="center", wrap="wrap", width="100%",
+        ),
+        width="100%", class_name="my-quote", data_title=q.request_title,
+    )
+
+
+@page("/pro/quotes", "My quotes", on_load=MyQuotesState.load)
+def my_quotes() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header("My quotes", "Quotes you sent and where they stand."),
+        rx.cond(~MyQuotesState.loaded, loading_panel(),
+                rx.cond(MyQuotesState.quotes.length() == 0,
+                        empty_state("send", "No quotes yet", "Send a quote from your leads inbox."),
+                        rx.vstack(rx.foreach(MyQuotesState.quotes, my_quote_row), spacing="2", width="100%"))),
+        spacing="4", width="100%",
+    ))
+
+
+def availability_row(day: str) -> rx.Component:
+    on = ProEditorState.days_on.contains(day)
+    hours = ProEditorState.pro.availability
+    return rx.hstack(
+        rx.checkbox(DAY_NAMES[day], checked=on, on_change=lambda _: ProEditorState.toggle_day(day), width="130px",
+                    name=f"day_on_{day}",
+                    id=f"day-{day}"),
+        rx.cond(on, rx.hstack(
+            rx.input(type="time", name=f"{day}_start", default_value=rx.cond(hours.contains(day), hours[day][0],
+                                                                               "09:00"), size="1"),
+            rx.text("–"),
+            rx.input(type="time", name=f"{day}_end", default_value=rx.cond(hours.contains(day), hours[day][1],
+                                                                             "17:00"), size="1"),
+            spacing="2", align="center"), rx.text("Unavailable", size="2", color="var(--gray-10)")),
+        spacing="3", align="center", min_height="32px",
+    )
+
+
+def portfolio_card() -> rx.Component:
+    return section(
+        "Portfolio",
+        rx.grid(rx.foreach(ProEditorState.pro.portfolio, lambda i: rx.box(
+            rx.image(src=i.thumb_url, width="100%", aspect_ratio="1", object_fit="cover", border_radius="8px"),
+            rx.icon_button(rx.icon("trash-2", size=14), size="1", color_scheme="red", variant="solid",
+                           position="absolute", top="6px", right="6px",
+                           on_click=ProEditorState.remove_image(i.id)),
+            position="relative", class_name="portfolio-item")),
+            columns=rx.breakpoints(initial="3", sm="4", md="6"), spacing="2", width="100%"),
+        rx.upload(
+            rx.vstack(rx.icon("images", size=20, color="var(--gray-10)"),
+                      rx.text("Drop images or click to choose", size="2"),
+                      rx.text(f"Up to {ProEditorState.max_portfolio} images in all, 5 MB each", size="1",
+                              color="var(--gray-10)"), align="center", spacing="1"),
+            id="portfolio", multiple=True, max_files=12,
+            accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"], "image/webp": [".webp"],
+                    "image/gif": [".gif"]},
+            border="1px dashed var(--gray-a7)", border_radius="10px", padding="16px", width="100%",
+        ),
+        rx.foreach(rx.selected_files("portfolio"), lambda f: rx.text(f, size="1")),
+        rx.button("Upload to portfolio", variant="soft", id="portfolio-upload",
+                  on_click=ProEditorState.upload(rx.upload_files(upload_id="portfolio"))),
+    )
+
+
+@page("/pro/profile", "My professional profile", on_load=ProEditorState.load)
+def pro_profile_editor() -> rx.Component:
+    errors = ProEditorState.errors
+    p = ProEditorState.pro
+    details = rx.form(
+        rx.vstack(
+            section(
+                "What you offer",
+                field("Headline", "headline", errors, default_value=p.headline, max_length=120, required=True,
+                      placeholder="Licensed plumber, 10 years of experience"),
+                rx.vstack(rx.text("About you", size="2", weight="medium"),
+                          rx.text_area(name="bio", default_value=p.bio, rows="4", width="100%", max_length=4000),
+                          spacing="1", width="100%"),
+                field("Skills", "skills", errors, default_value=p.skills.join(", "),
+                      hint="Comma separated, e.g. leak repair, water heaters"),
+                rx.vstack(
+                    rx.text("Categories", size="2", weight="medium"),
+                    rx.flex(rx.foreach(ProEditorState.categories, lambda c: rx.badge(
+                        c.name, size="2", radius="full", cursor="pointer",
+                        variant=rx.cond(ProEditorState.chosen.contains(c.id), "solid", "outline"),
+                        on_click=ProEditorState.toggle_category(c.id), class_name="category-chip",
+                        data_slug=c.slug)), gap="8px", wrap="wrap"),
+                    rx.cond(errors.contains("category_ids"),
+                            rx.text(errors["category_ids"], size="1", color="var(--red-11)",
+                                    id="category_ids-error")),
+                    spacing="2", width="100%",
+                ),
+            ),
+            section(
+                "Where and at what rate",
+                rx.el.datalist(rx.foreach(ProEditorState.cities, lambda c: rx.el.option(value=c)), id="pro-cities"),
+                rx.grid(
+                    field("City", "city", errors, default_value=p.city, list_id="pro-cities", required=True),
+                    field("Service radius (km)", "radius_km", errors, type="number",
+                          default_value=p.radius_km.to_string()),
+                    field("Hourly rate", "hourly_rate", errors, default_value=p.hourly_rate_input),
+                    columns=rx.breakpoints(initial="1", sm="3"), spacing="3", width="100%",
+                ),
+            ),
+            section("Weekly availability", *[availability_row(d) for d in DAY_NAMES],
+                    rx.cond(errors.contains("availability"),
+                            rx.text(errors["availability"], size="1", color="var(--red-11)"))),
+            form_alert(ProEditorState.form_error),
+            rx.button("Save profile", type="submit", size="3", id="pro-save"),
+            spacing="4", width="100%",
+        ),
+        on_submit=ProEditorState.save, key=ProEditorState.form_key, id="pro-form",
+    )
+    blocked = section(
+        "Blocked dates",
+        rx.form(rx.hstack(rx.input(type="date", name="blocked_day", size="2"),
+                          rx.button("Block date", type="submit", variant="soft", size="2"), spacing="2"),
+                on_submit=ProEditorState.add_blocked, reset_on_submit=True),
+        rx.flex(rx.foreach(ProEditorState.blocked, lambda d: rx.badge(
+            d, rx.icon("x", size=12, cursor="pointer", on_click=ProEditorState.remove_blocked(d)),
+            variant="soft", color_scheme="gray", size="2")), gap="8px", wrap="wrap"),
+        rx.text("Blocked dates are saved with the profile.", size="1", color="var(--gray-10)"),
+    )
+    return page_shell(rx.cond(
+        ProEditorState.pro,
+        rx.vstack(
+            page_header("My professional profile", "What clients see on your public page.",
+                        rx.link(rx.button("View public page", variant="soft"), href=f"/pros/{p.user_id}")),
+            details, blocked, portfolio_card(),
+            spacing="4", width="100%", max_width="860px",
+        ),
+        loading_panel(),
+    ))

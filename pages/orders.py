@@ -1,0 +1,194 @@
+"""Orders: the list for every role, and the order page with timeline, actions and payment."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.forms import field, form_alert
+from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.market import meta, section, status_badge, timeline
+from pages.registry import page
+from state.orders import OrderState, OrdersState
+
+
+def order_row(o) -> rx.Component:
+    return rx.link(
+        rx.card(
+            rx.flex(
+                rx.vstack(rx.text(o.title, weight="bold"),
+                          rx.flex(meta("user", rx.cond(o.viewer_role == "client", o.pro_name, o.client_name)),
+                                  meta("calendar", o.scheduled_for), gap="12px", wrap="wrap"),
+                          spacing="1"),
+                rx.spacer(),
+                rx.hstack(rx.text(o.price, weight="bold"), status_badge(o.state), spacing="3", align="center"),
+                gap="12px", align="center", wrap="wrap", width="100%",
+            ),
+            width="100%", class_name="order-row", _hover={"border_color": "var(--accent-8)"},
+        ),
+        href=f"/orders/{o.id}", underline="none", color="inherit", width="100%",
+    )
+
+
+@page("/orders", "Orders", on_load=OrdersState.load)
+def orders() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header("Orders", "Bookings in progress and done."),
+        rx.cond(~OrdersState.loaded, loading_panel(),
+                rx.cond(OrdersState.orders.length() == 0,
+                        empty_state("package", "No orders yet",
+                                    "An order starts when a client accepts a quote or books a professional."),
+                        rx.vstack(rx.foreach(OrdersState.orders, order_row), spacing="2", width="100%",
+                                  id="orders"))),
+        spacing="4", width="100%",
+    ))
+
+
+def pay_dialog() -> rx.Component:
+    errors = OrderState.errors
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Pay into escrow"),
+            rx.callout(rx.text("Test mode: no real money moves. Use ", rx.code("4242 4242 4242 4242"),
+                               " (succeeds), ", rx.code("4000 0000 0000 0002"), " (declined) or ",
+                               rx.code("4000 0000 0000 9995"), " (insufficient funds), any future date and CVC."),
+                       icon="flask-conical", color_scheme="amber", size="1", id="test-mode"),
+            rx.form(
+                rx.vstack(
+                    rx.text("Amount: ", rx.text.strong(OrderState.order.price),
+                            " — held until you approve the work.", size="2", margin_top="12px"),
+                    field("Card number", "card_number", errors, default_value="4242 4242 4242 4242",
+                          auto_complete="cc-number", required=True),
+                    rx.grid(field("Expiry (MM/YY)", "expiry", errors, default_value="12/30", auto_complete="cc-exp",
+                                  required=True),
+                            field("CVC", "cvc", errors, default_value="123", auto_complete="cc-csc", required=True),
+                            columns="2", spacing="3", width="100%"),
+                    form_alert(OrderState.form_error),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Pay ", OrderState.order.price, type="submit", loading=OrderState.busy,
+                                  id="pay-submit"),
+                        justify="end", spacing="3", width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                on_submit=OrderState.pay,
+            ),
+            max_width="480px",
+        ),
+        open=OrderState.pay_open, on_open_change=OrderState.set_pay_open,
+    )
+
+
+def note_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(OrderState.note_label),
+            rx.dialog.description(OrderState.note_prompt, margin_bottom="12px"),
+            rx.form(
+                rx.vstack(
+                    rx.text_area(name="note", id="note", rows="4", width="100%", max_length=500),
+                    rx.cond(OrderState.errors.contains("note"),
+                            rx.text(OrderState.errors["note"], size="1", color="var(--red-11)", id="note-error")),
+                    form_alert(OrderState.form_error),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Submit", type="submit", loading=OrderState.busy, id="note-submit"),
+                        justify="end", spacing="3", width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                on_submit=OrderState.act_with_note,
+            ),
+            max_width="480px",
+        ),
+        open=OrderState.note_action != "", on_open_change=OrderState.set_note_open,
+    )
+
+
+def action_button(a) -> rx.Component:
+    color = rx.match(a.tone, ("danger", "red"), ("neutral", "gray"), "accent")
+    variant = rx.cond(a.tone == "accent", "solid", "soft")
+    return rx.cond(
+        a.action == "pay",
+        rx.button(rx.icon("lock", size=14), "Pay into escrow", on_click=OrderState.set_pay_open(True),
+                  id="action-pay"),
+        rx.cond(
+            a.needs_note,
+            rx.button(a.label, color_scheme=color, variant=variant, id=f"action-{a.action}",
+                      on_click=OrderState.ask_note(a.action, a.label, a.confirm)),
+            rx.cond(
+                a.confirm != "",
+                rx.alert_dialog.root(
+                    rx.alert_dialog.trigger(rx.button(a.label, color_scheme=color, variant=variant,
+                                                      id=f"action-{a.action}")),
+                    rx.alert_dialog.content(
+                        rx.alert_dialog.title(a.label),
+                        rx.alert_dialog.description(a.confirm),
+                        rx.hstack(
+                            rx.alert_dialog.cancel(rx.button("Back", variant="soft", color_scheme="gray")),
+                            rx.alert_dialog.action(rx.button(a.label, color_scheme=color,
+                                                             on_click=OrderState.act(a.action),
+                                                             id=f"confirm-{a.action}")),
+                            spacing="3", justify="end", margin_top="16px",
+                        ),
+                    ),
+                ),
+                rx.button(a.label, color_scheme=color, variant=variant, on_click=OrderState.act(a.action),
+                          id=f"action-{a.action}"),
+            ),
+        ),
+    )
+
+
+def money_line(label: str, value, strong: bool = False) -> rx.Component:
+    return rx.hstack(rx.text(label, size="2", color="var(--gray-11)"), rx.spacer(),
+                     rx.text(value, size="2", weight=rx.cond(strong, "bold", "regular")), width="100%")
+
+
+@page("/orders/[order_id]", "Order", on_load=OrderState.load)
+def order_detail() -> rx.Component:
+    o = OrderState.order
+    body = rx.vstack(
+        page_header(o.title, f"Order #{o.id} · placed {o.created_at}"),
+        rx.grid(
+            rx.vstack(
+                section("Status", rx.hstack(status_badge(o.state), id="order-state"),
+                        rx.cond(o.actions.length() > 0,
+                                rx.flex(rx.foreach(o.actions, action_button), gap="8px", wrap="wrap",
+                                        id="order-actions"),
+                                rx.text("Nothing for you to do right now.", size="2", color="var(--gray-10)"))),
+                section("Timeline", timeline(o.events)),
+                spacing="3", width="100%",
+            ),
+            rx.vstack(
+                section("Summary",
+                        meta("user", rx.text("Client: ", o.client_name)),
+                        rx.link(meta("briefcase", rx.text("Professional: ", o.pro_name)), href=f"/pros/{o.pro_id}"),
+                        meta("calendar", o.scheduled_for),
+                        rx.separator(),
+                        money_line("Price", o.price, True),
+                        rx.cond(o.viewer_role != "client",
+                                rx.vstack(money_line("Platform fee", o.fee), money_line("Professional receives",
+                                                                                       o.payout), width="100%")),
+                        rx.cond(o.has_invoice & (o.viewer_role != "admin"),
+                                rx.link(rx.button(rx.icon("file-down", size=14), "Download invoice (PDF)",
+                                                  variant="soft", width="100%"),
+                                        href=f"/api/v1/orders/{o.id}/invoice", is_external=True, width="100%",
+                                        id="invoice-link"))),
+                rx.cond(o.request_id, rx.cond(o.viewer_role == "client",
+                                              rx.link("Back to the request", href=f"/requests/{o.request_id}",
+                                                      size="2"))),
+                spacing="3", width="100%",
+            ),
+            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+        ),
+        pay_dialog(), note_dialog(),
+        spacing="4", width="100%",
+    )
+    return page_shell(rx.cond(
+        OrderState.loaded,
+        rx.cond(OrderState.order, body,
+                rx.box(empty_state("search-x", "Order not found", "It doesn't exist or isn't yours."),
+                       id="order-missing")),
+        loading_panel(),
+    ))

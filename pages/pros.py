@@ -1,0 +1,140 @@
+"""Public pages: the professionals directory and a professional's profile with booking."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.forms import field, form_alert
+from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.market import meta, section, verified_badge
+from pages.registry import page
+from state.pros import DAY_NAMES, DirectoryState, PublicProState
+
+
+def pro_card(p) -> rx.Component:
+    return rx.link(
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.avatar(src=p.avatar_url, fallback=p.full_name.to(str)[0:1], size="4", radius="full"),
+                    rx.vstack(rx.text(p.full_name, weight="bold"), rx.cond(p.verified, verified_badge()),
+                              spacing="1"),
+                    spacing="3", align="center"),
+                rx.text(p.headline, size="2", color="var(--gray-11)"),
+                rx.flex(meta("map-pin", p.city), meta("wallet", rx.text(p.hourly_rate, "/h")), gap="12px",
+                        wrap="wrap"),
+                spacing="2", width="100%",
+            ),
+            width="100%", height="100%", class_name="pro-card", _hover={"border_color": "var(--accent-8)"},
+        ),
+        href=f"/pros/{p.user_id}", underline="none", color="inherit",
+    )
+
+
+@page("/pros", "Professionals", on_load=DirectoryState.load)
+def directory() -> rx.Component:
+    chip = lambda slug, name: rx.badge(  # noqa: E731
+        name, size="2", radius="full", cursor="pointer", on_click=DirectoryState.choose(slug),
+        variant=rx.cond(DirectoryState.category_choice == slug, "solid", "outline"))
+    return page_shell(rx.vstack(
+        page_header("Professionals", "Browse local pros, then book or ask for a quote."),
+        rx.flex(chip("all", "All"), rx.foreach(DirectoryState.categories, lambda c: chip(c.slug, c.name)),
+                gap="8px", wrap="wrap"),
+        rx.cond(~DirectoryState.loaded, loading_panel(),
+                rx.cond(DirectoryState.pros.length() == 0,
+                        empty_state("users", "No professionals here yet", "Try another category."),
+                        rx.grid(rx.foreach(DirectoryState.pros, pro_card),
+                                columns=rx.breakpoints(initial="1", sm="2", lg="3"), spacing="3", width="100%"))),
+        spacing="4", width="100%",
+    ), gated=False)
+
+
+def book_dialog() -> rx.Component:
+    errors = PublicProState.errors
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Book ", PublicProState.pro.full_name),
+            rx.dialog.description(rx.text("At ", PublicProState.pro.hourly_rate, " per hour. You pay after the "
+                                          "professional accepts."), margin_bottom="12px"),
+            rx.form(
+                rx.vstack(
+                    rx.grid(field("Day", "day", errors, type="date", min_value=PublicProState.min_day,
+                                  required=True),
+                            field("Hours", "hours", errors, type="number", default_value="2", required=True),
+                            columns="2", spacing="3", width="100%"),
+                    rx.vstack(rx.text("Note for the professional", size="2", weight="medium"),
+                              rx.text_area(name="note", rows="3", width="100%", max_length=1000),
+                              spacing="1", width="100%"),
+                    form_alert(PublicProState.form_error),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Request booking", type="submit", loading=PublicProState.busy, id="book-submit"),
+                        justify="end", spacing="3", width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                on_submit=PublicProState.book,
+            ),
+            max_width="480px",
+        ),
+        open=PublicProState.book_open, on_open_change=PublicProState.set_book_open,
+    )
+
+
+@page("/pros/[pro_id]", "Professional", on_load=PublicProState.load)
+def pro_public() -> rx.Component:
+    p = PublicProState.pro
+    header = rx.card(
+        rx.flex(
+            rx.avatar(src=p.avatar_url, fallback=p.full_name.to(str)[0:1], size="7", radius="full"),
+            rx.vstack(
+                rx.hstack(rx.heading(p.full_name, size="6"), rx.cond(p.verified, verified_badge()),
+                          align="center", wrap="wrap"),
+                rx.text(p.headline, color="var(--gray-11)"),
+                rx.flex(meta("map-pin", rx.text(p.city, " · serves ", p.radius_km, " km around")),
+                        meta("wallet", rx.text(p.hourly_rate, " per hour")), gap="12px", wrap="wrap"),
+                rx.flex(rx.foreach(p.categories, lambda c: rx.badge(c, variant="soft", radius="full")),
+                        gap="6px", wrap="wrap"),
+                spacing="2",
+            ),
+            rx.spacer(),
+            rx.vstack(
+                rx.link(rx.button("Request a quote", size="3", width="100%", id="request-quote"),
+                        href="/requests/new", width="100%"),
+                rx.button("Book now", size="3", variant="outline", width="100%",
+                          on_click=PublicProState.set_book_open(True), id="book-now"),
+                spacing="2", min_width="180px",
+            ),
+            gap="20px", direction=rx.breakpoints(initial="column", md="row"), align=rx.breakpoints(
+                initial="start", md="center"), width="100%",
+        ),
+        size="3", width="100%",
+    )
+    body = rx.vstack(
+        header,
+        rx.grid(
+            section("About", rx.text(rx.cond(p.bio != "", p.bio, "No description yet."), white_space="pre-wrap",
+                                     size="2"),
+                    rx.flex(rx.foreach(p.skills, lambda s: rx.badge(s, variant="outline")), gap="6px",
+                            wrap="wrap")),
+            section("Availability", *[rx.hstack(
+                rx.text(name, size="2", width="110px"),
+                rx.cond(p.availability.contains(day),
+                        rx.text(p.availability[day][0], "–", p.availability[day][1], size="2"),
+                        rx.text("—", size="2", color="var(--gray-9)"))) for day, name in DAY_NAMES.items()]),
+            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+        ),
+        section("Portfolio", rx.cond(
+            p.portfolio.length() == 0, rx.text("No photos yet.", size="2", color="var(--gray-10)"),
+            rx.grid(rx.foreach(p.portfolio, lambda i: rx.link(
+                rx.image(src=i.thumb_url, width="100%", aspect_ratio="1", object_fit="cover", border_radius="10px",
+                         alt=i.caption), href=i.url, is_external=True)),
+                columns=rx.breakpoints(initial="2", sm="3", md="4"), spacing="2", width="100%", id="gallery"))),
+        book_dialog(),
+        spacing="4", width="100%",
+    )
+    return page_shell(rx.cond(
+        PublicProState.missing,
+        empty_state("user-x", "Professional not found", "This profile doesn't exist on this marketplace."),
+        rx.cond(PublicProState.pro, body, loading_panel()),
+    ), gated=False)

@@ -1,0 +1,114 @@
+"""Clients: post a service request, see its quotes side by side, accept one."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from backend.accounts.models import Role
+from backend.bootstrap import services
+from backend.errors import DomainError
+from backend.geo import CITIES
+from backend.orders.catalog import CategoryRow
+from backend.orders.forms import MAX_PHOTOS
+from backend.orders.requests import QuoteRow, RequestRow
+from state.app_state import FAILED, AppState, FormMixin
+
+
+class MyRequestsState(AppState):
+    requests: list[RequestRow] = []
+    loaded: bool = False
+
+    @rx.event
+    def load(self):
+        self.loaded = False
+        tenant, actor, redirect = self._guard(Role.CLIENT)
+        if redirect or self.access != "ok":
+            return redirect
+        self.requests = services().requests.my_requests(tenant, actor)
+        self.loaded = True
+
+
+class NewRequestState(FormMixin, AppState):
+    categories: list[CategoryRow] = []
+    category_choice: str = ""
+    cities: list[str] = sorted(CITIES)
+    max_photos: int = MAX_PHOTOS
+
+    @rx.event
+    def load(self):
+        self._reset_form()
+        tenant, _, redirect = self._guard(Role.CLIENT)
+        if redirect or self.access != "ok":
+            return redirect
+        self.categories = services().catalog.categories(tenant.id)
+        wanted = self.router.url.query_parameters.get("category", "")
+        self.category_choice = next((str(c.id) for c in self.categories if c.slug == wanted), "")
+
+    @rx.event
+    def set_category_choice(self, value: str):
+        self.category_choice = value
+
+    _form: dict = {}
+
+    @rx.event
+    def stash(self, form: dict):
+        """First half of submit: the form fields (the photos follow as an upload)."""
+        self._form = form
+        self.busy = True
+
+    @rx.event
+    async def create(self, files: list[rx.UploadFile]):
+        tenant, actor, _ = self._guard(Role.CLIENT)
+        if self.access != "ok":
+            return
+        photos = [await f.read() for f in files or []]
+        data = self._form | {"category_id": self.category_choice or 0}
+        request_id = await self._call(services().requests.create_request, tenant, actor, data, photos)
+        if request_id is FAILED:
+            return
+        yield rx.clear_selected_files("request-photos")
+        yield rx.toast.success("Your request is live: matching pros now see it in their leads.")
+        yield rx.redirect(f"/requests/{request_id}")
+
+
+class RequestDetailState(AppState):
+    request: RequestRow | None = None
+    quotes: list[QuoteRow] = []
+    loaded: bool = False
+
+    def _reload(self, tenant, actor) -> None:
+        self.request, self.quotes = services().requests.request_with_quotes(tenant, actor, self._route_id())
+        self.loaded = True
+
+    @rx.event
+    def load(self):
+        self.loaded = False
+        self.request = None
+        tenant, actor, redirect = self._guard(Role.CLIENT)
+        if redirect or self.access != "ok":
+            return redirect
+        try:
+            self._reload(tenant, actor)
+        except DomainError as exc:
+            self.loaded = True
+            return rx.toast.error(exc.message)
+
+    @rx.event
+    def accept(self, quote_id: int):
+        tenant, actor, _ = self._guard(Role.CLIENT)
+        try:
+            order_id = services().requests.accept_quote(tenant, actor, quote_id)
+        except DomainError as exc:
+            self._reload(tenant, actor)
+            return rx.toast.error(exc.message)
+        return [rx.toast.success("Quote accepted. Pay to confirm the booking."), rx.redirect(f"/orders/{order_id}")]
+
+    @rx.event
+    def close(self):
+        tenant, actor, _ = self._guard(Role.CLIENT)
+        try:
+            services().requests.close_request(tenant, actor, self._route_id())
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        self._reload(tenant, actor)
+        return rx.toast.info("Request closed.")
