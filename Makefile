@@ -44,7 +44,7 @@ run: setup seed
 	.venv/bin/reflex run --env prod --single-port --frontend-port $(PORT) --backend-port $(PORT)
 
 worker: .venv/.installed
-	.venv/bin/celery -A backend.jobs worker --loglevel=info
+	.venv/bin/celery -A backend.jobs worker --beat --loglevel=info
 
 unit: .venv/.installed-dev
 	$(PY) -m pytest tests/unit

@@ -77,3 +77,21 @@ class CeleryJobQueue:
 
     def generate_invoice(self, tenant_id: int, order_id: int) -> None:
         self._send(generate_invoice, GENERATE_INVOICE, tenant_id, order_id)
+
+
+async def run_timers_forever(interval: float = TIMER_INTERVAL_SECONDS) -> None:
+    """The embedded default's stand-in for Celery beat: run the periodic work in the app process."""
+    import asyncio
+    import logging
+
+    from backend.bootstrap import services
+
+    log = logging.getLogger(__name__)
+    while True:
+        try:
+            totals = await asyncio.to_thread(services().run_timers)
+            if any(totals.values()):
+                log.info("timers: %s", totals)
+        except Exception:  # keep the loop alive; the next tick retries
+            log.exception("periodic timers failed")
+        await asyncio.sleep(interval)

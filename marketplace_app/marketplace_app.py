@@ -3,6 +3,7 @@
 import reflex as rx
 
 from backend.bootstrap import services
+from backend.jobs import run_timers_forever
 from marketplace_app.api import api
 from pages import PAGES
 
@@ -19,3 +20,6 @@ app = rx.App(
 )
 for spec in PAGES:
     app.add_page(spec.component, route=spec.route, title=spec.title, on_load=spec.on_load)
+
+if not services().settings.redis_url:  # with Redis, `celery -A backend.jobs beat` drives the timers
+    app.register_lifespan_task(run_timers_forever)

@@ -316,3 +316,17 @@ def test_concurrent_accepts_yield_exactly_one_order(market):
     assert order_count(svc, t) == 1
     with svc.db.tenant_session(t.id) as s:
         assert len(s.exec(select(OrderEvent)).all()) == 1
+
+
+def test_periodic_work_covers_every_tenant_and_expires_requests(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    request_id = post_request(m)
+    quote(m, request_id)
+    assert svc.run_timers() == {"expire": 0, "auto_complete": 0, "requests_expired": 0}
+    with svc.db.tenant_session(t.id) as s:
+        s.get(ServiceRequest, request_id).expires_at -= timedelta(days=31)
+    assert svc.run_timers()["requests_expired"] == 1
+    assert m["svc"].requests.my_requests(t, m["client"])[0].status == "expired"
+    assert [q.status for q in svc.requests.my_quotes(t, m["pro"])] == ["declined"]
+    assert svc.requests.leads(t, m["pro2"]) == []

@@ -1,0 +1,172 @@
+"""The marketplace core in the browser, with a client and professionals in separate contexts."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, timedelta
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import logged_in
+
+
+def post_request(page, app, title: str) -> None:
+    page.goto(app.url("/requests/new"))
+    page.locator("#category").click()
+    page.get_by_role("option", name="Plumbing").click()
+    page.locator("#title").fill(title)
+    page.locator("#description").fill("The kitchen tap drips all night; probably needs a new washer.")
+    page.locator("#city").fill("Austin")
+    page.locator("#budget_min").fill("50")
+    page.locator("#budget_max").fill("150")
+    page.locator("#request-submit").click()
+    expect(page).to_have_url(re.compile(r"/requests/\d+/?$"))
+
+
+def test_request_quote_accept_pay_deliver_complete_and_invoice(new_context, app):
+    title = f"Leaky tap {uuid.uuid4().hex[:6]}"
+    client = new_context(accept_downloads=True).new_page()
+    logged_in(client, app, "alice@demo.example")
+    post_request(client, app, title)
+    request_url = client.url
+
+    pro = new_context(accept_downloads=True).new_page()
+    logged_in(pro, app, "diego@demo.example", home="/pro")
+    pro.goto(app.url("/pro/leads"))
+    lead = pro.locator(".lead-card", has_text=title)
+    expect(lead).to_be_visible()
+    lead.locator(".send-quote").click()
+    pro.locator("#price").fill("0")
+    pro.locator("#message").fill("I can come tomorrow morning with parts.")
+    pro.locator("#quote-submit").click()
+    expect(pro.locator("#price-error")).to_contain_text("more than zero")
+    pro.locator("#price").fill("120")
+    pro.locator("#quote-submit").click()
+    expect(pro.get_by_text("Quote sent.")).to_be_visible()
+    expect(pro.locator(".lead-card", has_text=title)).to_have_count(0)
+
+    client.goto(request_url)
+    card = client.locator(".quote-card", has_text="Diego Ramos")
+    expect(card).to_contain_text("$120.00")
+    card.locator(".accept-quote").click()
+    client.locator(".confirm-accept").click()
+    expect(client).to_have_url(re.compile(r"/orders/\d+/?$"))
+    order_url = client.url
+    expect(client.locator("#order-state")).to_contain_text("accepted")
+
+    client.locator("#action-pay").click()
+    expect(client.locator("#test-mode")).to_contain_text("Test mode")
+    client.locator("#card_number").fill("4000 0000 0000 0002")
+    client.locator("#pay-submit").click()
+    expect(client.locator("#card_number-error")).to_contain_text("declined")
+    client.locator("#card_number").fill("4242 4242 4242 4242")
+    client.locator("#pay-submit").click()
+    expect(client.locator("#order-state")).to_contain_text("paid")
+
+    pro.goto(order_url)
+    pro.locator("#action-start").click()
+    expect(pro.locator("#order-state")).to_contain_text("in progress")
+    pro.locator("#action-deliver").click()
+    expect(pro.locator("#order-state")).to_contain_text("delivered")
+
+    client.goto(order_url)
+    client.locator("#action-complete").click()
+    client.locator("#confirm-complete").click()
+    expect(client.locator("#order-state")).to_contain_text("completed")
+    expect(client.locator(".timeline-event")).to_have_count(5)
+
+    for page in (client, pro):
+        page.goto(order_url)
+        with page.expect_download() as download:
+            page.locator("#invoice-link").click()
+        path = download.value.path()
+        assert open(path, "rb").read(4) == b"%PDF"
+
+    other = new_context().new_page()
+    logged_in(other, app, "mateo@demo.example", home="/pro")
+    other.goto(order_url)
+    expect(other.locator("#order-missing")).to_be_visible()
+    order_id = order_url.rstrip("/").rsplit("/", 1)[-1]
+    response = other.request.get(app.url(f"/api/v1/orders/{order_id}/invoice"))
+    assert response.status == 404
+
+
+def test_instant_booking_from_a_public_profile(new_context, app):
+    client = new_context().new_page()
+    logged_in(client, app, "ben@demo.example")
+    client.goto(app.url("/pros"))
+    client.locator(".pro-card", has_text="Emma Schultz").click()
+    expect(client.locator(".verified-badge").first).to_be_visible()
+    client.locator("#book-now").click()
+    today = date.today()
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    client.locator("#day").fill(saturday.isoformat())  # Emma works Monday to Friday
+    client.locator("#hours").fill("3")
+    client.locator("#book-submit").click()
+    expect(client.locator("#day-error")).to_contain_text("not available")
+    client.locator("#day").fill((saturday + timedelta(days=2)).isoformat())
+    client.locator("#book-submit").click()
+    expect(client).to_have_url(re.compile(r"/orders/\d+/?$"))
+    expect(client.locator("#order-state")).to_contain_text("requested")
+    expect(client.get_by_text("$135.00").first).to_be_visible()
+
+    emma = new_context().new_page()
+    logged_in(emma, app, "emma@demo.example", home="/pro")
+    emma.goto(client.url)
+    emma.locator("#action-accept").click()
+    expect(emma.locator("#order-state")).to_contain_text("accepted")
+
+
+def test_pro_profile_editor_and_portfolio(new_context, app, tmp_path):
+    import io
+
+    from PIL import Image
+
+    pro = new_context().new_page()
+    logged_in(pro, app, "kofi@demo.example", home="/pro")
+    pro.goto(app.url("/pro/profile"))
+    pro.locator("#hourly_rate").fill("-5")
+    pro.locator("#pro-save").click()
+    expect(pro.locator("#hourly_rate-error")).to_contain_text("negative")
+    pro.locator("#hourly_rate").fill("55.50")
+    pro.locator("#headline").fill("Gardens that look after themselves")
+    pro.locator("#pro-save").click()
+    expect(pro.get_by_text("Profile saved.")).to_be_visible()
+
+    fake = tmp_path / "lawn.jpg"
+    fake.write_text("<svg onload=alert(1)>")
+    pro.locator("#portfolio input[type=file]").set_input_files(str(fake))
+    pro.locator("#portfolio-upload").click()
+    expect(pro.get_by_text("That file is not an image we can read").first).to_be_visible()
+    photo = tmp_path / "garden.png"
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 600), "green").save(buf, "PNG")
+    photo.write_bytes(buf.getvalue())
+    pro.locator("#portfolio input[type=file]").set_input_files(str(photo))
+    pro.locator("#portfolio-upload").click()
+    expect(pro.locator(".portfolio-item")).to_have_count(1)
+
+    visitor = new_context().new_page()
+    pro_id = pro.locator("a", has_text="View public page").get_attribute("href").rstrip("/").rsplit("/", 1)[-1]
+    visitor.goto(app.url(f"/pros/{pro_id}"))
+    expect(visitor.get_by_text("Gardens that look after themselves")).to_be_visible()
+    expect(visitor.get_by_text("$55.50 per hour")).to_be_visible()
+    expect(visitor.locator("#gallery img")).to_have_count(1)
+
+
+def test_admin_adds_a_category_and_verifies_a_pro(new_context, app):
+    admin = new_context().new_page()
+    logged_in(admin, app, "admin@demo.example", home="/admin")
+    admin.goto(app.url("/admin/categories"))
+    name = f"Pet care {uuid.uuid4().hex[:4]}"
+    admin.locator("#category-name").fill(name)
+    admin.locator("#add-category").click()
+    expect(admin.locator("#categories-table")).to_contain_text(name)
+
+    admin.goto(app.url("/admin"))
+    admin.locator("[id='verify-george@demo.example']").click()
+    expect(admin.locator("[id='verify-george@demo.example']")).to_contain_text("Verified")
+    client = new_context().new_page()
+    client.goto(app.url("/pros"))
+    expect(client.locator(".pro-card", has_text="George Li").locator(".verified-badge")).to_be_visible()
