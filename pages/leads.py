@@ -129,9 +129,8 @@ def availability_row(day: str) -> rx.Component:
     on = ProEditorState.days_on.contains(day)
     hours = ProEditorState.pro.availability
     return rx.hstack(
-        rx.checkbox(DAY_NAMES[day], checked=on, on_change=lambda _: ProEditorState.toggle_day(day), width="130px",
-                    name=f"day_on_{day}",
-                    id=f"day-{day}"),
+        rx.box(rx.checkbox(DAY_NAMES[day], checked=on, on_change=lambda _: ProEditorState.toggle_day(day),
+                           name=f"day_on_{day}", id=f"day-{day}"), width="130px", flex_shrink="0"),
         rx.cond(on, rx.hstack(
             rx.input(type="time", name=f"{day}_start", default_value=rx.cond(hours.contains(day), hours[day][0],
                                                                                "09:00"), size="1"),
@@ -211,28 +210,28 @@ def pro_profile_editor() -> rx.Component:
             section("Weekly availability", *[availability_row(d) for d in DAY_NAMES],
                     rx.cond(errors.contains("availability"),
                             rx.text(errors["availability"], size="1", color="var(--red-11)"))),
+            section(
+                "Blocked dates",
+                rx.hstack(rx.input(type="date", value=ProEditorState.blocked_input, size="2", id="blocked-day",
+                                   on_change=ProEditorState.set_blocked_input),
+                          rx.button("Block date", type="button", variant="soft", size="2",
+                                    on_click=ProEditorState.add_blocked), spacing="2"),
+                rx.flex(rx.foreach(ProEditorState.blocked, lambda d: rx.badge(
+                    d, rx.icon("x", size=12, cursor="pointer", on_click=ProEditorState.remove_blocked(d)),
+                    variant="soft", color_scheme="gray", size="2")), gap="8px", wrap="wrap"),
+            ),
             form_alert(ProEditorState.form_error),
             rx.button("Save profile", type="submit", size="3", id="pro-save"),
             spacing="4", width="100%",
         ),
         on_submit=ProEditorState.save, key=ProEditorState.form_key, id="pro-form",
     )
-    blocked = section(
-        "Blocked dates",
-        rx.form(rx.hstack(rx.input(type="date", name="blocked_day", size="2"),
-                          rx.button("Block date", type="submit", variant="soft", size="2"), spacing="2"),
-                on_submit=ProEditorState.add_blocked, reset_on_submit=True),
-        rx.flex(rx.foreach(ProEditorState.blocked, lambda d: rx.badge(
-            d, rx.icon("x", size=12, cursor="pointer", on_click=ProEditorState.remove_blocked(d)),
-            variant="soft", color_scheme="gray", size="2")), gap="8px", wrap="wrap"),
-        rx.text("Blocked dates are saved with the profile.", size="1", color="var(--gray-10)"),
-    )
     return page_shell(rx.cond(
         ProEditorState.pro,
         rx.vstack(
             page_header("My professional profile", "What clients see on your public page.",
                         rx.link(rx.button("View public page", variant="soft"), href=f"/pros/{p.user_id}")),
-            details, blocked, portfolio_card(),
+            details, portfolio_card(),
             spacing="4", width="100%", max_width="860px",
         ),
         loading_panel(),

@@ -25,6 +25,7 @@ class ProEditorState(FormMixin, AppState):
     chosen: list[int] = []
     days_on: list[str] = []
     blocked: list[str] = []
+    blocked_input: str = ""
     form_key: int = 0
     cities: list[str] = sorted(CITIES)
     max_portfolio: int = MAX_PORTFOLIO
@@ -55,10 +56,14 @@ class ProEditorState(FormMixin, AppState):
         self.days_on = [d for d in self.days_on if d != day] if day in self.days_on else [*self.days_on, day]
 
     @rx.event
-    def add_blocked(self, form: dict):
-        day = form.get("blocked_day", "")
-        if day and day not in self.blocked:
-            self.blocked = sorted([*self.blocked, day])
+    def set_blocked_input(self, value: str):
+        self.blocked_input = value
+
+    @rx.event
+    def add_blocked(self):
+        if self.blocked_input and self.blocked_input not in self.blocked:
+            self.blocked = sorted([*self.blocked, self.blocked_input])
+        self.blocked_input = ""
 
     @rx.event
     def remove_blocked(self, day: str):
