@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_presign_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
 
+    # --- payments (unset = the demo gateway with test cards) -----------------------------
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None  # only to point the SDK at a local fake in tests
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_webhook_id: str | None = None
+    paypal_environment: Literal["sandbox", "production"] = "sandbox"
+    paypal_api_base: str | None = None  # only to point the SDK at a local fake in tests
+
     # --- tenancy -----------------------------------------------------------------------
     base_domain: str = "localhost"  # <slug>.<base_domain> selects tenant <slug>
     default_tenant: str = "demo"  # served on the bare base domain / an IP address

@@ -1,13 +1,14 @@
-"""Payment port: what the order lifecycle asks of a payment provider.
+"""Payment port: what the marketplace asks of a payment provider (Stripe, PayPal, the demo gateway).
 
-Every call carries an idempotency key derived from (order, transition), so a retry after a
-timeout never charges twice. Adapters map provider errors to these domain errors.
+Money never passes through our servers as card data: checkout is always the provider's hosted page.
+Every call that moves money carries an idempotency key derived from (order, transition), so a retry
+after a timeout or a 5xx never charges twice. Adapters map provider errors to the domain errors below.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from backend.errors import DomainError
 
@@ -17,35 +18,92 @@ class PaymentDeclined(DomainError):
 
 
 class PaymentUnavailable(DomainError):
-    """The provider could not be reached or failed; safe to retry with the same idempotency key."""
+    """The provider could not be reached or failed (timeout, 5xx); safe to retry with the same key."""
+
+
+class WebhookInvalid(DomainError):
+    """Bad signature, stale timestamp, or a payload we cannot read: answer 400, change nothing."""
 
 
 @dataclass(frozen=True)
-class CardDetails:
-    """Only the demo gateway ever sees card data; real providers use their hosted pages."""
+class CheckoutRequest:
+    tenant_id: int
+    order_id: int
+    amount_minor: int  # always computed by the server from the order, never sent by the client
+    currency: str
+    description: str
+    customer_email: str
+    success_url: str  # the provider sends the payer back here; "{SESSION_ID}" is replaced by the session id
+    cancel_url: str
+    idempotency_key: str
 
-    number: str
-    exp_month: int
-    exp_year: int
-    cvc: str
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    session_id: str
+    redirect_url: str  # the provider's hosted page
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """Funds held for an order (Stripe: a PaymentIntent with manual capture; PayPal: an authorization)."""
+
+    reference: str
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A verified webhook, normalised across providers."""
+
+    provider: str
+    event_id: str  # the provider's id: processing is deduplicated on (provider, event_id)
+    kind: Literal["checkout_completed", "payment_failed", "refunded", "payout_account_updated", "ignored"]
+    session_id: str = ""
+    reference: str = ""
+    tenant_id: int | None = None
+    order_id: int | None = None
+    amount_minor: int = 0
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class PayoutAccount:
+    account_id: str
+    onboarding_url: str  # where the professional completes onboarding (empty when nothing to do)
 
 
 class PaymentGateway(Protocol):
-    name: str
+    name: str  # "stripe" | "paypal" | "demo"
 
-    def hold(self, *, tenant_id: int, order_id: int, amount_minor: int, currency: str, card: CardDetails | None,
-             idempotency_key: str) -> str:
-        """Authorise the client's money into escrow; return the provider's payment reference."""
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        """Create the hosted checkout for an order (authorise only; capture happens at completion)."""
+        ...
+
+    def confirm_checkout(self, session_id: str, *, idempotency_key: str) -> Authorization | None:
+        """After the payer returns (or a webhook says so): the held funds, or None if not (yet) approved.
+        Idempotent: calling it twice returns the same authorization."""
         ...
 
     def capture(self, *, reference: str, amount_minor: int, idempotency_key: str) -> None:
-        """Capture held funds (completion)."""
+        """Capture held funds into the platform account (order completed or dispute released)."""
         ...
 
-    def release(self, *, reference: str, payee_id: int, amount_minor: int, idempotency_key: str) -> None:
-        """Pay the professional their share of captured funds."""
+    def release(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
+                idempotency_key: str) -> str:
+        """Transfer the professional's share of captured funds to their payout account; returns the transfer id."""
         ...
 
-    def refund(self, *, reference: str, amount_minor: int, idempotency_key: str) -> None:
-        """Return money to the client: voids an uncaptured hold, refunds a capture."""
+    def refund(self, *, reference: str, amount_minor: int, captured: bool, idempotency_key: str) -> str:
+        """Give money back: cancels an uncaptured hold (void), or refunds part or all of a capture."""
+        ...
+
+    def parse_webhook(self, payload: bytes, headers: dict[str, str]) -> PaymentEvent:
+        """Verify the signature and normalise the event; raise WebhookInvalid otherwise."""
+        ...
+
+    def payout_account(self, *, pro_id: int, email: str, existing: str, return_url: str,
+                       refresh_url: str) -> PayoutAccount:
+        """Create (or reuse) the professional's payout account and its onboarding link."""
         ...
