@@ -15,6 +15,9 @@ from backend.orders.catalog import CatalogService
 from backend.orders.requests import RequestService
 from backend.orders.service import OrderJobs, OrderService
 from backend.payments.adapters.demo import DemoGateway
+from backend.payments.ledger import Ledger
+from backend.payments.ports import PaymentGateway
+from backend.payments.service import PaymentService
 from backend.profiles.pros import ProService
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
@@ -26,6 +29,8 @@ from backend.tenancy.service import PlatformService, TenantDirectory
 
 class Jobs(JobQueue, OrderJobs, Protocol):
     """Every background job the services schedule."""
+
+    def process_webhook(self, event_row_id: int) -> None: ...
 
 
 @dataclass
@@ -41,7 +46,9 @@ class Services:
     pros: ProService
     requests: RequestService
     orders: OrderService
+    payments: PaymentService
     store: ObjectStore
+    jobs: Jobs
 
     def run_timers(self) -> dict[str, int]:
         """All periodic work, for every active tenant (Celery beat, or the app's own loop)."""
@@ -68,20 +75,45 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     passwords = Passwords(settings)
     store = make_object_store(settings)
     tenants = TenantDirectory(db, settings)
+    payments = PaymentService(db, settings, make_gateways(settings, db), Ledger())
+    orders = OrderService(db, payments, store, jobs)
+    payments.orders = orders
     return Services(
         settings=settings,
         db=db,
         tenants=tenants,
-        platform=PlatformService(db, passwords, tenants),
+        platform=PlatformService(db, passwords, tenants, payments.providers()),
         accounts=AccountService(db, settings, passwords, jobs),
         profiles=ProfileService(db, settings, store),
         notifications=NotificationService(db, MaildirEmailSender(settings.data_dir / "outbox")),
         catalog=CatalogService(db),
         pros=ProService(db, settings, store),
         requests=RequestService(db, settings, store),
-        orders=OrderService(db, DemoGateway(db), store, jobs),
+        orders=orders,
+        payments=payments,
         store=store,
+        jobs=jobs,
     )
+
+
+def make_gateways(settings: Settings, db: Database) -> dict[str, PaymentGateway]:
+    """The demo gateway always; Stripe and PayPal when their keys are set."""
+    gateways: dict[str, PaymentGateway] = {"demo": DemoGateway(db, settings.secret_key.get_secret_value())}
+    if settings.stripe_secret_key:
+        from backend.payments.adapters.stripe import StripeGateway
+
+        gateways["stripe"] = StripeGateway(
+            settings.stripe_secret_key.get_secret_value(),
+            settings.stripe_webhook_secret.get_secret_value() if settings.stripe_webhook_secret else "",
+            api_base=settings.stripe_api_base)
+    if settings.paypal_client_id and settings.paypal_client_secret:
+        from backend.payments.adapters.paypal import PayPalGateway
+
+        gateways["paypal"] = PayPalGateway(
+            settings.paypal_client_id, settings.paypal_client_secret.get_secret_value(),
+            settings.paypal_webhook_id or "", environment=settings.paypal_environment,
+            api_base=settings.paypal_api_base)
+    return gateways
 
 
 def make_object_store(settings: Settings) -> ObjectStore:

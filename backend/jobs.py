@@ -14,6 +14,7 @@ from backend.notifications.ports import DeliveryError
 DELIVER_NOTIFICATION = "notifications.deliver"
 GENERATE_INVOICE = "orders.generate_invoice"
 RUN_TIMERS = "orders.run_timers"
+PROCESS_WEBHOOK = "payments.process_webhook"
 TIMER_INTERVAL_SECONDS = 300.0
 
 
@@ -53,6 +54,15 @@ def generate_invoice(tenant_id: int, order_id: int) -> str:
     return svc.orders.generate_invoice(svc.tenants.by_id(tenant_id), order_id)
 
 
+@celery_app.task(name=PROCESS_WEBHOOK, autoretry_for=(Exception,), retry_backoff=2, retry_jitter=True,
+                 max_retries=8)
+def process_webhook(event_row_id: int) -> str:
+    from backend.bootstrap import services
+
+    svc = services()
+    return svc.payments.process_webhook(event_row_id, svc.tenants)
+
+
 @celery_app.task(name=RUN_TIMERS)
 def run_timers() -> dict:
     from backend.bootstrap import services
@@ -77,6 +87,9 @@ class CeleryJobQueue:
 
     def generate_invoice(self, tenant_id: int, order_id: int) -> None:
         self._send(generate_invoice, GENERATE_INVOICE, tenant_id, order_id)
+
+    def process_webhook(self, event_row_id: int) -> None:
+        self._send(process_webhook, PROCESS_WEBHOOK, event_row_id)
 
 
 async def run_timers_forever(interval: float = TIMER_INTERVAL_SECONDS) -> None:

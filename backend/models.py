@@ -3,10 +3,13 @@
 from backend.accounts.models import AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, User
 from backend.notifications.models import Notification
 from backend.orders.models import Category, LeadDecline, Order, OrderEvent, Quote, ServiceRequest
-from backend.payments.models import DemoCharge
+from backend.payments.models import (
+    DemoCharge, LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout, PayoutAccountLink, WebhookEvent,
+)
 from backend.profiles.models import PortfolioImage, ProCategory, ProProfile, Profile
 from backend.tenancy.models import Tenant
 
-__all__ = ["AuthSession", "Category", "DemoCharge", "LeadDecline", "LoginAttempt", "Notification", "OneTimeToken",
+__all__ = ["AuthSession", "Category", "DemoCharge", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
+           "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LoginAttempt", "Notification", "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PortfolioImage", "ProCategory",
            "ProProfile", "Profile", "Quote", "ServiceRequest", "Tenant", "User"]

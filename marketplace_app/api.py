@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from backend.accounts.models import Actor
 from backend.bootstrap import services
 from backend.errors import AuthenticationFailed, DomainError, Throttled, ValidationFailed
+from backend.payments.ports import PaymentUnavailable, WebhookInvalid
 from backend.tenancy.models import TenantPublic
 
 api = FastAPI(title="Marketplace API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -133,3 +134,20 @@ def invoice(order_id: int, tenant: TenantPublic = Depends(current_tenant),
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@api.post("/api/webhooks/{provider}")
+async def payment_webhook(provider: str, request: Request) -> dict:
+    """Provider events: verified, stored once (replays change nothing), processed by a background job."""
+    payload = await request.body()
+    headers = {k: v for k, v in request.headers.items()}
+    try:
+        event_row_id = await run_in_threadpool(services().payments.record_webhook, provider, payload, headers)
+    except WebhookInvalid as exc:
+        raise HTTPException(400, exc.message) from None
+    except PaymentUnavailable as exc:  # could not verify now: a 5xx makes the provider deliver again
+        raise HTTPException(503, exc.message) from None
+    if event_row_id is None:
+        return {"received": True, "duplicate_or_ignored": True}
+    await run_in_threadpool(services().jobs.process_webhook, event_row_id)
+    return {"received": True}

@@ -213,6 +213,7 @@ def pro_profile_editor() -> rx.Component:
             section(
                 "Blocked dates",
                 rx.hstack(rx.input(type="date", value=ProEditorState.blocked_input, size="2", id="blocked-day",
+                                   name="blocked_day_input",
                                    on_change=ProEditorState.set_blocked_input),
                           rx.button("Block date", type="button", variant="soft", size="2",
                                     on_click=ProEditorState.add_blocked), spacing="2"),

@@ -37,6 +37,12 @@ def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
                   default_value=d.get("platform_fee_percent", "10")),
             columns="2", spacing="3", width="100%",
         ),
+        rx.vstack(rx.text("Checkout", size="2", weight="medium"),
+                  rx.select(OperatorState.providers, name="payment_provider",
+                            default_value=d.get("payment_provider", "demo")),
+                  rx.cond(errors.contains("payment_provider"),
+                          rx.text(errors["payment_provider"], size="1", color="var(--red-11)")),
+                  spacing="1"),
     ]
 
 
@@ -82,7 +88,8 @@ def edit_dialog() -> rx.Component:
                 rx.vstack(
                     *branding_fields({"name": e["name"], "primary_color": e["primary_color"],
                                       "accent_color": e["accent_color"], "logo_url": e["logo_url"],
-                                      "currency": e["currency"], "platform_fee_percent": e["platform_fee_percent"]}),
+                                      "currency": e["currency"], "platform_fee_percent": e["platform_fee_percent"],
+                                      "payment_provider": e["payment_provider"]}),
                     form_alert(OperatorState.form_error),
                     rx.hstack(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
@@ -110,7 +117,7 @@ def tenant_card(t) -> rx.Component:
                 align="center", width="100%",
             ),
             rx.text(t["slug"], " · ", t["users"], " users · ", t["currency"], " · fee ", t["platform_fee_percent"],
-                    "%", size="2", color="var(--gray-11)"),
+                    "% · checkout: ", t["payment_provider"], size="2", color="var(--gray-11)"),
             rx.hstack(
                 rx.button("Branding", size="1", variant="soft", on_click=OperatorState.open_edit(t)),
                 rx.cond(

@@ -43,39 +43,53 @@ def orders() -> rx.Component:
     ))
 
 
-def pay_dialog() -> rx.Component:
+def refund_dialog() -> rx.Component:
     errors = OrderState.errors
     return rx.dialog.root(
+        rx.dialog.trigger(rx.button(rx.icon("undo-2", size=14), "Refund part", variant="soft", color_scheme="red",
+                                    id="refund-open")),
         rx.dialog.content(
-            rx.dialog.title("Pay into escrow"),
-            rx.callout(rx.text("Test mode: no real money moves. Use ", rx.code("4242 4242 4242 4242"),
-                               " (succeeds), ", rx.code("4000 0000 0000 0002"), " (declined) or ",
-                               rx.code("4000 0000 0000 9995"), " (insufficient funds), any future date and CVC."),
-                       icon="flask-conical", color_scheme="amber", size="1", id="test-mode"),
+            rx.dialog.title("Refund from escrow"),
+            rx.dialog.description("The money goes back to the client; the order carries on with the rest.",
+                                  margin_bottom="12px"),
             rx.form(
                 rx.vstack(
-                    rx.text("Amount: ", rx.text.strong(OrderState.order.price),
-                            " — held until you approve the work.", size="2", margin_top="12px"),
-                    field("Card number", "card_number", errors, default_value="4242 4242 4242 4242",
-                          auto_complete="cc-number", required=True),
-                    rx.grid(field("Expiry (MM/YY)", "expiry", errors, default_value="12/30", auto_complete="cc-exp",
-                                  required=True),
-                            field("CVC", "cvc", errors, default_value="123", auto_complete="cc-csc", required=True),
-                            columns="2", spacing="3", width="100%"),
+                    field("Amount", "amount", errors, placeholder="25.00", required=True),
+                    field("Reason", "reason", errors, placeholder="Part of the job was not done", required=True,
+                          max_length=500),
                     form_alert(OrderState.form_error),
                     rx.hstack(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Pay ", OrderState.order.price, type="submit", loading=OrderState.busy,
-                                  id="pay-submit"),
+                        rx.button("Refund", type="submit", color_scheme="red", loading=OrderState.busy,
+                                  id="refund-submit"),
                         justify="end", spacing="3", width="100%",
                     ),
                     spacing="3", width="100%",
                 ),
-                on_submit=OrderState.pay,
+                on_submit=OrderState.refund,
             ),
-            max_width="480px",
+            max_width="440px",
         ),
-        open=OrderState.pay_open, on_open_change=OrderState.set_pay_open,
+        open=OrderState.refund_open, on_open_change=OrderState.set_refund_open,
+    )
+
+
+def ledger_section() -> rx.Component:
+    return section(
+        "Ledger entries",
+        rx.cond(
+            OrderState.ledger.length() == 0,
+            rx.text("No money has moved yet.", size="2", color="var(--gray-10)"),
+            rx.box(rx.table.root(
+                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                               ("Tx", "Kind", "Account", "Amount (minor)", "Memo")])),
+                rx.table.body(rx.foreach(OrderState.ledger, lambda e: rx.table.row(
+                    rx.table.cell(e.transaction_id), rx.table.cell(e.kind), rx.table.cell(rx.code(e.account)),
+                    rx.table.cell(rx.text(e.amount_minor, " ", e.currency, color=rx.cond(
+                        e.amount_minor < 0, "var(--red-11)", "var(--green-11)"))),
+                    rx.table.cell(rx.text(e.memo, size="1"))))),
+                size="1", width="100%", id="ledger"), overflow_x="auto", width="100%"),
+        ),
     )
 
 
@@ -86,6 +100,9 @@ def note_dialog() -> rx.Component:
             rx.dialog.description(OrderState.note_prompt, margin_bottom="12px"),
             rx.form(
                 rx.vstack(
+                    rx.cond(OrderState.note_action == "resolve_split",
+                            field("Refund to the client", "refund", OrderState.errors, placeholder="50.00",
+                                  hint="The rest goes to the professional, minus the platform fee")),
                     rx.text_area(name="note", id="note", rows="4", width="100%", max_length=500),
                     rx.cond(OrderState.errors.contains("note"),
                             rx.text(OrderState.errors["note"], size="1", color="var(--red-11)", id="note-error")),
@@ -110,8 +127,8 @@ def action_button(a) -> rx.Component:
     variant = rx.cond(a.tone == "accent", "solid", "soft")
     return rx.cond(
         a.action == "pay",
-        rx.button(rx.icon("lock", size=14), "Pay into escrow", on_click=OrderState.set_pay_open(True),
-                  id="action-pay"),
+        rx.button(rx.icon("lock", size=14), "Pay into escrow", on_click=OrderState.checkout,
+                  loading=OrderState.busy, id="action-pay"),
         rx.cond(
             a.needs_note,
             rx.button(a.label, color_scheme=color, variant=variant, id=f"action-{a.action}",
@@ -160,6 +177,9 @@ def order_detail() -> rx.Component:
                                                        "then it completes automatically.", size="2",
                                                        color="var(--gray-11)")),
                                  rx.fragment()),
+                        rx.cond((o.viewer_role == "admin") & rx.Var.create(["paid", "in_progress", "delivered",
+                                                                             "disputed"]).contains(o.state),
+                                refund_dialog()),
                         rx.cond(o.actions.length() > 0,
                                 rx.flex(rx.foreach(o.actions, action_button), gap="8px", wrap="wrap",
                                         id="order-actions"),
@@ -189,7 +209,8 @@ def order_detail() -> rx.Component:
             ),
             columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
         ),
-        pay_dialog(), note_dialog(),
+        rx.cond(o.viewer_role == "admin", ledger_section()),
+        note_dialog(),
         spacing="4", width="100%",
     )
     return page_shell(rx.cond(

@@ -8,6 +8,7 @@ decides what the page may show. The backend services check authorization again.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import reflex as rx
 
@@ -17,6 +18,14 @@ from backend.errors import DomainError, ValidationFailed
 from backend.tenancy.models import TenantPublic
 
 SESSION_MAX_AGE = 14 * 24 * 3600
+
+
+def go_to(url: str):
+    """Navigate in the same tab: app paths through the router, absolute URLs (a provider's hosted
+    checkout, or back from it) by a full page load."""
+    if url.startswith(("http://", "https://")):
+        return rx.call_script(f"window.location.assign({json.dumps(url)})")
+    return rx.redirect(url)
 HOME_FOR_ROLE = {Role.CLIENT: "/client", Role.PROFESSIONAL: "/pro", Role.ADMIN: "/admin"}
 
 

@@ -20,6 +20,7 @@ class OperatorState(FormMixin, AppState):
     create_open: bool = False
     edit_open: bool = False
     editing: dict = {}
+    providers: list[str] = ["demo"]
 
     def _operator(self) -> Actor | None:
         return services().accounts.resolve_operator_session(self.operator_token)
@@ -36,6 +37,7 @@ class OperatorState(FormMixin, AppState):
             return rx.redirect("/operator/login")
         self.operator_access = "ok"
         self.operator_name = actor.name
+        self.providers = services().payments.providers()
         self._reload(actor)
 
     @rx.event

@@ -7,8 +7,8 @@ import reflex as rx
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.orders.service import OrderView
-from backend.payments.ports import CardDetails
-from state.app_state import FAILED, AppState, FormMixin
+from backend.payments.ledger import EntryRow
+from state.app_state import FAILED, AppState, FormMixin, go_to
 
 MEMBER_ROLES = ("client", "professional", "admin")
 
@@ -30,34 +30,37 @@ class OrdersState(AppState):
 class OrderState(FormMixin, AppState):
     order: OrderView | None = None
     loaded: bool = False
-    pay_open: bool = False
+    refund_open: bool = False
+    ledger: list[EntryRow] = []
     note_action: str = ""  # the action waiting for a note (dispute, resolve)
     note_label: str = ""
     note_prompt: str = ""
-    test_mode: bool = True
 
     def _reload(self, tenant, actor) -> None:
         self.order = services().orders.get(tenant, actor, self._route_id())
         self.loaded = True
 
     @rx.event
-    def load(self):
+    async def load(self):
         self.loaded = False
         self.order = None
+        self.ledger = []
         self._reset_form()
         tenant, actor, redirect = self._guard(*MEMBER_ROLES)
         if redirect or self.access != "ok":
-            return redirect
+            yield redirect
+            return
+        toast = await self._confirm_return(tenant, actor)
         try:
             self._reload(tenant, actor)
+            if actor.role == "admin":
+                self.ledger = services().payments.order_ledger(tenant, actor, self._route_id())
         except DomainError as exc:
             self.loaded = True
-            return rx.toast.error(exc.message)
-
-    @rx.event
-    def set_pay_open(self, value: bool):
-        self._reset_form()
-        self.pay_open = value
+            yield rx.toast.error(exc.message)
+            return
+        if toast:
+            yield toast
 
     @rx.event
     def ask_note(self, action: str, label: str, prompt: str):
@@ -88,27 +91,53 @@ class OrderState(FormMixin, AppState):
     async def act_with_note(self, form: dict):
         self.busy = True
         yield
-        if await self._apply(self.note_action, note=form.get("note", "")):
+        if await self._apply(self.note_action, note=form.get("note", ""), refund=form.get("refund", "")):
             self.note_action = ""
             yield rx.toast.success(f"Order {self.order.state.replace('_', ' ')}.")
 
     @rx.event
-    async def pay(self, form: dict):
-        expiry = (form.get("expiry", "") or "").replace(" ", "")
-        month, _, year = expiry.partition("/")
-        if not (month.isdigit() and year.isdigit()):
-            self.errors = {"expiry": "Use MM/YY"}
-            return
-        card = CardDetails(number=form.get("card_number", ""), exp_month=int(month),
-                           exp_year=2000 + int(year) if len(year) == 2 else int(year), cvc=form.get("cvc", ""))
+    async def checkout(self):
+        """Pay into escrow on the provider's hosted page (the demo gateway's, Stripe's or PayPal's)."""
+        tenant, actor, _ = self._guard(*MEMBER_ROLES)
         self.busy = True
         yield
-        if await self._apply("pay", card=card):
-            self.pay_open = False
-            yield rx.toast.success("Payment held in escrow. The professional can start.")
-        elif not self.errors:
-            self.errors = {"card_number": self.form_error}
-            self.form_error = ""
+        url = await self._call(services().payments.start_checkout, tenant, actor, self._route_id())
+        if url is FAILED:
+            yield rx.toast.error(self.form_error)
+            return
+        yield go_to(url)
 
+    async def _confirm_return(self, tenant, actor):
+        """Back from the hosted checkout: ?checkout=<session id> or ?checkout=cancelled."""
+        query = self.router.url.query_parameters
+        # Stripe and the demo gateway fill in ?checkout=<session>; PayPal appends ?token=<order id> itself.
+        session_id = query.get("checkout", "") or query.get("token", "")
+        if not session_id:
+            return None
+        if session_id == "cancelled":
+            return rx.toast.info("Payment cancelled. The order is still waiting for payment.")
+        result = await self._call(services().payments.confirm_checkout, tenant, session_id, actor)
+        if result is FAILED:
+            return rx.toast.error(self.form_error)
+        if result is None:
+            return rx.toast.info("The payment is not confirmed yet; this page updates when it is.")
+        return rx.toast.success("Payment held in escrow. The professional can start.")
 
+    @rx.event
+    async def refund(self, form: dict):
+        tenant, actor, _ = self._guard("admin")
+        self.busy = True
+        yield
+        result = await self._call(services().payments.admin_refund, tenant, actor, self._route_id(),
+                                  form.get("amount", ""), form.get("reason", ""))
+        if result is FAILED:
+            return
+        self.refund_open = False
+        self._reload(tenant, actor)
+        self.ledger = services().payments.order_ledger(tenant, actor, self._route_id())
+        yield rx.toast.success("Refund sent to the client.")
 
+    @rx.event
+    def set_refund_open(self, value: bool):
+        self._reset_form()
+        self.refund_open = value

@@ -110,7 +110,6 @@ class Order(TenantOwned, table=True):
     platform_fee_minor: int
     scheduled_for: date | None = None
     state: str = Field(default=OrderState.REQUESTED, max_length=16, index=True)
-    payment_reference: str = Field(default="", max_length=120)
     invoice_key: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
     state_changed_at: datetime = Field(default_factory=utcnow, index=True)

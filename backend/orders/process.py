@@ -28,8 +28,9 @@ class Actor(StrEnum):
 class Effect(StrEnum):
     NONE = "none"
     HOLD = "hold"  # authorise the client's payment into escrow
-    RELEASE = "release"  # capture and pay the professional minus the platform fee
-    REFUND = "refund"  # give everything back (voids an uncaptured hold)
+    RELEASE = "release"  # capture; what is in escrow goes to the professional minus the platform fee
+    REFUND = "refund"  # give everything in escrow back (voids an untouched hold)
+    SPLIT = "split"  # refund part to the client, release the rest to the professional
 
 
 Guard = Callable[[Order, datetime], str | None]
@@ -65,7 +66,8 @@ C, P, A, SYS = Actor.CLIENT, Actor.PROFESSIONAL, Actor.ADMIN, Actor.SYSTEM
 TRANSITIONS: tuple[Transition, ...] = (
     T("accept", [S.REQUESTED], S.ACCEPTED, [P], "Accept booking"),
     T("decline", [S.REQUESTED], S.CANCELLED, [P], "Decline", tone="danger", confirm="Decline this booking?"),
-    T("pay", [S.ACCEPTED], S.PAID, [C], "Pay", effect=Effect.HOLD),
+    # the client pays on the provider's hosted page; the return page or the webhook confirms it
+    T("pay", [S.ACCEPTED], S.PAID, [C, SYS], "Pay", effect=Effect.HOLD),
     T("start", [S.PAID], S.IN_PROGRESS, [P], "Start work"),
     T("deliver", [S.IN_PROGRESS], S.DELIVERED, [P], "Mark as delivered"),
     T("complete", [S.DELIVERED], S.COMPLETED, [C], "Approve and complete", effect=Effect.RELEASE,
@@ -84,6 +86,10 @@ TRANSITIONS: tuple[Transition, ...] = (
       needs_note=True, tone="danger", confirm="Refund the client in full?"),
     T("resolve_release", [S.DISPUTED], S.RESOLVED, [A], "Resolve: pay professional", effect=Effect.RELEASE,
       needs_note=True, confirm="Release the payment to the professional?"),
+    T("resolve_split", [S.DISPUTED], S.RESOLVED, [A], "Resolve: split", effect=Effect.SPLIT, needs_note=True,
+      confirm="Refund part to the client and release the rest to the professional."),
+    T("cancel", [S.PAID, S.IN_PROGRESS, S.DELIVERED], S.CANCELLED, [A], "Cancel and refund in full",
+      effect=Effect.REFUND, needs_note=True, tone="danger", confirm="Cancel the order and refund the client?"),
     # timers
     T("expire", [S.ACCEPTED], S.EXPIRED, [SYS], "Expire unpaid order", guard=_older_than(UNPAID_EXPIRY, "48 h old")),
     T("auto_complete", [S.DELIVERED], S.COMPLETED, [SYS], "Complete automatically", effect=Effect.RELEASE,

@@ -12,13 +12,14 @@ from sqlmodel import Session, select
 from backend.accounts.models import Actor as Caller, Role, User, UserStatus
 from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from backend.money import fee_for, format_money
+from backend.money import fee_for, format_money, parse_amount
 from backend.orders import process
 from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
 from backend.orders.models import Order, OrderEvent, OrderState
 from backend.orders.process import Actor, Effect, Transition
-from backend.payments.ports import CardDetails, PaymentGateway
+from backend.payments.ports import Authorization
+from backend.payments.service import PaymentService
 from backend.profiles.models import WEEKDAYS, ProProfile, Profile
 from backend.storage.ports import ObjectStore
 from backend.tenancy.models import TenantPublic
@@ -86,7 +87,7 @@ def _viewer(caller: Caller, order: Order) -> Actor | None:
 
 
 class OrderService:
-    def __init__(self, db: Database, payments: PaymentGateway, store: ObjectStore, jobs: OrderJobs):
+    def __init__(self, db: Database, payments: PaymentService, store: ObjectStore, jobs: OrderJobs):
         self.db = db
         self.payments = payments
         self.store = store
@@ -171,7 +172,8 @@ class OrderService:
     # ------------------------------------------------------------------ the lifecycle
 
     def apply(self, tenant: TenantPublic, caller: Caller | None, order_id: int, action: str, *, note: str = "",
-              card: CardDetails | None = None, now: datetime | None = None) -> OrderView:
+              authorization: Authorization | None = None, refund: str = "",
+              now: datetime | None = None) -> OrderView:
         """Apply one transition: check actor and guard, run the payment effect, move the state,
         write the audit row — all in one transaction. `caller=None` is the system (timers)."""
         now = now or utcnow()
@@ -197,7 +199,8 @@ class OrderService:
                 raise DomainError(refusal)
             if transition.needs_note and not note:
                 raise ValidationFailed({"note": "Please add a short explanation"})
-            self._run_effect(tenant, order, transition, card)
+            self._run_effect(session, tenant, order, transition, caller.id if caller else None, authorization,
+                             refund)
             session.add(OrderEvent(order_id=order.id, action=transition.action, from_state=order.state,
                                    to_state=transition.target, actor_id=caller.id if caller else None,
                                    actor_role=actor.value, note=note, at=now))
@@ -210,21 +213,22 @@ class OrderService:
             self.jobs.generate_invoice(tenant.id, order_id)
         return view
 
-    def _run_effect(self, tenant: TenantPublic, order: Order, t: Transition, card: CardDetails | None) -> None:
-        key = f"t{tenant.id}-o{order.id}"
+    def _run_effect(self, session: Session, tenant: TenantPublic, order: Order, t: Transition,
+                    actor_id: int | None, authorization: Authorization | None, refund: str) -> None:
+        """Money moves with the transition, in its database transaction (see PaymentService)."""
         if t.effect == Effect.HOLD:
-            order.payment_reference = self.payments.hold(
-                tenant_id=tenant.id, order_id=order.id, amount_minor=order.price_minor, currency=order.currency,
-                card=card, idempotency_key=f"{key}-hold")
+            self.payments.hold(session, tenant, order, authorization, actor_id)
         elif t.effect == Effect.RELEASE:
-            self.payments.capture(reference=order.payment_reference, amount_minor=order.price_minor,
-                                  idempotency_key=f"{key}-capture")
-            self.payments.release(reference=order.payment_reference, payee_id=order.pro_id,
-                                  amount_minor=order.price_minor - order.platform_fee_minor,
-                                  idempotency_key=f"{key}-release")
+            self.payments.release(session, tenant, order, actor_id, step=t.action)
         elif t.effect == Effect.REFUND:
-            self.payments.refund(reference=order.payment_reference, amount_minor=order.price_minor,
-                                 idempotency_key=f"{key}-refund")
+            self.payments.refund(session, tenant, order, None, actor_id, step=t.action)
+        elif t.effect == Effect.SPLIT:
+            try:
+                amount = parse_amount(refund, order.currency, field_name="refund")
+            except ValueError as exc:
+                raise ValidationFailed({"refund": str(exc)}) from None
+            self.payments.refund(session, tenant, order, amount, actor_id, step=f"{t.action}-refund")
+            self.payments.release(session, tenant, order, actor_id, step=f"{t.action}-release")
 
     # ------------------------------------------------------------------ timers
 

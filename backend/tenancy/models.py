@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field as PField, field_validator
 from sqlmodel import Field, SQLModel
@@ -33,6 +34,7 @@ class Tenant(SQLModel, table=True):
     currency: str = Field(default="USD", max_length=3)
     platform_fee_bps: int = Field(default=1000)  # basis points: 1000 = 10.00 %
     request_expiry_days: int = Field(default=30)  # open service requests expire after this
+    payment_provider: str = Field(default="demo", max_length=16)  # demo | stripe | paypal
     status: str = Field(default=TenantStatus.ACTIVE, max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -47,6 +49,7 @@ class TenantBranding(BaseModel):
     currency: str = "USD"
     platform_fee_percent: float = PField(default=10.0, ge=0, le=50)
     request_expiry_days: int = PField(default=30, ge=1, le=365)
+    payment_provider: Literal["demo", "stripe", "paypal"] = "demo"
 
     @field_validator("name")
     @classmethod
@@ -110,6 +113,7 @@ class TenantPublic(BaseModel):
     currency: str
     platform_fee_bps: int
     request_expiry_days: int = 30
+    payment_provider: str = "demo"
     status: str
 
     @property

@@ -77,6 +77,7 @@ class TenantRow:
     currency: str
     platform_fee_percent: float
     request_expiry_days: int
+    payment_provider: str
     status: str
     users: int
     created_at: str
@@ -85,10 +86,17 @@ class TenantRow:
 class PlatformService:
     """The platform operator's console: the only code that uses the cross-tenant path."""
 
-    def __init__(self, db: Database, passwords: Passwords, directory: TenantDirectory):
+    def __init__(self, db: Database, passwords: Passwords, directory: TenantDirectory,
+                 providers: list[str] | None = None):
         self.db = db
         self.passwords = passwords
         self.directory = directory
+        self.providers = providers or ["demo"]  # payment providers configured on this installation
+
+    def _check_provider(self, form: TenantBranding) -> None:
+        if form.payment_provider not in self.providers:
+            raise ValidationFailed({"payment_provider": f"{form.payment_provider} is not configured here "
+                                                        f"(set its keys first)"})
 
     @staticmethod
     def _require_operator(actor: Actor | None) -> None:
@@ -104,7 +112,8 @@ class PlatformService:
                 TenantRow(id=t.id, slug=t.slug, name=t.name, primary_color=t.primary_color,
                           accent_color=t.accent_color, logo_url=t.logo_url, currency=t.currency,
                           platform_fee_percent=t.platform_fee_bps / 100,
-                          request_expiry_days=t.request_expiry_days, status=t.status,
+                          request_expiry_days=t.request_expiry_days, payment_provider=t.payment_provider,
+                          status=t.status,
                           users=counts.get(t.id, 0), created_at=t.created_at.strftime("%Y-%m-%d"))
                 for t in tenants
             ]
@@ -113,6 +122,7 @@ class PlatformService:
         """Create the marketplace and its first admin in one transaction."""
         self._require_operator(actor)
         form: TenantCreate = _parse(TenantCreate, data)
+        self._check_provider(form)
         password_hash = self.passwords.hash(form.admin_password)
         with self.db.cross_tenant_session() as session:
             if session.exec(select(Tenant.id).where(Tenant.slug == form.slug)).first() is not None:
@@ -120,7 +130,7 @@ class PlatformService:
             tenant = Tenant(slug=form.slug, name=form.name, primary_color=form.primary_color,
                             accent_color=form.accent_color, logo_url=form.logo_url, currency=form.currency,
                             platform_fee_bps=round(form.platform_fee_percent * 100),
-                            request_expiry_days=form.request_expiry_days)
+                            request_expiry_days=form.request_expiry_days, payment_provider=form.payment_provider)
             session.add(tenant)
             session.flush()
             admin = User(tenant_id=tenant.id, email=form.admin_email, password_hash=password_hash, role=Role.ADMIN)
@@ -134,6 +144,7 @@ class PlatformService:
     def update_branding(self, actor: Actor, tenant_id: int, data: dict) -> TenantPublic:
         self._require_operator(actor)
         form: TenantBranding = _parse(TenantBranding, data)
+        self._check_provider(form)
         with self.db.platform_session() as session:
             tenant = session.get(Tenant, tenant_id)
             if tenant is None:
@@ -142,6 +153,7 @@ class PlatformService:
             tenant.logo_url, tenant.currency = form.logo_url, form.currency
             tenant.platform_fee_bps = round(form.platform_fee_percent * 100)
             tenant.request_expiry_days = form.request_expiry_days
+            tenant.payment_provider = form.payment_provider
             updated = _public(tenant)
         self.directory.forget(updated.slug)
         return updated

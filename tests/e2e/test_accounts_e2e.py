@@ -111,6 +111,7 @@ def test_password_reset_through_the_dev_outbox(new_context, app):
     user = new_context().new_page()
     email = unique_email("forgetful")
     sign_up(user, app, "Fay Forgetful", email)
+    expect(user.locator("#client-home")).to_be_visible()
     user.locator("#user-menu").click()
     user.locator("#logout").click()
     user.goto(app.url("/forgot"))

@@ -24,6 +24,20 @@ def post_request(page, app, title: str) -> None:
     expect(page).to_have_url(re.compile(r"/requests/\d+/?$"))
 
 
+def pay_on_demo_checkout(client, app, order_url: str) -> None:
+    """The demo gateway's hosted page, as a payer meets it: a declined card first, then a good one."""
+    client.locator("#action-pay").click()
+    expect(client).to_have_url(re.compile(r"/pay/demo/demo_cs_"))
+    expect(client.locator("#test-mode")).to_contain_text("TEST MODE")
+    client.locator("#card_number").fill("4000 0000 0000 0002")
+    client.locator("#checkout-pay").click()
+    expect(client.locator("#card_number-error")).to_contain_text("declined")
+    client.locator("#card_number").fill("4242 4242 4242 4242")
+    client.locator("#checkout-pay").click()
+    expect(client).to_have_url(re.compile(re.escape(order_url.rstrip("/")) + r"/?\?checkout=demo_cs_"))
+    expect(client.locator("#order-state")).to_contain_text("paid")
+
+
 def test_request_quote_accept_pay_deliver_complete_and_invoice(new_context, app):
     title = f"Leaky tap {uuid.uuid4().hex[:6]}"
     client = new_context(accept_downloads=True).new_page()
@@ -55,14 +69,7 @@ def test_request_quote_accept_pay_deliver_complete_and_invoice(new_context, app)
     order_url = client.url
     expect(client.locator("#order-state")).to_contain_text("accepted")
 
-    client.locator("#action-pay").click()
-    expect(client.locator("#test-mode")).to_contain_text("Test mode")
-    client.locator("#card_number").fill("4000 0000 0000 0002")
-    client.locator("#pay-submit").click()
-    expect(client.locator("#card_number-error")).to_contain_text("declined")
-    client.locator("#card_number").fill("4242 4242 4242 4242")
-    client.locator("#pay-submit").click()
-    expect(client.locator("#order-state")).to_contain_text("paid")
+    pay_on_demo_checkout(client, app, order_url)
 
     pro.goto(order_url)
     pro.locator("#action-start").click()
@@ -75,6 +82,9 @@ def test_request_quote_accept_pay_deliver_complete_and_invoice(new_context, app)
     client.locator("#confirm-complete").click()
     expect(client.locator("#order-state")).to_contain_text("completed")
     expect(client.locator(".timeline-event")).to_have_count(5)
+
+    pro.goto(app.url("/pro/earnings"))
+    expect(pro.locator("#earnings-available")).not_to_have_text("$0.00")
 
     for page in (client, pro):
         page.goto(order_url)
@@ -170,3 +180,43 @@ def test_admin_adds_a_category_and_verifies_a_pro(new_context, app):
     client = new_context().new_page()
     client.goto(app.url("/pros"))
     expect(client.locator(".pro-card", has_text="George Li").locator(".verified-badge")).to_be_visible()
+
+
+def test_admin_refunds_part_of_an_order(new_context, app):
+    title = f"Refund me {uuid.uuid4().hex[:6]}"
+    client = new_context().new_page()
+    logged_in(client, app, "alice@demo.example")
+    post_request(client, app, title)
+    request_url = client.url
+    pro = new_context().new_page()
+    logged_in(pro, app, "diego@demo.example", home="/pro")
+    pro.goto(app.url("/pro/leads"))
+    pro.locator(".lead-card", has_text=title).locator(".send-quote").click()
+    pro.locator("#price").fill("200")
+    pro.locator("#message").fill("Happy to help with this one.")
+    pro.locator("#quote-submit").click()
+    expect(pro.get_by_text("Quote sent.")).to_be_visible()
+    client.goto(request_url)
+    client.locator(".quote-card", has_text="Diego Ramos").locator(".accept-quote").click()
+    client.locator(".confirm-accept").click()
+    expect(client).to_have_url(re.compile(r"/orders/\d+/?$"))
+    order_url = client.url
+    pay_on_demo_checkout(client, app, order_url)
+
+    admin = new_context().new_page()
+    logged_in(admin, app, "admin@demo.example", home="/admin")
+    admin.goto(order_url)
+    admin.locator("#refund-open").click()
+    admin.locator("#amount").fill("500")
+    admin.locator("#reason").fill("Too much")
+    admin.locator("#refund-submit").click()
+    expect(admin.locator("#amount-error")).to_contain_text("$200.00")
+    admin.locator("#amount").fill("50")
+    admin.locator("#reason").fill("Second shelf was not mounted")
+    admin.locator("#refund-submit").click()
+    expect(admin.locator("#timeline")).to_contain_text("Refunded $50.00: Second shelf was not mounted")
+    expect(admin.locator("#ledger")).to_contain_text("refund")
+    admin.goto(app.url("/admin/payments"))
+    expect(admin.locator("#admin-payments").locator("tr", has_text=title)).to_contain_text("$150.00")
+    client.goto(app.url("/payments"))
+    expect(client.locator("#payments").locator("tr", has_text=title)).to_contain_text("$50.00")

@@ -12,11 +12,26 @@ from sqlmodel import select
 from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.orders.models import Order, OrderEvent, ServiceRequest
 from backend.payments.models import DemoCharge
-from backend.payments.ports import CardDetails, PaymentDeclined
+from backend.payments.ports import PaymentDeclined
 
 PW = "pw-1234567890"
-GOOD_CARD = CardDetails("4242 4242 4242 4242", 12, date.today().year + 2, "123")
+GOOD_CARD = "4242 4242 4242 4242"
 TODAY = date.today()
+
+
+def pay(svc, tenant, client, order_id, card=GOOD_CARD):
+    """Pay as a browser would: start checkout, fill the demo gateway's hosted page, come back."""
+    url = svc.payments.start_checkout(tenant, client, order_id)
+    session_id = url.rsplit("/", 1)[-1]
+    svc.payments.gateways["demo"].pay_hosted(session_id, number=card, exp_month=12, exp_year=TODAY.year + 2,
+                                             cvc="123")
+    return svc.payments.confirm_checkout(tenant, session_id, client)
+
+
+def act(svc, tenant, who, order_id, action):
+    if action == "pay":
+        return pay(svc, tenant, who, order_id)
+    return svc.orders.apply(tenant, who, order_id, action)
 
 
 def user(svc, tenant, email, role="client", name=None):
@@ -175,13 +190,15 @@ def test_full_lifecycle_with_payment_and_invoice(market):
     svc, t = m["svc"], m["t"]
     order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
     with pytest.raises(PaymentDeclined, match="declined"):
-        svc.orders.apply(t, m["client"], order_id, "pay", card=CardDetails("4000000000000002", 12, 2099, "123"))
+        pay(svc, t, m["client"], order_id, card="4000000000000002")
     with pytest.raises(PaymentDeclined, match="insufficient"):
-        svc.orders.apply(t, m["client"], order_id, "pay", card=CardDetails("4000000000009995", 12, 2099, "123"))
+        pay(svc, t, m["client"], order_id, card="4000000000009995")
     assert svc.orders.get(t, m["client"], order_id).state == "accepted"  # a refused card changes nothing
-    with pytest.raises(PermissionDenied):
-        svc.orders.apply(t, m["pro"], order_id, "pay", card=GOOD_CARD)
-    svc.orders.apply(t, m["client"], order_id, "pay", card=GOOD_CARD)
+    with pytest.raises(NotFound):
+        svc.payments.start_checkout(t, m["pro"], order_id)
+    with pytest.raises(DomainError, match="checkout page"):  # nobody marks an order paid without the provider
+        svc.orders.apply(t, m["client"], order_id, "pay")
+    pay(svc, t, m["client"], order_id)
     with pytest.raises(DomainError, match="can't deliver"):
         svc.orders.apply(t, m["pro"], order_id, "deliver")
     svc.orders.apply(t, m["pro"], order_id, "start")
@@ -194,7 +211,16 @@ def test_full_lifecycle_with_payment_and_invoice(market):
         "accepted", "paid", "in_progress", "delivered", "completed"]
     with svc.db.tenant_session(t.id) as s:
         charge = s.exec(select(DemoCharge)).one()
-    assert (charge.status, charge.captured_minor, charge.released_minor) == ("captured", 12000, 10800)
+    assert (charge.status, charge.captured_minor, charge.released_minor) == ("captured", 12000, 0)
+    earnings = svc.payments.earnings(t, m["pro"])
+    assert (earnings.available, earnings.held, earnings.paid_out) == ("$108.00", "$0.00", "$0.00")
+    assert svc.payments.pay_out(t, m["pro"]) == 10800
+    with svc.db.tenant_session(t.id) as s:
+        assert s.exec(select(DemoCharge)).one().released_minor == 10800
+    earnings = svc.payments.earnings(t, m["pro"])
+    assert (earnings.available, earnings.paid_out) == ("$0.00", "$108.00")
+    with pytest.raises(DomainError, match="nothing available"):
+        svc.payments.pay_out(t, m["pro"])
     pdf, name = svc.orders.invoice(t, m["client"], order_id)
     assert pdf.startswith(b"%PDF") and name.endswith(".pdf")
     assert svc.orders.invoice(t, m["pro"], order_id)[0] == pdf
@@ -211,7 +237,7 @@ def test_cancelling_a_paid_order_refunds(market):
     m = market
     svc, t = m["svc"], m["t"]
     order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
-    svc.orders.apply(t, m["client"], order_id, "pay", card=GOOD_CARD)
+    pay(svc, t, m["client"], order_id)
     svc.orders.apply(t, m["pro"], order_id, "cancel")
     with svc.db.tenant_session(t.id) as s:
         assert s.exec(select(DemoCharge)).one().status == "voided"
@@ -228,7 +254,7 @@ def test_dispute_needs_a_note_and_the_admin_resolves(market):
     admin, _ = svc.accounts.login(t, "boss@example.com", PW)
     order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
     for action, who in (("pay", "client"), ("start", "pro"), ("deliver", "pro")):
-        svc.orders.apply(t, m[who], order_id, action, card=GOOD_CARD)
+        act(svc, t, m[who], order_id, action)
     with pytest.raises(ValidationFailed):
         svc.orders.apply(t, m["client"], order_id, "dispute")
     svc.orders.apply(t, m["client"], order_id, "dispute", note="The tap still drips")
@@ -268,7 +294,7 @@ def test_timers_expire_unpaid_and_complete_delivered_orders(market):
     unpaid = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
     delivered = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m, title="Second job here")))
     for action, who in (("pay", "client"), ("start", "pro"), ("deliver", "pro")):
-        svc.orders.apply(t, m[who], delivered, action, card=GOOD_CARD)
+        act(svc, t, m[who], delivered, action)
     assert svc.orders.run_timers(t) == {"expire": 0, "auto_complete": 0}
     with svc.db.tenant_session(t.id) as s:
         for order in s.exec(select(Order)).all():

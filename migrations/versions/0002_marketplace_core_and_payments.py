@@ -1,8 +1,8 @@
-"""marketplace core
+"""marketplace core and payments
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 16:19:13.799817
+Create Date: 2026-11-25 16:34:39.185994
 """
 from collections.abc import Sequence
 
@@ -12,8 +12,9 @@ from alembic import op
 
 from backend.tenancy.rls import enable_tenant_rls
 
-TENANT_TABLES = ("category", "demo_charge", "portfolio_image", "pro_category", "pro_profile", "service_request",
-                 "lead_decline", "quote", "service_order", "order_event")
+TENANT_TABLES = ("category", "demo_charge", "ledger_account", "payout_account", "portfolio_image", "pro_category",
+                 "pro_profile", "service_request", "lead_decline", "quote", "service_order", "ledger_transaction",
+                 "order_event", "payment", "payout", "ledger_entry")
 
 
 revision: str = '0002'
@@ -42,11 +43,15 @@ def upgrade() -> None:
     op.create_table('demo_charge',
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('hold_key', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('session_id', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('checkout_key', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('amount_minor', sa.Integer(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('success_url', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('cancel_url', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('card_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('captured_minor', sa.Integer(), nullable=False),
@@ -56,12 +61,60 @@ def upgrade() -> None:
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('reference'),
-    sa.UniqueConstraint('tenant_id', 'hold_key', name='uq_demo_charge_hold_key')
+    sa.UniqueConstraint('checkout_key'),
+    sa.UniqueConstraint('session_id')
     )
     with op.batch_alter_table('demo_charge', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_demo_charge_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_demo_charge_reference'), ['reference'], unique=False)
         batch_op.create_index(batch_op.f('ix_demo_charge_tenant_id'), ['tenant_id'], unique=False)
+
+    op.create_table('ledger_account',
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('party_id', sa.Integer(), nullable=True),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('tenant_id', 'code', 'currency', name='uq_ledger_account_code')
+    )
+    with op.batch_alter_table('ledger_account', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_account_tenant_id'), ['tenant_id'], unique=False)
+
+    op.create_table('webhook_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=True),
+    sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('session_id', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('received_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('provider', 'event_id', name='uq_webhook_event')
+    )
+    op.create_table('payout_account',
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pro_id', sa.Integer(), nullable=False),
+    sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('account_id', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['pro_id'], ['user_account.id'], ),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('tenant_id', 'pro_id', 'provider', name='uq_payout_account')
+    )
+    with op.batch_alter_table('payout_account', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payout_account_pro_id'), ['pro_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payout_account_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('portfolio_image',
     sa.Column('tenant_id', sa.Integer(), nullable=False),
@@ -194,7 +247,6 @@ def upgrade() -> None:
     sa.Column('platform_fee_minor', sa.Integer(), nullable=False),
     sa.Column('scheduled_for', sa.Date(), nullable=True),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('payment_reference', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
     sa.Column('invoice_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('state_changed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -213,6 +265,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_service_order_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_order_state_changed_at'), ['state_changed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_order_tenant_id'), ['tenant_id'], unique=False)
+
+    op.create_table('ledger_transaction',
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('memo', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['service_order.id'], ),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('tenant_id', 'idempotency_key', name='uq_ledger_tx_key')
+    )
+    with op.batch_alter_table('ledger_transaction', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_transaction_order_id'), ['order_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_transaction_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('order_event',
     sa.Column('tenant_id', sa.Integer(), nullable=False),
@@ -233,8 +303,70 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_order_event_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_event_tenant_id'), ['tenant_id'], unique=False)
 
+    op.create_table('payment',
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('session_id', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('captured_minor', sa.Integer(), nullable=False),
+    sa.Column('refunded_minor', sa.Integer(), nullable=False),
+    sa.Column('released_minor', sa.Integer(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['service_order.id'], ),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('order_id'),
+    sa.UniqueConstraint('provider', 'session_id', name='uq_payment_session')
+    )
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_tenant_id'), ['tenant_id'], unique=False)
+
+    op.create_table('payout',
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pro_id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('transfer_id', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['service_order.id'], ),
+    sa.ForeignKeyConstraint(['pro_id'], ['user_account.id'], ),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('order_id')
+    )
+    with op.batch_alter_table('payout', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payout_pro_id'), ['pro_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payout_tenant_id'), ['tenant_id'], unique=False)
+
+    op.create_table('ledger_entry',
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('transaction_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('amount_minor', sa.Integer(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['ledger_account.id'], ),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.ForeignKeyConstraint(['transaction_id'], ['ledger_transaction.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_entry_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_entry_tenant_id'), ['tenant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_entry_transaction_id'), ['transaction_id'], unique=False)
+
     with op.batch_alter_table('tenant', schema=None) as batch_op:
         batch_op.add_column(sa.Column('request_expiry_days', sa.Integer(), nullable=False, server_default='30'))
+        batch_op.add_column(sa.Column('payment_provider', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False, server_default='demo'))
 
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":  # grants come from 0001's default privileges
@@ -246,13 +378,34 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('tenant', schema=None) as batch_op:
+        batch_op.drop_column('payment_provider')
         batch_op.drop_column('request_expiry_days')
 
+    with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ledger_entry_transaction_id'))
+        batch_op.drop_index(batch_op.f('ix_ledger_entry_tenant_id'))
+        batch_op.drop_index(batch_op.f('ix_ledger_entry_account_id'))
+
+    op.drop_table('ledger_entry')
+    with op.batch_alter_table('payout', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payout_tenant_id'))
+        batch_op.drop_index(batch_op.f('ix_payout_pro_id'))
+
+    op.drop_table('payout')
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_tenant_id'))
+
+    op.drop_table('payment')
     with op.batch_alter_table('order_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_event_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_order_event_order_id'))
 
     op.drop_table('order_event')
+    with op.batch_alter_table('ledger_transaction', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ledger_transaction_tenant_id'))
+        batch_op.drop_index(batch_op.f('ix_ledger_transaction_order_id'))
+
+    op.drop_table('ledger_transaction')
     with op.batch_alter_table('service_order', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_order_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_service_order_state_changed_at'))
@@ -292,8 +445,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_portfolio_image_tenant_id'))
 
     op.drop_table('portfolio_image')
+    with op.batch_alter_table('payout_account', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payout_account_tenant_id'))
+        batch_op.drop_index(batch_op.f('ix_payout_account_pro_id'))
+
+    op.drop_table('payout_account')
+    op.drop_table('webhook_event')
+    with op.batch_alter_table('ledger_account', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ledger_account_tenant_id'))
+
+    op.drop_table('ledger_account')
     with op.batch_alter_table('demo_charge', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_demo_charge_tenant_id'))
+        batch_op.drop_index(batch_op.f('ix_demo_charge_reference'))
         batch_op.drop_index(batch_op.f('ix_demo_charge_order_id'))
 
     op.drop_table('demo_charge')
