@@ -1,16 +1,19 @@
-"""Run every benchmark, print the tables, and write them as markdown to bench/results/latest.md."""
+"""Run the benchmarks (all, or the parts named on the command line), print the tables, and write them as markdown
+to bench/results/latest.md, keeping the last results of the parts not rerun."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+import re
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import login, startup
-from bench.stats import Table, percentile, tree_memory
+from bench import login, orders, startup
+from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
 ROUNDS = 3  # fresh clones, each started cold then warm
@@ -109,22 +112,81 @@ def _http_and_memory(app: startup.MakeRun):
     return table, tree_memory(app.proc.pid)
 
 
-def main() -> int:
-    t0 = time.perf_counter()
-    load_before = os.getloadavg()[0]
-    tables: list[Table] = []
+def login_part(tables: list[Table]) -> None:
     print("login through the service layer ...", flush=True)
     show(login.service_login(), tables)
-    app_benchmarks(tables)
+
+
+def orders_part(tables: list[Table]) -> None:
+    print("order lifecycles through the service layer ...", flush=True)
+    show(orders.order_lifecycle(), tables)
+
+
+# name -> (runs it, what it measures); run and written in this order
+PARTS = {
+    "login": (login_part, "login through the service layer (PostgreSQL, argon2 cost)"),
+    "orders": (orders_part, "order lifecycles through the service layer (PostgreSQL), p95 per transition"),
+    "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
+                                "app (~2-3 min)"),
+}
+HEADER = ("## Benchmarks\n\n`make bench` runs every part below; `python -m bench PART ...` reruns only those parts "
+          "and keeps the last results of the others here, so each part says when and where it ran.\n")
+SECTION = re.compile(r"^<!-- bench:(\w+) -->$", re.MULTILINE)
+
+
+def parse_args(argv: list[str] | None) -> list[str]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Benchmarks; results go to bench/results/latest.md.",
+        epilog="parts: " + "; ".join(f"{name} = {about}" for name, (_, about) in PARTS.items()))
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: all)")
+    chosen = parser.parse_args(argv).parts
+    if unknown := [p for p in chosen if p not in PARTS]:
+        parser.error(f"unknown part {', '.join(unknown)}: choose from {', '.join(PARTS)}")
+    return [name for name in PARTS if name in chosen] if chosen else list(PARTS)
+
+
+def run_part(name: str) -> str:
+    """Run one part; its markdown section for latest.md."""
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    reset_peak_rss()
+    tables: list[Table] = []
+    PARTS[name][0](tables)
+    took = time.perf_counter() - t0
+    return (f"<!-- bench:{name} -->\n_`python -m bench {name}` · {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · "
+            f"{cpu_model()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · took {took:.0f} s · "
+            f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the "
+            "machine shows up in the percentiles)_\n\n" + "\n".join(t.markdown() for t in tables))
+
+
+def previous_sections() -> dict[str, str]:
+    """The sections of latest.md by part name (a file from before the section markers has none to keep)."""
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    marks = list(SECTION.finditer(old))
+    return {m.group(1): old[m.start():(marks[i + 1].start() if i + 1 < len(marks) else len(old))].rstrip() + "\n"
+            for i, m in enumerate(marks) if m.group(1) in PARTS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = parse_args(argv)
+    t0 = time.perf_counter()
+    sections = {}
+    for name in names:
+        try:
+            sections[name] = run_part(name)
+        except orders.BrokenInvariant as exc:
+            print(exc.table.text(), "\n", flush=True)
+            print(f"FAILED: {name}: broken invariant: {exc}; {RESULTS} not written", file=sys.stderr)
+            return 1
     total = time.perf_counter() - t0
 
-    header = (f"## Benchmarks\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {cpu_model()} · "
-              f"{os.cpu_count()} CPUs · Python {platform.python_version()} · `make bench` took {total:.0f} s · "
-              f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the "
-              "machine shows up in the percentiles)\n")
+    kept = previous_sections()
+    if names != list(PARTS) and not kept and RESULTS.exists():
+        print(f"note: {RESULTS} has no part markers (older format); only the parts just run are kept")
+    sections = {name: sections.get(name) or kept.get(name) for name in PARTS}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(header + "\n" + "\n".join(t.markdown() for t in tables))
-    print(f"wrote {RESULTS} ({total:.0f} s in all)")
+    RESULTS.write_text(HEADER + "".join("\n" + s for s in sections.values() if s))
+    print(f"wrote {RESULTS} ({', '.join(names)}: {total:.0f} s in all)")
     return 0
 
 

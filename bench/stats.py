@@ -34,6 +34,14 @@ def self_peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> None:
+    """Restart this process's VmHWM (Linux >= 4.0), so a part's peak RSS is its own, not the whole run's so far."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def tree_memory(pid: int) -> dict:
     """RSS and PSS summed over a process and all its descendants (PSS does not double-count shared pages)."""
     try:
