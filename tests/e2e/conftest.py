@@ -79,7 +79,25 @@ class RunningApp:
 
 
 @pytest.fixture(scope="session")
-def app(servers, tmp_path_factory) -> RunningApp:
+def stripe_fake():
+    from tests.fakes.stripe_server import FakeStripe
+
+    fake = FakeStripe().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def paypal_fake():
+    from tests.fakes.paypal_server import FakePayPal
+
+    fake = FakePayPal().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def app(servers, tmp_path_factory, stripe_fake, paypal_fake) -> RunningApp:
     if not os.path.exists(CHROMIUM):
         pytest.fail("Debian's chromium is needed for e2e tests: apt-get install -y chromium (make test does this)")
     db_name = f"mp_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -88,7 +106,14 @@ def app(servers, tmp_path_factory) -> RunningApp:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env |= {"DATABASE_URL": db_url, "DATA_DIR": str(data_dir), "PUBLIC_URL": f"http://localhost:{port}",
-            "ENVIRONMENT": "test", "REFLEX_TELEMETRY_ENABLED": "false"}
+            "ENVIRONMENT": "test", "REFLEX_TELEMETRY_ENABLED": "false",
+            # the real Stripe and PayPal SDKs, pointed at local fakes of their APIs and hosted pages
+            "STRIPE_SECRET_KEY": "sk_test_e2e", "STRIPE_WEBHOOK_SECRET": stripe_fake.webhook_secret,
+            "STRIPE_API_BASE": stripe_fake.url, "PAYPAL_CLIENT_ID": paypal_fake.client_id,
+            "PAYPAL_CLIENT_SECRET": paypal_fake.client_secret, "PAYPAL_WEBHOOK_ID": paypal_fake.webhook_id,
+            "PAYPAL_API_BASE": paypal_fake.url}
+    stripe_fake.webhook_url = f"http://localhost:{port}/api/webhooks/stripe"
+    paypal_fake.webhook_url = f"http://localhost:{port}/api/webhooks/paypal"
     env.pop("REDIS_URL", None)  # jobs run in-process: the Celery path has its own integration test
     subprocess.run([sys.executable, "-m", "backend.seed"], cwd=PROJECT_ROOT, env=env, check=True,
                    capture_output=True)
