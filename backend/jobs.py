@@ -10,11 +10,13 @@ from celery import Celery
 
 from backend.config import Settings, get_settings
 from backend.notifications.ports import DeliveryError
+from backend.payments.ports import PaymentUnavailable
 
 DELIVER_NOTIFICATION = "notifications.deliver"
 GENERATE_INVOICE = "orders.generate_invoice"
 RUN_TIMERS = "orders.run_timers"
 PROCESS_WEBHOOK = "payments.process_webhook"
+PAY_OUT_ORDER = "payments.pay_out_order"
 TIMER_INTERVAL_SECONDS = 300.0
 
 
@@ -63,6 +65,15 @@ def process_webhook(event_row_id: int) -> str:
     return svc.payments.process_webhook(event_row_id, svc.tenants)
 
 
+@celery_app.task(name=PAY_OUT_ORDER, autoretry_for=(PaymentUnavailable,), retry_backoff=2, retry_jitter=True,
+                 max_retries=10)
+def pay_out_order(tenant_id: int, order_id: int) -> int:
+    from backend.bootstrap import services
+
+    svc = services()
+    return svc.payments.pay_out_order(svc.tenants.by_id(tenant_id), order_id)
+
+
 @celery_app.task(name=RUN_TIMERS)
 def run_timers() -> dict:
     from backend.bootstrap import services
@@ -90,6 +101,9 @@ class CeleryJobQueue:
 
     def process_webhook(self, event_row_id: int) -> None:
         self._send(process_webhook, PROCESS_WEBHOOK, event_row_id)
+
+    def pay_out_order(self, tenant_id: int, order_id: int) -> None:
+        self._send(pay_out_order, PAY_OUT_ORDER, tenant_id, order_id)
 
 
 async def run_timers_forever(interval: float = TIMER_INTERVAL_SECONDS) -> None:

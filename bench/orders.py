@@ -35,6 +35,9 @@ class InvoiceJobs(InlineJobs):
 
     invoices = True
 
+    def pay_out_order(self, tenant_id: int, order_id: int) -> None:
+        self.services.payments.pay_out_order(self.services.tenants.by_id(tenant_id), order_id)
+
     def generate_invoice(self, tenant_id: int, order_id: int) -> None:
         if self.invoices:
             self.services.orders.generate_invoice(self.services.tenants.by_id(tenant_id), order_id)

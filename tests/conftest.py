@@ -40,6 +40,9 @@ class InlineJobs:
     def generate_invoice(self, tenant_id: int, order_id: int) -> None:
         self.services.orders.generate_invoice(self.services.tenants.by_id(tenant_id), order_id)
 
+    def pay_out_order(self, tenant_id: int, order_id: int) -> None:
+        self.services.payments.pay_out_order(self.services.tenants.by_id(tenant_id), order_id)
+
     def process_webhook(self, event_row_id: int) -> None:
         self.services.payments.process_webhook(event_row_id, self.services.tenants)
 

@@ -33,6 +33,8 @@ class OrderJobs(Protocol):
 
     def generate_invoice(self, tenant_id: int, order_id: int) -> None: ...
 
+    def pay_out_order(self, tenant_id: int, order_id: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class ActionView:
@@ -207,10 +209,13 @@ class OrderService:
             order.state = transition.target
             order.state_changed_at = now
             completed = transition.target == OrderState.COMPLETED
+            released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
             session.flush()
             view = self._view(session, order, actor if actor != Actor.SYSTEM else Actor.ADMIN, detail=True)
         if completed:
             self.jobs.generate_invoice(tenant.id, order_id)
+        if released:
+            self.jobs.pay_out_order(tenant.id, order_id)
         return view
 
     def _run_effect(self, session: Session, tenant: TenantPublic, order: Order, t: Transition,

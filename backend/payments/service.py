@@ -253,8 +253,6 @@ class PaymentService:
     def _payout_account(self, session: Session, tenant: TenantPublic, provider: str, pro_id: int) -> str | None:
         link = session.exec(select(PayoutAccountLink).where(PayoutAccountLink.pro_id == pro_id,
                                                             PayoutAccountLink.provider == provider)).first()
-        if link is None and provider == "demo":
-            return f"demo_acct_{pro_id}"
         return link.account_id if link else None
 
     def payout_onboarding(self, tenant: TenantPublic, pro: Actor) -> str:
@@ -265,12 +263,12 @@ class PaymentService:
         with self.db.tenant_session(tenant.id) as session:
             existing = self._payout_account(session, tenant, gateway.name, pro.id) or ""
             account = gateway.payout_account(
-                pro_id=pro.id, email=pro.email, existing="" if gateway.name == "demo" else existing,
+                pro_id=pro.id, email=pro.email, existing=existing,
                 return_url=tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant,
                                       "/pro/earnings"),
                 refresh_url=tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant,
                                        "/pro/earnings"))
-            if gateway.name != "demo" and not existing:
+            if not existing:
                 session.add(PayoutAccountLink(pro_id=pro.id, provider=gateway.name, account_id=account.account_id))
             return account.onboarding_url
 
@@ -283,12 +281,28 @@ class PaymentService:
             due = session.exec(select(Order.id).where(
                 Order.pro_id == pro.id, Order.state.in_([OrderState.COMPLETED, OrderState.RESOLVED]),
                 Order.id.not_in(select(Payout.order_id)))).all()
-        total = 0
+        total, waiting = 0, 0
         for order_id in due:
-            total += self._pay_out_order(tenant, pro.id, order_id)
+            paid = self._pay_out_order(tenant, pro.id, order_id)
+            total += max(paid, 0)
+            waiting += paid < 0
         if total == 0:
-            raise DomainError("There is nothing available to pay out yet.")
+            raise DomainError("Set up your payout account first." if waiting else
+                              "There is nothing available to pay out yet.")
         return total
+
+    def pay_out_order(self, tenant: TenantPublic, order_id: int) -> int:
+        """The job after completion ("transfers on release"): pay the professional's share now if they
+        have a payout account; otherwise it waits on their earnings page until they set one up."""
+        with self.db.tenant_session(tenant.id) as session:
+            order = session.get(Order, order_id)
+            if order is None or order.state not in (OrderState.COMPLETED, OrderState.RESOLVED):
+                return 0
+            payment = session.exec(select(Payment).where(Payment.order_id == order_id)).first()
+            if payment is None:
+                return 0
+            pro_id = order.pro_id
+        return max(self._pay_out_order(tenant, pro_id, order_id), 0)
 
     def _pay_out_order(self, tenant: TenantPublic, pro_id: int, order_id: int) -> int:
         with self.db.tenant_session(tenant.id) as session:
@@ -301,7 +315,7 @@ class PaymentService:
                 return 0
             account = self._payout_account(session, tenant, payment.provider, pro_id)
             if account is None:
-                raise DomainError("Set up your payout account first.")
+                return -1  # waits until the professional sets up payouts with this order's provider
             transfer_id = self._gateway(payment.provider).release(
                 reference=payment.reference, payee_account=account, amount_minor=share,
                 transfer_group=f"order-{tenant.id}-{order.id}", idempotency_key=f"t{tenant.id}-o{order.id}-payout")
@@ -345,8 +359,7 @@ class PaymentService:
                                         date=o.state_changed_at.strftime("%b %d, %Y")))
             available = self.ledger.balance(session, L.pro_payable(pro.id), currency)
             paid_out = self.ledger.balance(session, L.pro_paid_out(pro.id), currency)
-            ready = self.gateway_for(tenant).name == "demo" or self._payout_account(
-                session, tenant, self.gateway_for(tenant).name, pro.id) is not None
+            ready = self._payout_account(session, tenant, self.gateway_for(tenant).name, pro.id) is not None
         return Earnings(currency=currency, held=format_money(held, currency),
                         available=format_money(available, currency), paid_out=format_money(paid_out, currency),
                         available_minor=available, payout_ready=ready, rows=rows)

@@ -214,6 +214,10 @@ def test_full_lifecycle_with_payment_and_invoice(market):
     assert (charge.status, charge.captured_minor, charge.released_minor) == ("captured", 12000, 0)
     earnings = svc.payments.earnings(t, m["pro"])
     assert (earnings.available, earnings.held, earnings.paid_out) == ("$108.00", "$0.00", "$0.00")
+    assert not earnings.payout_ready
+    with pytest.raises(DomainError, match="payout account"):
+        svc.payments.pay_out(t, m["pro"])
+    assert svc.payments.payout_onboarding(t, m["pro"]) == ""  # the demo gateway needs no onboarding
     assert svc.payments.pay_out(t, m["pro"]) == 10800
     with svc.db.tenant_session(t.id) as s:
         assert s.exec(select(DemoCharge)).one().released_minor == 10800

@@ -24,7 +24,7 @@ from backend.tenancy.models import Tenant
 from tests.conftest import make_services
 
 ACTIONS = ["pay", "start", "deliver", "complete", "cancel_client", "cancel_pro", "dispute", "resolve_refund",
-           "resolve_release", "resolve_split", "admin_refund", "payout", "admin_cancel"]
+           "resolve_release", "resolve_split", "admin_refund", "payout", "admin_cancel", "onboard"]
 FAILURES = ["none", "none", "none", "before", "after"]  # provider fails before acting, or acts then times out
 
 
@@ -96,6 +96,8 @@ def attempt(world, order_id: int, action: str) -> None:
             svc.payments.admin_refund(t, admin, order_id, "13.37", "property test")
         elif action == "payout":
             svc.payments.pay_out(t, pro)
+        elif action == "onboard":
+            svc.payments.payout_onboarding(t, pro)
         elif action in ("cancel_client", "cancel_pro", "admin_cancel"):
             who = {"cancel_client": client, "cancel_pro": pro, "admin_cancel": admin}[action]
             svc.orders.apply(t, who, order_id, "cancel", note="changed plans")
