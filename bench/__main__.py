@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import login, orders, startup
+from bench import ledger, login, orders, startup
 from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -122,10 +122,17 @@ def orders_part(tables: list[Table]) -> None:
     show(orders.order_lifecycle(), tables)
 
 
+def ledger_part(tables: list[Table]) -> None:
+    print(f"ledger postings, 1 and {ledger.WRITERS} concurrent writers ...", flush=True)
+    show(ledger.ledger_postings(), tables)
+
+
 # name -> (runs it, what it measures); run and written in this order
 PARTS = {
     "login": (login_part, "login through the service layer (PostgreSQL, argon2 cost)"),
     "orders": (orders_part, "order lifecycles through the service layer (PostgreSQL), p95 per transition"),
+    "ledger": (ledger_part, f"ledger postings per second, 1 vs {ledger.WRITERS} concurrent writers (PostgreSQL), "
+                            "invariants checked after"),
     "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
                                 "app (~2-3 min)"),
 }

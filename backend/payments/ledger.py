@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from backend.errors import Conflict, DomainError
@@ -64,12 +66,16 @@ class EntryRow:
 class Ledger:
     def _account(self, session: Session, spec: tuple[str, str, int | None], currency: str) -> LedgerAccount:
         code, kind, party = spec
-        account = session.exec(select(LedgerAccount).where(LedgerAccount.code == code,
-                                                            LedgerAccount.currency == currency)).first()
+        query = select(LedgerAccount).where(LedgerAccount.code == code, LedgerAccount.currency == currency)
+        account = session.exec(query).first()
         if account is None:
-            account = LedgerAccount(code=code, kind=kind, party_id=party, currency=currency)
-            session.add(account)
-            session.flush()
+            # Concurrent first postings may create the same account: insert-if-absent, then read it back.
+            dialect = session.get_bind().dialect.name
+            insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LedgerAccount)
+            session.execute(insert.values(tenant_id=session.info["tenant_id"], code=code, kind=kind,
+                                          party_id=party, currency=currency)
+                            .on_conflict_do_nothing(index_elements=["tenant_id", "code", "currency"]))
+            account = session.exec(query).one()
         return account
 
     def balance(self, session: Session, spec: tuple[str, str, int | None], currency: str) -> int:

@@ -22,7 +22,9 @@ from backend.orders.models import Order, OrderEvent, OrderState
 from backend.payments import ledger as L
 from backend.payments.ledger import EntryRow, Ledger, Line
 from backend.payments.models import Payment, PaymentStatus, Payout, PayoutAccountLink, WebhookEvent
-from backend.payments.ports import Authorization, CheckoutRequest, PaymentGateway, WebhookInvalid
+from backend.payments.ports import (
+    Authorization, CheckoutRequest, PaymentDeclined, PaymentGateway, PaymentUnavailable, WebhookInvalid,
+)
 from backend.tenancy.hosts import tenant_url
 from backend.tenancy.models import TenantPublic
 
@@ -128,6 +130,9 @@ class PaymentService:
             if payment is None:
                 session.add(Payment(order_id=order.id, provider=gateway.name, session_id=checkout.session_id,
                                     amount_minor=order.price_minor, currency=order.currency))
+            elif payment.status == PaymentStatus.CHECKOUT and payment.session_id != checkout.session_id:
+                # the provider forgot our key (Stripe keeps them 24 h) and opened a new session: track that one
+                payment.session_id, payment.updated_at = checkout.session_id, utcnow()
             return checkout.redirect_url
 
     def confirm_checkout(self, tenant: TenantPublic, session_id: str, caller: Actor | None = None) -> int | None:
@@ -146,8 +151,25 @@ class PaymentService:
             return None
         try:
             self.orders.apply(tenant, caller, order_id, "pay", authorization=authorization)
-        except Conflict:
-            pass  # confirmed concurrently (return page and webhook at once)
+        except DomainError:
+            # Either the return page and the webhook confirmed at once (the other one won: fine), or the
+            # order moved on (expired, cancelled) while the payer was on the provider's page: then the
+            # hold must not linger on the client's card.
+            with self.db.tenant_session(tenant.id) as session:
+                payment = session.exec(select(Payment).where(Payment.session_id == session_id)
+                                       .with_for_update()).first()
+                order = session.get(Order, order_id)
+                if payment.status != PaymentStatus.CHECKOUT:
+                    return order_id
+                if order.state == OrderState.ACCEPTED:
+                    raise
+                self._gateway(provider).refund(reference=authorization.reference,
+                                               amount_minor=authorization.amount_minor, captured=False,
+                                               idempotency_key=f"t{tenant.id}-o{order_id}-void-late")
+                payment.reference, payment.status = authorization.reference, PaymentStatus.VOIDED
+                payment.updated_at = utcnow()
+            raise DomainError(f"This order was {order.state.replace('_', ' ')} before the payment arrived; "
+                              "the hold on your card was released.") from None
         return order_id
 
     # ------------------------------------------------------------------ effects of order transitions
@@ -205,12 +227,20 @@ class PaymentService:
                                               f"{format_money(remaining, order.currency)}"})
         gateway = self._gateway(payment.provider)
         key = f"t{tenant.id}-o{order.id}-{step}"
+        voided, void_refused = False, False
         if payment.status == PaymentStatus.AUTHORIZED and amount == payment.amount_minor:
-            gateway.refund(reference=payment.reference, amount_minor=amount, captured=False, idempotency_key=key)
-            payment.status = PaymentStatus.VOIDED
-        else:
+            try:
+                gateway.refund(reference=payment.reference, amount_minor=amount, captured=False, idempotency_key=key)
+                payment.status, voided = PaymentStatus.VOIDED, True
+            except PaymentDeclined:
+                # The provider refuses to void: an earlier capture went through although its answer was
+                # lost (timeout). Replaying that capture's key records it; then refund the capture (a new key:
+                # the refused void used this one on another endpoint).
+                void_refused = True
+        if not voided:
             self._ensure_captured(payment, order)  # a partial refund needs the money captured first
-            gateway.refund(reference=payment.reference, amount_minor=amount, captured=True, idempotency_key=key)
+            gateway.refund(reference=payment.reference, amount_minor=amount, captured=True,
+                           idempotency_key=f"{key}-after-capture" if void_refused else key)
         payment.refunded_minor += amount
         payment.updated_at = utcnow()
         self.ledger.post(session, kind="refund", currency=order.currency, order_id=order.id, actor_id=actor_id,
@@ -225,19 +255,19 @@ class PaymentService:
         if admin is None or admin.role != Role.ADMIN or admin.tenant_id != tenant.id:
             raise PermissionDenied("Only the marketplace admin can refund.")
         reason = " ".join((reason or "").split())[:500]
-        errors = {}
-        try:
-            amount = parse_amount(amount_text, tenant.currency, field_name="amount")
-        except ValueError as exc:
-            errors["amount"] = str(exc)
-        if len(reason) < 3:
-            errors["reason"] = "Give a reason (it is shown on the order's timeline)"
-        if errors:
-            raise ValidationFailed(errors)
         with self.db.tenant_session(tenant.id) as session:
             order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
             if order is None:
                 raise NotFound("No such order.")
+            errors = {}
+            try:
+                amount = parse_amount(amount_text, order.currency, field_name="amount")
+            except ValueError as exc:
+                errors["amount"] = str(exc)
+            if len(reason) < 3:
+                errors["reason"] = "Give a reason (it is shown on the order's timeline)"
+            if errors:
+                raise ValidationFailed(errors)
             if order.state not in ESCROW_STATES:
                 raise DomainError("Only money still held in escrow can be refunded here.")
             count = session.exec(select(sa.func.count()).select_from(OrderEvent).where(
@@ -426,9 +456,10 @@ class PaymentService:
         if event.kind == "ignored":
             return None
         with self.db.platform_session() as session:
-            if session.exec(select(WebhookEvent.id).where(WebhookEvent.provider == provider,
-                                                          WebhookEvent.event_id == event.event_id)).first():
-                return None
+            known = session.exec(select(WebhookEvent).where(WebhookEvent.provider == provider,
+                                                            WebhookEvent.event_id == event.event_id)).first()
+            if known is not None:  # a replay; one whose processing failed gets another go
+                return known.id if known.status == "failed" else None
             row = WebhookEvent(provider=provider, event_id=event.event_id, kind=event.kind,
                                tenant_id=event.tenant_id, session_id=event.session_id, reference=event.reference,
                                order_id=event.order_id)
@@ -447,10 +478,23 @@ class PaymentService:
                 return "skipped"
             kind, tenant_id, session_id = row.kind, row.tenant_id, row.session_id
         result = "ignored"
-        if kind == "checkout_completed" and tenant_id and session_id:
-            self.confirm_checkout(tenants.by_id(tenant_id), session_id)
-            result = "confirmed"
+        try:
+            if kind == "checkout_completed" and tenant_id and session_id:
+                self.confirm_checkout(tenants.by_id(tenant_id), session_id)
+                result = "confirmed"
+        except PaymentUnavailable as exc:  # the job retries; record the attempt
+            self._mark_webhook(event_row_id, "received", exc.message)
+            raise
+        except DomainError as exc:  # settled otherwise (e.g. a late payment was voided): done, but noted
+            self._mark_webhook(event_row_id, "processed", exc.message)
+            return "handled"
+        except Exception as exc:
+            self._mark_webhook(event_row_id, "failed", str(exc))
+            raise
+        self._mark_webhook(event_row_id, "processed", "")
+        return result
+
+    def _mark_webhook(self, event_row_id: int, status: str, error: str) -> None:
         with self.db.platform_session() as session:
             row = session.get(WebhookEvent, event_row_id)
-            row.status, row.attempts = "processed", row.attempts + 1
-        return result
+            row.status, row.attempts, row.last_error = status, row.attempts + 1, error[:500]
