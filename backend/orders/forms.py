@@ -16,6 +16,17 @@ def _today() -> date:
     return date.today()
 
 
+def whole_number(value, low: int, high: int, *, not_a_number: str, out_of_range: str) -> int:
+    """Form fields arrive as text: parse a whole number in [low, high] with the field's own wording."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(not_a_number) from None
+    if not low <= number <= high:
+        raise ValueError(out_of_range)
+    return number
+
+
 class RequestCreate(BaseModel):
     category_id: int
     title: str
@@ -91,13 +102,7 @@ class QuoteCreate(BaseModel):
     @field_validator("duration_hours", mode="before")
     @classmethod
     def _duration(cls, v):
-        try:
-            v = int(str(v).strip())
-        except ValueError:
-            raise ValueError("Enter the estimated hours as a whole number") from None
-        if not 1 <= v <= 2000:
-            raise ValueError("Estimated duration must be between 1 and 2000 hours")
-        return v
+        return whole_number(v, 1, 2000, not_a_number="Enter the estimated hours as a whole number", out_of_range="Estimated duration must be between 1 and 2000 hours")
 
     @field_validator("valid_until", mode="before")
     @classmethod
@@ -124,13 +129,7 @@ class BookingCreate(BaseModel):
     @field_validator("hours", mode="before")
     @classmethod
     def _hours(cls, v):
-        try:
-            v = int(str(v).strip())
-        except ValueError:
-            raise ValueError("Enter the number of hours") from None
-        if not 1 <= v <= 40:
-            raise ValueError("Book between 1 and 40 hours")
-        return v
+        return whole_number(v, 1, 40, not_a_number="Enter the number of hours", out_of_range="Book between 1 and 40 hours")
 
     @field_validator("day", mode="before")
     @classmethod
@@ -199,13 +198,7 @@ class ProProfileUpdate(BaseModel):
     @field_validator("radius_km", mode="before")
     @classmethod
     def _radius(cls, v):
-        try:
-            v = int(str(v).strip())
-        except ValueError:
-            raise ValueError("Enter the radius in whole kilometres") from None
-        if not 1 <= v <= 500:
-            raise ValueError("Service radius must be between 1 and 500 km")
-        return v
+        return whole_number(v, 1, 500, not_a_number="Enter the radius in whole kilometres", out_of_range="Service radius must be between 1 and 500 km")
 
     @field_validator("availability")
     @classmethod
