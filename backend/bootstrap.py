@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+import atexit
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from backend.accounts.security import Passwords
 from backend.accounts.service import AccountService
+from backend.chat.ports import StoreUnavailable
+from backend.chat.service import ChatService
 from backend.config import Settings, get_settings
 from backend.db import Database, utcnow
 from backend.notifications.adapters.maildir import MaildirEmailSender
@@ -25,6 +29,9 @@ from backend.profiles.service import ProfileService
 from backend.storage.adapters.local import LocalObjectStore
 from backend.storage.ports import ObjectStore
 from backend.tenancy.service import PlatformService, TenantDirectory
+
+
+log = logging.getLogger(__name__)
 
 
 class Jobs(JobQueue, OrderJobs, Protocol):
@@ -49,6 +56,14 @@ class Services:
     payments: PaymentService
     store: ObjectStore
     jobs: Jobs
+    chat: ChatService
+    stoppers: list
+
+    def close(self) -> None:
+        """Release connections and stop in-process servers (tests build many Services)."""
+        self.db.dispose()
+        while self.stoppers:
+            self.stoppers.pop()()
 
     def run_timers(self) -> dict[str, int]:
         """All periodic work, for every active tenant (Celery beat, or the app's own loop)."""
@@ -78,6 +93,8 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     payments = PaymentService(db, settings, make_gateways(settings, db), Ledger())
     orders = OrderService(db, payments, store, jobs)
     payments.orders = orders
+    stoppers: list = []
+    chat = make_chat(settings, db, store, stoppers)
     return Services(
         settings=settings,
         db=db,
@@ -93,7 +110,30 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         payments=payments,
         store=store,
         jobs=jobs,
+        chat=chat,
+        stoppers=stoppers,
     )
+
+
+def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list) -> ChatService:
+    """History in MongoDB (MONGODB_URL), or the same pymongo code against an in-process nx-27017 server;
+    presence and typing in Redis (REDIS_URL), or in process."""
+    from backend.chat.adapters.mongo import MongoMessageStore, embedded_mongo
+    from backend.chat.adapters.presence import LocalPresence, RedisPresence
+
+    if settings.mongodb_url:
+        messages = MongoMessageStore.from_url(settings.mongodb_url)
+    else:
+        client, stop = embedded_mongo(settings.data_dir / "chat")
+        atexit.register(stop)
+        stoppers.append(stop)
+        messages = MongoMessageStore(client)
+    try:
+        messages.ensure_indexes()
+    except StoreUnavailable:
+        log.warning("chat: the message store is unreachable at start-up; sending will fail until it is back")
+    presence = RedisPresence.from_url(settings.redis_url) if settings.redis_url else LocalPresence()
+    return ChatService(db, messages, presence, store)
 
 
 def make_gateways(settings: Settings, db: Database) -> dict[str, PaymentGateway]:

@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     # `SET ROLE <database_app_role>`, so the app never acts as the table owner (RLS applies).
     database_app_url: str | None = None
     database_app_role: str = "marketplace_app"
-    redis_url: str | None = None  # Celery broker/results; unset = jobs run in-process
+    redis_url: str | None = None  # Celery broker/results, chat presence; unset = in-process
+    mongodb_url: str | None = None  # chat history; unset = an nx-27017 server in-process on data_dir/chat
     # Object storage: unset = files under data_dir/objects. S3_ENDPOINT_URL for MinIO and other S3 servers.
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None

@@ -1,6 +1,7 @@
 """Imports every table so that SQLModel.metadata is complete (Alembic, tests)."""
 
 from backend.accounts.models import AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, User
+from backend.chat.models import Conversation, ConversationRead
 from backend.notifications.models import Notification
 from backend.orders.models import Category, LeadDecline, Order, OrderEvent, Quote, ServiceRequest
 from backend.payments.models import (
@@ -9,7 +10,7 @@ from backend.payments.models import (
 from backend.profiles.models import PortfolioImage, ProCategory, ProProfile, Profile
 from backend.tenancy.models import Tenant
 
-__all__ = ["AuthSession", "Category", "DemoCharge", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
+__all__ = ["AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
            "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LoginAttempt", "Notification", "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PortfolioImage", "ProCategory",
            "ProProfile", "Profile", "Quote", "ServiceRequest", "Tenant", "User"]

@@ -210,7 +210,7 @@ def ledger_postings(writers: int = WRITERS, postings: int = POSTINGS, budget_s: 
             runs = {"warm": warm, "baseline": baseline, "spread": spread, "contended": contended}
             checks = _invariants(work, runs, {"base": base_ids, "spread": spread_ids, "hot": hot_ids})
         finally:
-            svc.db.dispose()
+            svc.close()
 
     base_rate = len(baseline.latencies) / baseline.wall_s
     for run in (baseline, spread, contended):

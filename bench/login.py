@@ -90,7 +90,7 @@ def service_login(n: int = 200, hash_every: int = 4, budget_s: float = 120) -> T
                     verifies.append(_once(passwords.verify, stored, PASSWORD))
                 logins.append(_once(login, len(logins)))
         finally:
-            svc.db.dispose()
+            svc.close()
     rss = self_peak_rss_mib()
     base = _row(table, "argon2 hash alone (baseline)", hashes, rss, None)
     _row(table, "argon2 verify alone", verifies, rss, base["p50"])

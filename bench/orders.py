@@ -204,7 +204,7 @@ def order_lifecycle(n: int = 100, budget_s: float = 120, split_n: int = 30, spli
             expected_orders = 3 + len(lifecycles) + len(complete_only)
             checks = _invariants(svc, tenant, expected_orders)
         finally:
-            svc.db.dispose()
+            svc.close()
     rss = self_peak_rss_mib()
 
     b = _row(table, "baseline: tenant_session + SELECT 1", base, rss, None)

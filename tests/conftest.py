@@ -69,7 +69,7 @@ def svc(request, tmp_path):
         services = make_services(url, tmp_path)
         _truncate(services)
     yield services
-    services.db.dispose()
+    services.close()
 
 
 def _truncate(services):
@@ -108,4 +108,4 @@ def pg_services(pg_url, tmp_path):
     with services.db.platform_session() as s:
         s.add(Tenant(slug="demo", name="Demo"))
     yield services, services.tenants.by_slug("demo")
-    services.db.dispose()
+    services.close()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from backend.accounts.models import Actor, Role, User, UserStatus
+from backend.chat.service import attach_order, ensure_job_conversation
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -281,6 +282,9 @@ class RequestService:
                 session.flush()
             except sa.exc.IntegrityError:
                 raise Conflict("You already quoted on this request.") from None
+            # the client and this pro can talk from the first quote on
+            ensure_job_conversation(session, tenant.id, client_id=request.client_id, pro_id=actor.id,
+                                    request_id=request_id)
             return quote.id
 
     def decline_lead(self, tenant: TenantPublic, actor: Actor, request_id: int) -> None:
@@ -346,6 +350,7 @@ class RequestService:
                                                     Quote.status == QuoteStatus.SENT)
                              .values(status=QuoteStatus.DECLINED))
                 request.status = RequestStatus.CLOSED
+                attach_order(session, tenant.id, request_id=request.id, order_id=order.id)
                 return order.id
         except sa.exc.IntegrityError:
             raise Conflict("This request already has an accepted quote.") from None

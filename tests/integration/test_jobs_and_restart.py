@@ -77,7 +77,7 @@ print(actor.email if actor else "NONE")
 def test_sessions_survive_a_backend_restart(pg_services, tmp_path):
     svc, demo = pg_services
     _, token = svc.accounts.sign_up(demo, {"email": "r@example.com", "password": "pw-1234567890", "full_name": "R"})
-    svc.db.dispose()  # the process that issued the session lets go of everything
+    svc.close()  # the process that issued the session lets go of everything
     out = subprocess.run([sys.executable, "-c", RESOLVE, token], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          env=_env(DATABASE_URL=svc.settings.owner_database_url, DATA_DIR=tmp_path / "p2"),
                          timeout=120)

@@ -88,7 +88,7 @@ def pay_svc(request, tmp_path, fakes):
     assert isinstance(svc.payments.gateways["stripe"], StripeGateway)
     assert isinstance(svc.payments.gateways["paypal"], PayPalGateway)
     yield svc
-    svc.db.dispose()
+    svc.close()
 
 
 @dataclass

@@ -81,7 +81,7 @@ def world(tmp_path_factory):
     flaky = FlakyGateway(svc.payments.gateways["demo"])
     svc.payments.gateways["demo"] = flaky
     yield svc, tenant, client, pro, admin, flaky
-    svc.db.dispose()
+    svc.close()
 
 
 def attempt(world, order_id: int, action: str) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,15 @@ class RedisPresence:
     - `mp:flood:{tenant}:{user}`: `SET NX EX window` then INCR in one MULTI, i.e. a fixed window that
       starts with the first message of a burst (atomic, and works on any Redis version).
     """
+
+    @classmethod
+    def from_url(cls, url: str, **options) -> RedisPresence:
+        """A presence service on its own client: short timeouts and no retries. redis-py's default client
+        retries 3 times with 1-10 s exponential backoff, which would stall every chat request for seconds
+        while Redis is down; presence is best effort, so one quick attempt is right."""
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5,
+                                      retry=Retry(NoBackoff(), 0), health_check_interval=30)
+        return cls(client, **options)
 
     def __init__(self, client: redis.Redis, *, namespace: str = "mp", online_ttl_s: int = ONLINE_TTL_S,
                  typing_ttl_s: int = TYPING_TTL_S, backoff_s: float = 2.0, warn_every_s: float = 60.0):
