@@ -79,6 +79,23 @@ def nav_links() -> rx.Component:
     )
 
 
+def messages_link() -> rx.Component:
+    """Messages, with the live unread count (refreshed every few seconds while the page is open)."""
+    from state.chat import InboxState
+
+    return rx.link(
+        rx.box(
+            rx.icon("message-circle", size=20, color="var(--gray-11)"),
+            rx.cond(InboxState.unread_total > 0,
+                    rx.badge(InboxState.unread_total, color_scheme="red", radius="full", size="1",
+                             position="absolute", top="-8px", right="-10px", id="unread-badge")),
+            rx.moment(interval=4000, on_change=InboxState.refresh_unread, display="none"),
+            position="relative", padding="4px",
+        ),
+        href="/messages", id="messages-link", aria_label="Messages",
+    )
+
+
 def user_menu() -> rx.Component:
     return rx.menu.root(
         rx.menu.trigger(
@@ -108,7 +125,7 @@ def header() -> rx.Component:
             rx.spacer(),
             rx.cond(
                 AppState.user_id != 0,
-                rx.hstack(rx.desktop_only(nav_links()), user_menu(), spacing="5", align="center"),
+                rx.hstack(rx.desktop_only(nav_links()), messages_link(), user_menu(), spacing="5", align="center"),
                 rx.cond(
                     AppState.tenant_status == "ok",
                     rx.hstack(

@@ -166,7 +166,10 @@ def money_line(label: str, value, strong: bool = False) -> rx.Component:
 def order_detail() -> rx.Component:
     o = OrderState.order
     body = rx.vstack(
-        page_header(o.title, f"Order #{o.id} · placed {o.created_at}"),
+        page_header(o.title, f"Order #{o.id} · placed {o.created_at}",
+                    rx.cond(OrderState.chat_id != 0,
+                            rx.link(rx.button(rx.icon("message-circle", size=16), "Messages", variant="soft"),
+                                    href=f"/messages/{OrderState.chat_id}", id="order-chat"))),
         rx.grid(
             rx.vstack(
                 section("Status", rx.hstack(status_badge(o.state), id="order-state"),

@@ -139,6 +139,10 @@ def quote_card(q) -> rx.Component:
             rx.flex(meta("clock", f"{q.duration_hours} h"), meta("calendar-check", f"valid until {q.valid_until}"),
                     gap="12px", wrap="wrap"),
             rx.text(q.message, size="2", color="var(--gray-11)", white_space="pre-wrap"),
+            rx.cond(RequestDetailState.chats.contains(q.pro_id.to_string()),
+                    rx.link(rx.hstack(rx.icon("message-circle", size=14), rx.text("Message", size="2"), spacing="1"),
+                            href=f"/messages/{RequestDetailState.chats[q.pro_id.to_string()]}",
+                            class_name="quote-chat")),
             rx.spacer(),
             rx.cond(
                 open_request & (q.status == "sent") & ~q.expired,

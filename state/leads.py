@@ -70,6 +70,7 @@ class LeadsState(FormMixin, AppState):
 
 class MyQuotesState(AppState):
     quotes: list[QuoteRow] = []
+    chats: dict[str, int] = {}  # request id -> conversation id
     loaded: bool = False
 
     @rx.event
@@ -79,6 +80,7 @@ class MyQuotesState(AppState):
         if redirect or self.access != "ok":
             return redirect
         self.quotes = services().requests.my_quotes(tenant, actor)
+        self.chats = {str(c.request_id): c.id for c in services().chat.conversations(tenant, actor) if c.request_id}
         self.loaded = True
 
     @rx.event

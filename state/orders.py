@@ -31,6 +31,7 @@ class OrderState(FormMixin, AppState):
     order: OrderView | None = None
     loaded: bool = False
     refund_open: bool = False
+    chat_id: int = 0
     ledger: list[EntryRow] = []
     note_action: str = ""  # the action waiting for a note (dispute, resolve)
     note_label: str = ""
@@ -53,6 +54,7 @@ class OrderState(FormMixin, AppState):
         toast = await self._confirm_return(tenant, actor)
         try:
             self._reload(tenant, actor)
+            self.chat_id = services().chat.conversation_for_order(tenant, actor, self._route_id()) or 0
             if actor.role == "admin":
                 self.ledger = services().payments.order_ledger(tenant, actor, self._route_id())
         except DomainError as exc:

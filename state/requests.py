@@ -74,10 +74,13 @@ class NewRequestState(FormMixin, AppState):
 class RequestDetailState(AppState):
     request: RequestRow | None = None
     quotes: list[QuoteRow] = []
+    chats: dict[str, int] = {}  # professional id -> conversation id
     loaded: bool = False
 
     def _reload(self, tenant, actor) -> None:
         self.request, self.quotes = services().requests.request_with_quotes(tenant, actor, self._route_id())
+        self.chats = {str(c.other_id): c.id for c in services().chat.conversations(tenant, actor)
+                      if c.request_id == self.request.id}
         self.loaded = True
 
     @rx.event

@@ -1,0 +1,132 @@
+"""Messages: the conversation list and a live conversation."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from components.layout import empty_state, loading_panel, page_header, page_shell
+from pages.registry import page
+from state.chat import ChatRoom, ChatState, ConversationsState
+
+
+def conversation_row(c) -> rx.Component:
+    return rx.link(
+        rx.card(
+            rx.hstack(
+                rx.avatar(fallback=c.other_name.to(str)[0:1], size="3", radius="full"),
+                rx.vstack(rx.text(c.other_name, weight="bold"), rx.text(c.title, size="2", color="var(--gray-11)"),
+                          spacing="0"),
+                rx.spacer(),
+                rx.cond(c.unread > 0, rx.badge(c.unread, color_scheme="red", radius="full", class_name="unread")),
+                align="center", width="100%",
+            ),
+            width="100%", class_name="conversation-row", _hover={"border_color": "var(--accent-8)"},
+        ),
+        href=f"/messages/{c.id}", underline="none", color="inherit", width="100%",
+    )
+
+
+@page("/messages", "Messages", on_load=ConversationsState.load)
+def conversations() -> rx.Component:
+    return page_shell(rx.vstack(
+        page_header("Messages", "Talk with clients, professionals and the marketplace team.",
+                    rx.button(rx.icon("life-buoy", size=16), "Contact support", variant="soft",
+                              on_click=ConversationsState.open_support, id="contact-support")),
+        rx.cond(~ConversationsState.loaded, loading_panel(),
+                rx.cond(ConversationsState.conversations.length() == 0,
+                        empty_state("messages-square", "No conversations yet",
+                                    "A conversation opens when a professional quotes on a request."),
+                        rx.vstack(rx.foreach(ConversationsState.conversations, conversation_row), spacing="2",
+                                  width="100%", id="conversations"))),
+        spacing="4", width="100%",
+    ))
+
+
+def attachment(a) -> rx.Component:
+    return rx.cond(
+        a.is_image,
+        rx.link(rx.image(src=a.url, max_width="220px", max_height="180px", border_radius="8px", alt=a.name),
+                href=a.url, is_external=True),
+        rx.link(rx.hstack(rx.icon("file-text", size=14), rx.text(a.name, size="2"), spacing="1"), href=a.url,
+                is_external=True),
+    )
+
+
+def bubble(m) -> rx.Component:
+    mine = m.sender_id == ChatState.user_id
+    return rx.flex(
+        rx.vstack(
+            rx.cond(~mine, rx.text(m.sender_name, size="1", weight="medium", color="var(--gray-11)")),
+            rx.cond(m.body != "", rx.text(m.body, white_space="pre-wrap", word_break="break-word", size="2",
+                                          class_name="message-body")),
+            rx.foreach(m.attachments, attachment),
+            rx.cond(mine, rx.text(rx.cond(ChatRoom.seen_ids.contains(m.id), "✓✓ Seen", "✓ Sent"), size="1",
+                                  color="var(--gray-10)", align_self="end", class_name="receipt")),
+            spacing="1", padding="8px 12px", border_radius="14px", max_width="78%",
+            background=rx.cond(mine, "var(--accent-3)", "var(--gray-3)"),
+        ),
+        justify=rx.cond(mine, "end", "start"), width="100%", class_name="message",
+        data_mine=rx.cond(mine, "true", "false"),
+    )
+
+
+@page("/messages/[conversation_id]", "Conversation", on_load=ChatState.load)
+def conversation() -> rx.Component:
+    c = ChatState.conversation
+    others_typing = ChatRoom.typing.keys().length() > rx.cond(ChatRoom.typing.contains(ChatState.my_id), 1, 0)
+    thread = rx.vstack(
+        rx.hstack(
+            rx.link(rx.icon("arrow-left", size=18), href="/messages"),
+            rx.avatar(fallback=c.other_name.to(str)[0:1], size="2", radius="full"),
+            rx.vstack(rx.text(c.other_name, weight="bold"), rx.text(c.title, size="1", color="var(--gray-11)"),
+                      spacing="0"),
+            rx.box(width="10px", height="10px", border_radius="50%", id="online-dot",
+                   background=rx.cond(ChatState.other_online, "var(--green-9)", "var(--gray-7)"),
+                   title=rx.cond(ChatState.other_online, "online", "offline")),
+            rx.spacer(),
+            rx.cond(c.order_id, rx.link(rx.button("Order", size="1", variant="soft"), href=f"/orders/{c.order_id}")),
+            align="center", width="100%", spacing="3",
+        ),
+        rx.box(
+            rx.vstack(
+                rx.cond(ChatState.has_more, rx.button("Load older messages", size="1", variant="ghost",
+                                                      on_click=ChatState.load_older, id="load-older")),
+                rx.foreach(ChatState.older, bubble),
+                rx.foreach(ChatRoom.messages, bubble),
+                spacing="2", width="100%", id="messages",
+            ),
+            height=["55vh", "60vh"], overflow_y="auto", width="100%", padding="12px",
+            border="1px solid var(--gray-a5)", border_radius="12px", background="var(--color-panel-solid)",
+        ),
+        rx.box(rx.cond(others_typing, rx.text(rx.foreach(ChatRoom.typing.values(), lambda n: rx.text.span(n, " ")),
+                                              "is typing…", size="1", color="var(--gray-10)", id="typing")),
+               height="18px"),
+        rx.form(
+            rx.vstack(
+                rx.hstack(
+                    rx.text_area(name="body", id="chat-body", placeholder="Write a message", rows="2", width="100%",
+                                 max_length=4000, on_change=ChatState.typing.throttle(1500), key=ChatState.draft_key),
+                    rx.upload(rx.icon_button(rx.icon("paperclip", size=16), variant="soft", type="button"),
+                              id="chat-files", multiple=True, max_files=5, no_drag=True,
+                              accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
+                                      "image/webp": [".webp"], "image/gif": [".gif"],
+                                      "application/pdf": [".pdf"]}),
+                    rx.button(rx.icon("send", size=16), "Send", type="submit", loading=ChatState.busy,
+                              id="chat-send"),
+                    align="end", width="100%", spacing="2",
+                ),
+                rx.foreach(rx.selected_files("chat-files"), lambda f: rx.text(f, size="1", color="var(--gray-11)")),
+                spacing="1", width="100%",
+            ),
+            on_submit=[ChatState.stash_draft, ChatState.send(rx.upload_files(upload_id="chat-files"))],
+            reset_on_submit=True, width="100%",
+        ),
+        rx.moment(interval=2000, on_change=ChatState.tick, display="none"),
+        spacing="3", width="100%",
+    )
+    return page_shell(rx.cond(
+        ChatState.missing,
+        rx.box(empty_state("message-square-off", "Conversation not found", "It doesn't exist or isn't yours."),
+               id="conversation-missing"),
+        rx.cond(c, thread, loading_panel()),
+    ))
