@@ -35,8 +35,8 @@ def _free_port() -> int:
 class RunningApp:
     """`reflex run --env prod` in its own process group, restartable."""
 
-    def __init__(self, env: dict, port: int, log: Path):
-        self.env, self.port, self.log = env, port, log
+    def __init__(self, env: dict, port: int, log: Path, cwd: Path = PROJECT_ROOT):
+        self.env, self.port, self.log, self.cwd = env, port, log, cwd
         self.proc: subprocess.Popen | None = None
 
     def url(self, path: str = "/", tenant: str | None = None) -> str:
@@ -48,11 +48,11 @@ class RunningApp:
         return re.compile(re.escape(self.url(path.rstrip("/"), tenant)) + r"/?(\?.*)?$")
 
     def start(self, timeout: float = 300) -> None:
-        reflex = shutil.which("reflex", path=str(Path(sys.executable).parent))
+        reflex = str(Path(sys.executable).parent / "reflex")
         self.proc = subprocess.Popen(
             [reflex, "run", "--env", "prod", "--single-port", "--frontend-port", str(self.port),
              "--backend-port", str(self.port), "--loglevel", "warning"],
-            cwd=PROJECT_ROOT, env=self.env, stdout=self.log.open("a"), stderr=subprocess.STDOUT,
+            cwd=self.cwd, env=self.env, stdout=self.log.open("a"), stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
