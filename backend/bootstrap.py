@@ -94,7 +94,8 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     orders = OrderService(db, payments, store, jobs)
     payments.orders = orders
     stoppers: list = []
-    chat = make_chat(settings, db, store, stoppers)
+    notifications = NotificationService(db, MaildirEmailSender(settings.data_dir / "outbox"))
+    chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
     return Services(
         settings=settings,
         db=db,
@@ -102,7 +103,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         platform=PlatformService(db, passwords, tenants, payments.providers()),
         accounts=AccountService(db, settings, passwords, jobs),
         profiles=ProfileService(db, settings, store),
-        notifications=NotificationService(db, MaildirEmailSender(settings.data_dir / "outbox")),
+        notifications=notifications,
         catalog=CatalogService(db),
         pros=ProService(db, settings, store),
         requests=RequestService(db, settings, store),
@@ -115,7 +116,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     )
 
 
-def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list) -> ChatService:
+def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, notify=None) -> ChatService:
     """History in MongoDB (MONGODB_URL), or the same pymongo code against an in-process nx-27017 server;
     presence and typing in Redis (REDIS_URL), or in process."""
     from backend.chat.adapters.mongo import MongoMessageStore, embedded_mongo
@@ -133,7 +134,7 @@ def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: li
     except StoreUnavailable:
         log.warning("chat: the message store is unreachable at start-up; sending will fail until it is back")
     presence = RedisPresence.from_url(settings.redis_url) if settings.redis_url else LocalPresence()
-    return ChatService(db, messages, presence, store)
+    return ChatService(db, messages, presence, store, notify)
 
 
 def make_gateways(settings: Settings, db: Database) -> dict[str, PaymentGateway]:

@@ -38,6 +38,13 @@ def conversations() -> rx.Component:
                                     "A conversation opens when a professional quotes on a request."),
                         rx.vstack(rx.foreach(ConversationsState.conversations, conversation_row), spacing="2",
                                   width="100%", id="conversations"))),
+        rx.cond(ConversationsState.notifications.length() > 0, rx.vstack(
+            rx.text("While you were away", weight="bold", size="2", color="var(--gray-11)"),
+            rx.foreach(ConversationsState.notifications, lambda n: rx.hstack(
+                rx.icon("bell", size=14, color="var(--gray-10)"), rx.text(n.body, size="2"),
+                rx.text(n.created_at, size="1", color="var(--gray-10)"), spacing="2", align="center",
+                class_name="in-app-notification")),
+            spacing="2", width="100%", id="notifications")),
         spacing="4", width="100%",
     ))
 

@@ -13,6 +13,7 @@ import reflex as rx
 from backend.bootstrap import services
 from backend.chat.models import ConversationRow, MessageView
 from backend.errors import DomainError
+from backend.notifications.service import OutboxRow
 from state.app_state import FAILED, AppState, FormMixin
 
 MEMBER_ROLES = ("client", "professional", "admin")
@@ -55,6 +56,7 @@ class InboxState(AppState):
 
 class ConversationsState(AppState):
     conversations: list[ConversationRow] = []
+    notifications: list[OutboxRow] = []
     loaded: bool = False
 
     @rx.event
@@ -64,6 +66,7 @@ class ConversationsState(AppState):
         if redirect or self.access != "ok":
             return redirect
         self.conversations = services().chat.conversations(tenant, actor)
+        self.notifications = services().notifications.recent_in_app(actor)
         self.loaded = True
 
     @rx.event

@@ -13,6 +13,7 @@ from backend.db import TenantOwned, utcnow
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    IN_APP = "in_app"  # shown in the app; delivered by being stored
 
 
 class DeliveryStatus(StrEnum):

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from backend.accounts.models import Actor, Role
 from backend.db import Database, utcnow
 from backend.errors import PermissionDenied
-from backend.notifications.models import DeliveryStatus, Notification
+from backend.notifications.models import Channel, DeliveryStatus, Notification
 from backend.notifications.ports import DeliveryError, EmailSender
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,31 @@ class NotificationService:
             raise failure
         return "sent"
 
+    def in_app(self, tenant_id: int, user_id: int, text: str) -> None:
+        """An in-app notification (e.g. a chat message while the recipient was away)."""
+        with self.db.tenant_session(tenant_id) as session:
+            session.add(Notification(user_id=user_id, channel=Channel.IN_APP, recipient=f"user:{user_id}",
+                                     subject="New message", body=text[:2000], status=DeliveryStatus.SENT,
+                                     sent_at=utcnow()))
+
+    def recent_in_app(self, actor: Actor, *, limit: int = 10) -> list[OutboxRow]:
+        if actor is None or actor.tenant_id is None:
+            raise PermissionDenied("Please log in first.")
+        with self.db.tenant_session(actor.tenant_id) as session:
+            rows = session.exec(select(Notification).where(Notification.user_id == actor.id,
+                                                           Notification.channel == Channel.IN_APP)
+                                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).all()
+            return [OutboxRow(id=n.id, recipient=n.recipient, subject=n.subject, body=n.body, status=n.status,
+                              attempts=n.attempts, created_at=n.created_at.strftime("%Y-%m-%d %H:%M"))
+                    for n in rows]
+
     def outbox(self, actor: Actor, *, limit: int = 100) -> list[OutboxRow]:
         if actor.role != Role.ADMIN:
             raise PermissionDenied("Only the marketplace admin can read the outbox.")
         with self.db.tenant_session(actor.tenant_id) as session:
             rows = session.exec(
-                select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+                select(Notification).where(Notification.channel != Channel.IN_APP)
+                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
             ).all()
             return [
                 OutboxRow(id=n.id, recipient=n.recipient, subject=n.subject, body=n.body, status=n.status,

@@ -1,0 +1,25 @@
+"""The chat as bootstrap wires it: conversations open with the first quote and follow the order, and a
+message to someone who is away becomes an in-app notification (not an email in the dev outbox)."""
+
+from __future__ import annotations
+
+from tests.integration.test_orders import market, post_request, quote  # noqa: F401 (market is a fixture)
+
+
+def test_quote_opens_a_conversation_that_follows_the_order_and_notifies_the_absent(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    request_id = post_request(m)
+    quote_id = quote(m, request_id)
+    [conversation] = svc.chat.conversations(t, m["client"])
+    assert (conversation.request_id, conversation.other_id, conversation.order_id) == (request_id, m["pro"].id, None)
+    assert svc.chat.conversations(t, m["pro2"]) == []
+
+    svc.chat.send(t, m["client"], conversation.id, "Can you come on Tuesday?")
+    [note] = svc.notifications.recent_in_app(m["pro"])
+    assert "Can you come on Tuesday?" in note.body
+    assert svc.chat.unread_total(t, m["pro"]) == 1
+    assert svc.notifications.recent_in_app(m["client"]) == []
+
+    order_id = svc.requests.accept_quote(t, m["client"], quote_id)
+    assert svc.chat.conversation_for_order(t, m["pro"], order_id) == conversation.id
