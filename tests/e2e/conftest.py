@@ -175,3 +175,13 @@ def sign_up(page: Page, app: RunningApp, name: str, email: str, password: str = 
 
 def unique_email(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def quote_as(pro: Page, app: RunningApp, title: str, price: str, message: str, tenant: str | None = None) -> None:
+    """The professional finds the request in their leads and sends a quote."""
+    pro.goto(app.url("/pro/leads", tenant))
+    pro.locator(".lead-card", has_text=title).locator(".send-quote").click()
+    pro.locator("#price").fill(price)
+    pro.locator("#message").fill(message)
+    pro.locator("#quote-submit").click()
+    expect(pro.get_by_text("Quote sent.")).to_be_visible()

@@ -6,7 +6,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import logged_in
+from tests.e2e.conftest import logged_in, quote_as
 from tests.e2e.test_marketplace_e2e import post_request
 
 
@@ -19,12 +19,7 @@ def test_live_messages_typing_receipts_xss_and_unread_badge(new_context, app):
 
     pro = new_context().new_page()
     logged_in(pro, app, "diego@demo.example", home="/pro")
-    pro.goto(app.url("/pro/leads"))
-    pro.locator(".lead-card", has_text=title).locator(".send-quote").click()
-    pro.locator("#price").fill("90")
-    pro.locator("#message").fill("I can come on Tuesday with a new washer.")
-    pro.locator("#quote-submit").click()
-    expect(pro.get_by_text("Quote sent.")).to_be_visible()
+    quote_as(pro, app, title, "90", "I can come on Tuesday with a new washer.")
 
     # both open the conversation the quote started
     client.goto(request_url)
@@ -47,6 +42,7 @@ def test_live_messages_typing_receipts_xss_and_unread_badge(new_context, app):
     expect(client.locator(".message-body").last).to_have_text(xss)  # shown literally, never run
     assert client.evaluate("window.pwned === undefined")
     expect(client.locator("#typing")).to_have_count(0, timeout=15_000)
+    expect(pro.locator(".message[data-mine='true'] .receipt").last).to_have_text("✓✓ Seen")  # the client read it
 
     # away from the conversation, a new message shows as unread in the navigation, and clears once read
     client.goto(app.url("/client"))

@@ -9,13 +9,12 @@ import shutil
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from backend.config import PROJECT_ROOT
-from tests.e2e.conftest import RunningApp, _free_port, logged_in
+from tests.e2e.conftest import RunningApp, _free_port, logged_in, quote_as
 
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".tools", ".web", ".states", "data", "__pycache__",
                                      ".pytest_cache", "bench")
@@ -41,17 +40,18 @@ def two_backends(servers, tmp_path_factory):
     redis.Redis.from_url(base_env["REFLEX_REDIS_URL"]).flushdb()
     subprocess.run([sys.executable, "-m", "backend.seed"], cwd=PROJECT_ROOT, check=True, capture_output=True,
                    env=base_env | {"DATA_DIR": str(tmp / "seed")})
-    # a second copy of the project, so each process builds its own frontend
-    copy = tmp / "copy"
-    shutil.copytree(PROJECT_ROOT, copy, ignore=COPY_IGNORE)
-    for link in (".venv", ".tools"):
-        if (PROJECT_ROOT / link).exists():
-            (copy / link).symlink_to(PROJECT_ROOT / link)
+    # each process runs from its own copy of the project: it builds its own frontend, and the session's
+    # app (serving from the project's .web) is left alone
     apps = []
-    for root, name in ((PROJECT_ROOT, "a"), (copy, "b")):
+    for name in ("a", "b"):
+        root = tmp / f"copy-{name}"
+        shutil.copytree(PROJECT_ROOT, root, ignore=COPY_IGNORE)
+        for link in (".venv", ".tools"):
+            if (PROJECT_ROOT / link).exists():
+                (root / link).symlink_to(PROJECT_ROOT / link)
         port_ = _free_port()
         env = base_env | {"DATA_DIR": str(tmp / f"data-{name}"), "PUBLIC_URL": f"http://localhost:{port_}"}
-        running = RunningApp(env, port_, tmp / f"app-{name}.log", cwd=Path(root))
+        running = RunningApp(env, port_, tmp / f"app-{name}.log", cwd=root)
         running.start()
         apps.append(running)
     yield apps
@@ -77,12 +77,7 @@ def test_a_message_sent_through_one_process_reaches_a_browser_on_the_other(new_c
 
     pro = new_context().new_page()
     logged_in(pro, b, "diego@demo.example", home="/pro")
-    pro.goto(b.url("/pro/leads"))
-    pro.locator(".lead-card", has_text=title).locator(".send-quote").click()
-    pro.locator("#price").fill("80")
-    pro.locator("#message").fill("Tomorrow at 10 works for me.")
-    pro.locator("#quote-submit").click()
-    expect(pro.get_by_text("Quote sent.")).to_be_visible()
+    quote_as(pro, b, title, "80", "Tomorrow at 10 works for me.")
     pro.goto(b.url("/pro/quotes"))
     pro.locator(".my-quote", has_text=title).locator(".quote-chat").click()
     expect(pro.locator("#chat-body")).to_be_visible()

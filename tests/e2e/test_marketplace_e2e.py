@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import logged_in
+from tests.e2e.conftest import logged_in, quote_as
 
 
 def post_request(page, app, title: str) -> None:
@@ -190,12 +190,7 @@ def test_admin_refunds_part_of_an_order(new_context, app):
     request_url = client.url
     pro = new_context().new_page()
     logged_in(pro, app, "diego@demo.example", home="/pro")
-    pro.goto(app.url("/pro/leads"))
-    pro.locator(".lead-card", has_text=title).locator(".send-quote").click()
-    pro.locator("#price").fill("200")
-    pro.locator("#message").fill("Happy to help with this one.")
-    pro.locator("#quote-submit").click()
-    expect(pro.get_by_text("Quote sent.")).to_be_visible()
+    quote_as(pro, app, title, "200", "Happy to help with this one.")
     client.goto(request_url)
     client.locator(".quote-card", has_text="Diego Ramos").locator(".accept-quote").click()
     client.locator(".confirm-accept").click()
