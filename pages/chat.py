@@ -102,6 +102,8 @@ def conversation() -> rx.Component:
                 rx.foreach(ChatRoom.messages, bubble),
                 spacing="2", width="100%", id="messages",
             ),
+            # column-reverse keeps the view anchored at the newest message as messages arrive
+            display="flex", flex_direction="column-reverse",
             height=["55vh", "60vh"], overflow_y="auto", width="100%", padding="12px",
             border="1px solid var(--gray-a5)", border_radius="12px", background="var(--color-panel-solid)",
         ),
@@ -114,7 +116,8 @@ def conversation() -> rx.Component:
                     rx.text_area(name="body", id="chat-body", placeholder="Write a message", rows="2", width="100%",
                                  max_length=4000, on_change=ChatState.typing.throttle(1500), key=ChatState.draft_key),
                     rx.upload(rx.icon_button(rx.icon("paperclip", size=16), variant="soft", type="button"),
-                              id="chat-files", multiple=True, max_files=5, no_drag=True,
+                              id="chat-files", multiple=True, max_files=5, no_drag=True, border="none",
+                              padding="0", width="auto",
                               accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
                                       "image/webp": [".webp"], "image/gif": [".gif"],
                                       "application/pdf": [".pdf"]}),

@@ -110,7 +110,7 @@ class ChatState(FormMixin, AppState):
         room = await self.get_state(ChatRoom)
         room = await room._link_to(f"t{tenant.id}c{conversation_id}")
         room.messages = messages
-        room.read_at = room.read_at | {str(actor.id): _now_iso()}
+        room.read_at = room.read_at | services().chat.read_times(tenant, actor, conversation_id)
         yield InboxState.refresh_unread
 
     @rx.event

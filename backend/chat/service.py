@@ -463,14 +463,14 @@ class ChatService:
             conversation = self._load(session, actor, conversation_id)
             _mark_read(session, tenant.id, conversation.id, actor.id, utcnow())
 
-    def others_read_at(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> str:
-        """When another participant last read the conversation (ISO, "" if never): for read receipts."""
+    def read_times(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> dict[str, str]:
+        """When each participant last read the conversation (user id -> ISO time), for read receipts."""
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             conversation = self._load(session, actor, conversation_id)
-            latest = session.exec(select(sa.func.max(ConversationRead.last_read_at)).where(
-                ConversationRead.conversation_id == conversation.id, ConversationRead.user_id != actor.id)).one()
-        return latest.isoformat() if latest else ""
+            rows = session.exec(select(ConversationRead).where(
+                ConversationRead.conversation_id == conversation.id)).all()
+        return {str(r.user_id): r.last_read_at.isoformat() for r in rows}
 
     def unread_total(self, tenant: TenantPublic, actor: Actor) -> int:
         return sum(row.unread for row in self.conversations(tenant, actor))

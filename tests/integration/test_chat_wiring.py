@@ -23,3 +23,15 @@ def test_quote_opens_a_conversation_that_follows_the_order_and_notifies_the_abse
 
     order_id = svc.requests.accept_quote(t, m["client"], quote_id)
     assert svc.chat.conversation_for_order(t, m["pro"], order_id) == conversation.id
+
+
+def test_read_times_per_participant(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    quote(m, post_request(m))
+    [conversation] = svc.chat.conversations(t, m["client"])
+    svc.chat.send(t, m["client"], conversation.id, "Hello")
+    assert set(svc.chat.read_times(t, m["client"], conversation.id)) == {str(m["client"].id)}
+    svc.chat.mark_read(t, m["pro"], conversation.id)
+    times = svc.chat.read_times(t, m["pro"], conversation.id)
+    assert set(times) == {str(m["client"].id), str(m["pro"].id)}
