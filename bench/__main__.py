@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import ledger, login, orders, startup
+from bench import chat, ledger, login, orders, startup
 from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -127,6 +127,11 @@ def ledger_part(tables: list[Table]) -> None:
     show(ledger.ledger_postings(), tables)
 
 
+def chat_part(tables: list[Table]) -> None:
+    print(f"chat over Reflex's WebSocket, {chat.CLIENTS} users, vs a bare WebSocket echo ...", flush=True)
+    show(chat.chat_delivery(), tables)
+
+
 # name -> (runs it, what it measures); run and written in this order
 PARTS = {
     "login": (login_part, "login through the service layer (PostgreSQL, argon2 cost)"),
@@ -135,6 +140,9 @@ PARTS = {
                             "invariants checked after"),
     "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
                                 "app (~2-3 min)"),
+    "chat": (chat_part, f"chat delivery latency over Reflex's WebSocket, {chat.CLIENTS} simulated users in "
+                        f"{chat.CLIENTS // 2} conversations vs a bare WebSocket echo, stored-exactly-once check "
+                        "(~5-6 min)"),
 }
 HEADER = ("## Benchmarks\n\n`make bench` runs every part below; `python -m bench PART ...` reruns only those parts "
           "and keeps the last results of the others here, so each part says when and where it ran.\n")

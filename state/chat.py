@@ -84,7 +84,6 @@ class ChatState(FormMixin, AppState):
     older: list[MessageView] = []
     has_more: bool = False
     missing: bool = False
-    draft_key: int = 0
     other_online: bool = False
 
     def _ids(self):
@@ -127,32 +126,36 @@ class ChatState(FormMixin, AppState):
             return
         self.older = page + self.older
 
-    @rx.event
-    async def send(self, files: list[rx.UploadFile]):
+    async def _send(self, body: str, attachments: list[tuple[str, bytes]]):
         tenant, actor, conversation_id = self._ids()
         if self.access != "ok":
             return
         self.busy = True
         yield
-        attachments = [(f.filename or "file", await f.read()) for f in files]
-        message = await self._call(services().chat.send, tenant, actor, conversation_id, self._draft, attachments)
+        message = await self._call(services().chat.send, tenant, actor, conversation_id, body, attachments)
         if message is FAILED:
             yield rx.toast.error(self.errors.get("body") or self.errors.get("attachments") or self.form_error)
             return
-        self._draft = ""
-        self.draft_key += 1  # clears the input
         room = await self.get_state(ChatRoom)
         room.messages = [*room.messages, message][-ROOM_WINDOW:]
         room.typing = {k: v for k, v in room.typing.items() if k != str(actor.id)}
         room.read_at = room.read_at | {str(actor.id): message.created_at}
-        yield rx.clear_selected_files("chat-files")
-
-    _draft: str = ""
 
     @rx.event
-    def stash_draft(self, form: dict):
-        """First half of sending: the text (attachments follow as an upload)."""
-        self._draft = form.get("body", "")
+    async def send_text(self, form: dict):
+        """The composer: text travels with its own event, so nothing can overtake it."""
+        async for update in self._send(form.get("body", ""), []):
+            yield update
+
+    @rx.event
+    async def send_files(self, files: list[rx.UploadFile]):
+        """Files chosen with the paperclip are sent at once, as a message of their own."""
+        attachments = [(f.filename or "file", await f.read()) for f in files]
+        if not attachments:
+            return
+        async for update in self._send("", attachments):
+            yield update
+        yield rx.clear_selected_files("chat-files")
 
     @rx.event
     async def typing(self, _value: str):

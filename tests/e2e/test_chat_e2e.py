@@ -10,7 +10,7 @@ from tests.e2e.conftest import logged_in, quote_as
 from tests.e2e.test_marketplace_e2e import post_request
 
 
-def test_live_messages_typing_receipts_xss_and_unread_badge(new_context, app):
+def test_live_messages_typing_receipts_xss_and_unread_badge(new_context, app, tmp_path):
     title = f"Chat about a tap {uuid.uuid4().hex[:6]}"
     client = new_context().new_page()
     logged_in(client, app, "alice@demo.example")
@@ -53,6 +53,21 @@ def test_live_messages_typing_receipts_xss_and_unread_badge(new_context, app):
     client.locator(".conversation-row", has_text="Diego Ramos").click()
     expect(client.locator(".message-body", has_text="See you Tuesday at 9.")).to_be_visible()
     expect(client.locator("#unread-badge")).to_have_count(0, timeout=15_000)
+
+    # a photo goes with the paperclip and shows inline on the other side; a fake one is refused
+    import io
+
+    from PIL import Image
+
+    photo, fake = tmp_path / "tap.png", tmp_path / "virus.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "navy").save(buffer, "PNG")
+    photo.write_bytes(buffer.getvalue())
+    fake.write_bytes(b"MZ not really a picture")
+    client.locator("#chat-files input[type=file]").set_input_files(str(fake))
+    expect(client.get_by_text("virus.png:", exact=False).first).to_be_visible()  # the refusal names the file
+    client.locator("#chat-files input[type=file]").set_input_files(str(photo))
+    expect(pro.locator(".message img")).to_have_count(1)
 
     # someone else cannot open it
     other = new_context().new_page()
