@@ -131,7 +131,7 @@ def conversation() -> rx.Component:
             on_submit=ChatState.send_text,
             reset_on_submit=True, width="100%",
         ),
-        rx.moment(interval=2000, on_change=ChatState.tick, display="none"),
+        rx.moment(interval=4000, on_change=ChatState.tick, display="none"),
         spacing="3", width="100%",
     )
     return page_shell(rx.cond(
