@@ -185,3 +185,29 @@ def quote_as(pro: Page, app: RunningApp, title: str, price: str, message: str, t
     pro.locator("#message").fill(message)
     pro.locator("#quote-submit").click()
     expect(pro.get_by_text("Quote sent.")).to_be_visible()
+
+
+def post_request(page: Page, app: RunningApp, title: str) -> None:
+    """The client posts a plumbing request in Austin (where the demo plumber Diego works)."""
+    page.goto(app.url("/requests/new"))
+    page.locator("#category").click()
+    page.get_by_role("option", name="Plumbing").click()
+    page.locator("#title").fill(title)
+    page.locator("#description").fill("The kitchen tap drips all night; probably needs a new washer.")
+    page.locator("#city").fill("Austin")
+    page.locator("#budget_min").fill("50")
+    page.locator("#budget_max").fill("150")
+    page.locator("#request-submit").click()
+    expect(page).to_have_url(re.compile(r"/requests/\d+/?$"))
+
+
+def requested_and_quoted(new_context, app: RunningApp, title: str, price: str, message: str):
+    """Alice posts a request and Diego quotes on it; returns (client page, pro page, request URL)."""
+    client = new_context().new_page()
+    logged_in(client, app, "alice@demo.example")
+    post_request(client, app, title)
+    request_url = client.url
+    pro = new_context().new_page()
+    logged_in(pro, app, "diego@demo.example", home="/pro")
+    quote_as(pro, app, title, price, message)
+    return client, pro, request_url

@@ -6,20 +6,13 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import logged_in, quote_as
-from tests.e2e.test_marketplace_e2e import post_request
+from tests.e2e.conftest import logged_in, requested_and_quoted
 
 
 def test_live_messages_typing_receipts_xss_and_unread_badge(new_context, app, tmp_path):
     title = f"Chat about a tap {uuid.uuid4().hex[:6]}"
-    client = new_context().new_page()
-    logged_in(client, app, "alice@demo.example")
-    post_request(client, app, title)
-    request_url = client.url
-
-    pro = new_context().new_page()
-    logged_in(pro, app, "diego@demo.example", home="/pro")
-    quote_as(pro, app, title, "90", "I can come on Tuesday with a new washer.")
+    client, pro, request_url = requested_and_quoted(new_context, app, title, "90",
+                                                    "I can come on Tuesday with a new washer.")
 
     # both open the conversation the quote started
     client.goto(request_url)
@@ -50,7 +43,7 @@ def test_live_messages_typing_receipts_xss_and_unread_badge(new_context, app, tm
     pro.locator("#chat-send").click()
     expect(client.locator("#unread-badge")).to_have_text("1", timeout=15_000)
     client.locator("#messages-link").click()
-    client.locator(".conversation-row", has_text="Diego Ramos").click()
+    client.locator(".conversation-row", has_text=title).click()
     expect(client.locator(".message-body", has_text="See you Tuesday at 9.")).to_be_visible()
     expect(client.locator("#unread-badge")).to_have_count(0, timeout=15_000)
 

@@ -8,20 +8,7 @@ from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import logged_in, quote_as
-
-
-def post_request(page, app, title: str) -> None:
-    page.goto(app.url("/requests/new"))
-    page.locator("#category").click()
-    page.get_by_role("option", name="Plumbing").click()
-    page.locator("#title").fill(title)
-    page.locator("#description").fill("The kitchen tap drips all night; probably needs a new washer.")
-    page.locator("#city").fill("Austin")
-    page.locator("#budget_min").fill("50")
-    page.locator("#budget_max").fill("150")
-    page.locator("#request-submit").click()
-    expect(page).to_have_url(re.compile(r"/requests/\d+/?$"))
+from tests.e2e.conftest import logged_in, post_request, requested_and_quoted
 
 
 def pay_on_demo_checkout(client, app, order_url: str) -> None:
@@ -184,13 +171,7 @@ def test_admin_adds_a_category_and_verifies_a_pro(new_context, app):
 
 def test_admin_refunds_part_of_an_order(new_context, app):
     title = f"Refund me {uuid.uuid4().hex[:6]}"
-    client = new_context().new_page()
-    logged_in(client, app, "alice@demo.example")
-    post_request(client, app, title)
-    request_url = client.url
-    pro = new_context().new_page()
-    logged_in(pro, app, "diego@demo.example", home="/pro")
-    quote_as(pro, app, title, "200", "Happy to help with this one.")
+    client, pro, request_url = requested_and_quoted(new_context, app, title, "200", "Happy to help with this one.")
     client.goto(request_url)
     client.locator(".quote-card", has_text="Diego Ramos").locator(".accept-quote").click()
     client.locator(".confirm-accept").click()
