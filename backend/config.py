@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
+    # Password-reset requests and verification re-sends (each mails someone): at most this many per account
+    # (the email asked for, whether or not it has an account) and per network address within the window.
+    email_requests_per_account: int = Field(default=3, ge=1)
+    email_requests_per_address: int = Field(default=10, ge=1)
+    email_requests_window_minutes: int = Field(default=60, ge=1)
+    # A reset request takes at least this long whether or not the email has an account, so its
+    # timing does not tell who is registered.
+    reset_request_min_ms: int = Field(default=300, ge=0, le=5000)
     # argon2id cost: 64 MiB, 2 passes, 2 lanes = ~60 ms per hash on the 2-core reference machine,
     # inside the 100 ms budget for a login with headroom for load (bench/ measures it every run).
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -68,6 +76,11 @@ class Settings(BaseSettings):
 
     # --- web ---------------------------------------------------------------------------
     public_url: str = "http://localhost:3000"  # used in links inside emails
+    # How many trusted reverse proxies in front of the app write X-Forwarded-For (deploy/nginx.conf: 1). The client
+    # address used for throttling and session records is the N-th entry from the right, never the leftmost;
+    # 0 = the TCP peer, the header is ignored. One variable, read by Reflex itself and by the backend.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10,
+                                    validation_alias=AliasChoices("REFLEX_TRUSTED_PROXY_HOPS", "trusted_proxy_hops"))
     max_avatar_bytes: int = 5 * 1024 * 1024
 
     @property

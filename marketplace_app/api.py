@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from backend.accounts.addresses import client_address
 from backend.accounts.models import Actor
 from backend.bootstrap import services
 from backend.errors import AuthenticationFailed, DomainError, Throttled, ValidationFailed
@@ -82,9 +83,16 @@ def health() -> dict:
     return {"status": "ok"}
 
 
+def client_ip(request: Request) -> str:
+    """The caller's address under the same trusted-proxy rule as the Reflex socket (backend.accounts.addresses)."""
+    return client_address(request.client.host if request.client else "",
+                          ",".join(request.headers.getlist("x-forwarded-for")),
+                          services().settings.trusted_proxy_hops)
+
+
 @api.post("/api/v1/auth/login", response_model=LoginOut)
 async def login(body: LoginBody, request: Request, tenant: TenantPublic = Depends(current_tenant)) -> LoginOut:
-    ip = request.client.host if request.client else ""
+    ip = client_ip(request)
     try:
         actor, token = await run_in_threadpool(services().accounts.login, tenant, body.email, body.password, ip=ip,
                                                user_agent=request.headers.get("user-agent", ""))

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import reflex as rx
 
+from backend.accounts.addresses import client_address
 from backend.bootstrap import services
 from backend.errors import DomainError
 from state.app_state import FAILED, HOME_FOR_ROLE, AppState, FormMixin
+
+
+def _client_ip(state: rx.State) -> str:
+    """The browser's address, by the trusted-proxy rule the REST API applies too. Reflex puts the socket's
+    TCP peer under `asgi-scope-client` among the handshake headers (replacing any header of that name)."""
+    headers = state.router.headers.raw_headers
+    return client_address(headers.get("asgi-scope-client") or state.router.session.client_ip,
+                          headers.get("x-forwarded-for", ""), services().settings.trusted_proxy_hops)
 
 
 def _safe_next(path: str, default: str) -> str:
@@ -37,7 +46,7 @@ class SignupState(FormMixin, AppState):
         yield
         data = {"email": form.get("email", ""), "password": form.get("password", ""),
                 "full_name": form.get("full_name", ""), "role": self.role_choice}
-        result = await self._call(services().accounts.sign_up, tenant, data, ip=self.router.session.client_ip,
+        result = await self._call(services().accounts.sign_up, tenant, data, ip=_client_ip(self),
                                   user_agent=self.router.headers.user_agent)
         if result is FAILED:
             return
@@ -61,7 +70,7 @@ class LoginState(FormMixin, AppState):
         self.busy = True
         yield
         result = await self._call(services().accounts.login, tenant, form.get("email", ""),
-                                  form.get("password", ""), ip=self.router.session.client_ip,
+                                  form.get("password", ""), ip=_client_ip(self),
                                   user_agent=self.router.headers.user_agent)
         if result is FAILED:
             return
@@ -87,7 +96,8 @@ class ForgotState(FormMixin, AppState):
         self.busy = True
         yield
         email = form.get("email", "")
-        if await self._call(services().accounts.request_password_reset, tenant, email) is not FAILED:
+        if await self._call(services().accounts.request_password_reset, tenant, email,
+                            ip=_client_ip(self)) is not FAILED:
             self.sent_to = email.strip()
 
 
@@ -140,7 +150,7 @@ class VerifyState(AppState):
     def resend(self):
         tenant, actor, _ = self._guard()
         try:
-            services().accounts.resend_verification(tenant, actor)
+            services().accounts.resend_verification(tenant, actor, ip=_client_ip(self))
         except DomainError as exc:
             return rx.toast.error(exc.message)
         return rx.toast.success("We sent you a new confirmation link.")
@@ -159,7 +169,7 @@ class OperatorLoginState(FormMixin, AppState):
         self.busy = True
         yield
         result = await self._call(services().accounts.operator_login, form.get("email", ""),
-                                  form.get("password", ""), ip=self.router.session.client_ip)
+                                  form.get("password", ""), ip=_client_ip(self))
         if result is FAILED:
             return
         _, self.operator_token = result

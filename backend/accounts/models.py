@@ -70,15 +70,26 @@ class OneTimeToken(TenantOwned, table=True):
     used_at: datetime | None = None
 
 
+class AttemptKind(StrEnum):
+    LOGIN = "login"  # a password check: the row is written before the check and deleted on success
+    RESET = "reset"  # a password-reset email asked for (known email or not)
+    VERIFY = "verify"  # a verification email re-sent
+
+
 class LoginAttempt(SQLModel, table=True):
-    """Failed logins, for throttling. A platform table: `scope` is a tenant slug or 'operator'."""
+    """Throttled authentication attempts: logins (kept while failed), reset requests and verification
+    re-sends. A platform table: `scope` is a tenant slug or 'operator'; `ip` is the throttling bucket
+    of the client address (the address, or its IPv6 /64)."""
 
     __tablename__ = "login_attempt"
-    __table_args__ = (sa.Index("ix_login_attempt_scope_email_at", "scope", "email", "at"),
-                      sa.Index("ix_login_attempt_scope_ip_at", "scope", "ip", "at"))
+    __table_args__ = (sa.Index("ix_login_attempt_scope_kind_email_at", "scope", "kind", "email", "at"),
+                      sa.Index("ix_login_attempt_scope_kind_ip_at", "scope", "kind", "ip", "at"),
+                      sa.Index("ix_login_attempt_at", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     scope: str = Field(max_length=40)
+    kind: str = Field(default=AttemptKind.LOGIN, max_length=16,
+                      sa_column_kwargs={"server_default": AttemptKind.LOGIN.value})
     email: str = Field(max_length=254)
     ip: str = Field(default="", max_length=64)
     at: datetime = Field(default_factory=utcnow)

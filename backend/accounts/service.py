@@ -3,14 +3,17 @@ and the tenant admin's user management. Every call checks the caller's role in h
 
 from __future__ import annotations
 
+import hashlib
 import math
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from backend.accounts.addresses import throttle_bucket
 from backend.accounts.models import (
-    Actor, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession,
+    Actor, AttemptKind, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession,
     Role, SignUp, TokenPurpose, User, UserRow, UserStatus,
 )
 from backend.accounts.security import Passwords, hash_token, new_token
@@ -28,6 +31,16 @@ from backend.validation import normalize_email, parse_input as _parse
 
 OPERATOR_SCOPE = "operator"
 BAD_LOGIN = "Email or password is incorrect."
+
+
+def _lock_key(*parts: str) -> int:
+    """A PostgreSQL advisory-lock key (signed 64-bit) for one throttling bucket."""
+    return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _in_minutes(unlock: datetime) -> str:
+    minutes = max(1, math.ceil((unlock - utcnow()).total_seconds() / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _require_active_tenant(tenant: TenantPublic) -> None:
@@ -77,8 +90,9 @@ class AccountService:
         )
         return note.id
 
-    def resend_verification(self, tenant: TenantPublic, actor: Actor) -> None:
+    def resend_verification(self, tenant: TenantPublic, actor: Actor, *, ip: str = "") -> None:
         self._require_user(actor, tenant)
+        self._admit_email_request(AttemptKind.VERIFY, tenant.slug, actor.email, ip)
         with self.db.tenant_session(tenant.id) as session:
             user = session.get(User, actor.id)
             if user is None:
@@ -104,7 +118,7 @@ class AccountService:
         email = (email or "").strip().lower()[:254]
         if not email or not password:
             raise ValidationFailed({k: "Required" for k, v in (("email", email), ("password", password)) if not v})
-        self._check_throttle(tenant.slug, email, ip)
+        self._admit_login(tenant.slug, email, ip)  # recorded (as a failure until proven right) before the check
         with self.db.tenant_session(tenant.id) as session:
             user = session.exec(select(User).where(User.email == email)).first()
             ok = self.passwords.verify(user.password_hash if user else None, password)
@@ -118,7 +132,7 @@ class AccountService:
                 profile = session.get(Profile, user.id)
                 actor = self._actor(user, profile.full_name if profile else "")
         if not ok:
-            self._record_failure(tenant.slug, email, ip)
+            self._prune_attempts()
             raise AuthenticationFailed(BAD_LOGIN)
         self._clear_failures(tenant.slug, email)
         return actor, token
@@ -159,51 +173,107 @@ class AccountService:
                 auth.revoked_at = utcnow()
 
     # ------------------------------------------------------------------ throttling
+    #
+    # Every throttled action writes its row *before* it is evaluated and counts in the same transaction,
+    # serialized per account and per address: of N concurrent attempts at one account at most the limit
+    # are admitted (an argon2 check, an email sent); the others are refused without doing that work and
+    # leave no row (the exception rolls it back). A login's row counts as a failure unless the password
+    # was right, and then the account's login rows are deleted.
 
-    def _window_start(self):
-        return utcnow() - timedelta(minutes=self.settings.login_lockout_minutes)
-
-    def _check_throttle(self, scope: str, email: str, ip: str) -> None:
-        since = self._window_start()
+    def _admit(self, kind: AttemptKind, scope: str, email: str, ip: str, *, window: timedelta,
+               per_account: int, per_address: int, refusal) -> None:
+        """Record one attempt, or raise Throttled(refusal("account"|"address", unlock_time))."""
+        since = utcnow() - window
+        bucket = throttle_bucket(ip) if ip else ""
         with self.db.platform_session() as session:
-            def failures(*conds):
+            if self.db.is_postgres:
+                # Transaction-scoped advisory locks, taken in a fixed order (no two admissions wait on
+                # each other in a cycle). SQLite serializes all writers already: the INSERT below takes
+                # the database's write lock until this transaction ends.
+                keys = {_lock_key(kind, scope, "email", email)} | ({_lock_key(kind, scope, "ip", bucket)} if bucket else set())
+                for key in sorted(keys):
+                    session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            session.add(LoginAttempt(scope=scope, kind=kind, email=email, ip=bucket))
+            session.flush()
+
+            def attempts(*conds):
                 return session.exec(
                     select(sa.func.count(), sa.func.min(LoginAttempt.at))
-                    .where(LoginAttempt.scope == scope, LoginAttempt.at >= since, *conds)
+                    .where(LoginAttempt.scope == scope, LoginAttempt.kind == kind, LoginAttempt.at >= since, *conds)
                 ).one()
 
-            per_account, first_account = failures(LoginAttempt.email == email)
-            per_address, first_address = failures(LoginAttempt.ip == ip) if ip else (0, None)
-        if per_account >= self.settings.login_max_failures_per_account:
-            raise Throttled(self._lockout_message("this account", first_account))
-        if per_address >= self.settings.login_max_failures_per_address:
-            raise Throttled(self._lockout_message("your network address", first_address))
+            count, first = attempts(LoginAttempt.email == email)
+            if count > per_account:  # this attempt included
+                raise Throttled(refusal("account", first + window))
+            if bucket:
+                count, first = attempts(LoginAttempt.ip == bucket)
+                if count > per_address:
+                    raise Throttled(refusal("address", first + window))
 
-    def _lockout_message(self, what: str, first_failure) -> str:
-        unlock = first_failure + timedelta(minutes=self.settings.login_lockout_minutes)
-        minutes = max(1, math.ceil((unlock - utcnow()).total_seconds() / 60))
-        return (f"Too many failed login attempts for {what}. "
-                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or reset your password.")
+    def _admit_login(self, scope: str, email: str, ip: str) -> None:
+        def refusal(what: str, unlock: datetime) -> str:
+            whom = "this account" if what == "account" else "your network address"
+            return (f"Too many failed login attempts for {whom}. "
+                    f"Try again in {_in_minutes(unlock)}, or reset your password.")
 
-    def _record_failure(self, scope: str, email: str, ip: str) -> None:
-        with self.db.platform_session() as session:
-            session.add(LoginAttempt(scope=scope, email=email, ip=ip[:64]))
-            # Old rows are worthless; pruning here keeps the table small without a timer.
-            session.exec(sa.delete(LoginAttempt).where(LoginAttempt.at < utcnow() - timedelta(days=1)))
+        self._admit(AttemptKind.LOGIN, scope, email, ip,
+                    window=timedelta(minutes=self.settings.login_lockout_minutes),
+                    per_account=self.settings.login_max_failures_per_account,
+                    per_address=self.settings.login_max_failures_per_address, refusal=refusal)
+
+    def _admit_email_request(self, kind: AttemptKind, scope: str, email: str, ip: str) -> None:
+        """Reset requests and verification re-sends, counted per email asked for (whether or not it
+        has an account, so the answer is the same for both) and per address."""
+        def refusal(what: str, unlock: datetime) -> str:
+            if kind == AttemptKind.VERIFY:
+                return ("We have sent several confirmation emails already. Check your inbox and spam folder, "
+                        f"or try again in {_in_minutes(unlock)}.")
+            whom = "this email address" if what == "account" else "your network address"
+            return f"Too many password reset requests for {whom}. Try again in {_in_minutes(unlock)}."
+
+        self._admit(kind, scope, email, ip,
+                    window=timedelta(minutes=self.settings.email_requests_window_minutes),
+                    per_account=self.settings.email_requests_per_account,
+                    per_address=self.settings.email_requests_per_address, refusal=refusal)
+
+    def _prune_attempts(self) -> None:
+        """Old rows are worthless; pruning after a failed login keeps the table small without a timer."""
+        keep = max(timedelta(days=1), timedelta(minutes=self.settings.login_lockout_minutes),
+                   timedelta(minutes=self.settings.email_requests_window_minutes))
+        try:
+            with self.db.platform_session() as session:
+                session.exec(sa.delete(LoginAttempt).where(LoginAttempt.at < utcnow() - keep))
+        except sa.exc.OperationalError:  # best effort: a concurrent prune may hold the rows
+            pass
 
     def _clear_failures(self, scope: str, email: str) -> None:
         with self.db.platform_session() as session:
-            session.exec(sa.delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.email == email))
+            session.exec(sa.delete(LoginAttempt).where(LoginAttempt.scope == scope, LoginAttempt.email == email,
+                                                       LoginAttempt.kind == AttemptKind.LOGIN))
+
+    # A reset request lasts at least `reset_request_min_ms` (see request_password_reset); seams for tests.
+    _clock = staticmethod(time.monotonic)
+    _sleep = staticmethod(time.sleep)
+
+    def _pace(self, started: float, min_ms: int) -> None:
+        remaining = min_ms / 1000 - (self._clock() - started)
+        if remaining > 0:
+            self._sleep(remaining)
 
     # ------------------------------------------------------------------ password reset
 
-    def request_password_reset(self, tenant: TenantPublic, email: str) -> None:
-        """Always succeeds from the caller's point of view, so it never reveals who has an account."""
+    def request_password_reset(self, tenant: TenantPublic, email: str, *, ip: str = "") -> None:
+        """Always succeeds from the caller's point of view, so it never reveals who has an account: the
+        same throttling (counted per email asked for, registered or not), the same token work, and at
+        least `reset_request_min_ms` for a known and an unknown email alike. Throttled requests return at
+        once (identically for both), so an attacker cannot tie up threads with sleeping requests."""
+        started = self._clock()
         _require_active_tenant(tenant)
         try:
             email = normalize_email(email)
         except ValueError as exc:
             raise ValidationFailed({"email": str(exc)}) from None
+        self._admit_email_request(AttemptKind.RESET, tenant.slug, email, ip)
         note_id = None
         with self.db.tenant_session(tenant.id) as session:
             user = session.exec(select(User).where(User.email == email)).first()
@@ -219,8 +289,11 @@ class AccountService:
                           f"Choose a new password here:\n{link}\n\nThe link works once and expires in "
                           f"{self.settings.reset_token_minutes} minutes. If it wasn't you, ignore this email."),
                 ).id
+            else:
+                new_token()  # the token work a real request does (the time floor below covers the rest)
         if note_id is not None:
             self.jobs.deliver_notification(tenant.id, note_id)
+        self._pace(started, self.settings.reset_request_min_ms)
 
     def reset_password(self, tenant: TenantPublic, token: str, new_password: str) -> None:
         form = _parse(NewPassword, {"password": new_password})
@@ -320,7 +393,7 @@ class AccountService:
         email = (email or "").strip().lower()[:254]
         if not email or not password:
             raise ValidationFailed({k: "Required" for k, v in (("email", email), ("password", password)) if not v})
-        self._check_throttle(OPERATOR_SCOPE, email, ip)
+        self._admit_login(OPERATOR_SCOPE, email, ip)
         with self.db.platform_session() as session:
             op = session.exec(select(OperatorAccount).where(OperatorAccount.email == email)).first()
             ok = self.passwords.verify(op.password_hash if op else None, password)
@@ -331,7 +404,7 @@ class AccountService:
                 actor = Actor(role=Role.OPERATOR, id=op.id, tenant_id=None, email=op.email, name=op.name,
                               email_verified=True)
         if not ok:
-            self._record_failure(OPERATOR_SCOPE, email, ip)
+            self._prune_attempts()
             raise AuthenticationFailed(BAD_LOGIN)
         self._clear_failures(OPERATOR_SCOPE, email)
         return actor, token

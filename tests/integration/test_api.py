@@ -49,3 +49,46 @@ def test_objects_are_served_only_on_their_tenants_host(client, svc, tenants):
     other = client.get(f"/api/v1/objects/t{demo.id}/avatars/a.jpg", headers={"Host": "acme.localhost:3000"})
     assert other.status_code == 404
     assert client.get(f"/api/v1/objects/t{demo.id}/../../etc/passwd").status_code == 404
+
+
+# ---------------------------------------------------------------- client address (trusted proxy hops)
+
+
+def _last_session_ip(svc, tenant) -> str:
+    from sqlmodel import select
+
+    from backend.accounts.models import AuthSession
+
+    with svc.db.tenant_session(tenant.id) as s:
+        return s.exec(select(AuthSession.ip).order_by(AuthSession.id.desc())).first()
+
+
+ANN = {"email": "ann@example.com", "password": "pw-1234567890"}
+
+
+def test_login_ignores_a_forwarded_for_header_without_trusted_proxies(client, svc, tenants):
+    demo, _ = tenants
+    svc.settings.trusted_proxy_hops = 0
+    browser = TestClient(api, base_url="http://localhost:3000", client=("203.0.113.9", 50000))
+    r = browser.post("/api/v1/auth/login", json=ANN, headers={"X-Forwarded-For": "6.6.6.6"})
+    assert r.status_code == 200, r.text
+    assert _last_session_ip(svc, demo) == "203.0.113.9"
+
+
+def test_login_behind_one_trusted_proxy_uses_the_rightmost_forwarded_address(client, svc, tenants):
+    demo, _ = tenants
+    svc.settings.trusted_proxy_hops = 1
+    svc.settings.login_max_failures_per_address = 3
+    nginx = TestClient(api, base_url="http://localhost:3000", client=("10.0.0.2", 50000))
+    # an attacker at 198.51.100.7 who writes a new leftmost entry on every try is still one address
+    for i in range(3):
+        r = nginx.post("/api/v1/auth/login", json={"email": f"user{i}@example.com", "password": "wrong-password"},
+                       headers={"X-Forwarded-For": f"6.6.6.{i}, 198.51.100.7"})
+        assert r.status_code == 401, r.text
+    r = nginx.post("/api/v1/auth/login", json={"email": "user9@example.com", "password": "wrong-password"},
+                   headers={"X-Forwarded-For": "6.6.6.99, 198.51.100.7"})
+    assert r.status_code == 429 and "your network address" in r.json()["detail"]
+    # while another browser behind the same proxy is not locked out, and is recorded by its own address
+    r = nginx.post("/api/v1/auth/login", json=ANN, headers={"X-Forwarded-For": "192.0.2.44"})
+    assert r.status_code == 200, r.text
+    assert _last_session_ip(svc, demo) == "192.0.2.44"
