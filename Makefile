@@ -8,7 +8,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 PORT ?= 3000
 
-.PHONY: run test setup setup-dev bun chromium migrate seed worker bench unit integration e2e clean
+.PHONY: run test setup setup-dev bun chromium migrate seed operator worker bench unit integration e2e clean
 
 .venv/.installed: requirements.txt constraints.txt
 	@test -x $(PY) || python3 -m venv .venv
@@ -36,8 +36,15 @@ chromium:
 migrate: .venv/.installed
 	$(PY) -m backend.migrate
 
-seed: migrate
+# Demo data (published passwords, test cards): refuses to run unless ENVIRONMENT=development (the default),
+# before migrating anything; otherwise it migrates, then seeds.
+seed: .venv/.installed
 	$(PY) -m backend.seed
+
+# A platform operator for a real installation: `make operator EMAIL=you@example.com` asks for the password.
+operator: .venv/.installed
+	@test -n "$(EMAIL)" || { echo "usage: make operator EMAIL=you@example.com"; exit 2; }
+	$(PY) -m backend.cli create-operator --email "$(EMAIL)"
 
 run: setup seed
 	@echo "Starting the marketplace on http://localhost:$(PORT) (each start compiles and builds the frontend first)"

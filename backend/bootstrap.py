@@ -77,7 +77,10 @@ class Services:
         return totals
 
 
-def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: bool = True) -> Services:
+def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: bool = True,
+                   demo_gateway: bool | None = None) -> Services:
+    """demo_gateway: None = only in development; True lets a test suite (ENVIRONMENT=test) use the
+    test-card gateway; production refuses it whatever is passed."""
     if migrate:
         from backend.migrate import upgrade
 
@@ -90,7 +93,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     passwords = Passwords(settings)
     store = make_object_store(settings)
     tenants = TenantDirectory(db, settings)
-    payments = PaymentService(db, settings, make_gateways(settings, db), Ledger())
+    payments = PaymentService(db, settings, make_gateways(settings, db, demo=demo_gateway), Ledger())
     orders = OrderService(db, payments, store, jobs)
     payments.orders = orders
     stoppers: list = []
@@ -137,9 +140,17 @@ def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: li
     return ChatService(db, messages, presence, store, notify)
 
 
-def make_gateways(settings: Settings, db: Database) -> dict[str, PaymentGateway]:
-    """The demo gateway always; Stripe and PayPal when their keys are set."""
-    gateways: dict[str, PaymentGateway] = {"demo": DemoGateway(db, settings.secret_key.get_secret_value())}
+def make_gateways(settings: Settings, db: Database, *, demo: bool | None = None) -> dict[str, PaymentGateway]:
+    """Stripe and PayPal when their keys are set; the demo gateway (test cards, no money moves) only in
+    development, or when a test suite asks for it explicitly. Production never has it: a marketplace
+    without a configured provider takes no payments rather than "taking" them with 4242... (fail closed)."""
+    if demo is None:
+        demo = settings.environment == "development"
+    if demo and settings.environment == "production":
+        raise ValueError("The demo payment gateway (test cards) never runs with ENVIRONMENT=production")
+    gateways: dict[str, PaymentGateway] = {}
+    if demo:
+        gateways["demo"] = DemoGateway(db, settings.secret_key.get_secret_value())
     if settings.stripe_secret_key:
         from backend.payments.adapters.stripe import StripeGateway
 
@@ -154,6 +165,12 @@ def make_gateways(settings: Settings, db: Database) -> dict[str, PaymentGateway]
             settings.paypal_client_id, settings.paypal_client_secret.get_secret_value(),
             settings.paypal_webhook_id or "", environment=settings.paypal_environment,
             api_base=settings.paypal_api_base)
+    elif settings.paypal_client_id or settings.paypal_client_secret:
+        log.error("PayPal is half configured (PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are both needed): "
+                  "it is not offered")
+    if not gateways:
+        log.warning("no payment provider is configured: no marketplace can take payments "
+                    "(set STRIPE_SECRET_KEY or PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET)")
     return gateways
 
 

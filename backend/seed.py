@@ -1,14 +1,20 @@
 """Demo data: a platform operator and a demo tenant with an admin, 3 clients and 10 professionals.
 
 Idempotent: running it again changes nothing. `python -m backend.seed` prints the logins.
+Development only: every account it creates has the published password below, so it refuses to run
+unless ENVIRONMENT=development (production creates its operator with `python -m backend.cli`).
 """
 
 from __future__ import annotations
 
+import sys
+
+from pydantic import ValidationError
 from sqlmodel import select
 
 from backend.accounts.models import OperatorAccount, Role, User
-from backend.bootstrap import Services, services
+from backend.bootstrap import Services, build_services
+from backend.config import Settings, get_settings
 from backend.db import utcnow
 from backend.geo import locate
 from backend.orders.models import Category
@@ -42,11 +48,26 @@ WEEKDAY_HOURS = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fr
 SECOND_TENANT_USERS = [("Nora Blake", "nora", Role.CLIENT), ("Oscar Diaz", "oscar", Role.PROFESSIONAL)]
 
 
+class SeedRefused(RuntimeError):
+    pass
+
+
+def refuse_unless_development(settings: Settings) -> None:
+    if settings.environment != "development":
+        raise SeedRefused(
+            f"Refusing to seed demo data with ENVIRONMENT={settings.environment}: the demo accounts all share a "
+            "published password and the demo marketplace takes test cards. Demo data is for ENVIRONMENT=development "
+            "only; nothing was written. To create a platform operator, run "
+            "`python -m backend.cli create-operator --email you@example.com`.")
+
+
 def _ensure_tenant(svc: Services, slug: str, name: str, primary: str, accent: str) -> int:
     with svc.db.platform_session() as session:
         tenant = session.exec(select(Tenant).where(Tenant.slug == slug)).first()
         if tenant is None:
-            tenant = Tenant(slug=slug, name=name, primary_color=primary, accent_color=accent)
+            # demo data pays with the demo gateway's test cards (development only)
+            tenant = Tenant(slug=slug, name=name, primary_color=primary, accent_color=accent,
+                            payment_provider="demo")
             session.add(tenant)
             session.flush()
         return tenant.id
@@ -80,6 +101,7 @@ def _ensure_pro_profile(svc: Services, tenant_id: int, email: str, handle: str, 
 
 def seed(svc: Services) -> list[tuple[str, str, str, str]]:
     """Returns (where, role, email, password) rows for printing."""
+    refuse_unless_development(svc.settings)
     pw_hash = svc.accounts.passwords.hash(DEMO_PASSWORD)
     logins = []
     with svc.db.platform_session() as session:
@@ -113,9 +135,21 @@ def seed(svc: Services) -> list[tuple[str, str, str, str]]:
     return logins
 
 
-def main() -> None:
-    svc = services()
-    rows = seed(svc)
+def main(settings: Settings | None = None) -> None:
+    try:
+        settings = settings or get_settings()
+    except ValidationError as exc:
+        sys.exit(f"The configuration is invalid; nothing was written.\n{exc}")
+    try:
+        refuse_unless_development(settings)  # before migrating or connecting: nothing is written
+    except SeedRefused as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+    svc = build_services(settings)
+    try:
+        rows = seed(svc)
+    finally:
+        svc.close()
     print("\nDemo logins (password for all: %s)" % DEMO_PASSWORD)
     for where, role, email, _ in rows:
         host = "http://localhost:3000" + where if where.startswith("/") else (

@@ -229,7 +229,7 @@ def running_app(log=print):
             try:
                 mongo_url = f"mongodb://127.0.0.1:{mongo.port}/marketplace?directConnection=true"
                 env = startup.child_env(clone) | {"DATABASE_URL": db_url, "DATA_DIR": str(data_dir),
-                                                 "MONGODB_URL": mongo_url, "ENVIRONMENT": "test",
+                                                 "MONGODB_URL": mongo_url, "ENVIRONMENT": "development",
                                                  "REFLEX_TELEMETRY_ENABLED": "false"}
                 subprocess.run([str(clone / ".venv/bin/python"), "-m", "backend.seed"], cwd=clone, env=env,
                                check=True, capture_output=True, timeout=180)

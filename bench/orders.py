@@ -86,7 +86,7 @@ class Market:
         self.svc = svc
         self.step = "setup"  # the transition running now (for FullCollections)
         with svc.db.platform_session() as session:
-            session.add(Tenant(slug="bench-orders", name="Bench Orders"))
+            session.add(Tenant(slug="bench-orders", name="Bench Orders", payment_provider="demo"))
         self.tenant = svc.tenants.by_slug("bench-orders")
         svc.catalog.seed_defaults(self.tenant.id)
         self.category_id = next(c.id for c in svc.catalog.categories(self.tenant.id) if c.slug == "plumbing")
@@ -153,7 +153,9 @@ def order_lifecycle(n: int = 100, budget_s: float = 120, split_n: int = 30, spli
 
     table = Table("Order lifecycles through the service layer (PostgreSQL, demo gateway, inline jobs)", HEADERS)
     with throwaway_database() as url, tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
-        settings = Settings(_env_file=None, database_url=url, data_dir=Path(tmp), redis_url=None)
+        # development: the demo gateway (test cards) the lifecycles pay with exists only there
+        settings = Settings(_env_file=None, environment="development", database_url=url, data_dir=Path(tmp),
+                            redis_url=None)
         jobs = InvoiceJobs()
         svc = build_services(settings, jobs=jobs)
         jobs.services = svc

@@ -39,7 +39,9 @@ def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
         ),
         rx.vstack(rx.text("Checkout", size="2", weight="medium"),
                   rx.select(OperatorState.providers, name="payment_provider",
-                            default_value=d.get("payment_provider", "demo")),
+                            default_value=d.get("payment_provider", OperatorState.default_provider)),
+                  rx.text("Only providers configured on this installation are offered; with none, clients can't pay.",
+                          size="1", color="var(--gray-10)"),
                   rx.cond(errors.contains("payment_provider"),
                           rx.text(errors["payment_provider"], size="1", color="var(--red-11)")),
                   spacing="1"),
@@ -89,7 +91,8 @@ def edit_dialog() -> rx.Component:
                     *branding_fields({"name": e["name"], "primary_color": e["primary_color"],
                                       "accent_color": e["accent_color"], "logo_url": e["logo_url"],
                                       "currency": e["currency"], "platform_fee_percent": e["platform_fee_percent"],
-                                      "payment_provider": e["payment_provider"]}),
+                                      "payment_provider": rx.cond(e["payment_provider"] == "", "none",
+                                                                  e["payment_provider"])}),
                     form_alert(OperatorState.form_error),
                     rx.hstack(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
@@ -117,7 +120,11 @@ def tenant_card(t) -> rx.Component:
                 align="center", width="100%",
             ),
             rx.text(t["slug"], " · ", t["users"], " users · ", t["currency"], " · fee ", t["platform_fee_percent"],
-                    "% · checkout: ", t["payment_provider"], size="2", color="var(--gray-11)"),
+                    "% · checkout: ", rx.cond(t["payment_provider"] == "", "none", t["payment_provider"]),
+                    size="2", color="var(--gray-11)"),
+            rx.cond(t["checkout_ready"], rx.fragment(),
+                    rx.callout(t["checkout_hint"], icon="triangle-alert", color_scheme="amber", size="1",
+                               width="100%", class_name="checkout-hint")),
             rx.hstack(
                 rx.button("Branding", size="1", variant="soft", on_click=OperatorState.open_edit(t)),
                 rx.cond(
@@ -139,6 +146,9 @@ def tenant_card(t) -> rx.Component:
 def operator_console() -> rx.Component:
     content = rx.vstack(
         page_header("Marketplaces", "Every marketplace on this installation.", create_dialog()),
+        rx.cond(OperatorState.setup_hint != "",
+                rx.callout(OperatorState.setup_hint, icon="credit-card", color_scheme="red", width="100%",
+                           id="payments-setup-hint")),
         rx.cond(
             OperatorState.tenants.length() == 0,
             empty_state("store", "No marketplaces yet", "Create the first one."),

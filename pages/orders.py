@@ -127,8 +127,11 @@ def action_button(a) -> rx.Component:
     variant = rx.cond(a.tone == "accent", "solid", "soft")
     return rx.cond(
         a.action == "pay",
-        rx.button(rx.icon("lock", size=14), "Pay into escrow", on_click=OrderState.checkout,
-                  loading=OrderState.busy, id="action-pay"),
+        rx.cond(OrderState.checkout_blocked == "",
+                rx.button(rx.icon("lock", size=14), "Pay into escrow", on_click=OrderState.checkout,
+                          loading=OrderState.busy, id="action-pay"),
+                rx.callout(OrderState.checkout_blocked, icon="circle-alert", color_scheme="amber", size="1",
+                           width="100%", id="checkout-unavailable")),
         rx.cond(
             a.needs_note,
             rx.button(a.label, color_scheme=color, variant=variant, id=f"action-{a.action}",

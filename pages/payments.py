@@ -48,7 +48,7 @@ def demo_checkout() -> rx.Component:
     )
     return rx.center(
         rx.cond(DemoCheckoutState.found, card,
-                rx.card(rx.text("This checkout does not exist or has expired."), id="checkout-missing")),
+                rx.card(rx.text(DemoCheckoutState.missing), id="checkout-missing")),
         min_height="100vh", padding="24px 16px", background="linear-gradient(160deg, #eef2ff, #f8fafc)",
     )
 
@@ -114,6 +114,10 @@ def admin_payments() -> rx.Component:
     o = AdminPaymentsState.overview
     body = rx.vstack(
         page_header("Payments", "Escrow, fees, refunds and payouts across the marketplace."),
+        rx.cond(o.checkout_ready, rx.fragment(),
+                rx.callout("This marketplace can't take payments: no payment provider is set up for it. Clients "
+                           "see a notice instead of a Pay button. Ask the platform operator to configure one.",
+                           icon="triangle-alert", color_scheme="red", width="100%", id="checkout-not-ready")),
         rx.grid(money_stat("Held in escrow", o.held, "total-held"), money_stat("Platform fees", o.fees, "total-fees"),
                 money_stat("Refunded", o.refunded, "total-refunded"),
                 money_stat("Paid out to pros", o.paid_out, "total-paid-out"),

@@ -20,7 +20,10 @@ class OperatorState(FormMixin, AppState):
     create_open: bool = False
     edit_open: bool = False
     editing: dict = {}
-    providers: list[str] = ["demo"]
+    # checkout choices: the providers configured on this installation, and "none" (no payments)
+    providers: list[str] = ["none"]
+    default_provider: str = "none"  # a new marketplace's checkout
+    setup_hint: str = ""  # what to configure when no provider is, shown above the marketplaces
 
     def _operator(self) -> Actor | None:
         return services().accounts.resolve_operator_session(self.operator_token)
@@ -37,7 +40,10 @@ class OperatorState(FormMixin, AppState):
             return rx.redirect("/operator/login")
         self.operator_access = "ok"
         self.operator_name = actor.name
-        self.providers = services().payments.providers()
+        platform = services().platform
+        self.providers = [*platform.providers, "none"]
+        self.default_provider = platform.default_provider() or "none"
+        self.setup_hint = platform.setup_hint()
         self._reload(actor)
 
     @rx.event

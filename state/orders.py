@@ -8,6 +8,7 @@ from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.orders.service import OrderView
 from backend.payments.ledger import EntryRow
+from backend.payments.providers import CANNOT_TAKE_PAYMENTS
 from state.app_state import FAILED, AppState, FormMixin, go_to
 
 MEMBER_ROLES = ("client", "professional", "admin")
@@ -36,6 +37,7 @@ class OrderState(FormMixin, AppState):
     note_action: str = ""  # the action waiting for a note (dispute, resolve)
     note_label: str = ""
     note_prompt: str = ""
+    checkout_blocked: str = ""  # why this marketplace cannot take payments ("" = it can): shown instead of Pay
 
     def _reload(self, tenant, actor) -> None:
         self.order = services().orders.get(tenant, actor, self._route_id())
@@ -51,6 +53,7 @@ class OrderState(FormMixin, AppState):
         if redirect or self.access != "ok":
             yield redirect
             return
+        self.checkout_blocked = "" if services().payments.can_take_payments(tenant) else CANNOT_TAKE_PAYMENTS
         toast = await self._confirm_return(tenant, actor)
         try:
             self._reload(tenant, actor)

@@ -13,12 +13,15 @@ from state.app_state import FAILED, AppState, FormMixin, go_to
 
 
 class DemoCheckoutState(FormMixin, AppState):
-    """Stands in for Stripe's hosted page: card data is entered here, never on the marketplace's pages."""
+    """Stands in for Stripe's hosted page: card data is entered here, never on the marketplace's pages.
+    Development only: where the demo gateway is not registered (production) the page finds nothing and
+    paying is refused by the service."""
 
     amount: str = ""
     description: str = ""
     cancel_url: str = ""
     found: bool = True
+    missing: str = ""  # why there is nothing to pay here
 
     def _session_id(self) -> str:
         return self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -27,9 +30,9 @@ class DemoCheckoutState(FormMixin, AppState):
     def load(self):
         self._reset_form()
         try:
-            charge = services().payments.gateways["demo"].session_details(self._session_id())
-        except DomainError:
-            self.found = False
+            charge = services().payments.demo_gateway().session_details(self._session_id())
+        except DomainError as exc:
+            self.found, self.missing = False, exc.message
             return
         self.found = True
         self.amount = format_money(charge.amount_minor, charge.currency)
@@ -44,13 +47,18 @@ class DemoCheckoutState(FormMixin, AppState):
             return
         self.busy = True
         yield
-        url = await self._call(services().payments.gateways["demo"].pay_hosted, self._session_id(),
+        url = await self._call(self._pay_hosted, self._session_id(),
                                number=form.get("card_number", ""), exp_month=int(month),
                                exp_year=2000 + int(year) if len(year) == 2 else int(year), cvc=form.get("cvc", ""))
         if url is FAILED:
             self.errors, self.form_error = {"card_number": self.form_error}, ""
             return
         yield go_to(url)
+
+
+    @staticmethod
+    def _pay_hosted(session_id: str, **card):
+        return services().payments.demo_gateway().pay_hosted(session_id, **card)
 
 
 class EarningsState(AppState):

@@ -54,7 +54,8 @@ def make_services(database_url: str | None, data_dir: Path):
     settings = Settings(environment="test", database_url=database_url, data_dir=data_dir, redis_url=None,
                         argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1)
     jobs = InlineJobs()
-    svc = build_services(settings, jobs=jobs)
+    # the test-card gateway exists only in development; the suite (ENVIRONMENT=test) asks for it explicitly
+    svc = build_services(settings, jobs=jobs, demo_gateway=True if settings.environment == "test" else None)
     jobs.services = svc
     return svc
 
@@ -94,7 +95,7 @@ def tenants(svc):
 
     with svc.db.platform_session() as session:
         for slug, name in (("demo", "Demo"), ("acme", "Acme")):
-            session.add(Tenant(slug=slug, name=name))
+            session.add(Tenant(slug=slug, name=name, payment_provider="demo"))
     return svc.tenants.by_slug("demo"), svc.tenants.by_slug("acme")
 
 
@@ -106,6 +107,6 @@ def pg_services(pg_url, tmp_path):
     services = make_services(pg_url, tmp_path)
     _truncate(services)
     with services.db.platform_session() as s:
-        s.add(Tenant(slug="demo", name="Demo"))
+        s.add(Tenant(slug="demo", name="Demo", payment_provider="demo"))
     yield services, services.tenants.by_slug("demo")
     services.close()

@@ -25,6 +25,7 @@ from backend.payments.models import Payment, PaymentStatus, Payout, PayoutAccoun
 from backend.payments.ports import (
     Authorization, CheckoutRequest, PaymentDeclined, PaymentGateway, PaymentUnavailable, WebhookInvalid,
 )
+from backend.payments.providers import CANNOT_TAKE_PAYMENTS
 from backend.tenancy.hosts import tenant_url
 from backend.tenancy.models import TenantPublic
 
@@ -77,6 +78,7 @@ class PaymentsOverview:
     refunded: str
     paid_out: str
     rows: list[PaymentRow] = field(default_factory=list)
+    checkout_ready: bool = True  # False: clients of this marketplace cannot pay (no configured provider)
 
 
 class PaymentService:
@@ -90,15 +92,33 @@ class PaymentService:
     # ------------------------------------------------------------------ providers
 
     def providers(self) -> list[str]:
+        """The providers configured (registered) on this installation."""
         return list(self.gateways)
 
+    def can_take_payments(self, tenant: TenantPublic) -> bool:
+        return bool(tenant.payment_provider) and tenant.payment_provider in self.gateways
+
     def gateway_for(self, tenant: TenantPublic) -> PaymentGateway:
-        return self.gateways.get(tenant.payment_provider) or self.gateways["demo"]
+        """The tenant's own provider, or a refusal: never another provider in its place (fail closed)."""
+        gateway = self.gateways.get(tenant.payment_provider) if tenant.payment_provider else None
+        if gateway is None:
+            log.error("tenant %s (%s) cannot take payments: its provider %r is not configured here",
+                      tenant.id, tenant.slug, tenant.payment_provider)
+            raise DomainError(CANNOT_TAKE_PAYMENTS)
+        return gateway
 
     def _gateway(self, name: str) -> PaymentGateway:
         gateway = self.gateways.get(name)
         if gateway is None:
-            raise DomainError(f"The {name} payment provider is not configured on this installation.")
+            raise DomainError(f"The {name or 'chosen'} payment provider is not configured on this installation; "
+                              "no money was moved.")
+        return gateway
+
+    def demo_gateway(self):
+        """The test-card gateway's hosted page, where it exists (development only)."""
+        gateway = self.gateways.get("demo")
+        if gateway is None:
+            raise NotFound("Test-mode checkout is not available on this installation.")
         return gateway
 
     # ------------------------------------------------------------------ checkout
@@ -389,7 +409,8 @@ class PaymentService:
                                         date=o.state_changed_at.strftime("%b %d, %Y")))
             available = self.ledger.balance(session, L.pro_payable(pro.id), currency)
             paid_out = self.ledger.balance(session, L.pro_paid_out(pro.id), currency)
-            ready = self._payout_account(session, tenant, self.gateway_for(tenant).name, pro.id) is not None
+            ready = self.can_take_payments(tenant) and self._payout_account(
+                session, tenant, tenant.payment_provider, pro.id) is not None
         return Earnings(currency=currency, held=format_money(held, currency),
                         available=format_money(available, currency), paid_out=format_money(paid_out, currency),
                         available_minor=available, payout_ready=ready, rows=rows)
@@ -429,7 +450,8 @@ class PaymentService:
         return PaymentsOverview(held=format_money(sums.get("escrow", 0), c),
                                 fees=format_money(sums.get("platform_fees", 0), c),
                                 refunded=format_money(sums.get("refunds", 0), c),
-                                paid_out=format_money(sums.get("pro_paid_out", 0), c), rows=rows)
+                                paid_out=format_money(sums.get("pro_paid_out", 0), c), rows=rows,
+                                checkout_ready=self.can_take_payments(tenant))
 
     def _sums(self, session: Session) -> dict[str, int]:
         from backend.payments.models import LedgerAccount, LedgerEntry

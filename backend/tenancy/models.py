@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, Field as PField, field_validator
 from sqlmodel import Field, SQLModel
@@ -16,6 +15,8 @@ from backend.validation import Email, Password
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 RESERVED_SLUGS = {"www", "api", "admin", "operator", "static", "assets", "mail"}
+# Passwords printed in the README and by the seed: never accepted for a platform operator.
+PUBLISHED_PASSWORDS = frozenset({"demo-password-1"})
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "JPY", "INR", "BRL")
 
 
@@ -34,7 +35,11 @@ class Tenant(SQLModel, table=True):
     currency: str = Field(default="USD", max_length=3)
     platform_fee_bps: int = Field(default=1000)  # basis points: 1000 = 10.00 %
     request_expiry_days: int = Field(default=30)  # open service requests expire after this
-    payment_provider: str = Field(default="demo", max_length=16)  # demo | stripe | paypal
+    # stripe | paypal | demo (development only) | "" = none: no payments until the operator chooses a
+    # configured one. PlatformService.create_tenant picks the first configured provider for a new marketplace.
+    # (The column's server default from migration 0002 is still 'demo'; it only applies to raw SQL inserts
+    # and fails closed too: without the demo gateway such a marketplace cannot take payments.)
+    payment_provider: str = Field(default="", max_length=16)
     status: str = Field(default=TenantStatus.ACTIVE, max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -49,7 +54,17 @@ class TenantBranding(BaseModel):
     currency: str = "USD"
     platform_fee_percent: float = PField(default=10.0, ge=0, le=50)
     request_expiry_days: int = PField(default=30, ge=1, le=365)
-    payment_provider: Literal["demo", "stripe", "paypal"] = "demo"
+    # None = keep the current provider (a new marketplace: the first configured one); "none" or "" = no
+    # payments. Whether the named provider is configured on this installation is PlatformService's check.
+    payment_provider: str | None = PField(default=None, max_length=16)
+
+    @field_validator("payment_provider", mode="before")
+    @classmethod
+    def _provider(cls, v):
+        if v is None:
+            return None
+        v = str(v).strip().lower()
+        return "" if v == "none" else v
 
     @field_validator("name")
     @classmethod
@@ -101,6 +116,30 @@ class TenantCreate(TenantBranding):
         return v
 
 
+class OperatorCredentials(BaseModel):
+    """A platform operator created or reset from the command line (`python -m backend.cli`): the same
+    email and password rules as sign-up, and never a password that has been published."""
+
+    email: Email
+    password: Password
+    name: str = PField(default="Platform operator", min_length=1, max_length=80)
+
+    @field_validator("password")
+    @classmethod
+    def _not_published(cls, v: str) -> str:
+        if v in PUBLISHED_PASSWORDS:
+            raise ValueError("That password is published (it is the demo data's); choose another")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _strip_operator_name(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("Enter a name")
+        return v
+
+
 class TenantPublic(BaseModel):
     """What the web layer may know about the tenant serving a request."""
 
@@ -113,7 +152,7 @@ class TenantPublic(BaseModel):
     currency: str
     platform_fee_bps: int
     request_expiry_days: int = 30
-    payment_provider: str = "demo"
+    payment_provider: str = ""
     status: str
 
     @property

@@ -9,14 +9,17 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import select
 
-from backend.accounts.models import Actor, Role, User
+from backend.accounts.models import Actor, OperatorAccount, OperatorSession, Role, User
 from backend.accounts.security import Passwords
 from backend.config import Settings
-from backend.db import Database
+from backend.db import Database, utcnow
 from backend.errors import NotFound, PermissionDenied, ValidationFailed
+from backend.payments.providers import NO_PROVIDER, SETUP, default_provider, setup_hint
 from backend.profiles.models import Profile
 from backend.tenancy.hosts import tenant_slug_for_host
-from backend.tenancy.models import Tenant, TenantBranding, TenantCreate, TenantPublic, TenantStatus
+from backend.tenancy.models import (
+    OperatorCredentials, Tenant, TenantBranding, TenantCreate, TenantPublic, TenantStatus,
+)
 from backend.validation import parse_input as _parse
 
 
@@ -81,6 +84,8 @@ class TenantRow:
     status: str
     users: int
     created_at: str
+    checkout_ready: bool = True  # False: its clients cannot pay; checkout_hint says what to configure
+    checkout_hint: str = ""
 
 
 class PlatformService:
@@ -91,12 +96,55 @@ class PlatformService:
         self.db = db
         self.passwords = passwords
         self.directory = directory
-        self.providers = providers or ["demo"]  # payment providers configured on this installation
+        self.providers = list(providers or [])  # payment providers configured on this installation: no default
 
-    def _check_provider(self, form: TenantBranding) -> None:
-        if form.payment_provider not in self.providers:
-            raise ValidationFailed({"payment_provider": f"{form.payment_provider} is not configured here "
-                                                        f"(set its keys first)"})
+    def default_provider(self) -> str:
+        """A new marketplace's checkout: the first configured provider, real ones first, or none."""
+        return default_provider(self.providers)
+
+    def setup_hint(self, chosen: str | None = None) -> str:
+        """What to configure so that a marketplace on `chosen` (default: a new one) can take payments."""
+        return setup_hint(self.default_provider() if chosen is None else chosen, self.providers)
+
+    def _check_provider(self, provider: str) -> str:
+        """Only a provider configured here may be chosen ("" = none is always allowed)."""
+        if provider != NO_PROVIDER and provider not in self.providers:
+            how = SETUP.get(provider, "it is not a payment provider this marketplace supports")
+            raise ValidationFailed({"payment_provider": f"{provider} is not configured on this installation "
+                                                        f"({how})"})
+        return provider
+
+    # ------------------------------------------------------------------ operator accounts (command line only)
+
+    def create_operator(self, email: str, password: str, name: str = "Platform operator") -> int:
+        """A platform operator account. No web page or API reaches this: only whoever runs commands on
+        the server (`python -m backend.cli create-operator`) and the development seed."""
+        form: OperatorCredentials = _parse(OperatorCredentials, {"email": email, "password": password,
+                                                                 "name": name})
+        password_hash = self.passwords.hash(form.password)
+        with self.db.platform_session() as session:
+            if session.exec(select(OperatorAccount.id).where(OperatorAccount.email == form.email)).first():
+                raise ValidationFailed({"email": "An operator with this email already exists "
+                                                 "(reset-operator-password changes its password)"})
+            operator = OperatorAccount(email=form.email, password_hash=password_hash, name=form.name)
+            session.add(operator)
+            session.flush()
+            return operator.id
+
+    def reset_operator_password(self, email: str, password: str) -> int:
+        """Set a new password and revoke every session of that operator; returns how many were revoked."""
+        form: OperatorCredentials = _parse(OperatorCredentials, {"email": email, "password": password})
+        password_hash = self.passwords.hash(form.password)
+        with self.db.platform_session() as session:
+            operator = session.exec(select(OperatorAccount).where(OperatorAccount.email == form.email)
+                                    .with_for_update()).first()
+            if operator is None:
+                raise NotFound(f"No platform operator has the email {form.email}.")
+            operator.password_hash = password_hash
+            revoked = session.exec(sa.update(OperatorSession).where(OperatorSession.operator_id == operator.id,
+                                                                    OperatorSession.revoked_at.is_(None))
+                                   .values(revoked_at=utcnow()))
+            return revoked.rowcount or 0
 
     @staticmethod
     def _require_operator(actor: Actor | None) -> None:
@@ -114,7 +162,9 @@ class PlatformService:
                           platform_fee_percent=t.platform_fee_bps / 100,
                           request_expiry_days=t.request_expiry_days, payment_provider=t.payment_provider,
                           status=t.status,
-                          users=counts.get(t.id, 0), created_at=t.created_at.strftime("%Y-%m-%d"))
+                          users=counts.get(t.id, 0), created_at=t.created_at.strftime("%Y-%m-%d"),
+                          checkout_ready=bool(t.payment_provider) and t.payment_provider in self.providers,
+                          checkout_hint=setup_hint(t.payment_provider, self.providers))
                 for t in tenants
             ]
 
@@ -122,7 +172,8 @@ class PlatformService:
         """Create the marketplace and its first admin in one transaction."""
         self._require_operator(actor)
         form: TenantCreate = _parse(TenantCreate, data)
-        self._check_provider(form)
+        provider = self._check_provider(self.default_provider() if form.payment_provider is None
+                                        else form.payment_provider)
         password_hash = self.passwords.hash(form.admin_password)
         with self.db.cross_tenant_session() as session:
             if session.exec(select(Tenant.id).where(Tenant.slug == form.slug)).first() is not None:
@@ -130,7 +181,7 @@ class PlatformService:
             tenant = Tenant(slug=form.slug, name=form.name, primary_color=form.primary_color,
                             accent_color=form.accent_color, logo_url=form.logo_url, currency=form.currency,
                             platform_fee_bps=round(form.platform_fee_percent * 100),
-                            request_expiry_days=form.request_expiry_days, payment_provider=form.payment_provider)
+                            request_expiry_days=form.request_expiry_days, payment_provider=provider)
             session.add(tenant)
             session.flush()
             admin = User(tenant_id=tenant.id, email=form.admin_email, password_hash=password_hash, role=Role.ADMIN)
@@ -144,7 +195,8 @@ class PlatformService:
     def update_branding(self, actor: Actor, tenant_id: int, data: dict) -> TenantPublic:
         self._require_operator(actor)
         form: TenantBranding = _parse(TenantBranding, data)
-        self._check_provider(form)
+        if form.payment_provider is not None:
+            self._check_provider(form.payment_provider)
         with self.db.platform_session() as session:
             tenant = session.get(Tenant, tenant_id)
             if tenant is None:
@@ -153,7 +205,8 @@ class PlatformService:
             tenant.logo_url, tenant.currency = form.logo_url, form.currency
             tenant.platform_fee_bps = round(form.platform_fee_percent * 100)
             tenant.request_expiry_days = form.request_expiry_days
-            tenant.payment_provider = form.payment_provider
+            if form.payment_provider is not None:  # not sent: the current choice stays
+                tenant.payment_provider = form.payment_provider
             updated = _public(tenant)
         self.directory.forget(updated.slug)
         return updated

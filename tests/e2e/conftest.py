@@ -106,7 +106,8 @@ def app(servers, tmp_path_factory, stripe_fake, paypal_fake) -> RunningApp:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env |= {"DATABASE_URL": db_url, "DATA_DIR": str(data_dir), "PUBLIC_URL": f"http://localhost:{port}",
-            "ENVIRONMENT": "test", "REFLEX_TELEMETRY_ENABLED": "false",
+            # development: the seeded demo data, the demo gateway's test cards and the dev outbox exist only there
+            "ENVIRONMENT": "development", "REFLEX_TELEMETRY_ENABLED": "false",
             # the real Stripe and PayPal SDKs, pointed at local fakes of their APIs and hosted pages
             "STRIPE_SECRET_KEY": "sk_test_e2e", "STRIPE_WEBHOOK_SECRET": stripe_fake.webhook_secret,
             "STRIPE_API_BASE": stripe_fake.url, "PAYPAL_CLIENT_ID": paypal_fake.client_id,

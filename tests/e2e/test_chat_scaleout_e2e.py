@@ -34,7 +34,7 @@ def two_backends(servers, tmp_path_factory):
         "DATABASE_URL": db_url, "MONGODB_URL": f"mongodb://{host}:{port}/marketplace",
         "REDIS_URL": servers.redis_url.rsplit("/", 1)[0] + f"/{redis_db - 1}",
         "REFLEX_REDIS_URL": servers.redis_url.rsplit("/", 1)[0] + f"/{redis_db}",
-        "ENVIRONMENT": "test", "REFLEX_TELEMETRY_ENABLED": "false"}
+        "ENVIRONMENT": "development", "REFLEX_TELEMETRY_ENABLED": "false"}  # the demo seed runs only there
     import redis
 
     redis.Redis.from_url(base_env["REFLEX_REDIS_URL"]).flushdb()

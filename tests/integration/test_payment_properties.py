@@ -63,7 +63,7 @@ class FlakyGateway:
 def world(tmp_path_factory):
     svc = make_services(None, tmp_path_factory.mktemp("props"))
     with svc.db.platform_session() as s:
-        s.add(Tenant(slug="demo", name="Demo"))
+        s.add(Tenant(slug="demo", name="Demo", payment_provider="demo"))
     tenant = svc.tenants.by_slug("demo")
     svc.catalog.seed_defaults(tenant.id)
     people = {}
