@@ -81,7 +81,13 @@ class Settings(BaseSettings):
     # 0 = the TCP peer, the header is ignored. One variable, read by Reflex itself and by the backend.
     trusted_proxy_hops: int = Field(default=0, ge=0, le=10,
                                     validation_alias=AliasChoices("REFLEX_TRUSTED_PROXY_HOPS", "trusted_proxy_hops"))
-    max_avatar_bytes: int = 5 * 1024 * 1024
+    max_avatar_bytes: int = 5 * 1024 * 1024  # every uploaded image (avatar, portfolio, request photo), per file
+    # Request bodies, refused with 413 before they are read whole (marketplace_app/limits.py). An upload request
+    # (Reflex's /_upload) may carry a whole form: the default fits the largest the app offers (12 portfolio
+    # images of 5 MB, or 5 chat files of 10 MB) plus multipart overhead; the per-file limits still apply.
+    # Everything else (REST API, payment webhooks, Reflex's long-polling fallback) is small.
+    max_upload_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
 
     @property
     def sqlite_path(self) -> Path:

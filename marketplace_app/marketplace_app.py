@@ -5,12 +5,16 @@ import reflex as rx
 from backend.bootstrap import services
 from backend.jobs import run_timers_forever
 from marketplace_app.api import api
+from marketplace_app.limits import body_limit
 from pages import PAGES
 
 services()  # migrate and wire adapters at start, not on the first request
 
 app = rx.App(
-    api_transformer=api,
+    # Applied in order, each wrapping the previous result: body_limit wraps the REST API and all of Reflex's
+    # routes (/_upload, /_event). Oversized bodies get 413 before they are read (marketplace_app/limits.py).
+    api_transformer=[api, body_limit(services().settings,
+                                     upload_path=rx.config.get_config().prepend_backend_path("/_upload"))],
     head_components=[
         rx.el.link(rel="manifest", href="/manifest.json"),
         rx.el.meta(name="theme-color", content="#4F46E5"),

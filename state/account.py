@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from backend.bootstrap import services
 from backend.errors import DomainError
 from state.app_state import AppState, FormMixin
+from state.uploads import read_uploads
 
 MAX_AVATAR_MB = 5
 
@@ -46,16 +49,19 @@ class AccountState(FormMixin, AppState):
 
     @rx.event
     async def upload_avatar(self, files: list[rx.UploadFile]):
+        # Who is asking first; the file is read only for a signed-in member, and never beyond its limit.
         _, actor, _ = self._guard("client", "professional", "admin")
+        if self.access != "ok" or actor is None:
+            return [rx.clear_selected_files("avatar"), rx.toast.error("Please log in first.")]
         if not files:
             return rx.toast.error("Choose an image first.")
-        upload = files[0]
-        data = await upload.read()
         try:
-            profile = services().profiles.set_avatar(actor, data)
+            [(_, data)] = await read_uploads(files, field="avatar", max_files=1,
+                                             max_bytes=services().settings.max_avatar_bytes)
+            profile = await asyncio.to_thread(services().profiles.set_avatar, actor, data)
         except DomainError as exc:
             self._fail(exc)
-            return rx.toast.error(self.errors.get("avatar", exc.message))
+            return [rx.clear_selected_files("avatar"), rx.toast.error(self.errors.get("avatar", exc.message))]
         self._clear_errors()
         self._apply(profile)
         return [rx.clear_selected_files("avatar"), rx.toast.success("Photo updated.")]

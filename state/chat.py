@@ -12,9 +12,11 @@ import reflex as rx
 
 from backend.bootstrap import services
 from backend.chat.models import ConversationRow, MessageView
-from backend.errors import DomainError
+from backend.chat.service import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS
+from backend.errors import DomainError, PermissionDenied
 from backend.notifications.service import OutboxRow
 from state.app_state import FAILED, AppState, FormMixin
+from state.uploads import read_uploads
 
 MEMBER_ROLES = ("client", "professional", "admin")
 TYPING_SECONDS = 5
@@ -149,8 +151,20 @@ class ChatState(FormMixin, AppState):
 
     @rx.event
     async def send_files(self, files: list[rx.UploadFile]):
-        """Files chosen with the paperclip are sent at once, as a message of their own."""
-        attachments = [(f.filename or "file", await f.read()) for f in files]
+        """Files chosen with the paperclip are sent at once, as a message of their own. Who is asking is
+        checked before any file is read: only a participant's files are read, counted and size-checked
+        first, each read no further than its limit (ChatService.send checks all of it again)."""
+        tenant, actor, conversation_id = self._ids()
+        try:
+            if self.access != "ok":
+                raise PermissionDenied("Please log in first.")
+            await asyncio.to_thread(services().chat.check_may_send, tenant, actor, conversation_id)
+            attachments = await read_uploads(files, field="attachments", max_files=MAX_ATTACHMENTS,
+                                             max_bytes=MAX_ATTACHMENT_BYTES)
+        except DomainError as exc:
+            yield rx.toast.error(getattr(exc, "errors", {}).get("attachments") or exc.message)
+            yield rx.clear_selected_files("chat-files")
+            return
         if not attachments:
             return
         async for update in self._send("", attachments):

@@ -14,6 +14,7 @@ from backend.orders.catalog import CategoryRow
 from backend.profiles.models import WEEKDAYS
 from backend.profiles.pros import MAX_PORTFOLIO, ProView
 from state.app_state import FAILED, AppState, FormMixin
+from state.uploads import read_uploads
 
 DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
                      strict=True))
@@ -87,11 +88,27 @@ class ProEditorState(FormMixin, AppState):
 
     @rx.event
     async def upload(self, files: list[rx.UploadFile]):
+        # Who is asking and how many files first; each file is read only then, one at a time, never beyond
+        # its limit (the service checks role, count, size and content again).
         tenant, actor, _ = self._guard(Role.PROFESSIONAL)
+        if self.access != "ok" or actor is None:
+            return [rx.clear_selected_files("portfolio"), rx.toast.error("Only professionals have a portfolio.")]
         if not files:
             return rx.toast.error("Choose images first.")
+        room = MAX_PORTFOLIO - (len(self.pro.portfolio) if self.pro is not None else 0)
+        if len(files) > room:
+            return [rx.clear_selected_files("portfolio"),
+                    rx.toast.error(f"A portfolio holds at most {MAX_PORTFOLIO} images: "
+                                   f"there is room for {max(room, 0)} more.")]
         for upload in files:
-            result = await self._call(services().pros.add_portfolio_image, tenant, actor, await upload.read(),
+            try:
+                [(_, data)] = await read_uploads([upload], field="portfolio", max_files=1,
+                                                 max_bytes=services().settings.max_avatar_bytes)
+            except DomainError as exc:
+                self._fail(exc)
+                return [rx.clear_selected_files("portfolio"),
+                        rx.toast.error(self.errors.get("portfolio", exc.message))]
+            result = await self._call(services().pros.add_portfolio_image, tenant, actor, data,
                                       upload.filename or "")
             if result is FAILED:
                 return [rx.clear_selected_files("portfolio"),

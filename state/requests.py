@@ -12,6 +12,7 @@ from backend.orders.catalog import CategoryRow
 from backend.orders.forms import MAX_PHOTOS
 from backend.orders.requests import QuoteRow, RequestRow
 from state.app_state import FAILED, AppState, FormMixin
+from state.uploads import read_uploads
 
 
 class MyRequestsState(AppState):
@@ -61,7 +62,14 @@ class NewRequestState(FormMixin, AppState):
         tenant, actor, _ = self._guard(Role.CLIENT)
         if self.access != "ok":
             return
-        photos = [await f.read() for f in files or []]
+        # Only a signed-in client gets here; the photos are counted and size-checked before any is read.
+        try:
+            photos = [data for _, data in await read_uploads(
+                files, field="photos", max_files=MAX_PHOTOS, max_bytes=services().settings.max_avatar_bytes)]
+        except DomainError as exc:
+            self._fail(exc)
+            yield rx.clear_selected_files("request-photos")
+            return
         data = self._form | {"category_id": self.category_choice or 0}
         request_id = await self._call(services().requests.create_request, tenant, actor, data, photos)
         if request_id is FAILED:

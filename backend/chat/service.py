@@ -32,7 +32,7 @@ from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, Throttled, ValidationFailed
 from backend.orders.models import Order, ServiceRequest
 from backend.profiles.models import Profile
-from backend.storage.images import load_image
+from backend.storage.images import ImageTooLarge, load_image, reencode
 from backend.storage.ports import ObjectStore
 from backend.tenancy.models import TenantPublic
 
@@ -47,8 +47,6 @@ FLOOD_WINDOW_S = 10  # ... per this many seconds
 NOT_FOUND = "No such conversation."
 TOO_FAST = "You're sending messages too quickly. Please wait a few seconds and try again."
 ONLY_FILES = "only images (JPEG, PNG, WebP, GIF) and PDF files can be attached"
-IMAGE_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp"),
-               "GIF": ("image/gif", "gif")}
 
 Notify = Callable[[int, int, str], None]  # (tenant_id, user_id, text): an in-app notification event
 
@@ -149,8 +147,11 @@ def _key_name(name: str, ext: str) -> str:
     return f"{stem or 'file'}.{ext}"
 
 
-def _sniff(name: str, data: bytes) -> tuple[str, str]:
-    """(content_type, extension), decided from the bytes; ValidationFailed for anything else."""
+def _sniff(name: str, data: bytes) -> tuple[bytes, str, str]:
+    """(bytes to store, content_type, extension), decided from the content; ValidationFailed for anything
+    else. A PDF is stored as sent, once it is structurally a PDF; an image is stored re-encoded from its
+    pixels (first frame, upright), so nothing the sender's device wrote into it (EXIF with GPS position
+    and camera, XMP, ICC text, comments) reaches the other participant."""
     shown = _display_name(name)
     if not isinstance(data, (bytes, bytearray)):
         raise ValidationFailed({"attachments": f"{shown}: that file could not be read"})
@@ -160,12 +161,14 @@ def _sniff(name: str, data: bytes) -> tuple[str, str]:
     if data[:5] == b"%PDF-":
         if not looks_like_pdf(bytes(data)):
             raise ValidationFailed({"attachments": f"{shown}: that PDF is damaged or not a PDF"})
-        return "application/pdf", "pdf"
+        return bytes(data), "application/pdf", "pdf"
     try:
         image = load_image(bytes(data), field="attachments", max_bytes=MAX_ATTACHMENT_BYTES)
+    except ImageTooLarge as exc:
+        raise ValidationFailed({"attachments": f"{shown}: {exc.errors['attachments']}"}) from None
     except ValidationFailed:
         raise ValidationFailed({"attachments": f"{shown}: {ONLY_FILES}"}) from None
-    return IMAGE_TYPES[image.format]
+    return reencode(image)
 
 
 # ---------------------------------------------------------------- the service
@@ -328,6 +331,13 @@ class ChatService:
             rows = self._rows(session, tenant, actor, [self._load(session, actor, conversation_id)])
         return self._with_unread(tenant, actor, rows)[0]
 
+    def check_may_send(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> None:
+        """Raises (PermissionDenied, NotFound) unless the actor may write in this conversation. The web layer
+        asks before it reads an upload, so a stranger's files are never read; send() checks again."""
+        actor = self._require_user(actor, tenant)
+        with self.db.tenant_session(tenant.id) as session:
+            self._load(session, actor, conversation_id)
+
     def conversation_for_order(self, tenant: TenantPublic, actor: Actor, order_id: int) -> int | None:
         """The job conversation carried over to this order, if the actor takes part in it."""
         actor = self._require_user(actor, tenant)
@@ -404,7 +414,7 @@ class ChatService:
         if not self.presence.allow_message(tenant.id, actor.id, self.flood_limit, self.flood_window_s):
             raise Throttled(TOO_FAST)
         # Check every file before storing any, so a refused file leaves nothing behind.
-        checked = [(name, data, *_sniff(name, data)) for name, data in files]
+        checked = [(name, *_sniff(name, data)) for name, data in files]  # images: re-encoded, metadata gone
 
         stored: list[dict[str, Any]] = []
         try:

@@ -139,13 +139,21 @@ class ProService:
 
     def add_portfolio_image(self, tenant: TenantPublic, actor: Actor, data: bytes, caption: str = "") -> ProView:
         actor = self._require_pro(actor)
+        if actor.tenant_id != tenant.id:
+            raise PermissionDenied("Only professionals have a professional profile.")
         caption = " ".join(caption.split())[:120]
-        image = load_image(data, field="portfolio", max_bytes=self.settings.max_avatar_bytes)
-        with self.db.tenant_session(tenant.id) as session:
+
+        def check_room(session) -> None:
             count = session.exec(select(sa.func.count()).select_from(PortfolioImage)
                                  .where(PortfolioImage.user_id == actor.id)).one()
             if count >= MAX_PORTFOLIO:
                 raise ValidationFailed({"portfolio": f"A portfolio holds at most {MAX_PORTFOLIO} images"})
+
+        with self.db.tenant_session(tenant.id) as session:
+            check_room(session)  # before decoding anything; checked again where the row is added
+        image = load_image(data, field="portfolio", max_bytes=self.settings.max_avatar_bytes)
+        with self.db.tenant_session(tenant.id) as session:
+            check_room(session)
             stem = f"t{tenant.id}/portfolio/u{actor.id}-{secrets.token_hex(6)}"
             self.store.put(f"{stem}.jpg", thumbnail(image, 1600), "image/jpeg")
             self.store.put(f"{stem}-thumb.jpg", thumbnail(image, 400, square=True), "image/jpeg")
