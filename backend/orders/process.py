@@ -102,8 +102,33 @@ TIMERS = {"expire": (S.ACCEPTED, UNPAID_EXPIRY), "auto_complete": (S.DELIVERED, 
 TERMINAL = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED, S.RESOLVED})
 
 
-def find(action: str, state: str) -> Transition | None:
-    return next((t for t in TRANSITIONS if t.action == action and state in t.sources), None)
+def check_unambiguous(transitions: tuple[Transition, ...]) -> None:
+    """At most one row per (action, state, actor): the row an actor's click applies is never a matter of order
+    in the table. Raises ValueError naming the clashes."""
+    seen: dict[tuple[str, str, Actor], Transition] = {}
+    clashes = []
+    for t in transitions:
+        for state in t.sources:
+            for actor in t.actors:
+                key = (t.action, state, actor)
+                if key in seen:
+                    clashes.append(f"{t.action!r} in {state} by {actor}: {seen[key].label!r} and {t.label!r}")
+                seen[key] = t
+    if clashes:
+        raise ValueError("Ambiguous order transitions: " + "; ".join(clashes))
+
+
+check_unambiguous(TRANSITIONS)
+
+
+def find(action: str, state: str, actor: Actor) -> Transition | None:
+    """The row this actor applies with `action` in `state` (at most one: see check_unambiguous)."""
+    return next((t for t in TRANSITIONS if t.action == action and state in t.sources and actor in t.actors), None)
+
+
+def actors_for(action: str, state: str) -> frozenset[Actor]:
+    """Everyone who may take `action` in `state` (empty: nobody can, it does not apply in that state)."""
+    return frozenset().union(*(t.actors for t in TRANSITIONS if t.action == action and state in t.sources))
 
 
 def available(state: str, actor: Actor) -> list[Transition]:

@@ -190,13 +190,15 @@ class OrderService:
                     raise NotFound("No such order.")
             if order is None:
                 raise NotFound("No such order.")
-            transition = process.find(action, order.state)
+            transition = process.find(action, order.state, actor)
             if transition is None:
-                raise DomainError(f"You can't {action.replace('_', ' ')} an order that is "
-                                  f"{order.state.replace('_', ' ')}.")
-            if actor not in transition.actors:
-                raise PermissionDenied(f"Only the {' or '.join(sorted(a.value for a in transition.actors))} "
-                                       f"can do that.")
+                allowed = process.actors_for(action, order.state)
+                if not allowed:
+                    raise DomainError(f"You can't {action.replace('_', ' ')} an order that is "
+                                      f"{order.state.replace('_', ' ')}.")
+                people = sorted(a.value for a in allowed if a != Actor.SYSTEM)
+                raise PermissionDenied(f"Only the {' or '.join(people)} can do that." if people
+                                       else "That happens automatically.")
             if transition.guard and (refusal := transition.guard(order, now)):
                 raise DomainError(refusal)
             if transition.needs_note and not note:
