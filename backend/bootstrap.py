@@ -84,7 +84,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     if migrate:
         from backend.migrate import upgrade
 
-        upgrade(settings.owner_database_url)
+        upgrade(settings.owner_database_url, settings)
     if jobs is None:
         from backend.jobs import CeleryJobQueue
 

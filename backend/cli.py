@@ -89,7 +89,7 @@ def _platform(settings: Settings):
     from backend.migrate import upgrade
     from backend.tenancy.service import PlatformService, TenantDirectory
 
-    upgrade(settings.owner_database_url)
+    upgrade(settings.owner_database_url, settings)
     db = Database(settings)
     return PlatformService(db, Passwords(settings), TenantDirectory(db, settings)), db
 

@@ -27,8 +27,9 @@ class Settings(BaseSettings):
     # --- data stores -------------------------------------------------------------------
     # Owner connection: runs migrations. Unset = SQLite file under data_dir.
     database_url: str | None = None
-    # Runtime connection. Unset on PostgreSQL = the owner connection followed by
-    # `SET ROLE <database_app_role>`, so the app never acts as the table owner (RLS applies).
+    # Runtime connection, as a login role that owns nothing (required in production; the app refuses to
+    # start as a superuser or the tables' owner). Unset in development/test = the owner connection followed
+    # by `SET ROLE <database_app_role>` (RLS applies to the app's queries, but RESET ROLE could undo it).
     database_app_url: str | None = None
     database_app_role: str = "marketplace_app"
     redis_url: str | None = None  # Celery broker/results, chat presence; unset = in-process
@@ -113,6 +114,14 @@ class Settings(BaseSettings):
                 raise ValueError("SECRET_KEY must be set to a random value of 32+ characters in production")
             if not self.database_url:
                 raise ValueError("DATABASE_URL must point at PostgreSQL in production")
+            if self.is_postgres and not self.database_app_url:
+                raise ValueError(
+                    "DATABASE_APP_URL is required in production: the app must connect as its own login role, "
+                    "which owns no table (row-level security then holds whatever SQL it runs). As the owner: "
+                    "CREATE ROLE marketplace_app LOGIN PASSWORD '<random>'; then "
+                    "DATABASE_APP_URL=postgresql+psycopg://marketplace_app:<password>@<host>:5432/<database>")
+            if self.database_app_url and self.database_app_url == self.database_url:
+                raise ValueError("DATABASE_APP_URL must not be the owner's connection (DATABASE_URL) in production")
         return self
 
 

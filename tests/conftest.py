@@ -18,12 +18,24 @@ def servers():
     s.stop()
 
 
+# The production shape: the app connects directly as its own LOGIN role (DATABASE_APP_URL), which the
+# migrations grant DML to and which owns nothing; the admin URL (pg_url) is the owner and runs migrations.
+APP_ROLE = "marketplace_app"
+APP_ROLE_PASSWORD = "marketplace-app-test-only"  # trust auth here; a password-auth server would need it
+
+
 @pytest.fixture(scope="session")
 def pg_url(servers):
     name = f"mp_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     url = servers.create_database(name)
+    servers.ensure_login_role(APP_ROLE, APP_ROLE_PASSWORD)
     yield url
     servers.drop_database(name)
+
+
+def app_url(database_url: str) -> str:
+    """The same database as the app's login role (DATABASE_APP_URL)."""
+    return Servers.url_as(database_url, APP_ROLE, APP_ROLE_PASSWORD)
 
 
 class InlineJobs:
@@ -51,8 +63,10 @@ def make_services(database_url: str | None, data_dir: Path):
     from backend.bootstrap import build_services
     from backend.config import Settings
 
+    postgres = bool(database_url and database_url.startswith("postgresql"))
     settings = Settings(environment="test", database_url=database_url, data_dir=data_dir, redis_url=None,
-                        argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1)
+                        argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1,
+                        database_app_url=app_url(database_url) if postgres else None)
     jobs = InlineJobs()
     # the test-card gateway exists only in development; the suite (ENVIRONMENT=test) asks for it explicitly
     svc = build_services(settings, jobs=jobs, demo_gateway=True if settings.environment == "test" else None)
@@ -78,7 +92,7 @@ def _truncate(services):
 
     from backend.migrate import upgrade
 
-    upgrade(services.settings.owner_database_url)
+    upgrade(services.settings.owner_database_url, services.settings)
     engine = sa.create_engine(services.settings.owner_database_url)
     with engine.begin() as conn:
         tables = [r[0] for r in conn.execute(sa.text(

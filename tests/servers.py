@@ -97,14 +97,46 @@ class Servers:
 
     # -------------------------------------------------------------- databases
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, owner: str | None = None) -> str:
+        """A fresh database; returns its URL with the admin's credentials (owner: a role to own it)."""
         import psycopg
 
         admin = urlsplit(self.postgres_admin_url.replace("+psycopg", ""))
         with psycopg.connect(admin.geturl(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
         return self.postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def ensure_login_role(self, name: str, password: str) -> None:
+        """A plain LOGIN role (not superuser, no BYPASSRLS/CREATEROLE/CREATEDB), created if absent.
+
+        Roles are cluster-wide and several test processes share one server, so this is idempotent and
+        serialised by an advisory lock in the admin database (which every test process connects to);
+        migrations that create the same role concurrently tolerate it existing (backend/tenancy/rls.py).
+        An existing role is only given LOGIN if it lacks it: its password is left alone (trust auth here)."""
+        import psycopg
+        from psycopg import sql
+
+        admin = urlsplit(self.postgres_admin_url.replace("+psycopg", ""))
+        with psycopg.connect(admin.geturl(), autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext('marketplace-tests: roles'))")
+            try:
+                row = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+                if row is None:
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB "
+                                         "PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+                elif not row[0]:
+                    conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name),
+                                                                                  sql.Literal(password)))
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('marketplace-tests: roles'))")
+
+    @staticmethod
+    def url_as(database_url: str, user: str, password: str | None) -> str:
+        """The same database, connecting as another role."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(database_url).set(username=user, password=password).render_as_string(hide_password=False)
 
     def drop_database(self, name: str) -> None:
         import psycopg

@@ -28,6 +28,7 @@ from backend.payments.ports import (
 from backend.payments.providers import CANNOT_TAKE_PAYMENTS
 from backend.tenancy.hosts import tenant_url
 from backend.tenancy.models import TenantPublic
+from backend.tenancy.platform_reads import WEBHOOK_EVENT_TENANT
 
 log = logging.getLogger(__name__)
 ESCROW_STATES = (OrderState.PAID, OrderState.IN_PROGRESS, OrderState.DELIVERED, OrderState.DISPUTED)
@@ -477,7 +478,7 @@ class PaymentService:
         event = gateway.parse_webhook(payload, headers)
         if event.kind == "ignored":
             return None
-        with self.db.platform_session() as session:
+        with self._webhook_session(event.tenant_id) as session:
             known = session.exec(select(WebhookEvent).where(WebhookEvent.provider == provider,
                                                             WebhookEvent.event_id == event.event_id)).first()
             if known is not None:  # a replay; one whose processing failed gets another go
@@ -494,7 +495,10 @@ class PaymentService:
 
     def process_webhook(self, event_row_id: int, tenants) -> str:
         """The job behind a stored event. Idempotent: a processed event is not processed again."""
-        with self.db.platform_session() as session:
+        found = self.db.platform_read(WEBHOOK_EVENT_TENANT, event_row_id=event_row_id)
+        if not found:
+            return "skipped"
+        with self._webhook_session(found[0].tenant_id) as session:
             row = session.get(WebhookEvent, event_row_id)
             if row is None or row.status == "processed":
                 return "skipped"
@@ -505,18 +509,23 @@ class PaymentService:
                 self.confirm_checkout(tenants.by_id(tenant_id), session_id)
                 result = "confirmed"
         except PaymentUnavailable as exc:  # the job retries; record the attempt
-            self._mark_webhook(event_row_id, "received", exc.message)
+            self._mark_webhook(event_row_id, "received", exc.message, tenant_id)
             raise
         except DomainError as exc:  # settled otherwise (e.g. a late payment was voided): done, but noted
-            self._mark_webhook(event_row_id, "processed", exc.message)
+            self._mark_webhook(event_row_id, "processed", exc.message, tenant_id)
             return "handled"
         except Exception as exc:
-            self._mark_webhook(event_row_id, "failed", str(exc))
+            self._mark_webhook(event_row_id, "failed", str(exc), tenant_id)
             raise
-        self._mark_webhook(event_row_id, "processed", "")
+        self._mark_webhook(event_row_id, "processed", "", tenant_id)
         return result
 
-    def _mark_webhook(self, event_row_id: int, status: str, error: str) -> None:
-        with self.db.platform_session() as session:
+    def _webhook_session(self, tenant_id: int | None):
+        """webhook_event rows live under the tenant their verified payload names (row-level security);
+        an event that names none is a platform row."""
+        return self.db.tenant_session(tenant_id) if tenant_id else self.db.platform_session()
+
+    def _mark_webhook(self, event_row_id: int, status: str, error: str, tenant_id: int | None) -> None:
+        with self._webhook_session(tenant_id) as session:
             row = session.get(WebhookEvent, event_row_id)
             row.status, row.attempts, row.last_error = status, row.attempts + 1, error[:500]

@@ -17,6 +17,7 @@ from backend.errors import NotFound, PermissionDenied, ValidationFailed
 from backend.payments.providers import NO_PROVIDER, SETUP, default_provider, setup_hint
 from backend.profiles.models import Profile
 from backend.tenancy.hosts import tenant_slug_for_host
+from backend.tenancy.platform_reads import TENANT_USER_COUNTS
 from backend.tenancy.models import (
     OperatorCredentials, Tenant, TenantBranding, TenantCreate, TenantPublic, TenantStatus,
 )
@@ -89,7 +90,9 @@ class TenantRow:
 
 
 class PlatformService:
-    """The platform operator's console: the only code that uses the cross-tenant path."""
+    """The platform operator's console. It never sees another tenant's rows: tenants are platform rows,
+    per-tenant figures come from platform_reads, and a new tenant's first admin is written in a
+    transaction bound to that new tenant."""
 
     def __init__(self, db: Database, passwords: Passwords, directory: TenantDirectory,
                  providers: list[str] | None = None):
@@ -153,8 +156,9 @@ class PlatformService:
 
     def list_tenants(self, actor: Actor) -> list[TenantRow]:
         self._require_operator(actor)
-        with self.db.cross_tenant_session() as session:
-            counts = dict(session.exec(select(User.tenant_id, sa.func.count()).group_by(User.tenant_id)).all())
+        # user counts span tenants: a narrowly scoped definer function (platform_reads), not a session
+        counts = {tenant_id: users for tenant_id, users in self.db.platform_read(TENANT_USER_COUNTS)}
+        with self.db.platform_session() as session:
             tenants = session.exec(select(Tenant).order_by(Tenant.created_at, Tenant.id)).all()
             return [
                 TenantRow(id=t.id, slug=t.slug, name=t.name, primary_color=t.primary_color,
@@ -175,7 +179,7 @@ class PlatformService:
         provider = self._check_provider(self.default_provider() if form.payment_provider is None
                                         else form.payment_provider)
         password_hash = self.passwords.hash(form.admin_password)
-        with self.db.cross_tenant_session() as session:
+        with self.db.platform_session() as session:
             if session.exec(select(Tenant.id).where(Tenant.slug == form.slug)).first() is not None:
                 raise ValidationFailed({"slug": "That address is taken"})
             tenant = Tenant(slug=form.slug, name=form.name, primary_color=form.primary_color,
@@ -184,6 +188,7 @@ class PlatformService:
                             request_expiry_days=form.request_expiry_days, payment_provider=provider)
             session.add(tenant)
             session.flush()
+            self.db.bind(session, tenant.id)  # same transaction, now bound to the new tenant: its first rows
             admin = User(tenant_id=tenant.id, email=form.admin_email, password_hash=password_hash, role=Role.ADMIN)
             session.add(admin)
             session.flush()

@@ -236,8 +236,13 @@ def books(m: Market, order_id: int) -> Books:
 
 
 def webhook_rows(m: Market) -> list[WebhookEvent]:
-    with m.svc.db.platform_session() as s:
-        return list(s.exec(select(WebhookEvent).order_by(WebhookEvent.id)).all())
+    """Stored events: under the tenant they name (row-level security on PostgreSQL), or platform rows if
+    they name none (SQLite, without RLS, shows every row in both)."""
+    rows: dict[int, WebhookEvent] = {}
+    for scope in (m.svc.db.platform_session, lambda: m.svc.db.tenant_session(m.t.id)):
+        with scope() as s:
+            rows |= {r.id: r for r in s.exec(select(WebhookEvent)).all()}
+    return [rows[i] for i in sorted(rows)]
 
 
 def act(m: Market, order_id: int, *steps: str) -> None:
