@@ -14,7 +14,9 @@ from backend.chat.ports import StoreUnavailable
 from backend.chat.service import ChatService
 from backend.config import Settings, get_settings
 from backend.db import Database, utcnow
+from backend.crypto import SecretBox
 from backend.notifications.adapters.maildir import MaildirEmailSender
+from backend.notifications.adapters.unconfigured import UnconfiguredEmailSender
 from backend.orders.catalog import CatalogService
 from backend.orders.requests import RequestService
 from backend.orders.service import OrderJobs, OrderService
@@ -28,6 +30,7 @@ from backend.notifications.service import NotificationService
 from backend.profiles.service import ProfileService
 from backend.storage.adapters.local import LocalObjectStore
 from backend.storage.ports import ObjectStore
+from backend.storage.signing import UrlSigner
 from backend.tenancy.service import PlatformService, TenantDirectory
 
 
@@ -78,9 +81,10 @@ class Services:
 
 
 def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: bool = True,
-                   demo_gateway: bool | None = None) -> Services:
-    """demo_gateway: None = only in development; True lets a test suite (ENVIRONMENT=test) use the
-    test-card gateway; production refuses it whatever is passed."""
+                   dev_tools: bool | None = None) -> Services:
+    """dev_tools = the demo payment gateway (test cards, no money moves) and the dev outbox (emails kept on disk
+    and shown to the tenant admin). None: only with ENVIRONMENT=development; True lets a test suite
+    (ENVIRONMENT=test) have them; production refuses them whatever is passed."""
     if migrate:
         from backend.migrate import upgrade
 
@@ -93,18 +97,18 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     passwords = Passwords(settings)
     store = make_object_store(settings)
     tenants = TenantDirectory(db, settings)
-    payments = PaymentService(db, settings, make_gateways(settings, db, demo=demo_gateway), Ledger())
+    payments = PaymentService(db, settings, make_gateways(settings, db, demo=dev_tools), Ledger())
     orders = OrderService(db, payments, store, jobs)
     payments.orders = orders
     stoppers: list = []
-    notifications = NotificationService(db, MaildirEmailSender(settings.data_dir / "outbox"))
+    notifications = make_notifications(settings, db, dev_outbox=dev_tools)
     chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
     return Services(
         settings=settings,
         db=db,
         tenants=tenants,
         platform=PlatformService(db, passwords, tenants, payments.providers()),
-        accounts=AccountService(db, settings, passwords, jobs),
+        accounts=AccountService(db, settings, passwords, jobs, notifications),
         profiles=ProfileService(db, settings, store),
         notifications=notifications,
         catalog=CatalogService(db),
@@ -138,6 +142,21 @@ def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: li
         log.warning("chat: the message store is unreachable at start-up; sending will fail until it is back")
     presence = RedisPresence.from_url(settings.redis_url) if settings.redis_url else LocalPresence()
     return ChatService(db, messages, presence, store, notify)
+
+
+def make_notifications(settings: Settings, db: Database, *, dev_outbox: bool | None = None) -> NotificationService:
+    """Email through the dev mailbox (./data/outbox, read on the dev outbox page) only in development, or when a
+    test suite asks for it; elsewhere no fallback: until a provider is configured, deliveries fail loudly."""
+    if dev_outbox is None:
+        dev_outbox = settings.environment == "development"
+    if dev_outbox and settings.environment == "production":
+        raise ValueError("The dev outbox never runs with ENVIRONMENT=production")
+    secrets = SecretBox(settings.secret_key.get_secret_value(), "notification-token")
+    if dev_outbox:
+        mailbox = MaildirEmailSender(settings.data_dir / "outbox")
+        return NotificationService(db, mailbox, secrets, dev_mailbox=mailbox)
+    log.error("no email provider is configured: emails (verification, password reset) will not be sent")
+    return NotificationService(db, UnconfiguredEmailSender(), secrets)
 
 
 def make_gateways(settings: Settings, db: Database, *, demo: bool | None = None) -> dict[str, PaymentGateway]:
@@ -179,10 +198,12 @@ def make_object_store(settings: Settings) -> ObjectStore:
         from backend.storage.adapters.s3 import S3ObjectStore
 
         store = S3ObjectStore(settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
-                              region=settings.s3_region, presign_seconds=settings.s3_presign_seconds)
+                              region=settings.s3_region, presign_seconds=settings.s3_presign_seconds,
+                              signed_seconds=settings.signed_url_seconds)
         store.ensure_bucket()
         return store
-    return LocalObjectStore(settings.objects_dir)
+    return LocalObjectStore(settings.objects_dir, UrlSigner(settings.secret_key.get_secret_value()),
+                            signed_seconds=settings.signed_url_seconds)
 
 
 _services: Services | None = None

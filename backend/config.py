@@ -39,8 +39,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_presign_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Lifetime of a signed URL to a private object (invoice, chat attachment, request photo), minted after the
+    # caller's right to it was checked; a page re-mints them on every load.
+    signed_url_seconds: int = Field(default=600, ge=30, le=24 * 3600)
 
-    # --- payments (unset = the demo gateway with test cards) -----------------------------
+    # --- payments: a provider exists when its keys are set. None set = no marketplace can take payments,
+    # except with ENVIRONMENT=development, which has the demo gateway (test cards, no money moves) ------
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None  # only to point the SDK at a local fake in tests

@@ -18,10 +18,11 @@ every user logs in through `accounts.login` for a session token. BENCH_CHAT_CLON
 What a browser sends (learnt from `python -m bench.chat record`, which opens a conversation in chromium and prints
 the socket.io frames; rerun it after a Reflex upgrade):
   * WebSocket GET /_event/?token=<tab token, a uuid>&EIO=4&transport=websocket, subprotocol = Reflex's version;
-    the Origin header becomes `router.url` (so it picks the tenant); the session comes from the hydrate's vars;
+    the Origin header becomes `router.url` (so it picks the tenant); the session is the HttpOnly `mp_session`
+    cookie of the handshake (the server reads it; the page cannot);
   * Engine.IO open `0{...}`, then socket.io CONNECT on namespace /_event whose auth carries the boot event:
-    `40/_event,{"event": {"name": "reflex___state____state.hydrate_and_load", "payload": {"vars":
-    {"<app state>.session_token_rx_state_": <mp_session cookie>}, "hashes": [...]}, "router_data": {"pathname":
+    `40/_event,{"event": {"name": "reflex___state____state.hydrate_and_load", "payload": {"vars": {...},
+    "hashes": [...]}, "router_data": {"pathname":
     "/messages/<id>", "asPath": ..., "query": {"conversation_id": "<id>"}}}, "state_schema": ...}`; the backend
     answers with deltas and runs the page's on_load (ChatState.load) itself, no further event needed;
   * events: `42/_event,["event", {"name", "payload", "router_data"}]`, deltas back as `42/_event,["event",
@@ -82,7 +83,6 @@ STATE = "reflex___state____state"
 APP_STATE = f"{STATE}.state___app_state____app_state"
 CHAT_STATE = f"{APP_STATE}.state___chat____chat_state"
 ROOM_STATE = f"{STATE}.reflex___istate___shared____shared_state_base_internal.state___chat____chat_room"
-SESSION_VAR = f"{APP_STATE}.session_token_rx_state_"
 FORM_DATA = "__reflex_form_data__"
 BOUNDARY = "----BenchChatBoundary7MA4YWxkTrZu0gW"
 
@@ -381,7 +381,7 @@ class ChatPage:
         self.ws = WebSocket(self._on_text)
 
     async def open(self) -> None:
-        hydrate = {"name": f"{STATE}.hydrate_and_load", "payload": {"vars": {SESSION_VAR: self.session_token}},
+        hydrate = {"name": f"{STATE}.hydrate_and_load", "payload": {"vars": {}},
                    "router_data": self.router}
         self._auth = json.dumps({"event": hydrate})
         await self.ws.open(self.port, f"{NAMESPACE}/?token={self.tab_token}&EIO=4&transport=websocket",

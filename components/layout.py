@@ -64,7 +64,7 @@ def _nav_items() -> list[tuple[str, str, rx.Var]]:
         ("Users", "/admin", role == "admin"),
         ("Categories", "/admin/categories", role == "admin"),
         ("Payments", "/admin/payments", role == "admin"),
-        ("Outbox", "/admin/outbox", role == "admin"),
+        ("Dev outbox", "/admin/outbox", (role == "admin") & AppState.dev_tools),
         ("Orders", "/orders", AppState.user_id != 0),
         ("Account", "/account", AppState.user_id != 0),
     ]

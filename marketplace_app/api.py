@@ -16,9 +16,12 @@ from backend.accounts.models import Actor
 from backend.bootstrap import services
 from backend.errors import AuthenticationFailed, DomainError, Throttled, ValidationFailed
 from backend.payments.ports import PaymentUnavailable, WebhookInvalid
+from backend.storage.ports import is_public
+from marketplace_app.web_session import router as web_session_router
 from backend.tenancy.models import TenantPublic
 
 api = FastAPI(title="Marketplace API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+api.include_router(web_session_router)
 
 
 def current_tenant(request: Request) -> TenantPublic:
@@ -118,10 +121,14 @@ def me(actor: Actor = Depends(current_actor)) -> UserOut:
     return UserOut.of(actor)
 
 
+PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+
+
 @api.get("/api/v1/objects/{key:path}")
-def get_object(key: str, tenant: TenantPublic = Depends(current_tenant)) -> Response:
-    # Objects are namespaced by tenant; a host only ever serves its own tenant's files.
-    if not key.startswith(f"t{tenant.id}/"):
+def get_public_object(key: str, tenant: TenantPublic = Depends(current_tenant)) -> Response:
+    """Public objects only (avatars, portfolio images), and only on their own tenant's host. Anything else is
+    private and has no lasting URL: it is 404 here whether or not it exists."""
+    if not key.startswith(f"t{tenant.id}/") or not is_public(key):
         raise HTTPException(404, "Not found")
     try:
         data, content_type = services().store.get(key)
@@ -131,17 +138,30 @@ def get_object(key: str, tenant: TenantPublic = Depends(current_tenant)) -> Resp
                                                             "X-Content-Type-Options": "nosniff"})
 
 
+@api.get("/api/v1/files/{key:path}")
+def get_signed_object(key: str, expires: int = 0, signature: str = "",
+                      tenant: TenantPublic = Depends(current_tenant)) -> Response:
+    """A private object through a short-lived signed URL, minted by a service after it checked the caller's right
+    to it (embedded store; S3's presigned URLs go to S3). Expired, tampered or other-tenant URLs are 404."""
+    if not key.startswith(f"t{tenant.id}/"):
+        raise HTTPException(404, "Not found")
+    try:
+        data, content_type = services().store.open_signed(key, expires, signature)
+    except KeyError:
+        raise HTTPException(404, "Not found") from None
+    return Response(data, media_type=content_type, headers=PRIVATE_HEADERS)
+
+
 @api.get("/api/v1/orders/{order_id}/invoice")
 def invoice(order_id: int, tenant: TenantPublic = Depends(current_tenant),
             actor: Actor = Depends(current_actor)) -> Response:
-    """The order's PDF invoice, for its client and professional only."""
+    """The order's PDF invoice, for its client, its professional and the marketplace's admins only."""
     try:
         data, filename = services().orders.invoice(tenant, actor, order_id)
     except DomainError as exc:
         raise HTTPException(404, exc.message) from None
     return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', **PRIVATE_HEADERS})
 
 
 @api.post("/api/webhooks/{provider}")

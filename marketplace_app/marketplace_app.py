@@ -6,6 +6,7 @@ from backend.bootstrap import services
 from backend.jobs import run_timers_forever
 from marketplace_app.api import api
 from marketplace_app.limits import body_limit
+from marketplace_app.security_headers import with_security_headers
 from pages import PAGES
 
 services()  # migrate and wire adapters at start, not on the first request
@@ -13,8 +14,11 @@ services()  # migrate and wire adapters at start, not on the first request
 app = rx.App(
     # Applied in order, each wrapping the previous result: body_limit wraps the REST API and all of Reflex's
     # routes (/_upload, /_event). Oversized bodies get 413 before they are read (marketplace_app/limits.py).
+    # The outermost, with_security_headers, adds CSP, framing denial, HSTS... to every response and refuses
+    # cross-origin WebSockets (marketplace_app/security_headers.py).
     api_transformer=[api, body_limit(services().settings,
-                                     upload_path=rx.config.get_config().prepend_backend_path("/_upload"))],
+                                     upload_path=rx.config.get_config().prepend_backend_path("/_upload")),
+                     with_security_headers(services().settings)],
     head_components=[
         rx.el.link(rel="manifest", href="/manifest.json"),
         rx.el.meta(name="theme-color", content="#4F46E5"),

@@ -80,8 +80,7 @@ def user_row(u) -> rx.Component:
 def admin_users() -> rx.Component:
     counts = AdminUsersState.counts
     return page_shell(rx.vstack(
-        page_header("Users", f"Everyone on {AdminUsersState.tenant_name}",
-                    rx.link(rx.button("Dev outbox", variant="soft"), href="/admin/outbox")),
+        page_header("Users", f"Everyone on {AdminUsersState.tenant_name}"),
         rx.grid(stat("Clients", counts["client"]), stat("Professionals", counts["professional"]),
                 stat("Admins", counts["admin"]), stat("Suspended", counts["suspended"]),
                 columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%"),
@@ -143,13 +142,18 @@ def message_card(m) -> rx.Component:
 @page("/admin/outbox", "Dev outbox", on_load=OutboxState.load)
 def admin_outbox() -> rx.Component:
     return page_shell(rx.vstack(
-        page_header("Dev outbox", "Emails this marketplace sent. With no email provider configured, "
-                    "this is where they land."),
+        page_header("Dev outbox", "Emails this marketplace sent, as the development mail channel delivered them."),
+        rx.callout(
+            "A development tool: this page exists only with ENVIRONMENT=development. It shows every email, one-time "
+            "links included, so that you can follow them without a mail server. In production no page shows "
+            "other people's emails.",
+            icon="flask-conical", color_scheme="amber", width="100%"),
         rx.cond(
-            ~OutboxState.loaded, loading_panel(),
+            OutboxState.unavailable != "", empty_state("mail-x", "No dev outbox here", OutboxState.unavailable),
+            rx.cond(~OutboxState.loaded, loading_panel(),
             rx.cond(OutboxState.messages.length() == 0,
                     empty_state("mail", "No messages yet", "Sign-ups and password resets send emails here."),
-                    rx.vstack(rx.foreach(OutboxState.messages, message_card), spacing="3", width="100%")),
+                    rx.vstack(rx.foreach(OutboxState.messages, message_card), spacing="3", width="100%"))),
         ),
         spacing="4", width="100%",
     ))

@@ -203,7 +203,7 @@ def order_detail() -> rx.Component:
                         rx.cond(o.viewer_role != "client",
                                 rx.vstack(money_line("Platform fee", o.fee), money_line("Professional receives",
                                                                                        o.payout), width="100%")),
-                        rx.cond(o.has_invoice & (o.viewer_role != "admin"),
+                        rx.cond(o.has_invoice,
                                 rx.link(rx.button(rx.icon("file-down", size=14), "Download invoice (PDF)",
                                                   variant="soft", width="100%"),
                                         href=f"/api/v1/orders/{o.id}/invoice", is_external=True, width="100%",

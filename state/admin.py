@@ -118,15 +118,17 @@ class AdminCategoriesState(FormMixin, AppState):
 class OutboxState(AppState):
     messages: list[dict] = []
     loaded: bool = False
+    unavailable: str = ""  # why there is no outbox here (not development)
 
     @rx.event
     def load(self):
-        self.loaded = False
+        self.loaded, self.unavailable, self.messages = False, "", []
         _, actor, redirect = self._guard(Role.ADMIN)
         if redirect or self.access != "ok":
             return redirect
         try:
             self.messages = [dataclasses.asdict(m) for m in services().notifications.outbox(actor)]
         except DomainError as exc:
-            return rx.toast.error(exc.message)
+            self.unavailable = exc.message
+            return None
         self.loaded = True

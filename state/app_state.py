@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 
 from backend.accounts.models import Actor, Role
+from backend.accounts.tickets import Kind, issue_ticket
 from backend.bootstrap import services
 from backend.errors import DomainError, ValidationFailed
 from backend.tenancy.models import TenantPublic
-
-SESSION_MAX_AGE = 14 * 24 * 3600
 
 
 def go_to(url: str):
@@ -30,9 +30,8 @@ HOME_FOR_ROLE = {Role.CLIENT: "/client", Role.PROFESSIONAL: "/pro", Role.ADMIN: 
 
 
 class AppState(rx.State):
-    session_token: str = rx.Cookie("", name="mp_session", max_age=SESSION_MAX_AGE, same_site="lax")
-    # Platform operators have their own session, valid on any host, for the /operator console.
-    operator_token: str = rx.Cookie("", name="mp_operator", max_age=24 * 3600, same_site="strict")
+    # The session lives in HttpOnly cookies that no script can read (see marketplace_app/web_session.py): the server
+    # reads them from the WebSocket handshake (`_session_token`). Operators have their own, valid on any host.
 
     # tenant serving this page: loading | ok | missing | suspended
     tenant_status: str = "loading"
@@ -51,6 +50,8 @@ class AppState(rx.State):
 
     # what the current page may show: loading | ok | denied
     access: str = "loading"
+    # development tools (the dev outbox) exist on this installation: ENVIRONMENT=development only
+    dev_tools: bool = False
 
     # ------------------------------------------------------------------ resolution
 
@@ -65,11 +66,45 @@ class AppState(rx.State):
     def _tenant(self) -> TenantPublic | None:
         return services().tenants.for_host(self._host())
 
+    def _cookie(self, name: str) -> str:
+        """A cookie from the WebSocket handshake (HttpOnly ones included); Reflex keeps these server-side."""
+        jar = SimpleCookie()
+        try:
+            jar.load(self.router.headers.cookie or "")
+        except CookieError:
+            return ""
+        morsel = jar.get(name)
+        return morsel.value if morsel else ""
+
+    def _session_token(self) -> str:
+        return self._cookie("mp_session")
+
+    def _operator_token(self) -> str:
+        return self._cookie("mp_operator")
+
+    def _start_session(self, kind: Kind, token: str, next_url: str, tenant_id: int | None = None):
+        """Hand the page a one-minute ticket that it POSTs to /api/v1/session, which sets the HttpOnly cookie;
+        then a full page load, so the new WebSocket carries it."""
+        ticket = issue_ticket(services().settings, kind, token, tenant_id)
+        return rx.call_script(
+            "fetch('/api/v1/session', {method: 'POST', credentials: 'same-origin', "
+            "headers: {'Content-Type': 'application/json'}, "
+            f"body: JSON.stringify({{ticket: {json.dumps(ticket)}}})}})"
+            f".then(r => window.location.assign(r.ok ? {json.dumps(next_url)} : '/login'))")
+
+    @staticmethod
+    def _end_session(kind: Kind, next_url: str):
+        """Clear the HttpOnly cookie (the backend already revoked the session), then a full page load."""
+        return rx.call_script(
+            f"fetch('/api/v1/session?kind={kind}', {{method: 'DELETE', credentials: 'same-origin'}})"
+            f".finally(() => window.location.assign({json.dumps(next_url)}))")
+
     def _actor(self) -> Actor | None:
         tenant = self._tenant()
-        if tenant is None or not self.session_token:
+        token = self._session_token()
+        if tenant is None or not token:
             return None
-        return services().accounts.resolve_session(tenant, self.session_token)
+        return services().accounts.resolve_session(tenant, token)
 
     def _resolve(self) -> tuple[TenantPublic | None, Actor | None]:
         tenant = self._tenant()
@@ -78,10 +113,12 @@ class AppState(rx.State):
             self._set_actor(None)
             return None, None
         self.tenant_status = "ok" if tenant.is_active else "suspended"
+        self.dev_tools = services().notifications.dev_mailbox is not None
         self.tenant_name, self.tenant_slug = tenant.name, tenant.slug
         self.brand_primary, self.brand_accent, self.tenant_logo = (
             tenant.primary_color, tenant.accent_color, tenant.logo_url)
-        actor = services().accounts.resolve_session(tenant, self.session_token) if self.session_token else None
+        token = self._session_token()
+        actor = services().accounts.resolve_session(tenant, token) if token else None
         self._set_actor(actor)
         return tenant, actor
 
@@ -124,13 +161,11 @@ class AppState(rx.State):
 
     @rx.event
     async def logout(self):
-        tenant = self._tenant()
-        if tenant is not None and self.session_token:
-            await asyncio.to_thread(services().accounts.logout, tenant, self.session_token)
-        self.session_token = ""
+        tenant, token = self._tenant(), self._session_token()
+        if tenant is not None and token:
+            await asyncio.to_thread(services().accounts.logout, tenant, token)
         self._set_actor(None)
-        # Setting the cookie var to "" clears it in the browser; the server-side session is revoked above.
-        return [rx.redirect("/"), rx.toast.info("You are logged out.")]
+        return self._end_session("user", "/")
 
     @rx.var
     def home_path(self) -> str:

@@ -50,10 +50,9 @@ class SignupState(FormMixin, AppState):
                                   user_agent=self.router.headers.user_agent)
         if result is FAILED:
             return
-        actor, self.session_token = result
-        self._set_actor(actor)
+        actor, token = result
         yield rx.toast.success("Welcome! Check your email to confirm your address.")
-        yield rx.redirect(HOME_FOR_ROLE[actor.role])
+        yield self._start_session("user", token, HOME_FOR_ROLE[actor.role], tenant.id)
 
 
 class LoginState(FormMixin, AppState):
@@ -74,9 +73,9 @@ class LoginState(FormMixin, AppState):
                                   user_agent=self.router.headers.user_agent)
         if result is FAILED:
             return
-        actor, self.session_token = result
-        self._set_actor(actor)
-        yield rx.redirect(_safe_next(self.router.url.query_parameters.get("next", ""), HOME_FOR_ROLE[actor.role]))
+        actor, token = result
+        next_url = _safe_next(self.router.url.query_parameters.get("next", ""), HOME_FOR_ROLE[actor.role])
+        yield self._start_session("user", token, next_url, tenant.id)
 
 
 class ForgotState(FormMixin, AppState):
@@ -161,7 +160,7 @@ class OperatorLoginState(FormMixin, AppState):
     def load(self):
         self._reset_form()
         self._resolve()
-        if services().accounts.resolve_operator_session(self.operator_token):
+        if services().accounts.resolve_operator_session(self._operator_token()):
             return rx.redirect("/operator")
 
     @rx.event
@@ -172,5 +171,5 @@ class OperatorLoginState(FormMixin, AppState):
                                   form.get("password", ""), ip=_client_ip(self))
         if result is FAILED:
             return
-        _, self.operator_token = result
-        yield rx.redirect("/operator")
+        _, token = result
+        yield self._start_session("operator", token, "/operator")

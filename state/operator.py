@@ -26,7 +26,7 @@ class OperatorState(FormMixin, AppState):
     setup_hint: str = ""  # what to configure when no provider is, shown above the marketplaces
 
     def _operator(self) -> Actor | None:
-        return services().accounts.resolve_operator_session(self.operator_token)
+        return services().accounts.resolve_operator_session(self._operator_token())
 
     def _reload(self, actor: Actor) -> None:
         self.tenants = [dataclasses.asdict(t) for t in services().platform.list_tenants(actor)]
@@ -104,7 +104,6 @@ class OperatorState(FormMixin, AppState):
 
     @rx.event
     def operator_logout(self):
-        if self.operator_token:
-            services().accounts.operator_logout(self.operator_token)
-        self.operator_token = ""
-        return [rx.remove_cookie("mp_operator"), rx.redirect("/operator/login")]
+        if token := self._operator_token():
+            services().accounts.operator_logout(token)
+        return self._end_session("operator", "/operator/login")

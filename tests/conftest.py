@@ -59,17 +59,18 @@ class InlineJobs:
         self.services.payments.process_webhook(event_row_id, self.services.tenants)
 
 
-def make_services(database_url: str | None, data_dir: Path):
+def make_services(database_url: str | None, data_dir: Path, **overrides):
     from backend.bootstrap import build_services
     from backend.config import Settings
 
-    postgres = bool(database_url and database_url.startswith("postgresql"))
-    settings = Settings(environment="test", database_url=database_url, data_dir=data_dir, redis_url=None,
-                        argon2_time_cost=1, argon2_memory_kib=8 * 1024, argon2_parallelism=1,
-                        database_app_url=app_url(database_url) if postgres else None)
+    if database_url and database_url.startswith("postgresql"):  # unless a test asks for the SET ROLE fallback
+        overrides = {"database_app_url": app_url(database_url), **overrides}
+    settings = Settings(**{"environment": "test", "database_url": database_url, "data_dir": data_dir,
+                           "redis_url": None, "argon2_time_cost": 1, "argon2_memory_kib": 8 * 1024,
+                           "argon2_parallelism": 1, **overrides})
     jobs = InlineJobs()
-    # the test-card gateway exists only in development; the suite (ENVIRONMENT=test) asks for it explicitly
-    svc = build_services(settings, jobs=jobs, demo_gateway=True if settings.environment == "test" else None)
+    # the test-card gateway and the dev outbox exist only in development; the suite (ENVIRONMENT=test) asks for them
+    svc = build_services(settings, jobs=jobs, dev_tools=True if settings.environment == "test" else None)
     jobs.services = svc
     return svc
 

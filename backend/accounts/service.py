@@ -23,6 +23,7 @@ from backend.errors import (
     AuthenticationFailed, DomainError, NotFound, PermissionDenied, Throttled, TokenInvalid, ValidationFailed,
 )
 from backend.notifications.ports import JobQueue
+from backend.notifications.models import ONE_TIME_TOKEN
 from backend.notifications.service import NotificationService
 from backend.profiles.models import Profile, ProProfile
 from backend.tenancy.hosts import tenant_url
@@ -49,11 +50,13 @@ def _require_active_tenant(tenant: TenantPublic) -> None:
 
 
 class AccountService:
-    def __init__(self, db: Database, settings: Settings, passwords: Passwords, jobs: JobQueue):
+    def __init__(self, db: Database, settings: Settings, passwords: Passwords, jobs: JobQueue,
+                 notifications: NotificationService):
         self.db = db
         self.settings = settings
         self.passwords = passwords
         self.jobs = jobs
+        self.notifications = notifications
 
     # ------------------------------------------------------------------ sign-up
 
@@ -81,9 +84,10 @@ class AccountService:
     def _queue_verification(self, session: Session, tenant: TenantPublic, user: User) -> int:
         token = self._issue_token(session, user, TokenPurpose.VERIFY_EMAIL,
                                   timedelta(hours=self.settings.verify_token_hours))
-        link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant, f"/verify?token={token}")
-        note = NotificationService.queue_email(
-            session, user_id=user.id, recipient=user.email,
+        link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant,
+                          f"/verify?token={ONE_TIME_TOKEN}")
+        note = self.notifications.queue_email(
+            session, user_id=user.id, recipient=user.email, one_time_token=token,
             subject=f"Confirm your email for {tenant.name}",
             body=(f"Welcome to {tenant.name}!\n\nConfirm your email address by opening this link:\n{link}\n\n"
                   f"The link works once and expires in {self.settings.verify_token_hours} hours."),
@@ -281,9 +285,9 @@ class AccountService:
                 token = self._issue_token(session, user, TokenPurpose.RESET_PASSWORD,
                                           timedelta(minutes=self.settings.reset_token_minutes))
                 link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant,
-                                  f"/reset?token={token}")
-                note_id = NotificationService.queue_email(
-                    session, user_id=user.id, recipient=user.email,
+                                  f"/reset?token={ONE_TIME_TOKEN}")
+                note_id = self.notifications.queue_email(
+                    session, user_id=user.id, recipient=user.email, one_time_token=token,
                     subject=f"Reset your {tenant.name} password",
                     body=(f"Someone asked to reset the password of your {tenant.name} account.\n\n"
                           f"Choose a new password here:\n{link}\n\nThe link works once and expires in "

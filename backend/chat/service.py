@@ -359,7 +359,7 @@ class ChatService:
     def _view(self, doc: dict[str, Any], names: dict[int, str], actor: Actor) -> MessageView:
         attachments = [
             AttachmentView(key=a["key"], name=a.get("name", "file"), content_type=a.get("content_type", ""),
-                           size=int(a.get("size", 0)), url=self.objects.url(a["key"]),
+                           size=int(a.get("size", 0)), url=self.objects.signed_url(a["key"]),
                            is_image=str(a.get("content_type", "")).startswith("image/"))
             for a in doc.get("attachments") or []
         ]
@@ -419,7 +419,7 @@ class ChatService:
         stored: list[dict[str, Any]] = []
         try:
             for name, data, content_type, ext in checked:
-                key = f"t{tenant.id}/chat/{conversation.id}/{secrets.token_hex(8)}-{_key_name(name, ext)}"
+                key = f"t{tenant.id}/chat/{conversation.id}/{secrets.token_urlsafe(16)}-{_key_name(name, ext)}"
                 self.objects.put(key, bytes(data), content_type)
                 stored.append({"key": key, "name": _display_name(name), "content_type": content_type,
                                "size": len(data)})

@@ -13,6 +13,14 @@ class EmailSender(Protocol):
         ...
 
 
+class DevMailbox(Protocol):
+    """The embedded email channel's mailbox (development only), read by the dev outbox page."""
+
+    def read(self, provider_id: str) -> str | None:
+        """The delivered message's text body, or None if there is no such message."""
+        ...
+
+
 class JobQueue(Protocol):
     def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
         """Schedule delivery. Called only after the row is committed."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -22,7 +21,7 @@ from backend.orders.models import (
 )
 from backend.profiles.models import ProCategory, ProProfile, Profile
 from backend.storage.images import load_image, thumbnail
-from backend.storage.ports import ObjectStore
+from backend.storage.ports import ObjectStore, new_key
 from backend.tenancy.models import TenantPublic
 from backend.validation import parse_input
 
@@ -107,7 +106,7 @@ class RequestService:
             city=r.city, budget=_money_range(r.budget_min_minor, r.budget_max_minor, r.currency),
             dates=_dates(r.preferred_start, r.preferred_end), status=r.status,
             created_at=r.created_at.strftime("%b %d, %Y"), expires_at=r.expires_at.strftime("%b %d, %Y"),
-            quote_count=quote_count, photo_urls=[self.store.url(k) for k in r.photo_keys],
+            quote_count=quote_count, photo_urls=[self.store.signed_url(k) for k in r.photo_keys],
             client_name=(client.full_name.split()[0] if client and client.full_name else "A client"),
             distance_km=round(distance) if distance is not None else None, order_id=order_id,
         )
@@ -156,7 +155,7 @@ class RequestService:
                 raise ValidationFailed(errors)
             keys = []
             for image in images:
-                key = f"t{tenant.id}/requests/u{actor.id}-{secrets.token_hex(6)}.jpg"
+                key = new_key(tenant.id, "requests", ".jpg")
                 self.store.put(key, thumbnail(image, 1600), "image/jpeg")
                 keys.append(key)
             lat_lng = locate(form.city)

@@ -21,7 +21,7 @@ from backend.orders.process import Actor, Effect, Transition
 from backend.payments.ports import Authorization
 from backend.payments.service import PaymentService
 from backend.profiles.models import WEEKDAYS, ProProfile, Profile
-from backend.storage.ports import ObjectStore
+from backend.storage.ports import ObjectStore, new_key
 from backend.tenancy.models import TenantPublic
 from backend.validation import parse_input
 
@@ -274,17 +274,18 @@ class OrderService:
                 pro_name=self._name(session, order.pro_id), pro_email=pro.email, order_id=order.id,
                 order_title=order.title, lines=[(order.title, order.price_minor)],
                 platform_fee_minor=order.platform_fee_minor, total_minor=order.price_minor)
-            key = f"t{tenant.id}/invoices/order-{order.id}.pdf"
+            key = new_key(tenant.id, "invoices", ".pdf")  # random: order numbers are guessable
             self.store.put(key, render_invoice(data), "application/pdf")
             order.invoice_key = key
             return key
 
     def invoice(self, tenant: TenantPublic, caller: Caller, order_id: int) -> tuple[bytes, str]:
-        """The PDF, for the order's client and professional only."""
+        """The PDF, for the order's client and professional and the marketplace's admins only; anyone else is
+        told it does not exist (a refusal must not reveal which orders are completed)."""
         with self.db.tenant_session(tenant.id) as session:
             order = session.get(Order, order_id)
             viewer = _viewer(caller, order) if order and caller and caller.tenant_id == tenant.id else None
-            if viewer not in (Actor.CLIENT, Actor.PROFESSIONAL):
+            if viewer not in (Actor.CLIENT, Actor.PROFESSIONAL, Actor.ADMIN):
                 raise NotFound("No such invoice.")
             if not order.invoice_key:
                 raise NotFound("The invoice is not ready yet.")

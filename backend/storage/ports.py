@@ -1,6 +1,22 @@
 from __future__ import annotations
 
+import secrets
 from typing import Protocol
+
+# Kinds of object that are public by nature (shown to anyone who can see the profile): served by a plain, cacheable
+# URL. Every other kind (invoices, chat attachments, request photos, anything added later) is private: served only
+# after an authorization check, through a short-lived signed URL. Private is the default for a new kind.
+PUBLIC_KINDS = frozenset({"avatars", "portfolio"})
+
+
+def new_key(tenant_id: int, kind: str, suffix: str = "") -> str:
+    """A fresh, unguessable key `t<tenant>/<kind>/<128 random bits><suffix>`."""
+    return validate_key(f"t{tenant_id}/{kind}/{secrets.token_urlsafe(16)}{suffix}")
+
+
+def is_public(key: str) -> bool:
+    parts = key.split("/")
+    return len(parts) >= 3 and parts[0].startswith("t") and parts[1] in PUBLIC_KINDS
 
 
 class StorageError(Exception):
@@ -30,7 +46,7 @@ def validate_key(key: str) -> str:
 
 
 class ObjectStore(Protocol):
-    """Files (avatars now; portfolios, attachments and invoices later) by key.
+    """Files (avatars, portfolios, request photos, chat attachments, invoices) by key.
 
     Every method raises KeyError for a key that `validate_key` refuses, and StorageError when the store itself fails.
     """
@@ -42,7 +58,20 @@ class ObjectStore(Protocol):
         ...
 
     def url(self, key: str) -> str:
-        """A URL the browser can fetch the object from."""
+        """A lasting URL for a public object (`is_public(key)`); raises KeyError for any other key."""
+        ...
+
+    def signed_url(self, key: str) -> str:
+        """A URL that opens this one object for a few minutes (SIGNED_URL_SECONDS), for a caller whose right to it
+        was just checked.
+
+        Responses to it are `Cache-Control: private, no-store`. Any key may be signed (private or public)."""
+        ...
+
+    def open_signed(self, key: str, expires: int, signature: str) -> tuple[bytes, str]:
+        """Serve a URL minted by `signed_url` that comes back to the app; raise KeyError when the signature is
+        wrong, the URL expired or the object is missing. Stores whose signed URLs bypass the app (S3 presigned
+        URLs) refuse everything here."""
         ...
 
     def delete(self, key: str) -> None:

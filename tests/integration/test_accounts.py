@@ -33,10 +33,13 @@ def make_admin(svc, tenant, email="boss@example.com"):
 
 
 def latest_link(svc, tenant, marker: str) -> str:
+    """The one-time token of the newest email, read as its recipient would: from the delivered message."""
     with svc.db.tenant_session(tenant.id) as s:
         note = s.exec(select(Notification).order_by(Notification.id.desc())).first()
     assert note.status == "sent", "the job delivered the message"
-    return note.body.split(marker)[1].split()[0]
+    token = svc.notifications.dev_mailbox.read(note.provider_id).split(marker)[1].split()[0]
+    assert token not in note.body and not note.sealed_token, "no usable token stays in the outbox row"
+    return token
 
 
 def test_sign_up_creates_user_profile_session_and_verification_email(svc, tenants):

@@ -387,7 +387,7 @@ def test_attachments_images_and_pdfs_only_checked_by_content(env):
     assert (image.is_image, image.content_type, image.size, image.name) == (True, "image/png", len(stored_image),
                                                                             "leak photo.PNG")
     assert image.key.startswith(f"t{env.t.id}/chat/{job}/") and image.key.endswith("-leak-photo.png")
-    assert image.url == env.svc.store.url(image.key)
+    assert image.url.startswith(f"/api/v1/files/{image.key}?expires=")  # private: a short-lived signed URL
     assert stored_type == "image/png" and Image.open(io.BytesIO(stored_image)).tobytes() == \
         Image.open(io.BytesIO(picture)).tobytes()  # the same pixels
     assert (document.is_image, document.content_type) == (False, "application/pdf")

@@ -80,7 +80,7 @@ def pay_svc(request, tmp_path, fakes):
     stripe_fake, paypal_fake = fakes
     url = None if request.param == "sqlite" else request.getfixturevalue("pg_url")
     jobs = InlineJobs()
-    svc = build_services(_settings(url, tmp_path, stripe_fake, paypal_fake), jobs=jobs)
+    svc = build_services(_settings(url, tmp_path, stripe_fake, paypal_fake), jobs=jobs, dev_tools=True)
     jobs.services = svc
     if url:
         _truncate(svc)

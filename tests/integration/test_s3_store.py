@@ -21,36 +21,14 @@ import pytest
 
 from backend.storage.adapters.local import LocalObjectStore
 from backend.storage.adapters.s3 import S3ObjectStore
-from backend.storage.ports import StorageError
+from backend.storage.ports import StorageError, is_public, new_key
+from backend.storage.signing import UrlSigner
 from tests.servers import _free_port
 
-FAKE_KEY_ID = "testing"
-FAKE_SECRET = "testing"
+from tests.integration.conftest import FAKE_KEY_ID, FAKE_SECRET
 
 BAD_KEYS = ["", "/abs/key", "../escape", "a/../../b", "a/..", "a//b", "a/./b", "trailing/", "back\\slash",
             "nul\x00byte"]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as mp:
-        # Fake credentials for boto3's standard chain; nothing from the developer's ~/.aws may leak in.
-        mp.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
-        mp.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +41,17 @@ def s3_store(moto_endpoint):
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path):
     if request.param == "local":
-        return LocalObjectStore(tmp_path)
+        return LocalObjectStore(tmp_path, UrlSigner("test-secret"))
     return request.getfixturevalue("s3_store")
 
 
 def _key(name: str) -> str:
     # The S3 bucket is shared by the module's tests; a fresh prefix keeps them independent.
     return f"t1/{uuid.uuid4().hex[:8]}/{name}"
+
+
+def _public_key(name: str) -> str:
+    return f"t1/avatars/{uuid.uuid4().hex[:8]}-{name}"
 
 
 # ------------------------------------------------------------------ contract: both adapters
@@ -108,11 +90,54 @@ def test_bad_keys_are_refused_by_every_operation(store, bad):
         store.delete(bad)
     with pytest.raises(KeyError):
         store.url(bad)
+    with pytest.raises(KeyError):
+        store.signed_url(bad)
 
 
 def test_url_names_the_key(store):
-    key = _key("a.txt")
+    key = _public_key("a.txt")
     assert key in store.url(key)
+
+
+def test_keys_are_random_and_only_avatars_and_portfolio_are_public():
+    keys = {new_key(7, "invoices", ".pdf") for _ in range(100)}
+    assert len(keys) == 100 and all(k.startswith("t7/invoices/") and k.endswith(".pdf") for k in keys)
+    assert all(len(k) - len("t7/invoices/.pdf") >= 22 for k in keys)  # 128 random bits, url-safe base64
+    assert is_public("t1/avatars/u1-x.jpg") and is_public("t1/portfolio/u1-x-thumb.jpg")
+    for private in ("t1/invoices/x.pdf", "t1/chat/3/x.png", "t1/requests/x.jpg", "t1/anything-new/x",
+                    "avatars/x.jpg", "t1/avatars"):
+        assert not is_public(private), private
+
+
+def test_a_private_object_has_no_lasting_url(store):
+    key = _key("invoices/x.pdf")
+    store.put(key, b"%PDF", "application/pdf")
+    with pytest.raises(KeyError):
+        store.url(key)
+    assert key.replace(" ", "%20") in store.signed_url(key) or key in store.signed_url(key)
+
+
+def test_local_signed_urls_open_one_object_until_they_expire(tmp_path):
+    store = LocalObjectStore(tmp_path, UrlSigner("test-secret"), signed_seconds=60)
+    key, other = _key("chat/a.png"), _key("chat/b.png")
+    store.put(key, b"secret a", "image/png")
+    store.put(other, b"secret b", "image/png")
+    params = dict(parse_qsl(urlsplit(store.signed_url(key)).query))
+    expires, signature = int(params["expires"]), params["signature"]
+    assert store.open_signed(key, expires, signature) == (b"secret a", "image/png")
+    for bad in [(other, expires, signature),  # the signature opens its own object only
+                (key, expires + 3600, signature),  # nor lives longer than it was signed for
+                (key, expires, signature[:-1] + ("0" if signature[-1] != "0" else "1")),  # tampered
+                (key, expires, ""),
+                (key, 0, signature)]:
+        with pytest.raises(KeyError):
+            store.open_signed(*bad)
+    # another secret (another installation, or a rotated SECRET_KEY) does not accept it
+    with pytest.raises(KeyError):
+        LocalObjectStore(tmp_path, UrlSigner("another-secret")).open_signed(key, expires, signature)
+    # and once expired it is refused
+    assert UrlSigner("test-secret").valid(key, expires, signature, now=expires - 1)
+    assert not UrlSigner("test-secret").valid(key, expires, signature, now=expires + 1)
 
 
 # ------------------------------------------------------------------ S3 specifics
@@ -159,16 +184,24 @@ def _http_get(url: str) -> tuple[int, bytes, str]:
 
 
 def test_presigned_url_serves_the_object_over_http(s3_store):
-    key = _key("portfolio/ünïcode name.png")
+    key = _public_key("ünïcode name.png")
     s3_store.put(key, b"png bytes", "image/png")
     status, body, content_type = _http_get(s3_store.url(key))
     assert (status, body, content_type) == (200, b"png bytes", "image/png")
 
 
+def test_signed_url_of_a_private_object_is_served_uncached(s3_store):
+    key = _key("chat/photo.png")
+    s3_store.put(key, b"private png", "image/png")
+    with urllib.request.urlopen(s3_store.signed_url(key), timeout=10) as resp:
+        assert resp.read() == b"private png"
+        assert resp.headers["Cache-Control"] == "private, no-store"
+
+
 def test_object_without_signature_is_refused(s3_store):
     key = _key("private.pdf")
     s3_store.put(key, b"%PDF secret", "application/pdf")
-    parts = urlsplit(s3_store.url(key))
+    parts = urlsplit(s3_store.signed_url(key))
     status, body, _ = _http_get(f"{parts.scheme}://{parts.netloc}{parts.path}")
     assert status == 403 and b"secret" not in body
 
@@ -202,11 +235,11 @@ def _sigv4_query_valid(url: str, secret: str, now: datetime) -> bool:
 
 
 def test_presigned_url_is_signed_for_our_key_and_expires(moto_endpoint):
-    store = S3ObjectStore(bucket="mp-test", endpoint_url=moto_endpoint, presign_seconds=600)
+    store = S3ObjectStore(bucket="mp-test", endpoint_url=moto_endpoint, presign_seconds=3600, signed_seconds=600)
     key = _key("invoices/INV-7.pdf")
-    url = store.url(key)
+    url = store.signed_url(key)
     params = dict(parse_qsl(urlsplit(url).query))
-    assert params["X-Amz-Expires"] == "600"
+    assert params["X-Amz-Expires"] == "600"  # private objects: the short lifetime
     assert params["X-Amz-Credential"].startswith(f"{FAKE_KEY_ID}/") and "/us-east-1/s3/" in params["X-Amz-Credential"]
 
     now = datetime.now(timezone.utc)

@@ -1,4 +1,4 @@
-"""Embedded email delivery: a local Maildir under ./data/outbox, read by the dev outbox page.
+"""Embedded email delivery (development only): a local Maildir under ./data/outbox, read by the dev outbox page.
 
 Nothing leaves the machine, yet the message is really built (RFC 5322) and stored, so
 what an admin reads in the outbox is exactly what SendGrid would have been given.
@@ -25,3 +25,10 @@ class MaildirEmailSender:
         msg["Message-ID"] = f"<{message_id}@marketplace.localhost>"
         msg.set_content(body)
         return self._maildir.add(msg)
+
+    def read(self, provider_id: str) -> str | None:
+        try:
+            message = self._maildir.get_message(provider_id)
+        except KeyError:
+            return None
+        return message.get_payload(decode=True).decode(message.get_content_charset() or "utf-8")

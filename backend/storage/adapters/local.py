@@ -1,16 +1,24 @@
-"""Embedded object store: files under ./data/objects, served by the app's /api/v1/objects route."""
+"""Embedded object store: files under ./data/objects.
+
+Public objects (avatars, portfolio) are served by the app's /api/v1/objects route; every other object only through
+an HMAC-signed, expiring /api/v1/files URL minted after the caller's right to it was checked.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from backend.storage.ports import validate_key
+from backend.storage.ports import is_public, validate_key
+from backend.storage.signing import UrlSigner
 
 
 class LocalObjectStore:
-    def __init__(self, root: Path, url_prefix: str = "/api/v1/objects"):
+    def __init__(self, root: Path, signer: UrlSigner, *, signed_seconds: int = 600,
+                 url_prefix: str = "/api/v1/objects"):
         self.root = root.resolve()
+        self.signer = signer
+        self.signed_seconds = signed_seconds
         self.url_prefix = url_prefix
 
     def _path(self, key: str) -> Path:
@@ -41,7 +49,18 @@ class LocalObjectStore:
 
     def url(self, key: str) -> str:
         self._path(key)
+        if not is_public(key):
+            raise KeyError(key)
         return f"{self.url_prefix}/{key}"
+
+    def signed_url(self, key: str) -> str:
+        self._path(key)
+        return self.signer.sign(key, self.signed_seconds)
+
+    def open_signed(self, key: str, expires: int, signature: str) -> tuple[bytes, str]:
+        if not self.signer.valid(key, expires, signature):
+            raise KeyError(key)
+        return self.get(key)
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backend.storage.ports import StorageError, validate_key
+from backend.storage.ports import StorageError, is_public, validate_key
 
 # SigV4 presigned URLs cannot live longer than seven days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
@@ -36,14 +36,15 @@ def _storage_errors() -> Iterator[None]:
 
 class S3ObjectStore:
     def __init__(self, bucket: str, *, endpoint_url: str | None = None, region: str = "us-east-1",
-                 presign_seconds: int = 3600, client=None):
+                 presign_seconds: int = 3600, signed_seconds: int = 600, client=None):
         if not bucket:
             raise ValueError("bucket is required")
         if not 1 <= presign_seconds <= MAX_PRESIGN_SECONDS:
             raise ValueError(f"presign_seconds must be between 1 and {MAX_PRESIGN_SECONDS}")
         self.bucket = bucket
         self.region = region
-        self.presign_seconds = presign_seconds
+        self.presign_seconds = presign_seconds  # public objects (the bucket itself is private)
+        self.signed_seconds = min(signed_seconds, presign_seconds)  # private objects
         if client is None:
             config = Config(
                 signature_version="s3v4",
@@ -105,9 +106,22 @@ class S3ObjectStore:
 
     def url(self, key: str) -> str:
         validate_key(key)
+        if not is_public(key):
+            raise KeyError(key)
+        return self._presign(key, self.presign_seconds, {})
+
+    def signed_url(self, key: str) -> str:
+        validate_key(key)
+        # S3 answers with the Cache-Control named in the signed query, so no shared cache keeps a private object.
+        return self._presign(key, self.signed_seconds, {"ResponseCacheControl": "private, no-store"})
+
+    def open_signed(self, key: str, expires: int, signature: str) -> tuple[bytes, str]:
+        raise KeyError(key)  # presigned URLs go to S3 directly; the app never serves a private object from S3
+
+    def _presign(self, key: str, seconds: int, extra: dict) -> str:
         with _storage_errors():  # signing is local, but fails without credentials
             return self._client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.presign_seconds)
+                "get_object", Params={"Bucket": self.bucket, "Key": key, **extra}, ExpiresIn=seconds)
 
     def delete(self, key: str) -> None:
         validate_key(key)
