@@ -32,6 +32,7 @@ from backend.orders.models import Category, Order, OrderState, ServiceRequest
 from backend.profiles.models import Profile
 from backend.tenancy.models import Tenant
 from tests.conftest import _truncate, make_services
+from tests.samples import pdf, png
 
 
 # ---------------------------------------------------------------- servers and fixtures
@@ -177,22 +178,6 @@ def any_env(request, pg_url, tmp_path, mongo):
     e = build_env(pg_url, tmp_path, mongo, presence)
     yield e
     e.svc.close()
-
-
-def png(size=(8, 8), color=(200, 30, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-def pdf() -> bytes:
-    from fpdf import FPDF
-
-    doc = FPDF()
-    doc.add_page()
-    doc.set_font("helvetica", size=12)
-    doc.cell(text="Quote for the kitchen tap")
-    return bytes(doc.output())
 
 
 FAKE_PNG = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 200  # a Windows executable

@@ -30,8 +30,9 @@ def test_redis_is_real(servers):
 def test_celery_worker_delivers_the_verification_email(pg_services, servers, tmp_path):
     svc, demo = pg_services
     worker_data = tmp_path / "worker"
+    # development: the worker's email channel is the dev mailbox (elsewhere, with no provider, delivery fails)
     env = _env(DATABASE_URL=svc.settings.owner_database_url, REDIS_URL=servers.redis_url, DATA_DIR=worker_data,
-               ENVIRONMENT="test")
+               ENVIRONMENT="development")
     queue_name = f"mp-test-{os.getpid()}"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "backend.jobs", "worker", "--pool=solo", "--loglevel=warning",

@@ -5,7 +5,6 @@ entitled to an object get it through a short-lived signed URL or an authorized r
 
 from __future__ import annotations
 
-import io
 import re
 import urllib.error
 import urllib.request
@@ -14,7 +13,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlmodel import select
 
 import backend.bootstrap as bootstrap
@@ -27,20 +25,9 @@ from tests.conftest import make_services
 from tests.integration.conftest import FAKE_SECRET
 from tests.integration.test_orders import PW, REQUEST, category_id, make_pro, pay, user
 from tests.integration.test_s3_store import _sigv4_query_valid
+from tests.samples import jpeg, png
 
 PRIVATE = "private, no-store"
-
-
-def _jpeg() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "JPEG")
-    return out.getvalue()
-
-
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (32, 32), (0, 90, 200)).save(out, "PNG")
-    return out.getvalue()
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -67,13 +54,13 @@ def world(request, tmp_path, monkeypatch):
     stranger = user(svc, acme, "client@example.com")  # same email, other marketplace
 
     request_id = svc.requests.create_request(
-        t, client, REQUEST | {"category_id": category_id(svc, t, "plumbing")}, photos=[_jpeg()])
+        t, client, REQUEST | {"category_id": category_id(svc, t, "plumbing")}, photos=[jpeg()])
     lead_photo_url = svc.requests.lead(t, pro, request_id).photo_urls[0]  # the matched pro sees the photo
     quote_id = svc.requests.send_quote(t, pro, request_id, {
         "price": "120", "message": "I can fix that tomorrow morning.", "duration_hours": "2",
         "valid_until": (datetime.now().date() + timedelta(days=5)).isoformat()})
     conversation_id = svc.chat.ensure_job_conversation(t, client.id, pro.id, request_id)
-    message = svc.chat.send(t, client, conversation_id, "Photo of the tap", [("tap.png", _png())])
+    message = svc.chat.send(t, client, conversation_id, "Photo of the tap", [("tap.png", png())])
     order_id = svc.requests.accept_quote(t, client, quote_id)
     pay(svc, t, client, order_id)
     for action in ("start", "deliver"):

@@ -16,6 +16,7 @@ from backend.errors import NotFound, PermissionDenied, ValidationFailed
 from backend.profiles.pros import MAX_PORTFOLIO
 from marketplace_app.api import api
 from marketplace_app.limits import body_limit
+from tests.samples import pdf
 
 PW = "pw-1234567890"
 SECRET = "SECRET-MARKER"
@@ -44,16 +45,6 @@ def twenty_megapixels() -> bytes:
     out = io.BytesIO()
     Image.new("1", (5000, 4000)).save(out, "PNG")  # a few KB on the wire, 20 M pixels decoded
     return out.getvalue()
-
-
-def pdf() -> bytes:
-    from fpdf import FPDF
-
-    doc = FPDF()
-    doc.add_page()
-    doc.set_font("helvetica", size=12)
-    doc.cell(text="Quote for the kitchen tap")
-    return bytes(doc.output())
 
 
 class Untouchable(bytes):

@@ -121,10 +121,10 @@ def test_websockets_from_another_origin_are_refused():
         await ws.send_text("hello")
         await ws.close()
 
-    client = TestClient(SecurityHeaders(Starlette(routes=[WebSocketRoute("/_event", echo)]), https=False),
-                        base_url="http://localhost:3000")
-    with client.websocket_connect("/_event", headers={"Origin": "http://localhost:3000"}) as ws:
+    client = TestClient(SecurityHeaders(Starlette(routes=[WebSocketRoute("/_event", echo)]), https=False))
+    same = {"Host": "localhost:3000", "Origin": "http://localhost:3000"}
+    with client.websocket_connect("/_event", headers=same) as ws:
         assert ws.receive_text() == "hello"
     with pytest.raises((WebSocketDisconnect, WebSocketDenialResponse)):
-        with client.websocket_connect("/_event", headers={"Origin": "https://evil.example"}) as ws:
+        with client.websocket_connect("/_event", headers=same | {"Origin": "https://evil.example"}) as ws:
             ws.receive_text()
