@@ -17,6 +17,8 @@ narrowly scoped SECURITY DEFINER function created by a migration; timers loop ov
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -133,6 +135,11 @@ class Database:
         self.engine = self._create_engine()
         if self.is_postgres:
             self._check_runtime_connection()
+        # The app builds its services at import, and the web server may fork its workers after that: a child must
+        # never reuse the parent's pooled connections (two processes on one PostgreSQL session corrupt each other's
+        # transactions and prepared statements). SQLAlchemy's recipe: drop the inherited pool in the child.
+        engine = weakref.ref(self.engine)
+        os.register_at_fork(after_in_child=lambda: (e := engine()) is not None and e.dispose(close=False))
 
     def _create_engine(self) -> sa.Engine:
         settings = self.settings

@@ -114,6 +114,7 @@ def test_password_reset_through_the_dev_outbox(new_context, app):
     expect(user.locator("#client-home")).to_be_visible()
     user.locator("#user-menu").click()
     user.locator("#logout").click()
+    expect(user).to_have_url(app.at("/"))  # logout ends with a full page load; let it land first
     user.goto(app.url("/forgot"))
     user.locator("#email").fill(email)
     user.locator("#forgot-submit").click()
