@@ -18,8 +18,8 @@ from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
 from backend.orders.models import Order, OrderEvent, OrderState
 from backend.orders.process import Actor, Effect, Transition
-from backend.payments.ports import Authorization
-from backend.payments.service import PaymentService
+from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavailable
+from backend.payments.service import ADMIN_REFUND, STEP_RECORDED, STEP_WAITING, PaymentService, StepInDoubt, StepRecord
 from backend.profiles.models import WEEKDAYS, ProProfile, Profile
 from backend.storage.ports import ObjectStore, new_key
 from backend.tenancy.models import TenantPublic
@@ -177,43 +177,118 @@ class OrderService:
               authorization: Authorization | None = None, refund: str = "",
               now: datetime | None = None) -> OrderView:
         """Apply one transition: check actor and guard, run the payment effect, move the state,
-        write the audit row — all in one transaction. `caller=None` is the system (timers)."""
+        write the audit row — all in one transaction. `caller=None` is the system (timers).
+        If a refund on the order is in doubt (its provider answer was lost, see PaymentStep), that step is
+        finished first and this action is then judged against the order as it is; the same step asked again
+        simply goes ahead (its keys replay what the provider did)."""
+        for _ in range(3):
+            try:
+                return self._apply(tenant, caller, order_id, action, note=note, authorization=authorization,
+                                   refund=refund, now=now)
+            except StepInDoubt as doubt:
+                self.settle(tenant, doubt.step)
+        raise PaymentUnavailable(STEP_WAITING)
+
+    def settle_payments(self, tenant: TenantPublic, order_id: int) -> None:
+        """Finish the step in doubt on this order, if any (the timer job calls this for every such order).
+        Raises PaymentUnavailable while the provider still does not answer."""
+        with self.db.tenant_session(tenant.id) as session:
+            step = self.payments.step_in_doubt(session, order_id)
+        if step is not None:
+            self.settle(tenant, step)
+
+    def settle(self, tenant: TenantPublic, step: StepRecord) -> None:
+        """Replay a step in doubt as it was asked: same caller, note, amount, and so the same idempotency keys, to
+        which the provider answers what it did the first time (or does it now, if the first call never arrived).
+        Either way the provider ends where the step meant it to, and our books follow in the same transaction.
+        A refusal means it never happened: the step is closed and the books are already right."""
+        caller = None if not step.actor_role else Caller(role=Role(step.actor_role), id=step.actor_id,
+                                                          tenant_id=tenant.id)
+        try:
+            if step.action == ADMIN_REFUND:
+                self.payments.admin_refund_step(tenant, caller, step.order_id, "", step.note, resume=step)
+            else:
+                self._apply(tenant, caller, step.order_id, step.action, note=step.note, resume=step)
+            log.info("payment step %r on order %s settled", step.step, step.order_id)
+        except PaymentUnavailable as exc:
+            raise PaymentUnavailable(STEP_WAITING) from exc
+        except (PaymentDeclined, ValidationFailed):
+            pass  # refused now, so it never happened (step_interrupted closed it); go on with the order
+        except DomainError as exc:  # not the provider's doing: the books could not follow; a person must look
+            log.error("payment step %r on order %s cannot be settled: %s", step.step, step.order_id, exc.message)
+            raise DomainError("A refund on this order could not be booked; the marketplace team has to check the "
+                              "order's payment before anything else can happen to it.") from None
+
+    def _apply(self, tenant: TenantPublic, caller: Caller | None, order_id: int, action: str, *, note: str = "",
+               authorization: Authorization | None = None, refund: str = "", now: datetime | None = None,
+               resume: StepRecord | None = None) -> OrderView | None:
+        """apply() without the settling; `resume` replays that step in doubt (None if it was finished meanwhile).
+        Raises StepInDoubt when another step on the order is in doubt."""
         now = now or utcnow()
         note = " ".join((note or "").split())[:500]
-        with self.db.tenant_session(tenant.id) as session:
-            order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
-            if caller is None:
-                actor = Actor.SYSTEM
-            else:
-                actor = _viewer(caller, order) if order and caller.tenant_id == tenant.id else None
-                if actor is None:
+        step_id = None
+        try:
+            with self.db.tenant_session(tenant.id) as session:
+                order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+                if caller is None:
+                    actor = Actor.SYSTEM
+                else:
+                    actor = _viewer(caller, order) if order and caller.tenant_id == tenant.id else None
+                    if actor is None:
+                        raise NotFound("No such order.")
+                if order is None:
                     raise NotFound("No such order.")
-            if order is None:
-                raise NotFound("No such order.")
-            transition = process.find(action, order.state, actor)
-            if transition is None:
-                allowed = process.actors_for(action, order.state)
-                if not allowed:
-                    raise DomainError(f"You can't {action.replace('_', ' ')} an order that is "
-                                      f"{order.state.replace('_', ' ')}.")
-                people = sorted(a.value for a in allowed if a != Actor.SYSTEM)
-                raise PermissionDenied(f"Only the {' or '.join(people)} can do that." if people
-                                       else "That happens automatically.")
-            if transition.guard and (refusal := transition.guard(order, now)):
-                raise DomainError(refusal)
-            if transition.needs_note and not note:
-                raise ValidationFailed({"note": "Please add a short explanation"})
-            self._run_effect(session, tenant, order, transition, caller.id if caller else None, authorization,
-                             refund)
-            session.add(OrderEvent(order_id=order.id, action=transition.action, from_state=order.state,
-                                   to_state=transition.target, actor_id=caller.id if caller else None,
-                                   actor_role=actor.value, note=note, at=now))
-            order.state = transition.target
-            order.state_changed_at = now
-            completed = transition.target == OrderState.COMPLETED
-            released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
-            session.flush()
-            view = self._view(session, order, actor if actor != Actor.SYSTEM else Actor.ADMIN, detail=True)
+                pending = self.payments.step_in_doubt(session, order.id)
+                if resume is not None and (pending is None or pending.id != resume.id):
+                    return None  # finished meanwhile by whoever held the order before us
+                transition = process.find(action, order.state, actor)
+                if transition is None:
+                    allowed = process.actors_for(action, order.state)
+                    if not allowed:
+                        raise DomainError(f"You can't {action.replace('_', ' ')} an order that is "
+                                          f"{order.state.replace('_', ' ')}.")
+                    people = sorted(a.value for a in allowed if a != Actor.SYSTEM)
+                    raise PermissionDenied(f"Only the {' or '.join(people)} can do that." if people
+                                           else "That happens automatically.")
+                if transition.guard and (refusal := transition.guard(order, now)):
+                    raise DomainError(refusal)
+                if transition.needs_note and not note:
+                    raise ValidationFailed({"note": "Please add a short explanation"})
+                refund_minor = resume.amount_minor if resume is not None else None
+                if transition.effect == Effect.SPLIT and resume is None:
+                    try:
+                        refund_minor = parse_amount(refund, order.currency, field_name="refund")
+                    except ValueError as exc:
+                        raise ValidationFailed({"refund": str(exc)}) from None
+                gives_back = transition.effect in (Effect.REFUND, Effect.SPLIT)
+                if pending is not None and (not gives_back or (pending.step, pending.amount_minor)
+                                            != (transition.action, refund_minor)):
+                    raise StepInDoubt(pending)  # that one first; the same step asked again goes ahead
+                if gives_back:  # voids and refunds cannot be taken back: recorded before the provider is asked
+                    step_id = self.payments.begin_step(tenant.id, order.id, step=transition.action,
+                                                       action=transition.action, actor=caller, note=note,
+                                                       amount_minor=refund_minor)
+                self._run_effect(session, tenant, order, transition, caller.id if caller else None, authorization,
+                                 refund_minor)
+                if step_id is not None:
+                    self.payments.finish_step(session, step_id)
+                session.add(OrderEvent(order_id=order.id, action=transition.action, from_state=order.state,
+                                       to_state=transition.target, actor_id=caller.id if caller else None,
+                                       actor_role=actor.value, note=note, at=now))
+                order.state = transition.target
+                order.state_changed_at = now
+                completed = transition.target == OrderState.COMPLETED
+                released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
+                session.flush()
+                view = self._view(session, order, actor if actor != Actor.SYSTEM else Actor.ADMIN, detail=True)
+        except PaymentUnavailable as exc:
+            if step_id is None:
+                raise
+            self.payments.step_interrupted(tenant.id, step_id, exc)  # stays pending: in doubt
+            raise PaymentUnavailable(STEP_RECORDED) from exc
+        except DomainError as exc:
+            self.payments.step_interrupted(tenant.id, step_id, exc)
+            raise
         if completed:
             self.jobs.generate_invoice(tenant.id, order_id)
         if released:
@@ -221,7 +296,7 @@ class OrderService:
         return view
 
     def _run_effect(self, session: Session, tenant: TenantPublic, order: Order, t: Transition,
-                    actor_id: int | None, authorization: Authorization | None, refund: str) -> None:
+                    actor_id: int | None, authorization: Authorization | None, refund_minor: int | None) -> None:
         """Money moves with the transition, in its database transaction (see PaymentService)."""
         if t.effect == Effect.HOLD:
             self.payments.hold(session, tenant, order, authorization, actor_id)
@@ -230,18 +305,19 @@ class OrderService:
         elif t.effect == Effect.REFUND:
             self.payments.refund(session, tenant, order, None, actor_id, step=t.action)
         elif t.effect == Effect.SPLIT:
-            try:
-                amount = parse_amount(refund, order.currency, field_name="refund")
-            except ValueError as exc:
-                raise ValidationFailed({"refund": str(exc)}) from None
-            self.payments.refund(session, tenant, order, amount, actor_id, step=f"{t.action}-refund")
+            self.payments.refund(session, tenant, order, refund_minor, actor_id, step=f"{t.action}-refund")
             self.payments.release(session, tenant, order, actor_id, step=f"{t.action}-release")
 
     # ------------------------------------------------------------------ timers
 
     def run_timers(self, tenant: TenantPublic, now: datetime | None = None) -> dict[str, int]:
-        """Expire unpaid accepted orders (48 h) and complete delivered ones (7 days)."""
+        """Finish refunds left in doubt, expire unpaid accepted orders (48 h), complete delivered ones (7 days)."""
         now = now or utcnow()
+        for order_id in self.payments.orders_in_doubt(tenant.id):
+            try:
+                self.settle_payments(tenant, order_id)
+            except DomainError as exc:  # the provider still does not answer: the next run tries again
+                log.warning("payment step in doubt on order %s not settled yet: %s", order_id, exc.message)
         done = {}
         for action, (state, age) in process.TIMERS.items():
             with self.db.tenant_session(tenant.id) as session:

@@ -39,6 +39,40 @@ class Payment(TenantOwned, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class StepStatus(StrEnum):
+    PENDING = "pending"  # written before the provider is called; the outcome is not booked (yet)
+    DONE = "done"  # booked, in the same transaction that marked it done
+    FAILED = "failed"  # refused (by the provider or the service): nothing moved
+
+
+class PaymentStep(TenantOwned, table=True):
+    """Write-ahead record of a step that gives money back (a cancel's void or refund, a dispute's refund or split,
+    an admin's partial refund): voids and refunds cannot be taken back, so the provider's answer must never be lost
+    on our side. The row is committed in its own transaction *before* the provider is called, and marked done in
+    the transaction that books the outcome; a row left pending (timeout, lost answer, crash) is a step in doubt.
+    Nothing else may happen to the order until the step is finished by replaying it with the same idempotency keys,
+    to which providers answer what they did the first time (see OrderService.settle_payments)."""
+
+    __tablename__ = "payment_step"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "order_id", "step", name="uq_payment_step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # No foreign key on purpose: the row is written while the step's own transaction holds the order row
+    # FOR UPDATE, and a foreign-key check on service_order would wait for that lock (a deadlock).
+    order_id: int = Field(index=True)
+    step: str = Field(max_length=40)  # the idempotency step: "cancel", "resolve_split", "refund-2"...
+    action: str = Field(max_length=24)  # what to replay: an order action, or "admin_refund"
+    actor_id: int | None = None  # who asked (None: the system)
+    actor_role: str = Field(default="", max_length=16)
+    note: str = Field(default="", max_length=500)
+    amount_minor: int | None = None  # the amount asked for (a split's refund, an admin refund); None: all
+    status: str = Field(default=StepStatus.PENDING, max_length=16)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class LedgerAccount(TenantOwned, table=True):
     """An account per party and purpose, e.g. client:7:funding, escrow:order:12, platform:fees."""
 

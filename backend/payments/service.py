@@ -3,6 +3,9 @@
 Provider calls happen inside the database transaction that locks the order, and each carries an
 idempotency key derived from (order, step): if the provider times out or fails, the transaction rolls
 back (order and ledger unchanged) and a retry repeats the same keys, so nothing is charged twice.
+A step that gives money back (void, refund) is also written down before the provider is called (PaymentStep):
+if its answer is lost, the provider may be ahead of our books, so the step is finished by replaying it with
+the same keys before anything else happens to the order (OrderService.settle).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from backend.money import fee_for, format_money, parse_amount
 from backend.orders.models import Order, OrderEvent, OrderState
 from backend.payments import ledger as L
 from backend.payments.ledger import EntryRow, Ledger, Line
-from backend.payments.models import Payment, PaymentStatus, Payout, PayoutAccountLink, WebhookEvent
+from backend.payments.models import (
+    Payment, PaymentStatus, PaymentStep, Payout, PayoutAccountLink, StepStatus, WebhookEvent,
+)
 from backend.payments.ports import (
     Authorization, CheckoutRequest, PaymentDeclined, PaymentGateway, PaymentUnavailable, WebhookInvalid,
 )
@@ -32,6 +37,33 @@ from backend.tenancy.platform_reads import WEBHOOK_EVENT_TENANT
 
 log = logging.getLogger(__name__)
 ESCROW_STATES = (OrderState.PAID, OrderState.IN_PROGRESS, OrderState.DELIVERED, OrderState.DISPUTED)
+ADMIN_REFUND = "admin_refund"  # PaymentStep.action of an admin's partial refund (the others are order actions)
+STEP_RECORDED = ("The payment provider did not confirm the refund in time. It is recorded and will be completed as "
+                 "soon as the provider answers (nothing is refunded twice); until then the order stays as it is.")
+STEP_WAITING = ("A refund on this order is still waiting for the payment provider's answer, and nothing else can "
+                "happen to the order until it arrives. Please try again in a few minutes.")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A step in doubt, as read (see PaymentStep): enough to replay it as it was asked for."""
+
+    id: int
+    order_id: int
+    step: str
+    action: str
+    actor_id: int | None
+    actor_role: str
+    note: str
+    amount_minor: int | None
+
+
+class StepInDoubt(Exception):  # noqa: N818 (not an error shown to anyone: the caller settles the step and retries)
+    """Raised under the order's lock when another step on the order is in doubt: settle it first, then retry."""
+
+    def __init__(self, step: StepRecord):
+        super().__init__(f"step {step.step!r} on order {step.order_id} is in doubt")
+        self.step = step
 
 
 @dataclass(frozen=True)
@@ -242,7 +274,13 @@ class PaymentService:
         """Give escrowed money back (all of it when amount is None). Voids an untouched hold."""
         payment = self._payment(session, order)
         remaining = self.ledger.balance(session, L.escrow(order.id), order.currency)
+        if amount_minor is None and remaining == 0:
+            # "Refund in full" when everything was already given back (e.g. the admin refunded it all, which voided
+            # the hold): nothing is left to void or refund, and the cancel it belongs to goes ahead.
+            return 0
         amount = remaining if amount_minor is None else amount_minor
+        if remaining <= 0:
+            raise ValidationFailed({"amount": "Nothing is left in escrow to refund."})
         if amount <= 0 or amount > remaining:
             raise ValidationFailed({"amount": f"Refund between {format_money(1, order.currency)} and "
                                               f"{format_money(remaining, order.currency)}"})
@@ -272,32 +310,116 @@ class PaymentService:
     # ------------------------------------------------------------------ admin: refunds
 
     def admin_refund(self, tenant: TenantPublic, admin: Actor, order_id: int, amount_text: str, reason: str) -> int:
-        """A partial refund from escrow, with a reason; the order carries on with what is left."""
+        """A partial refund from escrow, with a reason; the order carries on with what is left. A step in doubt on
+        the order (see PaymentStep) is settled first, unless this is that step asked again."""
+        for _ in range(3):
+            try:
+                return self.admin_refund_step(tenant, admin, order_id, amount_text, reason)
+            except StepInDoubt as doubt:
+                self.orders.settle(tenant, doubt.step)
+        raise PaymentUnavailable(STEP_WAITING)
+
+    def admin_refund_step(self, tenant: TenantPublic, admin: Actor, order_id: int, amount_text: str, reason: str,
+                          resume: StepRecord | None = None) -> int:
+        """resume: replay this step in doubt exactly as it was asked (same amount, same idempotency keys)."""
         if admin is None or admin.role != Role.ADMIN or admin.tenant_id != tenant.id:
             raise PermissionDenied("Only the marketplace admin can refund.")
         reason = " ".join((reason or "").split())[:500]
-        with self.db.tenant_session(tenant.id) as session:
-            order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
-            if order is None:
-                raise NotFound("No such order.")
-            errors = {}
-            try:
-                amount = parse_amount(amount_text, order.currency, field_name="amount")
-            except ValueError as exc:
-                errors["amount"] = str(exc)
-            if len(reason) < 3:
-                errors["reason"] = "Give a reason (it is shown on the order's timeline)"
-            if errors:
-                raise ValidationFailed(errors)
-            if order.state not in ESCROW_STATES:
-                raise DomainError("Only money still held in escrow can be refunded here.")
-            count = session.exec(select(sa.func.count()).select_from(OrderEvent).where(
-                OrderEvent.order_id == order.id, OrderEvent.action == "refund")).one()
-            self.refund(session, tenant, order, amount, admin.id, step=f"refund-{count + 1}", reason=reason)
-            session.add(OrderEvent(order_id=order.id, action="refund", from_state=order.state, to_state=order.state,
-                                   actor_id=admin.id, actor_role=admin.role,
-                                   note=f"Refunded {format_money(amount, order.currency)}: {reason}"))
-            return amount
+        step_id = None
+        try:
+            with self.db.tenant_session(tenant.id) as session:
+                order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+                if order is None:
+                    raise NotFound("No such order.")
+                pending = self.step_in_doubt(session, order.id)
+                if resume is not None:
+                    if pending is None or pending.id != resume.id:
+                        return 0  # finished meanwhile by whoever held the order before us
+                    amount, step = resume.amount_minor, resume.step
+                else:
+                    errors = {}
+                    try:
+                        amount = parse_amount(amount_text, order.currency, field_name="amount")
+                    except ValueError as exc:
+                        errors["amount"] = str(exc)
+                    if len(reason) < 3:
+                        errors["reason"] = "Give a reason (it is shown on the order's timeline)"
+                    if errors:
+                        raise ValidationFailed(errors)
+                    count = session.exec(select(sa.func.count()).select_from(OrderEvent).where(
+                        OrderEvent.order_id == order.id, OrderEvent.action == "refund")).one()
+                    step = f"refund-{count + 1}"
+                    if pending is not None and (pending.step, pending.amount_minor) != (step, amount):
+                        raise StepInDoubt(pending)  # that one first; this same refund asked again goes ahead
+                if order.state not in ESCROW_STATES:
+                    raise DomainError("Only money still held in escrow can be refunded here.")
+                step_id = self.begin_step(tenant.id, order.id, step=step, action=ADMIN_REFUND, actor=admin,
+                                          note=reason, amount_minor=amount)
+                self.refund(session, tenant, order, amount, admin.id, step=step, reason=reason)
+                session.add(OrderEvent(order_id=order.id, action="refund", from_state=order.state,
+                                       to_state=order.state, actor_id=admin.id, actor_role=admin.role,
+                                       note=f"Refunded {format_money(amount, order.currency)}: {reason}"))
+                self.finish_step(session, step_id)
+                return amount
+        except DomainError as exc:
+            self.step_interrupted(tenant.id, step_id, exc)
+            raise
+
+    # ------------------------------------------------------------------ steps in doubt (write-ahead journal)
+
+    def begin_step(self, tenant_id: int, order_id: int, *, step: str, action: str, actor: Actor | None, note: str,
+                   amount_minor: int | None) -> int:
+        """Record, in its own committed transaction, that a step giving money back is about to call the provider.
+        Call it while holding the order's lock and before the step's transaction writes anything (SQLite has one
+        writer at a time). The same step asked again (a retry, or its settlement) reuses its row."""
+        with self.db.tenant_session(tenant_id) as session:
+            row = session.exec(select(PaymentStep).where(PaymentStep.order_id == order_id,
+                                                         PaymentStep.step == step)).first()
+            if row is None:
+                row = PaymentStep(order_id=order_id, step=step, action=action)
+                session.add(row)
+            row.action, row.note, row.amount_minor = action, note[:500], amount_minor
+            row.actor_id, row.actor_role = (actor.id, str(actor.role)) if actor is not None else (None, "")
+            row.status, row.attempts, row.updated_at = StepStatus.PENDING, row.attempts + 1, utcnow()
+            session.flush()
+            return row.id
+
+    def finish_step(self, session: Session, step_id: int) -> None:
+        """In the transaction that books the step's outcome: done, atomically with the books."""
+        row = session.get(PaymentStep, step_id)
+        row.status, row.last_error, row.updated_at = StepStatus.DONE, "", utcnow()
+
+    def step_interrupted(self, tenant_id: int, step_id: int | None, exc: DomainError) -> None:
+        """After the step's transaction rolled back. A refusal (the provider declined, the amount was wrong) moved
+        nothing: the step is over. Anything else (no answer, or a failure after the provider acted) leaves it
+        pending: in doubt until it is replayed."""
+        if step_id is None:
+            return
+        done = isinstance(exc, (PaymentDeclined, ValidationFailed))
+        with self.db.tenant_session(tenant_id) as session:
+            row = session.exec(select(PaymentStep).where(PaymentStep.id == step_id).with_for_update()).first()
+            if row is None or row.status != StepStatus.PENDING:
+                return
+            if done:
+                row.status = StepStatus.FAILED
+            row.last_error, row.updated_at = exc.message[:500], utcnow()
+            log.warning("payment step %r on order %s %s: %s", row.step, row.order_id,
+                        "refused" if done else "in doubt", exc.message)
+
+    def step_in_doubt(self, session: Session, order_id: int) -> StepRecord | None:
+        row = session.exec(select(PaymentStep).where(PaymentStep.order_id == order_id,
+                                                     PaymentStep.status == StepStatus.PENDING)
+                           .order_by(PaymentStep.id)).first()
+        if row is None:
+            return None
+        return StepRecord(id=row.id, order_id=row.order_id, step=row.step, action=row.action, actor_id=row.actor_id,
+                          actor_role=row.actor_role, note=row.note, amount_minor=row.amount_minor)
+
+    def orders_in_doubt(self, tenant_id: int) -> list[int]:
+        """Orders with a step in doubt (the timer job settles them)."""
+        with self.db.tenant_session(tenant_id) as session:
+            return sorted(set(session.exec(select(PaymentStep.order_id).where(
+                PaymentStep.status == StepStatus.PENDING)).all()))
 
     # ------------------------------------------------------------------ payouts
 
