@@ -23,45 +23,15 @@ from backend.errors import DomainError
 from backend.orders.models import Order
 from backend.payments import ledger as L
 from backend.payments.models import DemoCharge, LedgerTransaction, Payment, Payout
-from backend.payments.ports import PaymentDeclined, PaymentUnavailable
+from backend.payments.ports import PaymentUnavailable
 from backend.payments.service import ESCROW_STATES
 from backend.tenancy.models import Tenant
 from tests.conftest import make_services
+from tests.fakes.flaky_gateway import Flaky
 
 ACTIONS = ["pay", "start", "deliver", "complete", "cancel_client", "cancel_pro", "dispute", "resolve_refund",
            "resolve_release", "resolve_split", "admin_refund", "admin_refund_all", "payout", "admin_cancel", "onboard"]
 FAILURES = ["none", "none", "none", "before", "after"]  # provider fails before acting, or acts then times out
-
-
-class FlakyGateway:
-    """Wraps the demo gateway; `arm(mode)` makes the next money-moving call fail."""
-
-    def __init__(self, inner):
-        self.inner, self.name, self.mode = inner, inner.name, "none"
-
-    def arm(self, mode: str) -> None:
-        self.mode = mode
-
-    def _call(self, method, *args, **kwargs):
-        mode, self.mode = self.mode, "none"
-        if mode == "before":
-            raise PaymentUnavailable("injected: provider down")
-        result = getattr(self.inner, method)(*args, **kwargs)
-        if mode == "after":
-            raise PaymentUnavailable("injected: timeout after the provider acted")
-        return result
-
-    def capture(self, **kw):
-        return self._call("capture", **kw)
-
-    def release(self, **kw):
-        return self._call("release", **kw)
-
-    def refund(self, **kw):
-        return self._call("refund", **kw)
-
-    def __getattr__(self, name):  # checkout, webhooks, payout accounts: untouched
-        return getattr(self.inner, name)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +53,7 @@ def world(tmp_path_factory):
                                       "category_ids": [svc.catalog.categories(tenant.id)[0].id],
                                       "availability": {d: ["09:00", "17:00"] for d in
                                                        ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
-    flaky = FlakyGateway(svc.payments.gateways["demo"])
+    flaky = Flaky(svc.payments.gateways["demo"])
     svc.payments.gateways["demo"] = flaky
     yield svc, tenant, client, pro, admin, flaky
     svc.close()

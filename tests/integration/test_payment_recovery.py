@@ -19,6 +19,7 @@ from backend.errors import DomainError
 from backend.payments.models import PaymentStep, Payout
 from backend.payments.ports import PaymentDeclined, PaymentUnavailable
 from backend.payments.service import STEP_RECORDED, STEP_WAITING
+from tests.fakes.flaky_gateway import Flaky
 from tests.integration.test_admin_cancel import PRICE, books, m, offered, paid_order_in  # noqa: F401 (fixture m)
 from tests.integration.test_payment_flows import (  # noqa: F401 (fixtures)
     TIMEOUT, accepted_order, api_client, fakes, pay_svc, paypal_market, paypal_pay, short_timeouts, stripe_market,
@@ -27,44 +28,6 @@ from tests.integration.test_payment_flows import (  # noqa: F401 (fixtures)
 from tests.integration.test_payment_flows import books as provider_books
 from tests.integration.test_payment_flows import order as provider_order
 from tests.integration.test_payment_flows import payment as provider_payment
-
-
-class Flaky:
-    """Wraps the demo gateway: the next `times` captures, transfers, voids or refunds (or only calls of method `on`)
-    fail as armed. before: the provider never got it; after: it acted, the answer is lost; decline: it refuses."""
-
-    def __init__(self, inner):
-        self.inner, self.name, self.calls = inner, inner.name, []
-        self.arm("none")
-
-    def arm(self, mode: str, times: int = 1, on: str | None = None) -> None:
-        self.mode, self.times, self.on = mode, times, on
-
-    def _call(self, method: str, **kwargs):
-        armed = self.times > 0 and self.on in (None, method)
-        mode = self.mode if armed else "none"
-        self.times -= armed
-        self.calls.append((method, kwargs["idempotency_key"], mode))
-        if mode == "before":
-            raise PaymentUnavailable("injected: provider down")
-        if mode == "decline":
-            raise PaymentDeclined("injected: the provider refuses")
-        result = getattr(self.inner, method)(**kwargs)
-        if mode == "after":
-            raise PaymentUnavailable("injected: timeout after the provider acted")
-        return result
-
-    def capture(self, **kw):
-        return self._call("capture", **kw)
-
-    def release(self, **kw):
-        return self._call("release", **kw)
-
-    def refund(self, **kw):
-        return self._call("refund", **kw)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 @pytest.fixture
