@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import reflex as rx
 
 from backend.accounts.addresses import client_address
@@ -19,8 +21,12 @@ def _client_ip(state: rx.State) -> str:
 
 
 def _safe_next(path: str, default: str) -> str:
-    # Only same-site paths: never redirect to another host after login.
-    return path if path.startswith("/") and not path.startswith("//") else default
+    """Only a path on this site: never send a browser to another host after login (open redirect). Browsers read a
+    backslash as a slash and drop tabs and newlines, so such a "path" could turn protocol-relative (//evil.example)."""
+    if not path.startswith("/") or any(ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return default
+    parts = urlsplit(path)
+    return default if path.startswith("//") or parts.scheme or parts.netloc else path
 
 
 class SignupState(FormMixin, AppState):
