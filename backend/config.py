@@ -6,9 +6,11 @@ Every outside service is chosen by one variable; unset means the embedded defaul
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -126,7 +128,35 @@ class Settings(BaseSettings):
                     "DATABASE_APP_URL=postgresql+psycopg://marketplace_app:<password>@<host>:5432/<database>")
             if self.database_app_url and self.database_app_url == self.database_url:
                 raise ValueError("DATABASE_APP_URL must not be the owner's connection (DATABASE_URL) in production")
+        else:
+            self._refuse_development_facing_the_internet()
         return self
+
+    def _refuse_development_facing_the_internet(self) -> None:
+        """Fail closed when ENVIRONMENT was forgotten: development (the default, so that `make run` needs no
+        settings) brings demo data, test cards and the dev outbox, which must never face real users. A public
+        PUBLIC_URL or BASE_DOMAIN, or live payment keys, mean a real deployment: it must say production."""
+        public = [name for name, host in (("PUBLIC_URL", urlsplit(self.public_url).hostname or ""),
+                                          ("BASE_DOMAIN", self.base_domain)) if not _is_local_host(host)]
+        live = [name for name, value in (
+            ("STRIPE_SECRET_KEY", self.stripe_secret_key.get_secret_value() if self.stripe_secret_key else ""),
+            ("PAYPAL_ENVIRONMENT", "live" if self.paypal_environment == "production" else ""))
+            if value.startswith(("sk_live_", "rk_live_", "live"))]
+        if public or live:
+            raise ValueError(
+                f"ENVIRONMENT is {self.environment!r} but {', '.join(public + live)} "
+                f"{'says' if len(public + live) == 1 else 'say'} this is a real deployment. Set ENVIRONMENT=production "
+                "(development brings demo data, test cards and the dev outbox, which must never face real users).")
+
+
+def _is_local_host(host: str) -> bool:
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -17,7 +17,7 @@ from backend.bootstrap import services
 from backend.errors import AuthenticationFailed, DomainError, Throttled, ValidationFailed
 from backend.payments.ports import PaymentUnavailable, WebhookInvalid
 from backend.storage.ports import is_public
-from marketplace_app.web_session import router as web_session_router
+from marketplace_app.web_session import router as web_session_router, same_origin
 from backend.tenancy.models import TenantPublic
 
 api = FastAPI(title="Marketplace API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -41,12 +41,18 @@ def bearer_token(authorization: str = Header(default="")) -> str:
 
 
 def session_token(request: Request, authorization: str = Header(default="")) -> str:
-    """Bearer token (mobile) or the browser's session cookie (downloads linked from the web app)."""
+    """Bearer token (mobile) or the browser's session cookie (downloads linked from the web app).
+
+    The cookie counts only for requests from this very origin: Reflex's CORS layer echoes any Origin with
+    credentials allowed, and SameSite=Lax still sends the cookie from sibling subdomains (other tenants), so a
+    script elsewhere must not be able to read a user's data with their cookie."""
     if authorization:
         return bearer_token(authorization)
     token = request.cookies.get("mp_session", "")
     if not token:
         raise HTTPException(401, "Log in first", headers={"WWW-Authenticate": "Bearer"})
+    if not same_origin(request):
+        raise HTTPException(403, "The session cookie is only accepted from this site's own pages")
     return token
 
 

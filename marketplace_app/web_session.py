@@ -3,7 +3,7 @@
 Reflex talks to the browser over a WebSocket, which cannot set cookies, and an `rx.Cookie` is written by
 JavaScript, so it cannot be HttpOnly. Instead: a login handler gets a sealed, one-minute ticket
 (`backend.accounts.tickets`), the page POSTs it here, and this HTTP response sets the cookie (HttpOnly, SameSite,
-Secure under https). The next page load opens a new WebSocket whose handshake carries the cookie; Reflex keeps
+Secure under https). A ticket is redeemed once (the session row records it), so a copy is worthless. The next page load opens a new WebSocket whose handshake carries the cookie; Reflex keeps
 handshake cookies on the server (`router.headers.cookie`) and never sends them to the page. Logout revokes the
 session in the backend and clears the cookie here.
 
@@ -34,9 +34,21 @@ class TicketBody(BaseModel):
     ticket: str
 
 
-def _same_origin(request: Request) -> None:
+def same_origin(request: Request, *, require_origin: bool = False) -> bool:
+    """Whether the browser says the request comes from a page of this very origin (Fetch Metadata where sent,
+    else Origin); a request without either (a link followed, a non-browser client) passes unless
+    `require_origin`."""
+    site = request.headers.get("sec-fetch-site", "")
+    if site and site not in ("same-origin", "none"):
+        return False
     origin = request.headers.get("origin", "")
-    if not origin or urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+    if not origin:
+        return not require_origin
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+def _same_origin(request: Request) -> None:
+    if not same_origin(request, require_origin=True):
         raise HTTPException(403, "Cross-origin requests may not change the session")
 
 
@@ -63,14 +75,14 @@ async def start_session(body: TicketBody, request: Request) -> Response:
         raise HTTPException(400, "This sign-in link has expired. Please log in again.")
     response = Response(status_code=204, headers={"Cache-Control": "no-store"})
     if ticket.kind == "operator":
-        if await run_in_threadpool(svc.accounts.resolve_operator_session, ticket.token) is None:
+        if await run_in_threadpool(svc.accounts.claim_operator_browser_session, ticket.token) is None:
             raise HTTPException(400, "This sign-in has expired. Please log in again.")
         _set(response, OPERATOR_COOKIE, ticket.token, OPERATOR_SESSION_SECONDS, "strict")
         return response
     tenant = svc.tenants.for_host(request.headers.get("host", ""))
     if tenant is None or tenant.id != ticket.tenant_id:
         raise HTTPException(400, "This sign-in belongs to another marketplace.")
-    if await run_in_threadpool(svc.accounts.resolve_session, tenant, ticket.token) is None:
+    if await run_in_threadpool(svc.accounts.claim_browser_session, tenant, ticket.token) is None:
         raise HTTPException(400, "This sign-in has expired. Please log in again.")
     _set(response, USER_COOKIE, ticket.token, svc.settings.session_days * 24 * 3600, "lax")
     return response

@@ -54,6 +54,8 @@ class AuthSession(TenantOwned, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: datetime | None = None
+    # when a browser turned the login ticket into its HttpOnly cookie: a ticket is redeemed once
+    cookie_claimed_at: datetime | None = None
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=255)
 
@@ -116,6 +118,7 @@ class OperatorSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: datetime | None = None
+    cookie_claimed_at: datetime | None = None  # see AuthSession
 
 
 # ---------------------------------------------------------------- input shapes

@@ -168,6 +168,18 @@ class AccountService:
                 return None
             return self._actor(user, profile.full_name if profile else "")
 
+    def claim_browser_session(self, tenant: TenantPublic, token: str) -> Actor | None:
+        """The session behind a login ticket, once: the first claim marks it, so a copied ticket (a script that
+        saw it, a replay) opens nothing later. None also for an unknown, expired or revoked session."""
+        if not token or not tenant.is_active:
+            return None
+        with self.db.tenant_session(tenant.id) as session:
+            claimed = session.execute(
+                sa.update(AuthSession).where(AuthSession.token_hash == hash_token(token),
+                                             AuthSession.cookie_claimed_at.is_(None))
+                .values(cookie_claimed_at=utcnow())).rowcount
+        return self.resolve_session(tenant, token) if claimed == 1 else None
+
     def logout(self, tenant: TenantPublic, token: str) -> None:
         if not token:
             return
@@ -427,6 +439,17 @@ class AccountService:
             op = row[1]
             return Actor(role=Role.OPERATOR, id=op.id, tenant_id=None, email=op.email, name=op.name,
                          email_verified=True)
+
+    def claim_operator_browser_session(self, token: str) -> Actor | None:
+        """As claim_browser_session, for the operator console."""
+        if not token:
+            return None
+        with self.db.platform_session() as session:
+            claimed = session.execute(
+                sa.update(OperatorSession).where(OperatorSession.token_hash == hash_token(token),
+                                                 OperatorSession.cookie_claimed_at.is_(None))
+                .values(cookie_claimed_at=utcnow())).rowcount
+        return self.resolve_operator_session(token) if claimed == 1 else None
 
     def operator_logout(self, token: str) -> None:
         with self.db.platform_session() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -14,6 +15,10 @@ from backend.errors import PermissionDenied
 from backend.notifications.models import (ONE_TIME_TOKEN, SENT_TOKEN_TEXT, Channel, DeliveryStatus,
                                           Notification)
 from backend.notifications.ports import DeliveryError, DevMailbox, EmailSender
+
+# Rows queued before one-time tokens were sealed (migration 0006) still carry `?token=<raw>` in their body: once
+# such a message is sent, its token is redacted like the sealed ones.
+_LEGACY_TOKEN_IN_LINK = re.compile(r"([?&]token=)[A-Za-z0-9_-]{20,}")
 
 DEV_OUTBOX_ONLY = ("The dev outbox is a development tool: it exists only with ENVIRONMENT=development. "
                    "In production, emails go to their recipients only.")
@@ -79,6 +84,7 @@ class NotificationService:
                 note.status = DeliveryStatus.SENT
                 note.sent_at = utcnow()
                 note.sealed_token = ""  # handed over: nothing usable stays at rest
+                note.body = _LEGACY_TOKEN_IN_LINK.sub(rf"\1{SENT_TOKEN_TEXT}", note.body)
             except DeliveryError as exc:
                 note.last_error = str(exc)[:500]
                 note.status = DeliveryStatus.FAILED

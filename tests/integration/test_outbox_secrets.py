@@ -128,3 +128,20 @@ def test_a_changed_secret_key_fails_the_message_instead_of_sending_a_dead_link(s
                                  dev_outbox=True)
     with pytest.raises(DeliveryError, match="SECRET_KEY"):
         rotated.deliver(demo.id, note.id)
+
+
+def test_a_message_queued_before_tokens_were_sealed_loses_its_token_once_sent(svc, tenants):
+    """Rows written by the old code (raw token in the body, nothing sealed) are redacted when they go out."""
+    demo, _ = tenants
+    sign_up(svc, demo)
+    raw = "Q" * 43
+    with svc.db.tenant_session(demo.id) as s:
+        note = Notification(recipient="ann@example.com", subject="Reset your password",
+                            body=f"Choose a new password: http://localhost:3000/reset?token={raw}\n")
+        s.add(note)
+        s.flush()
+        note_id = note.id
+    assert svc.notifications.deliver(demo.id, note_id) == "sent"
+    sent = _rows(svc, demo)[-1]
+    assert raw in svc.notifications.dev_mailbox.read(sent.provider_id)  # the user got the link
+    assert raw not in _table_text(svc) and "removed once sent" in sent.body

@@ -71,6 +71,30 @@ def test_tickets_are_refused_cross_origin_tampered_late_or_on_another_tenant(web
     assert "set-cookie" not in _start(web, good, {"Origin": "https://evil.example"}).headers
 
 
+def test_a_ticket_opens_one_browser_only(web):
+    """A copy of the ticket (a script that saw it at login, a replay) is worthless once the page redeemed it."""
+    ticket = issue_ticket(web["svc"].settings, "user", web["token"], web["demo"].id)
+    assert _start(web, ticket).status_code == 204
+    again = _start(web, ticket)
+    assert again.status_code == 400 and "set-cookie" not in again.headers
+
+
+def test_the_cookie_is_refused_to_other_origins(web):
+    """Reflex's CORS layer echoes any Origin with credentials; a sibling subdomain (another tenant) is same-site, so
+    SameSite=Lax still sends the cookie: the API itself refuses it unless the request comes from this origin."""
+    _start(web, issue_ticket(web["svc"].settings, "user", web["token"], web["demo"].id))
+    http = web["http"]
+    assert http.get("/api/v1/me", headers={"Origin": "http://localhost:3000"}).status_code == 200
+    assert http.get("/api/v1/me", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    for foreign in ({"Origin": "http://acme.localhost:3000"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}):
+        r = http.get("/api/v1/me", headers=foreign)
+        assert r.status_code == 403 and "ann@example.com" not in r.text, foreign
+    # a bearer token is not ambient authority: it may come from anywhere
+    assert http.get("/api/v1/me", headers={"Origin": "https://app.example", "Authorization": f"Bearer {web['token']}"},
+                    cookies={}).status_code == 200
+
+
 def test_logout_revokes_and_clears_the_cookie(web):
     _start(web, issue_ticket(web["svc"].settings, "user", web["token"], web["demo"].id))
     assert web["http"].delete("/api/v1/session", headers={"Origin": "https://evil.example"}).status_code == 403

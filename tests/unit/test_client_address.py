@@ -63,4 +63,4 @@ def test_nginx_sets_the_forwarded_headers_on_every_location():
         assert headers.get("X-Forwarded-For") == "$remote_addr", path
         assert headers.get("X-Real-IP") == "$remote_addr", path
         assert headers.get("X-Forwarded-Proto") == "$scheme", path
-        assert headers.get("Host") == "$host", path
+        assert headers.get("Host") == "$http_host", path  # with its port, as browsers write Origin
