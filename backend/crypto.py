@@ -13,12 +13,17 @@ import hmac
 from cryptography.fernet import Fernet, InvalidToken
 
 
+def derive_key(secret: str, purpose: str) -> bytes:
+    """A 256-bit key for one purpose, derived from SECRET_KEY: signed file URLs, login tickets, sealed email tokens
+    and the row-level-security tenant binding each get their own, so none can stand in for another."""
+    if not secret or not purpose:
+        raise ValueError("a secret and a purpose are required")
+    return hmac.new(secret.encode(), f"marketplace/{purpose}/v1".encode(), hashlib.sha256).digest()
+
+
 class SecretBox:
     def __init__(self, secret: str, purpose: str):
-        if not secret or not purpose:
-            raise ValueError("a secret and a purpose are required")
-        key = hmac.new(secret.encode(), f"marketplace/{purpose}/v1".encode(), hashlib.sha256).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, purpose)))
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

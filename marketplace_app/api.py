@@ -17,7 +17,8 @@ from backend.bootstrap import services
 from backend.errors import AuthenticationFailed, DomainError, Throttled, ValidationFailed
 from backend.payments.ports import PaymentUnavailable, WebhookInvalid
 from backend.storage.ports import is_public
-from marketplace_app.web_session import router as web_session_router, same_origin
+from marketplace_app.security_headers import same_origin
+from marketplace_app.web_session import router as web_session_router
 from backend.tenancy.models import TenantPublic
 
 api = FastAPI(title="Marketplace API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -51,7 +52,7 @@ def session_token(request: Request, authorization: str = Header(default="")) -> 
     token = request.cookies.get("mp_session", "")
     if not token:
         raise HTTPException(401, "Log in first", headers={"WWW-Authenticate": "Bearer"})
-    if not same_origin(request):
+    if not same_origin(request.headers):
         raise HTTPException(403, "The session cookie is only accepted from this site's own pages")
     return token
 

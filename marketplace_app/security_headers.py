@@ -9,6 +9,7 @@ page can connect only to this origin (a script injected despite escaping cannot 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,7 +59,7 @@ class SecurityHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            if not _same_origin(scope):
+            if not same_origin(_scope_headers(scope)):  # browsers always send Origin on WebSocket handshakes
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self.app(scope, receive, send)
@@ -77,12 +78,21 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _same_origin(scope: Scope) -> bool:
-    headers = {k.lower(): v for k, v in scope.get("headers", [])}
-    origin = headers.get(b"origin", b"").decode("latin-1")
-    if not origin:  # not a browser (browsers always send Origin on WebSocket handshakes)
-        return True
-    return urlsplit(origin).netloc.lower() == headers.get(b"host", b"").decode("latin-1").lower()
+def same_origin(headers: Mapping[str, str], *, require_origin: bool = False) -> bool:
+    """Whether the browser says the request comes from a page of this very origin: Fetch Metadata where sent, else
+    Origin against Host. Without either (a link followed, a non-browser client) it passes unless `require_origin`.
+    `headers` is looked up by lower-case name (Starlette's Headers, or a dict built from an ASGI scope)."""
+    site = headers.get("sec-fetch-site", "")
+    if site and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin", "")
+    if not origin:
+        return not require_origin
+    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+
+
+def _scope_headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 def with_security_headers(settings: Settings):

@@ -13,7 +13,6 @@ attacker's account (login CSRF) or log them out.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from pydantic import BaseModel
 
 from backend.accounts.tickets import redeem_ticket
 from backend.bootstrap import services
+from marketplace_app.security_headers import same_origin
 
 USER_COOKIE = "mp_session"
 OPERATOR_COOKIE = "mp_operator"
@@ -34,21 +34,8 @@ class TicketBody(BaseModel):
     ticket: str
 
 
-def same_origin(request: Request, *, require_origin: bool = False) -> bool:
-    """Whether the browser says the request comes from a page of this very origin (Fetch Metadata where sent,
-    else Origin); a request without either (a link followed, a non-browser client) passes unless
-    `require_origin`."""
-    site = request.headers.get("sec-fetch-site", "")
-    if site and site not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin", "")
-    if not origin:
-        return not require_origin
-    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
-
-
 def _same_origin(request: Request) -> None:
-    if not same_origin(request, require_origin=True):
+    if not same_origin(request.headers, require_origin=True):
         raise HTTPException(403, "Cross-origin requests may not change the session")
 
 

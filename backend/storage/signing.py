@@ -11,12 +11,12 @@ import hmac
 import time
 from urllib.parse import quote, urlencode
 
+from backend.crypto import derive_key
+
 
 class UrlSigner:
     def __init__(self, secret: str, *, prefix: str = "/api/v1/files"):
-        if not secret:
-            raise ValueError("a secret is required to sign URLs")
-        self._key = hmac.new(secret.encode(), b"marketplace/object-url/v1", hashlib.sha256).digest()
+        self._key = derive_key(secret, "object-url")
         self.prefix = prefix
 
     def _mac(self, key: str, expires: int) -> str:

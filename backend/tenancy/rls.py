@@ -28,7 +28,8 @@ How:
 from __future__ import annotations
 
 import hashlib
-import hmac
+
+from backend.crypto import derive_key
 
 NO_TENANT = -1  # the platform binding (backend.db.NO_TENANT): no tenant-owned row has this tenant_id
 
@@ -43,12 +44,10 @@ _WEBHOOK_PREDICATE = f"(COALESCE(tenant_id, {NO_TENANT}) = {CURRENT_TENANT})"
 # transaction bound to a tenant.
 _PLATFORM_PREDICATE = f"({CURRENT_TENANT} = {NO_TENANT})"
 
-_BINDING_CONTEXT = b"marketplace/rls-tenant-binding/v1"
-
 
 def binding_key(secret_key: str) -> bytes:
     """The key that signs tenant bindings: derived from SECRET_KEY, so the app needs no extra secret."""
-    return hmac.new(secret_key.encode(), _BINDING_CONTEXT, hashlib.sha256).digest()
+    return derive_key(secret_key, "rls-tenant-binding")
 
 
 def binding_signature(key: bytes, tenant_id: int) -> str:
