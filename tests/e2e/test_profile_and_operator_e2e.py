@@ -8,7 +8,7 @@ import re
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, logged_in, login, sign_up, unique_email
+from tests.e2e.conftest import PASSWORD, logged_in, sign_up, unique_email
 
 
 def test_profile_edit_and_avatar_upload(page, app, tmp_path):
@@ -79,6 +79,6 @@ def test_operator_creates_and_suspends_a_marketplace(new_context, app):
 
     # a tenant admin is not an operator: the console sends them to its own login
     admin = new_context().new_page()
-    login(admin, app, "admin@demo.example")
+    logged_in(admin, app, "admin@demo.example", home="/admin")  # login ends with a page load: let it land first
     admin.goto(app.url("/operator"))
     expect(admin).to_have_url(app.at("/operator/login"))
