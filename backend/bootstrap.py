@@ -14,11 +14,13 @@ from backend.chat.ports import StoreUnavailable
 from backend.chat.service import ChatService
 from backend.config import Settings, get_settings
 from backend.db import Database, utcnow
+from backend.jobqueue import CeleryJobQueue, InlineJobQueue, make_celery
+from backend.migrate import upgrade
 from backend.crypto import SecretBox
 from backend.notifications.adapters.maildir import MaildirEmailSender
 from backend.notifications.adapters.unconfigured import UnconfiguredEmailSender
-from backend.orders.catalog import CatalogService
-from backend.orders.requests import RequestService
+from backend.catalog.service import CatalogService
+from backend.orders.quotes import QuoteService
 from backend.orders.service import OrderJobs, OrderService
 from backend.payments.adapters.demo import DemoGateway
 from backend.payments.ledger import Ledger
@@ -31,7 +33,8 @@ from backend.profiles.service import ProfileService
 from backend.storage.adapters.local import LocalObjectStore
 from backend.storage.ports import ObjectStore
 from backend.storage.signing import UrlSigner
-from backend.tenancy.service import PlatformService, TenantDirectory
+from backend.platform.service import PlatformService
+from backend.tenancy.service import TenantDirectory
 
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,7 @@ class Services:
     notifications: NotificationService
     catalog: CatalogService
     pros: ProService
-    requests: RequestService
+    quotes: QuoteService
     orders: OrderService
     payments: PaymentService
     store: ObjectStore
@@ -76,7 +79,7 @@ class Services:
             tenant = self.tenants.by_id(tenant_id)
             for key, count in self.orders.run_timers(tenant, now).items():
                 totals[key] += count
-            totals["requests_expired"] += self.requests.expire_requests(tenant_id, now)
+            totals["requests_expired"] += self.quotes.expire_requests(tenant_id, now)
         return totals
 
 
@@ -86,13 +89,9 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     and shown to the tenant admin). None: only with ENVIRONMENT=development; True lets a test suite
     (ENVIRONMENT=test) have them; production refuses them whatever is passed."""
     if migrate:
-        from backend.migrate import upgrade
-
         upgrade(settings.owner_database_url, settings)
-    if jobs is None:
-        from backend.jobs import CeleryJobQueue
-
-        jobs = CeleryJobQueue()
+    if jobs is None:  # a worker runs them with Redis; without it, this process does, at once
+        jobs = CeleryJobQueue(make_celery(settings)) if settings.redis_url else InlineJobQueue()
     db = Database(settings)
     passwords = Passwords(settings)
     store = make_object_store(settings)
@@ -103,7 +102,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     stoppers: list = []
     notifications = make_notifications(settings, db, dev_outbox=dev_tools)
     chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
-    return Services(
+    built = Services(
         settings=settings,
         db=db,
         tenants=tenants,
@@ -113,7 +112,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         notifications=notifications,
         catalog=CatalogService(db),
         pros=ProService(db, settings, store),
-        requests=RequestService(db, settings, store),
+        quotes=QuoteService(db, settings, store),
         orders=orders,
         payments=payments,
         store=store,
@@ -121,6 +120,9 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         chat=chat,
         stoppers=stoppers,
     )
+    if isinstance(jobs, InlineJobQueue) and jobs.services is None:
+        jobs.services = built
+    return built
 
 
 def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, notify=None) -> ChatService:

@@ -87,7 +87,8 @@ def _platform(settings: Settings):
     from backend.accounts.security import Passwords
     from backend.db import Database
     from backend.migrate import upgrade
-    from backend.tenancy.service import PlatformService, TenantDirectory
+    from backend.platform.service import PlatformService
+    from backend.tenancy.service import TenantDirectory
 
     upgrade(settings.owner_database_url, settings)
     db = Database(settings)

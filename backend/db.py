@@ -4,7 +4,7 @@ Two layers keep tenants apart:
 1. Repository scoping in the ORM, on every database: a session bound to a tenant adds
    `tenant_id = :current` to every SELECT/UPDATE/DELETE of a tenant-owned model
    (`with_loader_criteria`) and refuses to flush a row that belongs to another tenant.
-2. On PostgreSQL, row-level security on every tenant table (backend/tenancy/rls.py). Each
+2. On PostgreSQL, row-level security on every tenant table (backend/rls.py). Each
    transaction is bound with `set_config(..., true)` to one tenant AND a signature of it made with a
    key derived from SECRET_KEY; the policies accept the binding only when the signature is right, so
    SQL running as the app role cannot re-bind itself to another tenant. The app connects as a login
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session as OrmSession, with_loader_criteria
 from sqlmodel import Field, Session, SQLModel
 
 from backend.config import Settings
-from backend.tenancy.rls import NO_TENANT, binding_key, binding_signature
+from backend.rls import NO_TENANT, binding_key, binding_signature
 
 __all__ = ["NO_TENANT", "Database", "TenantOwned", "CrossTenantWrite", "UnsafeDatabaseRole", "check_app_role"]
 

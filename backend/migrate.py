@@ -1,7 +1,7 @@
 """Apply Alembic migrations (run automatically on start, and by `make migrate`).
 
 Runs as the table owner (DATABASE_URL). On PostgreSQL it also stores the tenant-binding key (derived from
-SECRET_KEY, backend/tenancy/rls.py) where only the owner can read it, so the database can verify that a
+SECRET_KEY, backend/rls.py) where only the owner can read it, so the database can verify that a
 transaction's tenant binding was made by this application and not by SQL running as the app role.
 """
 
@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 
 from backend.config import PROJECT_ROOT, Settings, get_settings
-from backend.tenancy.rls import binding_key
+from backend.rls import binding_key
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -12,12 +12,13 @@ import sys
 from pydantic import ValidationError
 from sqlmodel import select
 
-from backend.accounts.models import OperatorAccount, Role, User
+from backend.identity import Role
+from backend.accounts.models import OperatorAccount, User
 from backend.bootstrap import Services, build_services
 from backend.config import Settings, get_settings
 from backend.db import utcnow
 from backend.geo import locate
-from backend.orders.models import Category
+from backend.catalog.models import Category
 from backend.profiles.models import ProCategory, Profile, ProProfile
 from backend.tenancy.models import Tenant
 

@@ -57,7 +57,8 @@ import httpx
 import psutil
 
 from bench import startup
-from bench.login import InlineJobs, throwaway_database
+from backend.jobqueue import InlineJobQueue
+from bench.login import throwaway_database
 from bench.orders import BrokenInvariant
 from bench.stats import Table, percentile, tree_memory, tree_rss_mib
 
@@ -255,11 +256,12 @@ def running_app(log=print):
 
 def make_pairs(svc, pairs: int) -> tuple[int, list[dict]]:
     """`pairs` client/professional pairs in the seeded default tenant, one job conversation each (rows inserted as
-    RequestService.send_quote's ensure_job_conversation would, minus the request), every user logged in through
+    QuoteService.send_quote's ensure_job_conversation would, minus the request), every user logged in through
     accounts.login. Returns (tenant id, [{conversation, client: {id, email, token}, pro: {...}}])."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from backend.accounts.models import Role, User
+    from backend.identity import Role
+    from backend.accounts.models import User
     from backend.chat.models import Conversation, ConversationKind
     from backend.db import utcnow
     from backend.profiles.models import Profile
@@ -673,8 +675,7 @@ def chat_delivery(log=print) -> Table:
     echo = Helper("echo")
     try:
         with running_app(log) as (app, settings, mongo, mongo_url):
-            jobs = InlineJobs()
-            svc = jobs.services = build_services(settings, jobs=jobs, migrate=False)
+            svc = build_services(settings, jobs=InlineJobQueue(raise_errors=True), migrate=False)
             try:
                 total = main_pairs + tick_pairs + SMALL_CLIENTS // 2
                 log(f"  {total} conversations, {2 * total} users logging in ...", flush=True)
@@ -841,8 +842,7 @@ def _record_main() -> None:
     from backend.bootstrap import build_services
 
     with running_app() as (app, settings, _, _):
-        jobs = InlineJobs()
-        svc = jobs.services = build_services(settings, jobs=jobs, migrate=False)
+        svc = build_services(settings, jobs=InlineJobQueue(raise_errors=True), migrate=False)
         try:
             _, pairs = make_pairs(svc, 1)
         finally:

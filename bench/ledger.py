@@ -55,7 +55,8 @@ class Workload:
     """One tenant, one client, one professional, and the orders the postings refer to (minimal rows via the ORM)."""
 
     def __init__(self, svc):
-        from backend.accounts.models import Role, User
+        from backend.identity import Role
+        from backend.accounts.models import User
         from backend.payments.ledger import Ledger
         from backend.tenancy.models import Tenant
 
@@ -174,7 +175,7 @@ def ledger_postings(writers: int = WRITERS, postings: int = POSTINGS, budget_s: 
     from backend.bootstrap import build_services
     from backend.config import Settings
 
-    from bench.login import InlineJobs
+    from backend.jobqueue import InlineJobQueue
 
     table = Table(f"Ledger postings with {writers} concurrent writers (PostgreSQL, escrow cycles, order row locked)",
                   HEADERS)
@@ -182,9 +183,7 @@ def ledger_postings(writers: int = WRITERS, postings: int = POSTINGS, budget_s: 
     rounds = math.ceil(postings / (writers * CONTENDED_ORDERS * len(STEPS)))  # contended: cycles per order
     with throwaway_database() as url, tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
         settings = Settings(_env_file=None, database_url=url, data_dir=Path(tmp), redis_url=None)
-        jobs = InlineJobs()
-        svc = build_services(settings, jobs=jobs)
-        jobs.services = svc
+        svc = build_services(settings, jobs=InlineJobQueue(raise_errors=True))
         try:
             work = Workload(svc)
             # Warm-up, not counted: one cycle per writer at once — all racing to create the shared accounts

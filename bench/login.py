@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from backend.jobqueue import InlineJobQueue
 from bench.stats import Table, self_peak_rss_mib, summary_ms, tree_rss_mib
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -19,14 +20,6 @@ PASSWORD = "bench-password-1"
 HASH_GOAL_MS = 100.0
 HEADERS = ["operation", "n", "p50 ms", "p95 ms", "p99 ms", "throughput /s", "peak RSS MiB", "p50 ratio to baseline"]
 
-
-class InlineJobs:
-    """JobQueue that delivers notifications in-process (no Celery worker needed)."""
-
-    services = None
-
-    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
-        self.services.notifications.deliver(tenant_id, notification_id)
 
 
 @contextmanager
@@ -64,9 +57,7 @@ def service_login(n: int = 200, hash_every: int = 4, budget_s: float = 120) -> T
     with throwaway_database() as url, tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
         # Defaults from backend/config.py; `_env_file=None` so a local .env cannot change the measured cost.
         settings = Settings(_env_file=None, database_url=url, data_dir=Path(tmp), redis_url=None)
-        jobs = InlineJobs()
-        svc = build_services(settings, jobs=jobs)
-        jobs.services = svc
+        svc = build_services(settings, jobs=InlineJobQueue(raise_errors=True))
         try:
             with svc.db.platform_session() as session:
                 session.add(Tenant(slug="bench", name="Bench"))

@@ -12,14 +12,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from backend.accounts.addresses import client_address
-from backend.accounts.models import Actor
+from backend.identity import Caller, TenantPublic
 from backend.bootstrap import services
 from backend.errors import AuthenticationFailed, DomainError, Throttled, ValidationFailed
 from backend.payments.ports import PaymentUnavailable, WebhookInvalid
 from backend.storage.ports import is_public
 from marketplace_app.security_headers import same_origin
 from marketplace_app.web_session import router as web_session_router
-from backend.tenancy.models import TenantPublic
 
 api = FastAPI(title="Marketplace API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
 api.include_router(web_session_router)
@@ -57,7 +56,7 @@ def session_token(request: Request, authorization: str = Header(default="")) -> 
     return token
 
 
-def current_actor(tenant: TenantPublic = Depends(current_tenant), token: str = Depends(session_token)) -> Actor:
+def current_actor(tenant: TenantPublic = Depends(current_tenant), token: str = Depends(session_token)) -> Caller:
     actor = services().accounts.resolve_session(tenant, token)
     if actor is None:
         raise HTTPException(401, "Session expired or revoked", headers={"WWW-Authenticate": "Bearer"})
@@ -77,7 +76,7 @@ class UserOut(BaseModel):
     email_verified: bool
 
     @classmethod
-    def of(cls, a: Actor) -> "UserOut":
+    def of(cls, a: Caller) -> "UserOut":
         return cls(id=a.id, email=a.email, name=a.name, role=a.role.value, email_verified=a.email_verified)
 
 
@@ -124,7 +123,7 @@ def logout(tenant: TenantPublic = Depends(current_tenant), token: str = Depends(
 
 
 @api.get("/api/v1/me", response_model=UserOut)
-def me(actor: Actor = Depends(current_actor)) -> UserOut:
+def me(actor: Caller = Depends(current_actor)) -> UserOut:
     return UserOut.of(actor)
 
 
@@ -161,7 +160,7 @@ def get_signed_object(key: str, expires: int = 0, signature: str = "",
 
 @api.get("/api/v1/orders/{order_id}/invoice")
 def invoice(order_id: int, tenant: TenantPublic = Depends(current_tenant),
-            actor: Actor = Depends(current_actor)) -> Response:
+            actor: Caller = Depends(current_actor)) -> Response:
     """The order's PDF invoice, for its client, its professional and the marketplace's admins only."""
     try:
         data, filename = services().orders.invoice(tenant, actor, order_id)

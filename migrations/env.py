@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic import context
 from sqlmodel import SQLModel
 
-import backend.models  # noqa: F401  (registers every table)
+import backend.tables  # noqa: F401  (registers every table)
 from backend.config import get_settings
 
 MIGRATION_LOCK_ID = 7_423_911  # pg advisory lock: several app processes may start at once

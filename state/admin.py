@@ -6,10 +6,11 @@ import dataclasses
 
 import reflex as rx
 
-from backend.accounts.models import Role, UserStatus
+from backend.identity import Role
+from backend.accounts.models import UserStatus
 from backend.bootstrap import services
 from backend.errors import DomainError
-from backend.orders.catalog import ICONS, CategoryRow
+from backend.catalog.service import ICONS, CategoryRow
 from state.app_state import AppState, FormMixin
 
 

@@ -13,11 +13,10 @@ from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 
-from backend.accounts.models import Actor, Role
+from backend.identity import Caller, Role, TenantPublic
 from backend.accounts.tickets import Kind, issue_ticket
 from backend.bootstrap import services
 from backend.errors import DomainError, ValidationFailed
-from backend.tenancy.models import TenantPublic
 
 
 def go_to(url: str):
@@ -99,14 +98,14 @@ class AppState(rx.State):
             f"fetch('/api/v1/session?kind={kind}', {{method: 'DELETE', credentials: 'same-origin'}})"
             f".finally(() => window.location.assign({json.dumps(next_url)}))")
 
-    def _actor(self) -> Actor | None:
+    def _actor(self) -> Caller | None:
         tenant = self._tenant()
         token = self._session_token()
         if tenant is None or not token:
             return None
         return services().accounts.resolve_session(tenant, token)
 
-    def _resolve(self) -> tuple[TenantPublic | None, Actor | None]:
+    def _resolve(self) -> tuple[TenantPublic | None, Caller | None]:
         tenant = self._tenant()
         if tenant is None:
             self.tenant_status = "missing"
@@ -122,7 +121,7 @@ class AppState(rx.State):
         self._set_actor(actor)
         return tenant, actor
 
-    def _set_actor(self, actor: Actor | None) -> None:
+    def _set_actor(self, actor: Caller | None) -> None:
         self.user_id = actor.id if actor else 0
         self.user_role = actor.role.value if actor else ""
         self.user_name = actor.name if actor else ""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from backend.accounts.models import Role
+from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.orders.process import TERMINAL
-from backend.orders.requests import RequestRow
+from backend.orders.quotes import RequestRow
 from state.app_state import AppState
 
 
@@ -30,9 +30,9 @@ class HomeState(AppState):
         self.city, self.avatar_url = profile.city, profile.avatar_url
         tenant = self._tenant()
         if role == Role.CLIENT:
-            self.recent_requests = services().requests.my_requests(tenant, actor)[:3]
+            self.recent_requests = services().quotes.my_requests(tenant, actor)[:3]
         else:
-            self.lead_count = len(services().requests.leads(tenant, actor))
+            self.lead_count = len(services().quotes.leads(tenant, actor))
         self.active_orders = sum(o.state not in TERMINAL for o in services().orders.list_orders(tenant, actor))
         return None
 

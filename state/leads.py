@@ -6,10 +6,10 @@ from datetime import date, timedelta
 
 import reflex as rx
 
-from backend.accounts.models import Role
+from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
-from backend.orders.requests import QuoteRow, RequestRow
+from backend.orders.quotes import QuoteRow, RequestRow
 from state.app_state import FAILED, AppState, FormMixin
 
 
@@ -21,7 +21,7 @@ class LeadsState(FormMixin, AppState):
     default_valid_until: str = ""
 
     def _reload(self, tenant, actor) -> None:
-        self.leads = services().requests.leads(tenant, actor)
+        self.leads = services().quotes.leads(tenant, actor)
         self.loaded = True
 
     @rx.event
@@ -51,7 +51,7 @@ class LeadsState(FormMixin, AppState):
             return
         self.busy = True
         yield
-        if await self._call(services().requests.send_quote, tenant, actor, self.quoting.id, form) is FAILED:
+        if await self._call(services().quotes.send_quote, tenant, actor, self.quoting.id, form) is FAILED:
             return
         self.quote_open = False
         self._reload(tenant, actor)
@@ -61,7 +61,7 @@ class LeadsState(FormMixin, AppState):
     def decline(self, request_id: int):
         tenant, actor, _ = self._guard(Role.PROFESSIONAL)
         try:
-            services().requests.decline_lead(tenant, actor, request_id)
+            services().quotes.decline_lead(tenant, actor, request_id)
         except DomainError as exc:
             return rx.toast.error(exc.message)
         self._reload(tenant, actor)
@@ -79,7 +79,7 @@ class MyQuotesState(AppState):
         tenant, actor, redirect = self._guard(Role.PROFESSIONAL)
         if redirect or self.access != "ok":
             return redirect
-        self.quotes = services().requests.my_quotes(tenant, actor)
+        self.quotes = services().quotes.my_quotes(tenant, actor)
         self.chats = {str(c.request_id): c.id for c in services().chat.conversations(tenant, actor) if c.request_id}
         self.loaded = True
 
@@ -87,8 +87,8 @@ class MyQuotesState(AppState):
     def withdraw(self, quote_id: int):
         tenant, actor, _ = self._guard(Role.PROFESSIONAL)
         try:
-            services().requests.withdraw_quote(tenant, actor, quote_id)
+            services().quotes.withdraw_quote(tenant, actor, quote_id)
         except DomainError as exc:
             return rx.toast.error(exc.message)
-        self.quotes = services().requests.my_quotes(tenant, actor)
+        self.quotes = services().quotes.my_quotes(tenant, actor)
         return rx.toast.info("Quote withdrawn.")

@@ -6,10 +6,9 @@ import dataclasses
 
 import reflex as rx
 
-from backend.accounts.models import Actor
+from backend.identity import Caller, TenantStatus
 from backend.bootstrap import services
 from backend.errors import DomainError
-from backend.tenancy.models import TenantStatus
 from state.app_state import FAILED, AppState, FormMixin
 
 
@@ -25,10 +24,10 @@ class OperatorState(FormMixin, AppState):
     default_provider: str = "none"  # a new marketplace's checkout
     setup_hint: str = ""  # what to configure when no provider is, shown above the marketplaces
 
-    def _operator(self) -> Actor | None:
+    def _operator(self) -> Caller | None:
         return services().accounts.resolve_operator_session(self._operator_token())
 
-    def _reload(self, actor: Actor) -> None:
+    def _reload(self, actor: Caller) -> None:
         self.tenants = [dataclasses.asdict(t) for t in services().platform.list_tenants(actor)]
 
     @rx.event

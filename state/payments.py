@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from backend.accounts.models import Role
+from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.money import format_money

@@ -6,11 +6,11 @@ from datetime import date
 
 import reflex as rx
 
-from backend.accounts.models import Role
+from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.geo import CITIES
-from backend.orders.catalog import CategoryRow
+from backend.catalog.service import CategoryRow
 from backend.profiles.models import WEEKDAYS
 from backend.profiles.pros import MAX_PORTFOLIO, ProView
 from state.app_state import FAILED, AppState, FormMixin

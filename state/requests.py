@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
-from backend.accounts.models import Role
+from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.geo import CITIES
-from backend.orders.catalog import CategoryRow
+from backend.catalog.service import CategoryRow
 from backend.orders.forms import MAX_PHOTOS
-from backend.orders.requests import QuoteRow, RequestRow
+from backend.orders.quotes import QuoteRow, RequestRow
 from state.app_state import FAILED, AppState, FormMixin
 from state.uploads import read_uploads
 
@@ -25,7 +25,7 @@ class MyRequestsState(AppState):
         tenant, actor, redirect = self._guard(Role.CLIENT)
         if redirect or self.access != "ok":
             return redirect
-        self.requests = services().requests.my_requests(tenant, actor)
+        self.requests = services().quotes.my_requests(tenant, actor)
         self.loaded = True
 
 
@@ -71,7 +71,7 @@ class NewRequestState(FormMixin, AppState):
             yield rx.clear_selected_files("request-photos")
             return
         data = self._form | {"category_id": self.category_choice or 0}
-        request_id = await self._call(services().requests.create_request, tenant, actor, data, photos)
+        request_id = await self._call(services().quotes.create_request, tenant, actor, data, photos)
         if request_id is FAILED:
             return
         yield rx.clear_selected_files("request-photos")
@@ -86,7 +86,7 @@ class RequestDetailState(AppState):
     loaded: bool = False
 
     def _reload(self, tenant, actor) -> None:
-        self.request, self.quotes = services().requests.request_with_quotes(tenant, actor, self._route_id())
+        self.request, self.quotes = services().quotes.request_with_quotes(tenant, actor, self._route_id())
         self.chats = {str(c.other_id): c.id for c in services().chat.conversations(tenant, actor)
                       if c.request_id == self.request.id}
         self.loaded = True
@@ -108,7 +108,7 @@ class RequestDetailState(AppState):
     def accept(self, quote_id: int):
         tenant, actor, _ = self._guard(Role.CLIENT)
         try:
-            order_id = services().requests.accept_quote(tenant, actor, quote_id)
+            order_id = services().quotes.accept_quote(tenant, actor, quote_id)
         except DomainError as exc:
             self._reload(tenant, actor)
             return rx.toast.error(exc.message)
@@ -118,7 +118,7 @@ class RequestDetailState(AppState):
     def close(self):
         tenant, actor, _ = self._guard(Role.CLIENT)
         try:
-            services().requests.close_request(tenant, actor, self._route_id())
+            services().quotes.close_request(tenant, actor, self._route_id())
         except DomainError as exc:
             return rx.toast.error(exc.message)
         self._reload(tenant, actor)

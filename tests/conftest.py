@@ -38,40 +38,20 @@ def app_url(database_url: str) -> str:
     return Servers.url_as(database_url, APP_ROLE, APP_ROLE_PASSWORD)
 
 
-class InlineJobs:
-    """Jobs run immediately in-process (the Celery path has its own test)."""
-
-    def __init__(self):
-        self.services = None
-        self.delivered: list[tuple[int, int]] = []
-
-    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
-        self.delivered.append((tenant_id, notification_id))
-        self.services.notifications.deliver(tenant_id, notification_id)
-
-    def generate_invoice(self, tenant_id: int, order_id: int) -> None:
-        self.services.orders.generate_invoice(self.services.tenants.by_id(tenant_id), order_id)
-
-    def pay_out_order(self, tenant_id: int, order_id: int) -> None:
-        self.services.payments.pay_out_order(self.services.tenants.by_id(tenant_id), order_id)
-
-    def process_webhook(self, event_row_id: int) -> None:
-        self.services.payments.process_webhook(event_row_id, self.services.tenants)
-
 
 def make_services(database_url: str | None, data_dir: Path, **overrides):
     from backend.bootstrap import build_services
     from backend.config import Settings
+    from backend.jobqueue import InlineJobQueue
 
     if database_url and database_url.startswith("postgresql"):  # unless a test asks for the SET ROLE fallback
         overrides = {"database_app_url": app_url(database_url), **overrides}
     settings = Settings(**{"environment": "test", "database_url": database_url, "data_dir": data_dir,
                            "redis_url": None, "argon2_time_cost": 1, "argon2_memory_kib": 8 * 1024,
                            "argon2_parallelism": 1, **overrides})
-    jobs = InlineJobs()
+    jobs = InlineJobQueue(raise_errors=True)
     # the test-card gateway and the dev outbox exist only in development; the suite (ENVIRONMENT=test) asks for them
     svc = build_services(settings, jobs=jobs, dev_tools=True if settings.environment == "test" else None)
-    jobs.services = svc
     return svc
 
 

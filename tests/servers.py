@@ -112,7 +112,7 @@ class Servers:
 
         Roles are cluster-wide and several test processes share one server, so this is idempotent and
         serialised by an advisory lock in the admin database (which every test process connects to);
-        migrations that create the same role concurrently tolerate it existing (backend/tenancy/rls.py).
+        migrations that create the same role concurrently tolerate it existing (backend/rls.py).
         An existing role is only given LOGIN if it lacks it: its password is left alone (trust auth here)."""
         import psycopg
         from psycopg import sql

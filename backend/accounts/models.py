@@ -11,14 +11,8 @@ from pydantic import BaseModel, field_validator
 from sqlmodel import Field, SQLModel
 
 from backend.db import TenantOwned, utcnow
+from backend.identity import Role
 from backend.validation import Email, Password, clean_text
-
-
-class Role(StrEnum):
-    CLIENT = "client"
-    PROFESSIONAL = "professional"
-    ADMIN = "admin"  # tenant admin: runs one marketplace
-    OPERATOR = "operator"  # platform operator: runs the install (OperatorAccount, not User)
 
 
 class UserStatus(StrEnum):
@@ -145,25 +139,6 @@ class SignUp(BaseModel):
 
 class NewPassword(BaseModel):
     password: Password
-
-
-# ---------------------------------------------------------------- who is calling
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The authenticated caller, passed explicitly into every service call."""
-
-    role: Role
-    id: int
-    tenant_id: int | None  # None for platform operators
-    email: str = ""
-    name: str = ""
-    email_verified: bool = False
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role == Role.OPERATOR
 
 
 @dataclass(frozen=True)

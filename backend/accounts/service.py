@@ -12,10 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from backend.accounts.addresses import throttle_bucket
-from backend.accounts.models import (
-    Actor, AttemptKind, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession,
-    Role, SignUp, TokenPurpose, User, UserRow, UserStatus,
-)
+from backend.identity import Caller, Role, TenantPublic
+from backend.accounts.models import AttemptKind, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession, SignUp, TokenPurpose, User, UserRow, UserStatus
 from backend.accounts.security import Passwords, hash_token, new_token
 from backend.config import Settings
 from backend.db import Database, utcnow
@@ -27,7 +25,6 @@ from backend.notifications.models import ONE_TIME_TOKEN
 from backend.notifications.service import NotificationService
 from backend.profiles.models import Profile, ProProfile
 from backend.tenancy.hosts import tenant_url
-from backend.tenancy.models import TenantPublic
 from backend.validation import normalize_email, parse_input as _parse
 
 OPERATOR_SCOPE = "operator"
@@ -60,7 +57,7 @@ class AccountService:
 
     # ------------------------------------------------------------------ sign-up
 
-    def sign_up(self, tenant: TenantPublic, data: dict, *, ip: str = "", user_agent: str = "") -> tuple[Actor, str]:
+    def sign_up(self, tenant: TenantPublic, data: dict, *, ip: str = "", user_agent: str = "") -> tuple[Caller, str]:
         """Create the account and its profile, start a session, send the verification email."""
         _require_active_tenant(tenant)
         form = _parse(SignUp, data)
@@ -94,7 +91,7 @@ class AccountService:
         )
         return note.id
 
-    def resend_verification(self, tenant: TenantPublic, actor: Actor, *, ip: str = "") -> None:
+    def resend_verification(self, tenant: TenantPublic, actor: Caller, *, ip: str = "") -> None:
         self._require_user(actor, tenant)
         self._admit_email_request(AttemptKind.VERIFY, tenant.slug, actor.email, ip)
         with self.db.tenant_session(tenant.id) as session:
@@ -117,7 +114,7 @@ class AccountService:
     # ------------------------------------------------------------------ login / sessions
 
     def login(self, tenant: TenantPublic, email: str, password: str, *, ip: str = "",
-              user_agent: str = "") -> tuple[Actor, str]:
+              user_agent: str = "") -> tuple[Caller, str]:
         _require_active_tenant(tenant)
         email = (email or "").strip().lower()[:254]
         if not email or not password:
@@ -149,7 +146,7 @@ class AccountService:
         ))
         return token
 
-    def resolve_session(self, tenant: TenantPublic, token: str) -> Actor | None:
+    def resolve_session(self, tenant: TenantPublic, token: str) -> Caller | None:
         """The user behind a session token on this tenant, or None (unknown, expired, revoked,
         suspended user, or a token from another tenant)."""
         if not token or not tenant.is_active:
@@ -168,7 +165,7 @@ class AccountService:
                 return None
             return self._actor(user, profile.full_name if profile else "")
 
-    def claim_browser_session(self, tenant: TenantPublic, token: str) -> Actor | None:
+    def claim_browser_session(self, tenant: TenantPublic, token: str) -> Caller | None:
         """The session behind a login ticket, once: the first claim marks it, so a copied ticket (a script that
         saw it, a replay) opens nothing later. None also for an unknown, expired or revoked session."""
         if not token or not tenant.is_active:
@@ -355,7 +352,7 @@ class AccountService:
 
     # ------------------------------------------------------------------ tenant admin
 
-    def list_users(self, tenant: TenantPublic, actor: Actor, *, search: str = "", role: str = "") -> list[UserRow]:
+    def list_users(self, tenant: TenantPublic, actor: Caller, *, search: str = "", role: str = "") -> list[UserRow]:
         self._require_admin(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             query = (select(User, Profile, ProProfile.verified)
@@ -377,7 +374,7 @@ class AccountService:
                 for u, p, verified in session.exec(query).all()
             ]
 
-    def user_counts(self, tenant: TenantPublic, actor: Actor) -> dict[str, int]:
+    def user_counts(self, tenant: TenantPublic, actor: Caller) -> dict[str, int]:
         """Totals for the admin dashboard: users per role, and how many are suspended."""
         self._require_admin(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
@@ -386,7 +383,7 @@ class AccountService:
         return {role.value: by_role.get(role.value, 0) for role in (Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)} | {
             "suspended": suspended}
 
-    def set_user_status(self, tenant: TenantPublic, actor: Actor, user_id: int, status: UserStatus) -> None:
+    def set_user_status(self, tenant: TenantPublic, actor: Caller, user_id: int, status: UserStatus) -> None:
         self._require_admin(actor, tenant)
         status = UserStatus(status)
         with self.db.tenant_session(tenant.id) as session:
@@ -405,7 +402,7 @@ class AccountService:
 
     # ------------------------------------------------------------------ platform operators
 
-    def operator_login(self, email: str, password: str, *, ip: str = "") -> tuple[Actor, str]:
+    def operator_login(self, email: str, password: str, *, ip: str = "") -> tuple[Caller, str]:
         email = (email or "").strip().lower()[:254]
         if not email or not password:
             raise ValidationFailed({k: "Required" for k, v in (("email", email), ("password", password)) if not v})
@@ -417,7 +414,7 @@ class AccountService:
                 token, token_hash = new_token()
                 session.add(OperatorSession(operator_id=op.id, token_hash=token_hash,
                                             expires_at=utcnow() + timedelta(days=1)))
-                actor = Actor(role=Role.OPERATOR, id=op.id, tenant_id=None, email=op.email, name=op.name,
+                actor = Caller(role=Role.OPERATOR, id=op.id, tenant_id=None, email=op.email, name=op.name,
                               email_verified=True)
         if not ok:
             self._prune_attempts()
@@ -425,7 +422,7 @@ class AccountService:
         self._clear_failures(OPERATOR_SCOPE, email)
         return actor, token
 
-    def resolve_operator_session(self, token: str) -> Actor | None:
+    def resolve_operator_session(self, token: str) -> Caller | None:
         if not token:
             return None
         with self.db.platform_session() as session:
@@ -437,10 +434,10 @@ class AccountService:
             if row is None or row[0].revoked_at is not None or row[0].expires_at <= utcnow():
                 return None
             op = row[1]
-            return Actor(role=Role.OPERATOR, id=op.id, tenant_id=None, email=op.email, name=op.name,
+            return Caller(role=Role.OPERATOR, id=op.id, tenant_id=None, email=op.email, name=op.name,
                          email_verified=True)
 
-    def claim_operator_browser_session(self, token: str) -> Actor | None:
+    def claim_operator_browser_session(self, token: str) -> Caller | None:
         """As claim_browser_session, for the operator console."""
         if not token:
             return None
@@ -470,17 +467,17 @@ class AccountService:
     # ------------------------------------------------------------------ helpers
 
     @staticmethod
-    def _actor(user: User, name: str) -> Actor:
-        return Actor(role=Role(user.role), id=user.id, tenant_id=user.tenant_id, email=user.email, name=name,
+    def _actor(user: User, name: str) -> Caller:
+        return Caller(role=Role(user.role), id=user.id, tenant_id=user.tenant_id, email=user.email, name=name,
                      email_verified=user.email_verified_at is not None)
 
     @staticmethod
-    def _require_user(actor: Actor | None, tenant: TenantPublic) -> Actor:
+    def _require_user(actor: Caller | None, tenant: TenantPublic) -> Caller:
         if actor is None or actor.is_operator or actor.tenant_id != tenant.id:
             raise PermissionDenied("Please log in first.")
         return actor
 
-    def _require_admin(self, actor: Actor | None, tenant: TenantPublic) -> Actor:
+    def _require_admin(self, actor: Caller | None, tenant: TenantPublic) -> Caller:
         actor = self._require_user(actor, tenant)
         if actor.role != Role.ADMIN:
             raise PermissionDenied("Only the marketplace admin can do that.")

@@ -23,7 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from backend.accounts.models import Actor, Role, User, UserStatus
+from backend.identity import Caller, Role, TenantPublic
+from backend.accounts.models import User, UserStatus
 from backend.chat.models import (
     AttachmentView, Conversation, ConversationKind, ConversationRead, ConversationRow, MessageView,
 )
@@ -34,7 +35,6 @@ from backend.orders.models import Order, ServiceRequest
 from backend.profiles.models import Profile
 from backend.storage.images import ImageTooLarge, load_image, reencode
 from backend.storage.ports import ObjectStore
-from backend.tenancy.models import TenantPublic
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def ensure_job_conversation(session: Session, tenant_id: int, *, client_id: int,
                             order_id: int | None = None) -> int:
     """The job conversation of (request, professional), created if missing; returns its id.
 
-    Runs in the caller's transaction (e.g. RequestService.send_quote), so the conversation exists
+    Runs in the caller's transaction (e.g. QuoteService.send_quote), so the conversation exists
     exactly when the quote does. Concurrent callers converge on one row: INSERT ... ON CONFLICT DO
     NOTHING against uq_conversation_job, then read it back."""
     def find() -> int | None:
@@ -85,7 +85,7 @@ def ensure_job_conversation(session: Session, tenant_id: int, *, client_id: int,
 
 def attach_order(session: Session, tenant_id: int, *, request_id: int, order_id: int) -> int:
     """Carry the accepted professional's conversation over to the new order (created when the pair
-    never chatted); returns its id. Runs in the caller's transaction (RequestService.accept_quote)."""
+    never chatted); returns its id. Runs in the caller's transaction (QuoteService.accept_quote)."""
     order = session.get(Order, order_id)
     if order is None or order.request_id != request_id:
         raise NotFound("No such order.")
@@ -189,18 +189,18 @@ class ChatService:
     # ------------------------------------------------------------ access
 
     @staticmethod
-    def _require_user(actor: Actor | None, tenant: TenantPublic) -> Actor:
+    def _require_user(actor: Caller | None, tenant: TenantPublic) -> Caller:
         if actor is None or actor.is_operator or actor.tenant_id != tenant.id:
             raise PermissionDenied("Please log in first.")
         return actor
 
     @staticmethod
-    def _may_access(conversation: Conversation, actor: Actor) -> bool:
+    def _may_access(conversation: Conversation, actor: Caller) -> bool:
         if actor.id in (conversation.client_id, conversation.pro_id):
             return True
         return conversation.kind == ConversationKind.SUPPORT and actor.role == Role.ADMIN
 
-    def _load(self, session: Session, actor: Actor, conversation_id: int) -> Conversation:
+    def _load(self, session: Session, actor: Caller, conversation_id: int) -> Conversation:
         """The conversation if the actor takes part in it; NotFound otherwise (whether it exists or not).
         The session is tenant-bound, so another tenant's conversation is never found."""
         try:
@@ -246,7 +246,7 @@ class ChatService:
         with self.db.tenant_session(tenant.id) as session:
             return attach_order(session, tenant.id, request_id=request_id, order_id=order_id)
 
-    def support_conversation(self, tenant: TenantPublic, actor: Actor) -> int:
+    def support_conversation(self, tenant: TenantPublic, actor: Caller) -> int:
         """The actor's conversation with the marketplace's admins (one per user), created on first use."""
         actor = self._require_user(actor, tenant)
         if actor.role == Role.ADMIN:
@@ -267,7 +267,7 @@ class ChatService:
 
     # ------------------------------------------------------------ listing
 
-    def _rows(self, session: Session, tenant: TenantPublic, actor: Actor,
+    def _rows(self, session: Session, tenant: TenantPublic, actor: Caller,
               conversations: Sequence[Conversation]) -> list[tuple[Conversation, ConversationRow, datetime | None]]:
         ids = [c.id for c in conversations]
         reads = dict(session.exec(select(ConversationRead.conversation_id, ConversationRead.last_read_at).where(
@@ -294,7 +294,7 @@ class ChatService:
             out.append((c, row, reads.get(c.id)))
         return out
 
-    def _with_unread(self, tenant: TenantPublic, actor: Actor,
+    def _with_unread(self, tenant: TenantPublic, actor: Caller,
                      rows: list[tuple[Conversation, ConversationRow, datetime | None]]) -> list[ConversationRow]:
         out = []
         store_down = False
@@ -311,7 +311,7 @@ class ChatService:
             out.append(replace(row, unread=unread) if unread else row)
         return out
 
-    def conversations(self, tenant: TenantPublic, actor: Actor) -> list[ConversationRow]:
+    def conversations(self, tenant: TenantPublic, actor: Caller) -> list[ConversationRow]:
         """The actor's conversations (admins: also every support conversation), newest activity first."""
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
@@ -324,21 +324,21 @@ class ChatService:
             rows = self._rows(session, tenant, actor, conversations)
         return self._with_unread(tenant, actor, rows)
 
-    def conversation(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> ConversationRow:
+    def conversation(self, tenant: TenantPublic, actor: Caller, conversation_id: int) -> ConversationRow:
         """One conversation's header row (title, the other party, unread)."""
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             rows = self._rows(session, tenant, actor, [self._load(session, actor, conversation_id)])
         return self._with_unread(tenant, actor, rows)[0]
 
-    def check_may_send(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> None:
+    def check_may_send(self, tenant: TenantPublic, actor: Caller, conversation_id: int) -> None:
         """Raises (PermissionDenied, NotFound) unless the actor may write in this conversation. The web layer
         asks before it reads an upload, so a stranger's files are never read; send() checks again."""
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             self._load(session, actor, conversation_id)
 
-    def conversation_for_order(self, tenant: TenantPublic, actor: Actor, order_id: int) -> int | None:
+    def conversation_for_order(self, tenant: TenantPublic, actor: Caller, order_id: int) -> int | None:
         """The job conversation carried over to this order, if the actor takes part in it."""
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
@@ -356,7 +356,7 @@ class ChatService:
 
     # ------------------------------------------------------------ messages
 
-    def _view(self, doc: dict[str, Any], names: dict[int, str], actor: Actor) -> MessageView:
+    def _view(self, doc: dict[str, Any], names: dict[int, str], actor: Caller) -> MessageView:
         attachments = [
             AttachmentView(key=a["key"], name=a.get("name", "file"), content_type=a.get("content_type", ""),
                            size=int(a.get("size", 0)), url=self.objects.signed_url(a["key"]),
@@ -368,7 +368,7 @@ class ChatService:
                            attachments=attachments, created_at=doc["created_at"].isoformat(),
                            mine=doc["sender_id"] == actor.id)
 
-    def history(self, tenant: TenantPublic, actor: Actor, conversation_id: int, before_id: str | None = None,
+    def history(self, tenant: TenantPublic, actor: Caller, conversation_id: int, before_id: str | None = None,
                 limit: int = PAGE_SIZE) -> tuple[list[MessageView], bool]:
         """The newest `limit` messages (oldest first), or the `limit` before message `before_id`;
         and whether older ones exist."""
@@ -392,7 +392,7 @@ class ChatService:
                 names |= self._names(session, missing)
         return [self._view(d, names, actor) for d in docs], has_more
 
-    def send(self, tenant: TenantPublic, actor: Actor, conversation_id: int, body: str,
+    def send(self, tenant: TenantPublic, actor: Caller, conversation_id: int, body: str,
              attachments: Sequence[tuple[str, bytes]] = ()) -> MessageView:
         """Store one message and return it. Nothing is stored (no message, no file) when anything is
         refused; if the message store is down this raises StoreUnavailable and the message was not sent."""
@@ -451,7 +451,7 @@ class ChatService:
             except Exception:  # the original error matters more; an orphan file is only wasted space
                 log.exception("chat: could not delete attachment %s after a failed send", attachment["key"])
 
-    def _notify_offline(self, tenant: TenantPublic, actor: Actor, sender_name: str, text: str,
+    def _notify_offline(self, tenant: TenantPublic, actor: Caller, sender_name: str, text: str,
                         has_files: bool, recipients: list[int]) -> None:
         if self.notify is None or not recipients:
             return
@@ -467,13 +467,13 @@ class ChatService:
             except Exception:  # the message is sent; a lost notification must not make it look unsent
                 log.exception("chat: notify failed for user %s in tenant %s", user_id, tenant.id)
 
-    def mark_read(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> None:
+    def mark_read(self, tenant: TenantPublic, actor: Caller, conversation_id: int) -> None:
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             conversation = self._load(session, actor, conversation_id)
             _mark_read(session, tenant.id, conversation.id, actor.id, utcnow())
 
-    def read_times(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> dict[str, str]:
+    def read_times(self, tenant: TenantPublic, actor: Caller, conversation_id: int) -> dict[str, str]:
         """When each participant last read the conversation (user id -> ISO time), for read receipts."""
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
@@ -482,19 +482,19 @@ class ChatService:
                 ConversationRead.conversation_id == conversation.id)).all()
         return {str(r.user_id): r.last_read_at.isoformat() for r in rows}
 
-    def unread_total(self, tenant: TenantPublic, actor: Actor) -> int:
+    def unread_total(self, tenant: TenantPublic, actor: Caller) -> int:
         return sum(row.unread for row in self.conversations(tenant, actor))
 
     # ------------------------------------------------------------ presence
 
-    def typing(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> None:
+    def typing(self, tenant: TenantPublic, actor: Caller, conversation_id: int) -> None:
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             conversation = self._load(session, actor, conversation_id)
         self.presence.set_typing(tenant.id, conversation.id, actor.id)
         self.presence.touch(tenant.id, actor.id)
 
-    def typing_names(self, tenant: TenantPublic, actor: Actor, conversation_id: int) -> list[str]:
+    def typing_names(self, tenant: TenantPublic, actor: Caller, conversation_id: int) -> list[str]:
         """Names of the other people typing in the conversation now."""
         actor = self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
@@ -507,6 +507,6 @@ class ChatService:
     def online(self, tenant: TenantPublic, user_ids: Iterable[int]) -> set[int]:
         return self.presence.online(tenant.id, user_ids)
 
-    def touch(self, tenant: TenantPublic, actor: Actor) -> None:
+    def touch(self, tenant: TenantPublic, actor: Caller) -> None:
         actor = self._require_user(actor, tenant)
         self.presence.touch(tenant.id, actor.id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from backend.accounts.models import Actor, Role
+from backend.identity import Caller, Role
 from backend.crypto import SecretBox
 from backend.db import Database, utcnow
 from backend.errors import PermissionDenied
@@ -109,7 +109,7 @@ class NotificationService:
                                      subject="New message", body=text[:2000], status=DeliveryStatus.SENT,
                                      sent_at=utcnow()))
 
-    def recent_in_app(self, actor: Actor, *, limit: int = 10) -> list[OutboxRow]:
+    def recent_in_app(self, actor: Caller, *, limit: int = 10) -> list[OutboxRow]:
         if actor is None or actor.tenant_id is None:
             raise PermissionDenied("Please log in first.")
         with self.db.tenant_session(actor.tenant_id) as session:
@@ -120,7 +120,7 @@ class NotificationService:
                               attempts=n.attempts, created_at=n.created_at.strftime("%Y-%m-%d %H:%M"))
                     for n in rows]
 
-    def outbox(self, actor: Actor, *, limit: int = 100) -> list[OutboxRow]:
+    def outbox(self, actor: Caller, *, limit: int = 100) -> list[OutboxRow]:
         """Development only: this marketplace's emails as the embedded channel delivered them (links included), so
         a developer can follow them. Nowhere else does a page show other users' email bodies."""
         if self.dev_mailbox is None:

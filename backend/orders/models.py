@@ -1,4 +1,4 @@
-"""Marketplace/Order service tables: categories, service requests, quotes, orders and their audit trail."""
+"""Order service tables: service requests, quotes, orders and their audit trail."""
 
 from __future__ import annotations
 
@@ -36,16 +36,6 @@ class OrderState(StrEnum):
     DISPUTED = "disputed"
     RESOLVED = "resolved"
 
-
-class Category(TenantOwned, table=True):
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "slug", name="uq_category_tenant_slug"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    slug: str = Field(max_length=40)
-    name: str = Field(max_length=60)
-    icon: str = Field(default="briefcase", max_length=40)
-    active: bool = True
-    sort: int = 0
 
 
 class ServiceRequest(TenantOwned, table=True):

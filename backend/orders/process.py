@@ -18,7 +18,9 @@ UNPAID_EXPIRY = timedelta(hours=48)
 AUTO_COMPLETE_AFTER = timedelta(days=7)
 
 
-class Actor(StrEnum):
+class Party(StrEnum):
+    """A party to an order: who takes a transition (the caller as seen by this order, or the timers)."""
+
     CLIENT = "client"
     PROFESSIONAL = "professional"
     ADMIN = "admin"
@@ -48,7 +50,7 @@ class Transition:
     action: str
     sources: tuple[S, ...]
     target: S
-    actors: frozenset[Actor]
+    actors: frozenset[Party]
     label: str
     effect: Effect = Effect.NONE
     guard: Guard | None = None
@@ -61,7 +63,7 @@ def T(action, sources, target, actors, label, **kw) -> Transition:  # noqa: N802
     return Transition(action, tuple(sources), target, frozenset(actors), label, **kw)
 
 
-C, P, A, SYS = Actor.CLIENT, Actor.PROFESSIONAL, Actor.ADMIN, Actor.SYSTEM
+C, P, A, SYS = Party.CLIENT, Party.PROFESSIONAL, Party.ADMIN, Party.SYSTEM
 
 TRANSITIONS: tuple[Transition, ...] = (
     T("accept", [S.REQUESTED], S.ACCEPTED, [P], "Accept booking"),
@@ -105,7 +107,7 @@ TERMINAL = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED, S.RESOLVED})
 def check_unambiguous(transitions: tuple[Transition, ...]) -> None:
     """At most one row per (action, state, actor): the row an actor's click applies is never a matter of order
     in the table. Raises ValueError naming the clashes."""
-    seen: dict[tuple[str, str, Actor], Transition] = {}
+    seen: dict[tuple[str, str, Party], Transition] = {}
     clashes = []
     for t in transitions:
         for state in t.sources:
@@ -121,16 +123,16 @@ def check_unambiguous(transitions: tuple[Transition, ...]) -> None:
 check_unambiguous(TRANSITIONS)
 
 
-def find(action: str, state: str, actor: Actor) -> Transition | None:
+def find(action: str, state: str, actor: Party) -> Transition | None:
     """The row this actor applies with `action` in `state` (at most one: see check_unambiguous)."""
     return next((t for t in TRANSITIONS if t.action == action and state in t.sources and actor in t.actors), None)
 
 
-def actors_for(action: str, state: str) -> frozenset[Actor]:
+def actors_for(action: str, state: str) -> frozenset[Party]:
     """Everyone who may take `action` in `state` (empty: nobody can, it does not apply in that state)."""
     return frozenset().union(*(t.actors for t in TRANSITIONS if t.action == action and state in t.sources))
 
 
-def available(state: str, actor: Actor) -> list[Transition]:
+def available(state: str, actor: Party) -> list[Transition]:
     """What this actor may do now (for buttons; `OrderService.apply` checks again)."""
     return [t for t in TRANSITIONS if state in t.sources and actor in t.actors]

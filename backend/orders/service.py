@@ -9,7 +9,8 @@ from typing import Protocol
 
 from sqlmodel import Session, select
 
-from backend.accounts.models import Actor as Caller, Role, User, UserStatus
+from backend.identity import Caller, Role, TenantPublic
+from backend.accounts.models import User, UserStatus
 from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.money import fee_for, format_money, parse_amount
@@ -17,12 +18,11 @@ from backend.orders import process
 from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
 from backend.orders.models import Order, OrderEvent, OrderState
-from backend.orders.process import Actor, Effect, Transition
+from backend.orders.process import Effect, Party, Transition
 from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavailable
 from backend.payments.service import ADMIN_REFUND, STEP_RECORDED, STEP_WAITING, PaymentService, StepInDoubt, StepRecord
 from backend.profiles.models import WEEKDAYS, ProProfile, Profile
 from backend.storage.ports import ObjectStore, new_key
-from backend.tenancy.models import TenantPublic
 from backend.validation import parse_input
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,13 @@ class OrderView:
     events: list[EventView] = field(default_factory=list)
 
 
-def _viewer(caller: Caller, order: Order) -> Actor | None:
+def _viewer(caller: Caller, order: Order) -> Party | None:
     if caller.role == Role.ADMIN:
-        return Actor.ADMIN
+        return Party.ADMIN
     if caller.id == order.client_id and caller.role == Role.CLIENT:
-        return Actor.CLIENT
+        return Party.CLIENT
     if caller.id == order.pro_id and caller.role == Role.PROFESSIONAL:
-        return Actor.PROFESSIONAL
+        return Party.PROFESSIONAL
     return None
 
 
@@ -103,7 +103,7 @@ class OrderService:
         profile = session.get(Profile, user_id)
         return profile.full_name if profile else f"User {user_id}"
 
-    def _view(self, session: Session, order: Order, viewer: Actor, *, detail: bool = False) -> OrderView:
+    def _view(self, session: Session, order: Order, viewer: Party, *, detail: bool = False) -> OrderView:
         events, actions = [], []
         if detail:
             rows = session.exec(select(OrderEvent).where(OrderEvent.order_id == order.id)
@@ -231,7 +231,7 @@ class OrderService:
             with self.db.tenant_session(tenant.id) as session:
                 order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
                 if caller is None:
-                    actor = Actor.SYSTEM
+                    actor = Party.SYSTEM
                 else:
                     actor = _viewer(caller, order) if order and caller.tenant_id == tenant.id else None
                     if actor is None:
@@ -247,7 +247,7 @@ class OrderService:
                     if not allowed:
                         raise DomainError(f"You can't {action.replace('_', ' ')} an order that is "
                                           f"{order.state.replace('_', ' ')}.")
-                    people = sorted(a.value for a in allowed if a != Actor.SYSTEM)
+                    people = sorted(a.value for a in allowed if a != Party.SYSTEM)
                     raise PermissionDenied(f"Only the {' or '.join(people)} can do that." if people
                                            else "That happens automatically.")
                 if transition.guard and (refusal := transition.guard(order, now)):
@@ -280,7 +280,7 @@ class OrderService:
                 completed = transition.target == OrderState.COMPLETED
                 released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
                 session.flush()
-                view = self._view(session, order, actor if actor != Actor.SYSTEM else Actor.ADMIN, detail=True)
+                view = self._view(session, order, actor if actor != Party.SYSTEM else Party.ADMIN, detail=True)
         except PaymentUnavailable as exc:
             if step_id is None:
                 raise
@@ -361,7 +361,7 @@ class OrderService:
         with self.db.tenant_session(tenant.id) as session:
             order = session.get(Order, order_id)
             viewer = _viewer(caller, order) if order and caller and caller.tenant_id == tenant.id else None
-            if viewer not in (Actor.CLIENT, Actor.PROFESSIONAL, Actor.ADMIN):
+            if viewer not in (Party.CLIENT, Party.PROFESSIONAL, Party.ADMIN):
                 raise NotFound("No such invoice.")
             if not order.invoice_key:
                 raise NotFound("The invoice is not ready yet.")
@@ -370,7 +370,8 @@ class OrderService:
         return data, f"invoice-{tenant.slug}-{order_id}.pdf"
 
     def active_tenant_ids(self) -> list[int]:
-        from backend.tenancy.models import Tenant, TenantStatus
+        from backend.identity import TenantStatus
+        from backend.tenancy.models import Tenant
 
         with self.db.platform_session() as session:
             return list(session.exec(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE)).all())

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from backend.accounts.models import Actor, Role, User
+from backend.identity import Caller, Role, TenantPublic
+from backend.accounts.models import User
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -32,7 +33,6 @@ from backend.payments.ports import (
 )
 from backend.payments.providers import CANNOT_TAKE_PAYMENTS
 from backend.tenancy.hosts import tenant_url
-from backend.tenancy.models import TenantPublic
 from backend.tenancy.platform_reads import WEBHOOK_EVENT_TENANT
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class PaymentService:
 
     # ------------------------------------------------------------------ checkout
 
-    def start_checkout(self, tenant: TenantPublic, actor: Actor, order_id: int) -> str:
+    def start_checkout(self, tenant: TenantPublic, actor: Caller, order_id: int) -> str:
         """Begin paying an accepted order on the tenant's provider; returns the hosted page's URL.
         The amount always comes from the order, never from the browser."""
         gateway = self.gateway_for(tenant)
@@ -188,7 +188,7 @@ class PaymentService:
                 payment.session_id, payment.updated_at = checkout.session_id, utcnow()
             return checkout.redirect_url
 
-    def confirm_checkout(self, tenant: TenantPublic, session_id: str, caller: Actor | None = None) -> int | None:
+    def confirm_checkout(self, tenant: TenantPublic, session_id: str, caller: Caller | None = None) -> int | None:
         """The payer came back, or a webhook said so: if the provider holds the funds, mark the order paid.
         Safe to call any number of times."""
         with self.db.tenant_session(tenant.id) as session:
@@ -309,7 +309,7 @@ class PaymentService:
 
     # ------------------------------------------------------------------ admin: refunds
 
-    def admin_refund(self, tenant: TenantPublic, admin: Actor, order_id: int, amount_text: str, reason: str) -> int:
+    def admin_refund(self, tenant: TenantPublic, admin: Caller, order_id: int, amount_text: str, reason: str) -> int:
         """A partial refund from escrow, with a reason; the order carries on with what is left. A step in doubt on
         the order (see PaymentStep) is settled first, unless this is that step asked again."""
         for _ in range(3):
@@ -319,7 +319,7 @@ class PaymentService:
                 self.orders.settle(tenant, doubt.step)
         raise PaymentUnavailable(STEP_WAITING)
 
-    def admin_refund_step(self, tenant: TenantPublic, admin: Actor, order_id: int, amount_text: str, reason: str,
+    def admin_refund_step(self, tenant: TenantPublic, admin: Caller, order_id: int, amount_text: str, reason: str,
                           resume: StepRecord | None = None) -> int:
         """resume: replay this step in doubt exactly as it was asked (same amount, same idempotency keys)."""
         if admin is None or admin.role != Role.ADMIN or admin.tenant_id != tenant.id:
@@ -367,7 +367,7 @@ class PaymentService:
 
     # ------------------------------------------------------------------ steps in doubt (write-ahead journal)
 
-    def begin_step(self, tenant_id: int, order_id: int, *, step: str, action: str, actor: Actor | None, note: str,
+    def begin_step(self, tenant_id: int, order_id: int, *, step: str, action: str, actor: Caller | None, note: str,
                    amount_minor: int | None) -> int:
         """Record, in its own committed transaction, that a step giving money back is about to call the provider.
         Call it while holding the order's lock and before the step's transaction writes anything (SQLite has one
@@ -428,7 +428,7 @@ class PaymentService:
                                                             PayoutAccountLink.provider == provider)).first()
         return link.account_id if link else None
 
-    def payout_onboarding(self, tenant: TenantPublic, pro: Actor) -> str:
+    def payout_onboarding(self, tenant: TenantPublic, pro: Caller) -> str:
         """Create (or reuse) the professional's payout account; returns the onboarding URL ('' when done)."""
         if pro is None or pro.role != Role.PROFESSIONAL or pro.tenant_id != tenant.id:
             raise PermissionDenied("Only professionals receive payouts.")
@@ -445,7 +445,7 @@ class PaymentService:
                 session.add(PayoutAccountLink(pro_id=pro.id, provider=gateway.name, account_id=account.account_id))
             return account.onboarding_url
 
-    def pay_out(self, tenant: TenantPublic, pro: Actor) -> int:
+    def pay_out(self, tenant: TenantPublic, pro: Caller) -> int:
         """Transfer every completed order's share not yet paid out; returns the total. Each order's
         transfer is its own step with its own key, so a retry after a failure pays nothing twice."""
         if pro is None or pro.role != Role.PROFESSIONAL or pro.tenant_id != tenant.id:
@@ -507,7 +507,7 @@ class PaymentService:
 
     # ------------------------------------------------------------------ views
 
-    def earnings(self, tenant: TenantPublic, pro: Actor) -> Earnings:
+    def earnings(self, tenant: TenantPublic, pro: Caller) -> Earnings:
         if pro is None or pro.role != Role.PROFESSIONAL or pro.tenant_id != tenant.id:
             raise PermissionDenied("Only professionals have earnings.")
         currency = tenant.currency
@@ -554,7 +554,7 @@ class PaymentService:
                 has_invoice=bool(order.invoice_key), created_at=payment.created_at.strftime("%b %d, %Y")))
         return rows
 
-    def client_history(self, tenant: TenantPublic, client: Actor) -> list[PaymentRow]:
+    def client_history(self, tenant: TenantPublic, client: Caller) -> list[PaymentRow]:
         if client is None or client.role != Role.CLIENT or client.tenant_id != tenant.id:
             raise PermissionDenied("Only clients have a payment history.")
         with self.db.tenant_session(tenant.id) as session:
@@ -562,7 +562,7 @@ class PaymentService:
                               .where(Order.client_id == client.id, Payment.status != PaymentStatus.CHECKOUT)
                               .order_by(Payment.created_at.desc()).limit(300))
 
-    def overview(self, tenant: TenantPublic, admin: Actor) -> PaymentsOverview:
+    def overview(self, tenant: TenantPublic, admin: Caller) -> PaymentsOverview:
         if admin is None or admin.role != Role.ADMIN or admin.tenant_id != tenant.id:
             raise PermissionDenied("Only the marketplace admin can see payments.")
         c = tenant.currency
@@ -583,7 +583,7 @@ class PaymentService:
             select(LedgerAccount.kind, sa.func.sum(LedgerEntry.amount_minor))
             .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id).group_by(LedgerAccount.kind)).all()}
 
-    def order_ledger(self, tenant: TenantPublic, caller: Actor, order_id: int) -> list[EntryRow]:
+    def order_ledger(self, tenant: TenantPublic, caller: Caller, order_id: int) -> list[EntryRow]:
         if caller is None or caller.role != Role.ADMIN or caller.tenant_id != tenant.id:
             raise PermissionDenied("Only the marketplace admin can see the ledger.")
         with self.db.tenant_session(tenant.id) as session:

@@ -9,18 +9,18 @@ from datetime import date
 import sqlalchemy as sa
 from sqlmodel import select
 
-from backend.accounts.models import Actor, Role, User, UserStatus
+from backend.identity import Caller, Role, TenantPublic
+from backend.accounts.models import User, UserStatus
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import NotFound, PermissionDenied, ValidationFailed
 from backend.geo import locate
 from backend.money import format_money, parse_amount
 from backend.orders.forms import ProProfileUpdate
-from backend.orders.models import Category
+from backend.catalog.models import Category
 from backend.profiles.models import WEEKDAYS, PortfolioImage, ProCategory, ProProfile, Profile
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore
-from backend.tenancy.models import TenantPublic
 from backend.validation import parse_input
 
 MAX_PORTFOLIO = 12
@@ -63,7 +63,7 @@ class ProService:
         self.store = store
 
     @staticmethod
-    def _require_pro(actor: Actor | None) -> Actor:
+    def _require_pro(actor: Caller | None) -> Caller:
         if actor is None or actor.role != Role.PROFESSIONAL:
             raise PermissionDenied("Only professionals have a professional profile.")
         return actor
@@ -95,7 +95,7 @@ class ProService:
                                      caption=i.caption) for i in images],
         )
 
-    def get_own(self, tenant: TenantPublic, actor: Actor) -> ProView:
+    def get_own(self, tenant: TenantPublic, actor: Caller) -> ProView:
         actor = self._require_pro(actor)
         with self.db.tenant_session(tenant.id) as session:
             user = session.get(User, actor.id)
@@ -109,7 +109,7 @@ class ProService:
                 raise NotFound("This professional is not on the marketplace.")
             return self._view(session, user, self._ensure(session, pro_id, tenant.currency))
 
-    def update_own(self, tenant: TenantPublic, actor: Actor, data: dict) -> ProView:
+    def update_own(self, tenant: TenantPublic, actor: Caller, data: dict) -> ProView:
         actor = self._require_pro(actor)
         form = parse_input(ProProfileUpdate, data)
         try:
@@ -137,7 +137,7 @@ class ProService:
             session.flush()
             return self._view(session, session.get(User, actor.id), pro)
 
-    def add_portfolio_image(self, tenant: TenantPublic, actor: Actor, data: bytes, caption: str = "") -> ProView:
+    def add_portfolio_image(self, tenant: TenantPublic, actor: Caller, data: bytes, caption: str = "") -> ProView:
         actor = self._require_pro(actor)
         if actor.tenant_id != tenant.id:
             raise PermissionDenied("Only professionals have a professional profile.")
@@ -163,7 +163,7 @@ class ProService:
             session.flush()
             return self._view(session, session.get(User, actor.id), pro)
 
-    def remove_portfolio_image(self, tenant: TenantPublic, actor: Actor, image_id: int) -> ProView:
+    def remove_portfolio_image(self, tenant: TenantPublic, actor: Caller, image_id: int) -> ProView:
         actor = self._require_pro(actor)
         with self.db.tenant_session(tenant.id) as session:
             image = session.get(PortfolioImage, image_id)
@@ -178,7 +178,7 @@ class ProService:
             self.store.delete(key)
         return view
 
-    def set_verified(self, tenant: TenantPublic, actor: Actor, pro_id: int, verified: bool) -> None:
+    def set_verified(self, tenant: TenantPublic, actor: Caller, pro_id: int, verified: bool) -> None:
         if actor is None or actor.role != Role.ADMIN or actor.tenant_id != tenant.id:
             raise PermissionDenied("Only the marketplace admin can verify professionals.")
         with self.db.tenant_session(tenant.id) as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from backend.accounts.models import Actor
+from backend.identity import Caller
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import NotFound, PermissionDenied
@@ -23,7 +23,7 @@ class ProfileService:
         self.store = store
 
     @staticmethod
-    def _require_member(actor: Actor | None) -> Actor:
+    def _require_member(actor: Caller | None) -> Caller:
         if actor is None or actor.tenant_id is None:
             raise PermissionDenied("Please log in first.")
         return actor
@@ -32,7 +32,7 @@ class ProfileService:
         return ProfileView(user_id=p.user_id, full_name=p.full_name, phone=p.phone, city=p.city,
                            avatar_url=self.store.url(p.avatar_key) if p.avatar_key else "")
 
-    def get_own(self, actor: Actor) -> ProfileView:
+    def get_own(self, actor: Caller) -> ProfileView:
         actor = self._require_member(actor)
         with self.db.tenant_session(actor.tenant_id) as session:
             profile = session.get(Profile, actor.id)
@@ -40,7 +40,7 @@ class ProfileService:
                 raise NotFound("Profile not found.")
             return self._view(profile)
 
-    def update_own(self, actor: Actor, data: dict) -> ProfileView:
+    def update_own(self, actor: Caller, data: dict) -> ProfileView:
         actor = self._require_member(actor)
         form = parse_input(ProfileUpdate, data)
         with self.db.tenant_session(actor.tenant_id) as session:
@@ -51,7 +51,7 @@ class ProfileService:
             profile.updated_at = utcnow()
             return self._view(profile)
 
-    def set_avatar(self, actor: Actor, data: bytes) -> ProfileView:
+    def set_avatar(self, actor: Caller, data: bytes) -> ProfileView:
         actor = self._require_member(actor)
         image = load_image(data, field="avatar", max_bytes=self.settings.max_avatar_bytes)
         thumb = thumbnail(image, AVATAR_SIZE, square=True)

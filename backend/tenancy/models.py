@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, Field as PField, field_validator
 from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
+from backend.identity import TenantStatus
 from backend.validation import Email, Password
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -18,11 +18,6 @@ RESERVED_SLUGS = {"www", "api", "admin", "operator", "static", "assets", "mail"}
 # Passwords printed in the README and by the seed: never accepted for a platform operator.
 PUBLISHED_PASSWORDS = frozenset({"demo-password-1"})
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "JPY", "INR", "BRL")
-
-
-class TenantStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
 
 
 class Tenant(SQLModel, table=True):
@@ -138,23 +133,3 @@ class OperatorCredentials(BaseModel):
         if not v:
             raise ValueError("Enter a name")
         return v
-
-
-class TenantPublic(BaseModel):
-    """What the web layer may know about the tenant serving a request."""
-
-    id: int
-    slug: str
-    name: str
-    primary_color: str
-    accent_color: str
-    logo_url: str
-    currency: str
-    platform_fee_bps: int
-    request_expiry_days: int = 30
-    payment_provider: str = ""
-    status: str
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == TenantStatus.ACTIVE

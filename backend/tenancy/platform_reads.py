@@ -1,6 +1,6 @@
 """The few reads that span tenants, each one question with a narrow answer.
 
-The app role cannot read across tenants (backend/tenancy/rls.py). Where the platform genuinely needs a
+The app role cannot read across tenants (backend/rls.py). Where the platform genuinely needs a
 cross-tenant answer, it is a `PlatformRead`: on PostgreSQL a SECURITY DEFINER function created by a
 migration (`rls.definer_function`, EXECUTE granted to the app role only) that returns just that answer,
 called through `Database.platform_read`; on SQLite (no RLS) the equivalent SELECT runs directly.

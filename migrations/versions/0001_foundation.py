@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 from backend.config import get_settings
-from backend.tenancy.rls import app_role_grants, enable_tenant_rls
+from backend.rls import app_role_grants, enable_tenant_rls
 
 TENANT_TABLES = ("user_account", "profile", "auth_session", "one_time_token", "notification")
 

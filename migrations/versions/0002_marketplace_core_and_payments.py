@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from backend.tenancy.rls import enable_tenant_rls
+from backend.rls import enable_tenant_rls
 
 TENANT_TABLES = ("category", "demo_charge", "ledger_account", "payout_account", "portfolio_image", "pro_category",
                  "pro_profile", "service_request", "lead_decline", "quote", "service_order", "ledger_transaction",

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from backend.tenancy.rls import enable_tenant_rls
+from backend.rls import enable_tenant_rls
 
 TENANT_TABLES = ("conversation", "conversation_read")
 

@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-12-02 12:00:00.000000
 
 Until now every policy also accepted `current_setting('app.cross_tenant') = 'on'`, which the app role could
-set itself: any SQL it ran could read every tenant. From here on (see backend/tenancy/rls.py):
+set itself: any SQL it ran could read every tenant. From here on (see backend/rls.py):
 - every policy is `tenant_id = (SELECT app_current_tenant())`, where app_current_tenant() returns the bound
   tenant only if the binding carries the right signature (key derived from SECRET_KEY, kept in
   app_private, which the app role cannot read); there is no "see everything" setting any more;
@@ -29,7 +29,7 @@ from alembic import op
 
 from backend.config import get_settings
 from backend.tenancy.platform_reads import ALL_READS
-from backend.tenancy.rls import (
+from backend.rls import (
     app_role_grants, definer_function, enable_platform_only_rls, enable_tenant_rls, enable_webhook_event_rls,
 )
 

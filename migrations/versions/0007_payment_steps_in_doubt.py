@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from backend.tenancy.rls import enable_tenant_rls
+from backend.rls import enable_tenant_rls
 
 revision: str = '0007'
 down_revision: str | None = '0006'

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from backend.accounts.models import AuthSession, OneTimeToken, Role, TokenPurpose, User, UserStatus
+from backend.identity import Role
+from backend.accounts.models import AuthSession, OneTimeToken, TokenPurpose, User, UserStatus
 from backend.errors import AuthenticationFailed, PermissionDenied, Throttled, TokenInvalid, ValidationFailed
 from backend.notifications.models import Notification
 from backend.profiles.models import Profile
@@ -195,7 +196,7 @@ def test_only_admins_manage_users_and_only_their_own(svc, tenants):
 
 
 def test_suspended_tenant_refuses_login_and_sessions(svc, tenants):
-    from backend.tenancy.models import TenantStatus
+    from backend.identity import TenantStatus
 
     demo, _ = tenants
     _, token = sign_up(svc, demo)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from backend.accounts.models import Role, User
+from backend.identity import Role
+from backend.accounts.models import User
 from backend.errors import PermissionDenied, ValidationFailed
 from backend.orders.models import Order, OrderEvent
 from backend.payments import ledger as L
@@ -37,7 +38,7 @@ def m(svc, tenants):
 
 def paid_order_in(m, state: str) -> int:
     svc, t = m["svc"], m["t"]
-    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m), price="120"))
+    order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m), price="120"))
     pay(svc, t, m["client"], order_id)
     for step in STEPS_TO[state]:
         svc.orders.apply(t, m["pro"], order_id, step)

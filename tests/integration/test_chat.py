@@ -19,8 +19,8 @@ import redis
 from PIL import Image
 from sqlmodel import select
 
-import backend.chat.models  # noqa: F401  (registers the chat tables until backend/models.py imports them)
-from backend.accounts.models import Actor, Role, User
+from backend.identity import Caller, Role
+from backend.accounts.models import User
 from backend.chat.adapters.mongo import MongoMessageStore, embedded_mongo, make_client
 from backend.chat.adapters.presence import LocalPresence, RedisPresence
 from backend.chat.models import Conversation, ConversationKind
@@ -28,7 +28,8 @@ from backend.chat.ports import StoreUnavailable
 from backend.chat.service import ChatService, looks_like_pdf
 from backend.db import utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, Throttled, ValidationFailed
-from backend.orders.models import Category, Order, OrderState, ServiceRequest
+from backend.catalog.models import Category
+from backend.orders.models import Order, OrderState, ServiceRequest
 from backend.profiles.models import Profile
 from backend.tenancy.models import Tenant
 from tests.conftest import _truncate, make_services
@@ -76,20 +77,20 @@ class Notifications:
     def __call__(self, tenant_id: int, user_id: int, text: str) -> None:
         self.sent.append((tenant_id, user_id, text))
 
-    def to(self, user: Actor) -> list[str]:
+    def to(self, user: Caller) -> list[str]:
         return [text for _, uid, text in self.sent if uid == user.id]
 
 
-def add_user(svc, tenant, email: str, role: Role, name: str) -> Actor:
+def add_user(svc, tenant, email: str, role: Role, name: str) -> Caller:
     with svc.db.tenant_session(tenant.id) as s:
         user = User(email=email, password_hash="not-a-hash", role=role)
         s.add(user)
         s.flush()
         s.add(Profile(user_id=user.id, full_name=name))
-        return Actor(role=role, id=user.id, tenant_id=tenant.id, email=email, name=name)
+        return Caller(role=role, id=user.id, tenant_id=tenant.id, email=email, name=name)
 
 
-def add_request(svc, tenant, client: Actor, title: str = "Fix a leaking kitchen tap") -> int:
+def add_request(svc, tenant, client: Caller, title: str = "Fix a leaking kitchen tap") -> int:
     with svc.db.tenant_session(tenant.id) as s:
         category = s.exec(select(Category)).first()
         if category is None:
@@ -612,7 +613,7 @@ def test_conversation_rows_are_behind_row_level_security(env):
 
 
 def test_conversation_helpers_join_the_callers_transaction(env):
-    """RequestService.send_quote/accept_quote call these inside their own transaction: a rolled-back quote
+    """QuoteService.send_quote/accept_quote call these inside their own transaction: a rolled-back quote
     leaves no conversation behind."""
     from backend.chat.service import ensure_job_conversation
 

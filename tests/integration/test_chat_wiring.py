@@ -21,7 +21,7 @@ def test_quote_opens_a_conversation_that_follows_the_order_and_notifies_the_abse
     assert svc.chat.unread_total(t, m["pro"]) == 1
     assert svc.notifications.recent_in_app(m["client"]) == []
 
-    order_id = svc.requests.accept_quote(t, m["client"], quote_id)
+    order_id = svc.quotes.accept_quote(t, m["client"], quote_id)
     assert svc.chat.conversation_for_order(t, m["pro"], order_id) == conversation.id
 
 

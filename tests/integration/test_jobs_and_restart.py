@@ -11,7 +11,7 @@ import redis
 from sqlmodel import select
 
 from backend.config import PROJECT_ROOT, Settings
-from backend.jobs import CeleryJobQueue, make_celery
+from backend.jobqueue import CeleryJobQueue, make_celery
 from backend.notifications.models import Notification
 
 

@@ -76,13 +76,13 @@ def market(svc, tenants):
 
 def post_request(m, **over):
     data = REQUEST | {"category_id": category_id(m["svc"], m["t"], "plumbing")} | over
-    return m["svc"].requests.create_request(m["t"], m["client"], data)
+    return m["svc"].quotes.create_request(m["t"], m["client"], data)
 
 
 def quote(m, request_id, pro_key="pro", price="120", **over):
     data = {"price": price, "message": "I can fix it tomorrow morning.", "duration_hours": 2,
             "valid_until": (TODAY + timedelta(days=7)).isoformat()} | over
-    return m["svc"].requests.send_quote(m["t"], m[pro_key], request_id, data)
+    return m["svc"].quotes.send_quote(m["t"], m[pro_key], request_id, data)
 
 
 def order_count(svc, tenant):
@@ -111,12 +111,12 @@ def test_bad_requests_write_nothing(market):
 def test_leads_reach_pros_in_category_and_area_only(market):
     m = market
     request_id = post_request(m)
-    leads = lambda key: [r.id for r in m["svc"].requests.leads(m["t"], m[key])]  # noqa: E731
+    leads = lambda key: [r.id for r in m["svc"].quotes.leads(m["t"], m[key])]  # noqa: E731
     assert leads("pro") == [request_id] and leads("pro2") == [request_id]
     assert leads("far_pro") == [] and leads("electrician") == []
     with pytest.raises(PermissionDenied):
-        m["svc"].requests.leads(m["t"], m["client"])
-    m["svc"].requests.decline_lead(m["t"], m["pro2"], request_id)
+        m["svc"].quotes.leads(m["t"], m["client"])
+    m["svc"].quotes.decline_lead(m["t"], m["pro2"], request_id)
     assert leads("pro2") == []
 
 
@@ -129,7 +129,7 @@ def test_absurd_quotes_are_refused(market, price, message):
     with pytest.raises(ValidationFailed) as exc:
         quote(m, request_id, price=price)
     assert message in exc.value.errors["price"]
-    assert m["svc"].requests.my_quotes(m["t"], m["pro"]) == []
+    assert m["svc"].quotes.my_quotes(m["t"], m["pro"]) == []
 
 
 def test_quote_rules(market):
@@ -143,7 +143,7 @@ def test_quote_rules(market):
     quote_id = quote(m, request_id)
     with pytest.raises(Conflict):
         quote(m, request_id, price="99")
-    row = m["svc"].requests.my_quotes(m["t"], m["pro"])[0]
+    row = m["svc"].quotes.my_quotes(m["t"], m["pro"])[0]
     assert (row.id, row.price, row.status) == (quote_id, "$120.00", "sent")
 
 
@@ -153,17 +153,17 @@ def test_client_compares_and_accepts_one_quote(market):
     m = market
     request_id = post_request(m)
     q1, q2 = quote(m, request_id, price="120"), quote(m, request_id, pro_key="pro2", price="95.50")
-    request, quotes = m["svc"].requests.request_with_quotes(m["t"], m["client"], request_id)
+    request, quotes = m["svc"].quotes.request_with_quotes(m["t"], m["client"], request_id)
     assert [q.id for q in quotes] == [q2, q1]  # cheapest first
     with pytest.raises(NotFound):  # someone else's request
-        m["svc"].requests.request_with_quotes(m["t"], m["other_client"], request_id)
+        m["svc"].quotes.request_with_quotes(m["t"], m["other_client"], request_id)
     with pytest.raises(NotFound):
-        m["svc"].requests.accept_quote(m["t"], m["other_client"], q1)
-    order_id = m["svc"].requests.accept_quote(m["t"], m["client"], q2)
-    _, quotes = m["svc"].requests.request_with_quotes(m["t"], m["client"], request_id)
+        m["svc"].quotes.accept_quote(m["t"], m["other_client"], q1)
+    order_id = m["svc"].quotes.accept_quote(m["t"], m["client"], q2)
+    _, quotes = m["svc"].quotes.request_with_quotes(m["t"], m["client"], request_id)
     assert {q.id: q.status for q in quotes} == {q1: "declined", q2: "accepted"}
     with pytest.raises(Conflict):
-        m["svc"].requests.accept_quote(m["t"], m["client"], q1)
+        m["svc"].quotes.accept_quote(m["t"], m["client"], q1)
     view = m["svc"].orders.get(m["t"], m["client"], order_id)
     assert (view.state, view.price, view.fee, view.payout) == ("accepted", "$95.50", "$9.55", "$85.95")
     assert [a.action for a in view.actions] == ["pay", "cancel"]
@@ -174,12 +174,12 @@ def test_withdrawn_quote_cannot_be_accepted(market):
     request_id = post_request(m)
     q = quote(m, request_id)
     with pytest.raises(NotFound):
-        m["svc"].requests.withdraw_quote(m["t"], m["pro2"], q)
-    m["svc"].requests.withdraw_quote(m["t"], m["pro"], q)
+        m["svc"].quotes.withdraw_quote(m["t"], m["pro2"], q)
+    m["svc"].quotes.withdraw_quote(m["t"], m["pro"], q)
     with pytest.raises(DomainError):
-        m["svc"].requests.withdraw_quote(m["t"], m["pro"], q)
+        m["svc"].quotes.withdraw_quote(m["t"], m["pro"], q)
     with pytest.raises(Conflict):
-        m["svc"].requests.accept_quote(m["t"], m["client"], q)
+        m["svc"].quotes.accept_quote(m["t"], m["client"], q)
     assert order_count(m["svc"], m["t"]) == 0
 
 
@@ -188,7 +188,7 @@ def test_withdrawn_quote_cannot_be_accepted(market):
 def test_full_lifecycle_with_payment_and_invoice(market):
     m = market
     svc, t = m["svc"], m["t"]
-    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
     with pytest.raises(PaymentDeclined, match="declined"):
         pay(svc, t, m["client"], order_id, card="4000000000000002")
     with pytest.raises(PaymentDeclined, match="insufficient"):
@@ -240,7 +240,7 @@ def test_full_lifecycle_with_payment_and_invoice(market):
 def test_cancelling_a_paid_order_refunds(market):
     m = market
     svc, t = m["svc"], m["t"]
-    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
     pay(svc, t, m["client"], order_id)
     svc.orders.apply(t, m["pro"], order_id, "cancel")
     with svc.db.tenant_session(t.id) as s:
@@ -252,11 +252,12 @@ def test_dispute_needs_a_note_and_the_admin_resolves(market):
     m = market
     svc, t = m["svc"], m["t"]
     admin = user(svc, t, "boss@example.com")
-    from backend.accounts.models import Role, User
+    from backend.identity import Role
+    from backend.accounts.models import User
     with svc.db.tenant_session(t.id) as s:
         s.get(User, admin.id).role = Role.ADMIN
     admin, _ = svc.accounts.login(t, "boss@example.com", PW)
-    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
     for action, who in (("pay", "client"), ("start", "pro"), ("deliver", "pro")):
         act(svc, t, m[who], order_id, action)
     with pytest.raises(ValidationFailed):
@@ -295,8 +296,8 @@ def test_direct_booking_respects_availability(market):
 def test_timers_expire_unpaid_and_complete_delivered_orders(market):
     m = market
     svc, t = m["svc"], m["t"]
-    unpaid = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
-    delivered = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m, title="Second job here")))
+    unpaid = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
+    delivered = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m, title="Second job here")))
     for action, who in (("pay", "client"), ("start", "pro"), ("deliver", "pro")):
         act(svc, t, m[who], delivered, action)
     assert svc.orders.run_timers(t) == {"expire": 0, "auto_complete": 0}
@@ -312,7 +313,7 @@ def test_timers_expire_unpaid_and_complete_delivered_orders(market):
 def test_orders_are_invisible_across_tenants(market):
     m = market
     svc, t, acme = m["svc"], m["t"], m["acme"]
-    order_id = svc.requests.accept_quote(t, m["client"], quote(m, post_request(m)))
+    order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
     acme_client = user(svc, acme, "client@example.com")  # same email, other marketplace
     with pytest.raises(NotFound):
         svc.orders.get(acme, acme_client, order_id)
@@ -333,7 +334,7 @@ def test_concurrent_accepts_yield_exactly_one_order(market):
     def click(quote_id):
         barrier.wait()
         try:
-            results.append(("ok", svc.requests.accept_quote(t, m["client"], quote_id)))
+            results.append(("ok", svc.quotes.accept_quote(t, m["client"], quote_id)))
         except Conflict as exc:
             results.append(("conflict", exc.message))
 
@@ -357,6 +358,6 @@ def test_periodic_work_covers_every_tenant_and_expires_requests(market):
     with svc.db.tenant_session(t.id) as s:
         s.get(ServiceRequest, request_id).expires_at -= timedelta(days=31)
     assert svc.run_timers()["requests_expired"] == 1
-    assert m["svc"].requests.my_requests(t, m["client"])[0].status == "expired"
-    assert [q.status for q in svc.requests.my_quotes(t, m["pro"])] == ["declined"]
-    assert svc.requests.leads(t, m["pro2"]) == []
+    assert m["svc"].quotes.my_requests(t, m["client"])[0].status == "expired"
+    assert [q.status for q in svc.quotes.my_quotes(t, m["pro"])] == ["declined"]
+    assert svc.quotes.leads(t, m["pro2"]) == []

@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 import backend.bootstrap as bootstrap
-from backend.accounts.models import Actor, Role, User
+from backend.identity import Caller, Role
+from backend.accounts.models import User
 from backend.bootstrap import Services, build_services
 from backend.config import Settings
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -42,7 +43,8 @@ from backend.payments.models import (
 from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavailable
 from backend.tenancy.models import Tenant
 from marketplace_app.api import api
-from tests.conftest import InlineJobs, _truncate
+from backend.jobqueue import InlineJobQueue
+from tests.conftest import _truncate
 from tests.fakes.paypal_server import FakePayPal
 from tests.fakes.stripe_server import FakeStripe, post_form
 
@@ -79,9 +81,8 @@ def pay_svc(request, tmp_path, fakes):
     """The real services, with Stripe and PayPal configured through Settings to talk to the fakes."""
     stripe_fake, paypal_fake = fakes
     url = None if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    jobs = InlineJobs()
+    jobs = InlineJobQueue(raise_errors=True)
     svc = build_services(_settings(url, tmp_path, stripe_fake, paypal_fake), jobs=jobs, dev_tools=True)
-    jobs.services = svc
     if url:
         _truncate(svc)
     # bootstrap.make_gateways built the real adapters from the settings
@@ -95,10 +96,10 @@ def pay_svc(request, tmp_path, fakes):
 class Market:
     svc: Services
     t: object  # TenantPublic
-    client: Actor
-    other_client: Actor
-    pro: Actor
-    admin: Actor
+    client: Caller
+    other_client: Caller
+    pro: Caller
+    admin: Caller
     stripe: FakeStripe
     paypal: FakePayPal
 
@@ -117,7 +118,7 @@ def set_provider(svc: Services, slug: str, provider: str):
     return tenant
 
 
-def _user(svc: Services, tenant, email: str, role: str = "client") -> Actor:
+def _user(svc: Services, tenant, email: str, role: str = "client") -> Caller:
     actor, _ = svc.accounts.sign_up(tenant, {"email": email, "password": PW, "full_name": email.split("@")[0],
                                              "role": role})
     return actor
@@ -182,11 +183,11 @@ def accepted_order(m: Market, price: str = "120") -> int:
     """request -> quote -> accept: an order waiting for payment, at the quoted price."""
     data = REQUEST | {"category_id": _category_id(m.svc, m.t, "plumbing"),
                       "title": f"Fix leaking tap no {next(_titles)}"}
-    request_id = m.svc.requests.create_request(m.t, m.client, data)
-    quote_id = m.svc.requests.send_quote(m.t, m.pro, request_id, {
+    request_id = m.svc.quotes.create_request(m.t, m.client, data)
+    quote_id = m.svc.quotes.send_quote(m.t, m.pro, request_id, {
         "price": price, "message": "I can fix it tomorrow morning.", "duration_hours": 2,
         "valid_until": (TODAY + timedelta(days=7)).isoformat()})
-    order_id = m.svc.requests.accept_quote(m.t, m.client, quote_id)
+    order_id = m.svc.quotes.accept_quote(m.t, m.client, quote_id)
     assert order(m, order_id).state == "accepted"
     return order_id
 

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from sqlmodel import select
 
-from backend.accounts.models import Role, User
+from backend.identity import Role
+from backend.accounts.models import User
 from backend.errors import DomainError
 from backend.orders.models import Order
 from backend.payments import ledger as L

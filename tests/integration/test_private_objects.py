@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 import backend.bootstrap as bootstrap
-from backend.accounts.models import Role, User
+from backend.identity import Role
+from backend.accounts.models import User
 from backend.errors import DomainError, NotFound, PermissionDenied
 from backend.orders.models import Order, ServiceRequest
 from backend.storage.ports import is_public
@@ -53,15 +54,15 @@ def world(request, tmp_path, monkeypatch):
         session.get(User, admin.id).role = Role.ADMIN
     stranger = user(svc, acme, "client@example.com")  # same email, other marketplace
 
-    request_id = svc.requests.create_request(
+    request_id = svc.quotes.create_request(
         t, client, REQUEST | {"category_id": category_id(svc, t, "plumbing")}, photos=[jpeg()])
-    lead_photo_url = svc.requests.lead(t, pro, request_id).photo_urls[0]  # the matched pro sees the photo
-    quote_id = svc.requests.send_quote(t, pro, request_id, {
+    lead_photo_url = svc.quotes.lead(t, pro, request_id).photo_urls[0]  # the matched pro sees the photo
+    quote_id = svc.quotes.send_quote(t, pro, request_id, {
         "price": "120", "message": "I can fix that tomorrow morning.", "duration_hours": "2",
         "valid_until": (datetime.now().date() + timedelta(days=5)).isoformat()})
     conversation_id = svc.chat.ensure_job_conversation(t, client.id, pro.id, request_id)
     message = svc.chat.send(t, client, conversation_id, "Photo of the tap", [("tap.png", png())])
-    order_id = svc.requests.accept_quote(t, client, quote_id)
+    order_id = svc.quotes.accept_quote(t, client, quote_id)
     pay(svc, t, client, order_id)
     for action in ("start", "deliver"):
         svc.orders.apply(t, pro, order_id, action)
@@ -103,7 +104,7 @@ def _urls_for(w, actor, tenant=None) -> dict[str, str]:
     history, _ = svc.chat.history(t, actor, w["conversation_id"])
     urls = {"chat attachment": history[0].attachments[0].url}
     if actor.id == w["client"].id:  # pros see the photos on their leads (`lead_photo_url`)
-        request_row, _ = svc.requests.request_with_quotes(t, actor, w["request_id"])
+        request_row, _ = svc.quotes.request_with_quotes(t, actor, w["request_id"])
         urls["request photo"] = request_row.photo_urls[0]
     return urls
 
@@ -138,12 +139,12 @@ def test_wrong_users_and_other_tenants_get_no_url_and_no_invoice(world):
     svc, t = w["svc"], w["t"]
     for outsider in ("other_client", "electrician"):
         with pytest.raises((NotFound, PermissionDenied)):
-            svc.requests.request_with_quotes(t, w[outsider], w["request_id"])
+            svc.quotes.request_with_quotes(t, w[outsider], w["request_id"])
         with pytest.raises(NotFound):
             svc.chat.history(t, w[outsider], w["conversation_id"])
-    assert all(row.id != w["request_id"] for row in svc.requests.leads(t, w["electrician"]))
+    assert all(row.id != w["request_id"] for row in svc.quotes.leads(t, w["electrician"]))
     with pytest.raises(DomainError):  # refused, whatever the reason given: no row, so no photo URL
-        svc.requests.lead(t, w["electrician"], w["request_id"])
+        svc.quotes.lead(t, w["electrician"], w["request_id"])
     with pytest.raises(NotFound):
         svc.chat.history(w["acme"], w["stranger"], w["conversation_id"])
 

@@ -27,8 +27,9 @@ from backend.payments.ports import WebhookInvalid
 from backend.payments.providers import CANNOT_TAKE_PAYMENTS
 from backend.payments.service import PaymentService
 from backend.tenancy.models import Tenant
-from backend.tenancy.service import PlatformService, TenantDirectory
-from tests.conftest import InlineJobs
+from backend.platform.service import PlatformService
+from backend.tenancy.service import TenantDirectory
+from backend.jobqueue import InlineJobQueue
 
 PW = "pw-1234567890"
 TODAY = date.today()
@@ -81,8 +82,8 @@ def test_services_built_for_production_have_no_demo_gateway(tmp_path, environmen
     base = suite_settings(tmp_path)
     settings = base.model_copy(update={"environment": "development"}) if environment == "development" \
         else production_settings(base)
-    jobs = InlineJobs()
-    svc = jobs.services = build_services(settings, jobs=jobs)
+    jobs = InlineJobQueue(raise_errors=True)
+    svc = build_services(settings, jobs=jobs)
     try:
         if environment == "development":  # `make run` keeps its test cards
             assert svc.payments.providers() == ["demo"] and svc.platform.default_provider() == "demo"
@@ -120,13 +121,13 @@ def accepted_order(svc, tenants):
     plumbing = next(c.id for c in svc.catalog.categories(t.id) if c.slug == "plumbing")
     svc.pros.update_own(t, pro, {"headline": "Plumber who fixes leaks", "city": "Austin", "radius_km": 30,
                                  "hourly_rate": "80", "category_ids": [plumbing]})
-    request_id = svc.requests.create_request(t, client, {
+    request_id = svc.quotes.create_request(t, client, {
         "title": "Fix a leaking kitchen tap", "description": "The kitchen tap drips all night, needs a washer.",
         "city": "Austin", "budget_min": "50", "budget_max": "150", "category_id": plumbing})
-    quote_id = svc.requests.send_quote(t, pro, request_id, {
+    quote_id = svc.quotes.send_quote(t, pro, request_id, {
         "price": "120", "message": "I can fix it tomorrow morning.", "duration_hours": 2,
         "valid_until": (TODAY + timedelta(days=7)).isoformat()})
-    order_id = svc.requests.accept_quote(t, client, quote_id)
+    order_id = svc.quotes.accept_quote(t, client, quote_id)
     return svc, t, client, pro, order_id
 
 

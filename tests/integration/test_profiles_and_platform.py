@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from backend.errors import PermissionDenied, ValidationFailed
-from backend.tenancy.models import TenantStatus
+from backend.identity import TenantStatus
 
 PW = "pw-1234567890"
 

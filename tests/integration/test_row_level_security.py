@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from backend.accounts.models import Role, User
+from backend.identity import Role
+from backend.accounts.models import User
 from backend.config import Settings
 from backend.db import CrossTenantWrite, Database, UnsafeDatabaseRole
 from backend.errors import PermissionDenied

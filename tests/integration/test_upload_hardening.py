@@ -95,7 +95,7 @@ def test_every_stored_image_is_a_fresh_encode_without_metadata(world):
 
     svc.profiles.set_avatar(w["client"], photo)
     svc.pros.add_portfolio_image(t, w["pro"], photo, "Kitchen")
-    request_id = svc.requests.create_request(t, w["client"], w["request"], [photo, photo])
+    request_id = svc.quotes.create_request(t, w["client"], w["request"], [photo, photo])
     conversation = svc.chat.ensure_job_conversation(t, w["client"].id, w["pro"].id, request_id)
     document = pdf()
     message = svc.chat.send(t, w["client"], conversation, "where it leaks", [("leak.jpg", photo),
@@ -119,12 +119,12 @@ def test_every_stored_image_is_a_fresh_encode_without_metadata(world):
 def test_twenty_megapixels_are_refused_everywhere_and_nothing_is_stored(world):
     w, svc, t = world, world["svc"], world["t"]
     big = twenty_megapixels()
-    request_id = svc.requests.create_request(t, w["client"], w["request"])
+    request_id = svc.quotes.create_request(t, w["client"], w["request"])
     conversation = svc.chat.ensure_job_conversation(t, w["client"].id, w["pro"].id, request_id)
     attempts = [
         ("avatar", lambda: svc.profiles.set_avatar(w["client"], big)),
         ("portfolio", lambda: svc.pros.add_portfolio_image(t, w["pro"], big)),
-        ("photos", lambda: svc.requests.create_request(t, w["client"], w["request"], [big])),
+        ("photos", lambda: svc.quotes.create_request(t, w["client"], w["request"], [big])),
         ("attachments", lambda: svc.chat.send(t, w["client"], conversation, "", [("huge.png", big)])),
     ]
     for field, attempt in attempts:
@@ -132,12 +132,12 @@ def test_twenty_megapixels_are_refused_everywhere_and_nothing_is_stored(world):
             attempt()
         assert "too large" in exc.value.errors[field], exc.value.errors
     assert w["puts"] == []
-    assert len(svc.requests.my_requests(t, w["client"])) == 1  # the refused request was not created
+    assert len(svc.quotes.my_requests(t, w["client"])) == 1  # the refused request was not created
 
 
 def test_who_may_upload_is_decided_before_the_data_is_touched(world):
     w, svc, t = world, world["svc"], world["t"]
-    request_id = svc.requests.create_request(t, w["client"], w["request"])
+    request_id = svc.quotes.create_request(t, w["client"], w["request"])
     conversation = svc.chat.ensure_job_conversation(t, w["client"].id, w["pro"].id, request_id)
     secret = Untouchable(b"never read")
 
@@ -149,7 +149,7 @@ def test_who_may_upload_is_decided_before_the_data_is_touched(world):
         (PermissionDenied, lambda: svc.profiles.set_avatar(None, secret)),
         (PermissionDenied, lambda: svc.pros.add_portfolio_image(t, w["client"], secret)),
         (PermissionDenied, lambda: svc.pros.add_portfolio_image(t, w["acme_pro"], secret)),  # another tenant's pro
-        (PermissionDenied, lambda: svc.requests.create_request(t, w["pro"], w["request"], [secret])),
+        (PermissionDenied, lambda: svc.quotes.create_request(t, w["pro"], w["request"], [secret])),
     ]
     for error, attempt in refused:
         with pytest.raises(error):

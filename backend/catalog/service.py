@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import select
 
-from backend.accounts.models import Actor, Role
+from backend.identity import Caller, Role
 from backend.db import Database
 from backend.errors import NotFound, PermissionDenied, ValidationFailed
-from backend.orders.models import Category
+from backend.catalog.models import Category
 
 DEFAULT_CATEGORIES = [
     ("cleaning", "Cleaning", "sparkles"), ("plumbing", "Plumbing", "wrench"), ("electrical", "Electrical", "zap"),
@@ -53,7 +53,7 @@ class CatalogService:
                 if slug not in existing:
                     session.add(Category(slug=slug, name=name, icon=icon, sort=sort))
 
-    def save(self, actor: Actor, data: dict, category_id: int | None = None) -> CategoryRow:
+    def save(self, actor: Caller, data: dict, category_id: int | None = None) -> CategoryRow:
         """Create (no id) or rename/re-icon/(de)activate a category. Admins only."""
         if actor is None or actor.role != Role.ADMIN:
             raise PermissionDenied("Only the marketplace admin can edit categories.")

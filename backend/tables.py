@@ -1,9 +1,10 @@
-"""Imports every table so that SQLModel.metadata is complete (Alembic, tests)."""
+"""Every table, imported so that SQLModel.metadata is complete (Alembic autogenerate, test schemas)."""
 
 from backend.accounts.models import AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, User
 from backend.chat.models import Conversation, ConversationRead
 from backend.notifications.models import Notification
-from backend.orders.models import Category, LeadDecline, Order, OrderEvent, Quote, ServiceRequest
+from backend.catalog.models import Category
+from backend.orders.models import LeadDecline, Order, OrderEvent, Quote, ServiceRequest
 from backend.payments.models import (
     DemoCharge, LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout, PayoutAccountLink, WebhookEvent,
 )

@@ -1,4 +1,5 @@
-"""Service requests, leads and quotes: from a client's job post to an accepted quote (an order)."""
+"""Quoting: a client posts a service request, matching professionals see it as a lead and send quotes, and the
+client accepts one (which becomes an order)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,22 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from backend.accounts.models import Actor, Role, User, UserStatus
+from backend.identity import Caller, Role, TenantPublic
+from backend.accounts.models import User, UserStatus
 from backend.chat.service import attach_order, ensure_job_conversation
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.geo import distance_km, locate
 from backend.money import fee_for, format_money, parse_amount
+from backend.catalog.models import Category
 from backend.orders.forms import MAX_PHOTOS, MAX_PRICE_MAJOR, QuoteCreate, RequestCreate
 from backend.orders.models import (
-    Category, LeadDecline, Order, OrderEvent, OrderState, Quote, QuoteStatus, RequestStatus, ServiceRequest,
+    LeadDecline, Order, OrderEvent, OrderState, Quote, QuoteStatus, RequestStatus, ServiceRequest,
 )
 from backend.profiles.models import ProCategory, ProProfile, Profile
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore, new_key
-from backend.tenancy.models import TenantPublic
 from backend.validation import parse_input
 
 
@@ -80,7 +82,7 @@ def _dates(start: date | None, end: date | None) -> str:
     return f"{(start or end):%b %d, %Y}"
 
 
-class RequestService:
+class QuoteService:
     def __init__(self, db: Database, settings: Settings, store: ObjectStore):
         self.db = db
         self.settings = settings
@@ -89,7 +91,7 @@ class RequestService:
     # ------------------------------------------------------------------ helpers
 
     @staticmethod
-    def _require(actor: Actor | None, tenant: TenantPublic, role: Role) -> Actor:
+    def _require(actor: Caller | None, tenant: TenantPublic, role: Role) -> Caller:
         if actor is None or actor.tenant_id != tenant.id:
             raise PermissionDenied("Please log in first.")
         if actor.role != role:
@@ -127,7 +129,7 @@ class RequestService:
 
     # ------------------------------------------------------------------ clients: requests
 
-    def create_request(self, tenant: TenantPublic, actor: Actor, data: dict,
+    def create_request(self, tenant: TenantPublic, actor: Caller, data: dict,
                        photos: list[bytes] | None = None) -> int:
         actor = self._require(actor, tenant, Role.CLIENT)
         form = parse_input(RequestCreate, data)
@@ -170,7 +172,7 @@ class RequestService:
             session.flush()
             return request.id
 
-    def my_requests(self, tenant: TenantPublic, actor: Actor) -> list[RequestRow]:
+    def my_requests(self, tenant: TenantPublic, actor: Caller) -> list[RequestRow]:
         actor = self._require(actor, tenant, Role.CLIENT)
         with self.db.tenant_session(tenant.id) as session:
             counts = dict(session.exec(
@@ -182,7 +184,7 @@ class RequestService:
                                     .order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())).all()
             return [self._request_row(session, r, quote_count=counts.get(r.id, 0)) for r in requests]
 
-    def request_with_quotes(self, tenant: TenantPublic, actor: Actor,
+    def request_with_quotes(self, tenant: TenantPublic, actor: Caller,
                             request_id: int) -> tuple[RequestRow, list[QuoteRow]]:
         """The client's view of one request with its quotes, cheapest first."""
         actor = self._require(actor, tenant, Role.CLIENT)
@@ -196,7 +198,7 @@ class RequestService:
             return (self._request_row(session, request, quote_count=len(quotes)),
                     [self._quote_row(session, q) for q in quotes])
 
-    def close_request(self, tenant: TenantPublic, actor: Actor, request_id: int) -> None:
+    def close_request(self, tenant: TenantPublic, actor: Caller, request_id: int) -> None:
         actor = self._require(actor, tenant, Role.CLIENT)
         with self.db.tenant_session(tenant.id) as session:
             request = session.exec(select(ServiceRequest).where(ServiceRequest.id == request_id)
@@ -239,7 +241,7 @@ class RequestService:
                 out.append((r, None))
         return out
 
-    def leads(self, tenant: TenantPublic, actor: Actor) -> list[RequestRow]:
+    def leads(self, tenant: TenantPublic, actor: Caller) -> list[RequestRow]:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         with self.db.tenant_session(tenant.id) as session:
             return [self._request_row(session, r, distance=d) for r, d in self._matching(session, actor.id)]
@@ -256,12 +258,12 @@ class RequestService:
             raise Conflict("You already quoted on this request.")
         raise NotFound("This request is not one of your leads.")
 
-    def lead(self, tenant: TenantPublic, actor: Actor, request_id: int) -> RequestRow:
+    def lead(self, tenant: TenantPublic, actor: Caller, request_id: int) -> RequestRow:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         with self.db.tenant_session(tenant.id) as session:
             return self._request_row(session, self._lead_for(session, actor.id, request_id))
 
-    def send_quote(self, tenant: TenantPublic, actor: Actor, request_id: int, data: dict) -> int:
+    def send_quote(self, tenant: TenantPublic, actor: Caller, request_id: int, data: dict) -> int:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         form = parse_input(QuoteCreate, data)
         try:
@@ -286,20 +288,20 @@ class RequestService:
                                     request_id=request_id)
             return quote.id
 
-    def decline_lead(self, tenant: TenantPublic, actor: Actor, request_id: int) -> None:
+    def decline_lead(self, tenant: TenantPublic, actor: Caller, request_id: int) -> None:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         with self.db.tenant_session(tenant.id) as session:
             self._lead_for(session, actor.id, request_id)
             session.add(LeadDecline(request_id=request_id, pro_id=actor.id))
 
-    def my_quotes(self, tenant: TenantPublic, actor: Actor) -> list[QuoteRow]:
+    def my_quotes(self, tenant: TenantPublic, actor: Caller) -> list[QuoteRow]:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         with self.db.tenant_session(tenant.id) as session:
             quotes = session.exec(select(Quote).where(Quote.pro_id == actor.id)
                                   .order_by(Quote.created_at.desc(), Quote.id.desc())).all()
             return [self._quote_row(session, q) for q in quotes]
 
-    def withdraw_quote(self, tenant: TenantPublic, actor: Actor, quote_id: int) -> None:
+    def withdraw_quote(self, tenant: TenantPublic, actor: Caller, quote_id: int) -> None:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         with self.db.tenant_session(tenant.id) as session:
             quote = session.exec(select(Quote).where(Quote.id == quote_id).with_for_update()).first()
@@ -311,7 +313,7 @@ class RequestService:
 
     # ------------------------------------------------------------------ accepting a quote
 
-    def accept_quote(self, tenant: TenantPublic, actor: Actor, quote_id: int) -> int:
+    def accept_quote(self, tenant: TenantPublic, actor: Caller, quote_id: int) -> int:
         """Create the order; decline the other quotes; close the request. Exactly one order per
         request even when accept clicks race: the request row is locked (PostgreSQL), and
         service_order.request_id is unique (every database)."""

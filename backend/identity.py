@@ -1,0 +1,60 @@
+"""Who is calling, on which marketplace: the vocabulary every service shares (kernel; imports nothing of ours).
+
+`Caller` is the authenticated person (or platform operator) behind a request, passed explicitly into every
+service call; `TenantPublic` is what the web layer may know about the marketplace serving it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class Role(StrEnum):
+    CLIENT = "client"
+    PROFESSIONAL = "professional"
+    ADMIN = "admin"  # tenant admin: runs one marketplace
+    OPERATOR = "operator"  # platform operator: runs the install (OperatorAccount, not User)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller, passed explicitly into every service call."""
+
+    role: Role
+    id: int
+    tenant_id: int | None  # None for platform operators
+    email: str = ""
+    name: str = ""
+    email_verified: bool = False
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == Role.OPERATOR
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class TenantPublic(BaseModel):
+    """What the web layer may know about the tenant serving a request."""
+
+    id: int
+    slug: str
+    name: str
+    primary_color: str
+    accent_color: str
+    logo_url: str
+    currency: str
+    platform_fee_bps: int
+    request_expiry_days: int = 30
+    payment_provider: str = ""
+    status: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == TenantStatus.ACTIVE

@@ -1,0 +1,105 @@
+"""The job queue the services schedule on, below the wiring: Celery (REDIS_URL set) or inline in this process.
+
+Two adapters of one port (`bootstrap.Jobs`), both addressed by job name and ids only:
+- `CeleryJobQueue` sends each job by its task name after the caller committed; a worker runs it
+  (`celery -A backend.jobs worker --beat`, task bodies in `backend/jobs.py`, which imports the wiring).
+- `InlineJobQueue` runs it at once in this process, against the services it is bound to. It is also what a
+  Celery task does in the worker, so a job's body is written once: here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+
+from backend.config import Settings
+
+log = logging.getLogger(__name__)
+
+DELIVER_NOTIFICATION = "notifications.deliver"
+GENERATE_INVOICE = "orders.generate_invoice"
+RUN_TIMERS = "orders.run_timers"
+PROCESS_WEBHOOK = "payments.process_webhook"
+PAY_OUT_ORDER = "payments.pay_out_order"
+TIMER_INTERVAL_SECONDS = 300.0
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("marketplace")
+    if settings.redis_url:
+        app.conf.update(broker_url=settings.redis_url, result_backend=settings.redis_url)
+    else:  # nothing is sent without a broker (the inline queue runs jobs); this keeps the app importable
+        app.conf.update(broker_url="memory://", result_backend="cache+memory://")
+    app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+                    broker_connection_retry_on_startup=True, task_serializer="json", accept_content=["json"],
+                    result_expires=3600, timezone="UTC",
+                    # `celery -A backend.jobs beat` drives the order timers (48 h expiry, 7-day completion)
+                    beat_schedule={"order-timers": {"task": RUN_TIMERS, "schedule": TIMER_INTERVAL_SECONDS}})
+    return app
+
+
+class CeleryJobQueue:
+    """Jobs sent by task name to the workers (the caller has committed: tasks read what it wrote)."""
+
+    def __init__(self, app: Celery):
+        self.app = app
+
+    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
+        self.app.send_task(DELIVER_NOTIFICATION, args=(tenant_id, notification_id))
+
+    def generate_invoice(self, tenant_id: int, order_id: int) -> None:
+        self.app.send_task(GENERATE_INVOICE, args=(tenant_id, order_id))
+
+    def process_webhook(self, event_row_id: int) -> None:
+        self.app.send_task(PROCESS_WEBHOOK, args=(event_row_id,))
+
+    def pay_out_order(self, tenant_id: int, order_id: int) -> None:
+        self.app.send_task(PAY_OUT_ORDER, args=(tenant_id, order_id))
+
+
+class InlineJobQueue:
+    """Each job runs at once, in the caller's thread, after the caller committed. `services` (the bootstrap's
+    Services) is bound once they are built. The embedded default (no Redis) logs a failed job and carries on,
+    as a worker would; tests and benches pass `raise_errors=True` to see it. `skip` names jobs that do nothing
+    (a benchmark leaving out invoices)."""
+
+    def __init__(self, services: Any = None, *, raise_errors: bool = False, skip: frozenset[str] = frozenset()):
+        self.services = services
+        self.raise_errors = raise_errors
+        self.skip = skip
+        self.delivered: list[tuple[int, int]] = []  # notifications delivered, for tests
+
+    def _run(self, name: str, fn, *args):
+        if name in self.skip:
+            return None
+        try:
+            return fn(*args)
+        except Exception:
+            if self.raise_errors:
+                raise
+            log.exception("job %s%r failed", name, args)
+            return None
+
+    def _tenant(self, tenant_id: int):
+        return self.services.tenants.by_id(tenant_id)
+
+    def deliver_notification(self, tenant_id: int, notification_id: int) -> str | None:
+        self.delivered.append((tenant_id, notification_id))
+        return self._run(DELIVER_NOTIFICATION, self.services.notifications.deliver, tenant_id, notification_id)
+
+    def generate_invoice(self, tenant_id: int, order_id: int) -> str | None:
+        return self._run(GENERATE_INVOICE, lambda: self.services.orders.generate_invoice(
+            self._tenant(tenant_id), order_id))
+
+    def process_webhook(self, event_row_id: int) -> str | None:
+        return self._run(PROCESS_WEBHOOK, self.services.payments.process_webhook, event_row_id,
+                         self.services.tenants)
+
+    def pay_out_order(self, tenant_id: int, order_id: int) -> int | None:
+        return self._run(PAY_OUT_ORDER, lambda: self.services.payments.pay_out_order(
+            self._tenant(tenant_id), order_id))
+
+    def run_timers(self) -> dict | None:
+        return self._run(RUN_TIMERS, self.services.run_timers)
