@@ -1,9 +1,10 @@
-"""Percentiles, process-tree memory, and tables printed as text and as markdown."""
+"""Percentiles, process-tree memory and CPU, and tables printed as text and as markdown."""
 
 from __future__ import annotations
 
 import math
 import resource
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,16 +43,20 @@ def reset_peak_rss() -> None:
         pass
 
 
-def tree_memory(pid: int) -> dict:
-    """RSS and PSS summed over a process and all its descendants (PSS does not double-count shared pages)."""
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants; none when it is gone."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return {"rss": 0.0, "pss": 0.0, "procs": 0}
+        return []
+
+
+def tree_memory(pid: int) -> dict:
+    """RSS and PSS summed over a process and all its descendants (PSS does not double-count shared pages)."""
     rss = pss = 0
     alive = 0
-    for proc in procs:
+    for proc in process_tree(pid):
         try:
             info = proc.memory_full_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -64,18 +69,45 @@ def tree_memory(pid: int) -> dict:
 
 def tree_rss_mib(pid: int) -> float:
     """Cheap RSS-only sum over a process tree, for sampling while polling."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0
-    for proc in procs:
+    for proc in process_tree(pid):
         try:
             total += proc.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total / MIB
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants."""
+    total = 0.0
+    for proc in process_tree(pid):
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class PeakTreeRss:
+    """Peak RSS of a process tree, sampled every 0.25 s in a thread (off the caller's event loop) while active."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.25):
+            self.peak = max(self.peak, tree_rss_mib(self.pid))
+
+    def __enter__(self) -> PeakTreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def fmt(value, digits: int = 1) -> str:
