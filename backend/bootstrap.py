@@ -27,6 +27,7 @@ from backend.payments.ledger import Ledger
 from backend.payments.ports import PaymentGateway
 from backend.payments.service import PaymentService
 from backend.profiles.pros import ProService
+from backend.matching import ProDirectory
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.profiles.service import ProfileService
@@ -57,6 +58,7 @@ class Services:
     notifications: NotificationService
     catalog: CatalogService
     pros: ProService
+    directory: ProDirectory
     quotes: QuoteService
     orders: OrderService
     payments: PaymentService
@@ -112,6 +114,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         notifications=notifications,
         catalog=CatalogService(db),
         pros=ProService(db, settings, store),
+        directory=ProDirectory(db, store),
         quotes=QuoteService(db, settings, store),
         orders=orders,
         payments=payments,

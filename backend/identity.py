@@ -34,6 +34,10 @@ class Caller:
     def is_operator(self) -> bool:
         return self.role == Role.OPERATOR
 
+    def is_admin_of(self, tenant_id: int) -> bool:
+        """The admin of that marketplace (a platform operator is not: it runs the installation)."""
+        return self.role == Role.ADMIN and self.tenant_id == tenant_id
+
 
 class TenantStatus(StrEnum):
     ACTIVE = "active"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Annotated, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
@@ -47,6 +48,22 @@ def clean_text(value: str, *, field: str, max_len: int, required: bool = False) 
     return value
 
 
+def text(field: str, max_len: int, *, required: bool = False) -> AfterValidator:
+    """Free text in an input shape, e.g. `city: Annotated[str, text("city", 80)]`: see clean_text."""
+    return AfterValidator(partial(clean_text, field=field, max_len=max_len, required=required))
+
+
+def whole_number(value, low: int, high: int, *, not_a_number: str, out_of_range: str) -> int:
+    """Form fields arrive as text: parse a whole number in [low, high] with the field's own wording."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(not_a_number) from None
+    if not low <= number <= high:
+        raise ValueError(out_of_range)
+    return number
+
+
 def parse_input(model: type[M], data: dict) -> M:
     """Validate a form at the service boundary; errors become per-field messages."""
     try:
@@ -58,3 +75,4 @@ def parse_input(model: type[M], data: dict) -> M:
 # Field types for input shapes: `email: Email` normalises and checks, with plain messages.
 Email = Annotated[str, AfterValidator(normalize_email)]
 Password = Annotated[str, AfterValidator(check_password)]
+FullName = Annotated[str, text("name", 80, required=True)]

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 
 from backend.db import TenantOwned, utcnow
 from backend.identity import Role
-from backend.validation import Email, Password, clean_text
+from backend.validation import Email, FullName, Password
 
 
 class UserStatus(StrEnum):
@@ -121,13 +121,8 @@ class OperatorSession(SQLModel, table=True):
 class SignUp(BaseModel):
     email: Email
     password: Password
-    full_name: str
+    full_name: FullName
     role: Role = Role.CLIENT
-
-    @field_validator("full_name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return clean_text(v, field="name", max_len=80, required=True)
 
     @field_validator("role")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from backend.errors import (
 from backend.notifications.ports import JobQueue
 from backend.notifications.models import ONE_TIME_TOKEN
 from backend.notifications.service import NotificationService
+from backend.profiles import ensure_pro_profile
 from backend.profiles.models import Profile, ProProfile
 from backend.tenancy.hosts import tenant_url
 from backend.validation import normalize_email, parse_input as _parse
@@ -79,17 +81,22 @@ class AccountService:
         return actor, token
 
     def _queue_verification(self, session: Session, tenant: TenantPublic, user: User) -> int:
-        token = self._issue_token(session, user, TokenPurpose.VERIFY_EMAIL,
-                                  timedelta(hours=self.settings.verify_token_hours))
+        return self._queue_link_email(
+            session, tenant, user, TokenPurpose.VERIFY_EMAIL, timedelta(hours=self.settings.verify_token_hours),
+            "/verify", subject=f"Confirm your email for {tenant.name}",
+            body=lambda link: (f"Welcome to {tenant.name}!\n\nConfirm your email address by opening this link:\n"
+                               f"{link}\n\nThe link works once and expires in "
+                               f"{self.settings.verify_token_hours} hours."))
+
+    def _queue_link_email(self, session: Session, tenant: TenantPublic, user: User, purpose: TokenPurpose,
+                          ttl: timedelta, page: str, *, subject: str, body: Callable[[str], str]) -> int:
+        """Queue an email with a one-time link to `page` on this marketplace; `body(link)` writes the text. The
+        link carries the ONE_TIME_TOKEN placeholder: the token itself stays sealed until the email is sent."""
+        token = self._issue_token(session, user, purpose, ttl)
         link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant,
-                          f"/verify?token={ONE_TIME_TOKEN}")
-        note = self.notifications.queue_email(
-            session, user_id=user.id, recipient=user.email, one_time_token=token,
-            subject=f"Confirm your email for {tenant.name}",
-            body=(f"Welcome to {tenant.name}!\n\nConfirm your email address by opening this link:\n{link}\n\n"
-                  f"The link works once and expires in {self.settings.verify_token_hours} hours."),
-        )
-        return note.id
+                          f"{page}?token={ONE_TIME_TOKEN}")
+        return self.notifications.queue_email(session, user_id=user.id, recipient=user.email,
+                                              one_time_token=token, subject=subject, body=body(link)).id
 
     def resend_verification(self, tenant: TenantPublic, actor: Caller, *, ip: str = "") -> None:
         self._require_user(actor, tenant)
@@ -291,17 +298,14 @@ class AccountService:
         with self.db.tenant_session(tenant.id) as session:
             user = session.exec(select(User).where(User.email == email)).first()
             if user is not None and user.status == UserStatus.ACTIVE:
-                token = self._issue_token(session, user, TokenPurpose.RESET_PASSWORD,
-                                          timedelta(minutes=self.settings.reset_token_minutes))
-                link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant,
-                                  f"/reset?token={ONE_TIME_TOKEN}")
-                note_id = self.notifications.queue_email(
-                    session, user_id=user.id, recipient=user.email, one_time_token=token,
+                note_id = self._queue_link_email(
+                    session, tenant, user, TokenPurpose.RESET_PASSWORD,
+                    timedelta(minutes=self.settings.reset_token_minutes), "/reset",
                     subject=f"Reset your {tenant.name} password",
-                    body=(f"Someone asked to reset the password of your {tenant.name} account.\n\n"
-                          f"Choose a new password here:\n{link}\n\nThe link works once and expires in "
-                          f"{self.settings.reset_token_minutes} minutes. If it wasn't you, ignore this email."),
-                ).id
+                    body=lambda link: (f"Someone asked to reset the password of your {tenant.name} account.\n\n"
+                                       f"Choose a new password here:\n{link}\n\nThe link works once and expires in "
+                                       f"{self.settings.reset_token_minutes} minutes. If it wasn't you, ignore this "
+                                       "email."))
             else:
                 new_token()  # the token work a real request does (the time floor below covers the rest)
         if note_id is not None:
@@ -400,6 +404,16 @@ class AccountService:
                                                           AuthSession.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))
 
+    def set_pro_verified(self, tenant: TenantPublic, actor: Caller, pro_id: int, verified: bool) -> None:
+        """The admin's verified badge on one of this marketplace's professionals (shown in the directory)."""
+        if actor is None or not actor.is_admin_of(tenant.id):
+            raise PermissionDenied("Only the marketplace admin can verify professionals.")
+        with self.db.tenant_session(tenant.id) as session:
+            user = session.get(User, pro_id)
+            if user is None or user.role != Role.PROFESSIONAL:
+                raise NotFound("No such professional.")
+            ensure_pro_profile(session, pro_id, tenant.currency).verified = verified
+
     # ------------------------------------------------------------------ platform operators
 
     def operator_login(self, email: str, password: str, *, ip: str = "") -> tuple[Caller, str]:
@@ -479,6 +493,6 @@ class AccountService:
 
     def _require_admin(self, actor: Caller | None, tenant: TenantPublic) -> Caller:
         actor = self._require_user(actor, tenant)
-        if actor.role != Role.ADMIN:
+        if not actor.is_admin_of(tenant.id):
             raise PermissionDenied("Only the marketplace admin can do that.")
         return actor

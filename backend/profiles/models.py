@@ -1,15 +1,16 @@
-"""User Profile service: the basic profile every user has (professional details come later)."""
+"""User Profile service tables and input shapes: the basic profile every user has, and a professional's."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Annotated
 
 import sqlalchemy as sa
 from pydantic import BaseModel, field_validator
 from sqlmodel import Field
 
 from backend.db import TenantOwned, utcnow
-from backend.validation import PHONE_RE, clean_text
+from backend.validation import PHONE_RE, FullName, text, whole_number
 
 
 class Profile(TenantOwned, table=True):
@@ -22,14 +23,9 @@ class Profile(TenantOwned, table=True):
 
 
 class ProfileUpdate(BaseModel):
-    full_name: str
+    full_name: FullName
     phone: str = ""
-    city: str = ""
-
-    @field_validator("full_name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return clean_text(v, field="name", max_len=80, required=True)
+    city: Annotated[str, text("city", 80)] = ""
 
     @field_validator("phone")
     @classmethod
@@ -38,11 +34,6 @@ class ProfileUpdate(BaseModel):
         if v and not PHONE_RE.match(v):
             raise ValueError("Enter a phone number like +1 555 123 4567")
         return v
-
-    @field_validator("city")
-    @classmethod
-    def _city(cls, v: str) -> str:
-        return clean_text(v, field="city", max_len=80)
 
 
 class ProfileView(BaseModel):
@@ -94,3 +85,61 @@ class PortfolioImage(TenantOwned, table=True):
     thumb_key: str = Field(max_length=200)
     caption: str = Field(default="", max_length=120)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProProfileUpdate(BaseModel):
+    """The professional's own profile editor (ProService.update_own)."""
+
+    headline: Annotated[str, text("headline", 120, required=True)]
+    bio: str = ""
+    skills: str = ""  # comma separated
+    city: Annotated[str, text("city", 80, required=True)]
+    radius_km: int = 25
+    hourly_rate: str = "0"
+    category_ids: list[int] = []
+    availability: dict[str, list[str]] = {}
+    blocked_dates: list[date] = []
+
+    @field_validator("bio")
+    @classmethod
+    def _bio(cls, v: str) -> str:
+        v = (v or "").strip()
+        if len(v) > 4000:
+            raise ValueError("Bio must be at most 4000 characters")
+        return v
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, v: str) -> str:
+        items = [" ".join(s.split()) for s in (v or "").split(",") if s.strip()]
+        if len(items) > 20:
+            raise ValueError("List at most 20 skills")
+        if any(len(s) > 40 for s in items):
+            raise ValueError("Each skill must be at most 40 characters")
+        return ", ".join(dict.fromkeys(items))
+
+    @field_validator("radius_km", mode="before")
+    @classmethod
+    def _radius(cls, v):
+        return whole_number(v, 1, 500, not_a_number="Enter the radius in whole kilometres",
+                            out_of_range="Service radius must be between 1 and 500 km")
+
+    @field_validator("availability")
+    @classmethod
+    def _availability(cls, v: dict) -> dict:
+        out = {}
+        for day, span in v.items():
+            if day not in WEEKDAYS or len(span) != 2:
+                raise ValueError("Availability must be a start and end time per weekday")
+            start, end = span
+            if not (len(start) == len(end) == 5 and start < end and start[2] == end[2] == ":"):
+                raise ValueError(f"On {day}, the start time must be before the end time")
+            out[day] = [start, end]
+        return out
+
+    @field_validator("blocked_dates")
+    @classmethod
+    def _blocked(cls, v: list[date]) -> list[date]:
+        if len(v) > 100:
+            raise ValueError("Block at most 100 dates")
+        return sorted(set(v))

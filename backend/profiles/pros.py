@@ -1,4 +1,7 @@
-"""Professional profiles: what a pro offers, where, when, at what rate, and their portfolio."""
+"""Professional profiles: what a pro offers, where, when, at what rate, and their portfolio.
+
+ProService is the professional's own editor. Who may appear publicly (an active professional) is known above
+this package: the directory (backend/matching) checks that and builds its views with `pro_view`."""
 
 from __future__ import annotations
 
@@ -7,18 +10,16 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from backend.identity import Caller, Role, TenantPublic
-from backend.accounts.models import User, UserStatus
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import NotFound, PermissionDenied, ValidationFailed
 from backend.geo import locate
 from backend.money import format_money, parse_amount
-from backend.orders.forms import ProProfileUpdate
 from backend.catalog.models import Category
-from backend.profiles.models import WEEKDAYS, PortfolioImage, ProCategory, ProProfile, Profile
+from backend.profiles.models import WEEKDAYS, PortfolioImage, ProCategory, ProProfile, ProProfileUpdate, Profile
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore
 from backend.validation import parse_input
@@ -56,7 +57,40 @@ class ProView:
     portfolio: list[PortfolioItem] = field(default_factory=list)
 
 
+def ensure_pro_profile(session: Session, user_id: int, currency: str) -> ProProfile:
+    """The professional's profile row, created empty on first use."""
+    pro = session.get(ProProfile, user_id)
+    if pro is None:
+        pro = ProProfile(user_id=user_id, currency=currency)
+        session.add(pro)
+        session.flush()
+    return pro
+
+
+def pro_view(session: Session, store: ObjectStore, pro: ProProfile) -> ProView:
+    """What the editor, the public page and the directory show of one professional."""
+    profile = session.get(Profile, pro.user_id)
+    cats = session.exec(select(Category).join(ProCategory, ProCategory.category_id == Category.id)
+                        .where(ProCategory.user_id == pro.user_id).order_by(Category.sort)).all()
+    images = session.exec(select(PortfolioImage).where(PortfolioImage.user_id == pro.user_id)
+                          .order_by(PortfolioImage.created_at, PortfolioImage.id)).all()
+    return ProView(
+        user_id=pro.user_id, full_name=profile.full_name if profile else "",
+        avatar_url=store.url(profile.avatar_key) if profile and profile.avatar_key else "",
+        headline=pro.headline, bio=pro.bio, skills=list(pro.skills), city=pro.city, radius_km=pro.radius_km,
+        hourly_rate_minor=pro.hourly_rate_minor, hourly_rate=format_money(pro.hourly_rate_minor, pro.currency),
+        hourly_rate_input=f"{pro.hourly_rate_minor / 100:.2f}", currency=pro.currency, verified=pro.verified,
+        categories=[c.name for c in cats], category_ids=[c.id for c in cats],
+        availability={d: pro.availability[d] for d in WEEKDAYS if d in pro.availability},
+        blocked_dates=list(pro.blocked_dates),
+        portfolio=[PortfolioItem(id=i.id, url=store.url(i.key), thumb_url=store.url(i.thumb_key),
+                                 caption=i.caption) for i in images],
+    )
+
+
 class ProService:
+    """A professional's own profile: read, edit, portfolio; and the availability check bookings use."""
+
     def __init__(self, db: Database, settings: Settings, store: ObjectStore):
         self.db = db
         self.settings = settings
@@ -68,46 +102,13 @@ class ProService:
             raise PermissionDenied("Only professionals have a professional profile.")
         return actor
 
-    def _ensure(self, session, user_id: int, currency: str) -> ProProfile:
-        pro = session.get(ProProfile, user_id)
-        if pro is None:
-            pro = ProProfile(user_id=user_id, currency=currency)
-            session.add(pro)
-            session.flush()
-        return pro
-
-    def _view(self, session, user: User, pro: ProProfile) -> ProView:
-        profile = session.get(Profile, user.id)
-        cats = session.exec(select(Category).join(ProCategory, ProCategory.category_id == Category.id)
-                            .where(ProCategory.user_id == user.id).order_by(Category.sort)).all()
-        images = session.exec(select(PortfolioImage).where(PortfolioImage.user_id == user.id)
-                              .order_by(PortfolioImage.created_at, PortfolioImage.id)).all()
-        return ProView(
-            user_id=user.id, full_name=profile.full_name if profile else "",
-            avatar_url=self.store.url(profile.avatar_key) if profile and profile.avatar_key else "",
-            headline=pro.headline, bio=pro.bio, skills=list(pro.skills), city=pro.city, radius_km=pro.radius_km,
-            hourly_rate_minor=pro.hourly_rate_minor, hourly_rate=format_money(pro.hourly_rate_minor, pro.currency),
-            hourly_rate_input=f"{pro.hourly_rate_minor / 100:.2f}", currency=pro.currency, verified=pro.verified,
-            categories=[c.name for c in cats], category_ids=[c.id for c in cats],
-            availability={d: pro.availability[d] for d in WEEKDAYS if d in pro.availability},
-            blocked_dates=list(pro.blocked_dates),
-            portfolio=[PortfolioItem(id=i.id, url=self.store.url(i.key), thumb_url=self.store.url(i.thumb_key),
-                                     caption=i.caption) for i in images],
-        )
+    def _own_view(self, session: Session, actor: Caller, currency: str) -> ProView:
+        return pro_view(session, self.store, ensure_pro_profile(session, actor.id, currency))
 
     def get_own(self, tenant: TenantPublic, actor: Caller) -> ProView:
         actor = self._require_pro(actor)
         with self.db.tenant_session(tenant.id) as session:
-            user = session.get(User, actor.id)
-            return self._view(session, user, self._ensure(session, actor.id, tenant.currency))
-
-    def public(self, tenant: TenantPublic, pro_id: int) -> ProView:
-        """The public profile page. Only active professionals exist publicly."""
-        with self.db.tenant_session(tenant.id) as session:
-            user = session.get(User, pro_id)
-            if user is None or user.role != Role.PROFESSIONAL or user.status != UserStatus.ACTIVE:
-                raise NotFound("This professional is not on the marketplace.")
-            return self._view(session, user, self._ensure(session, pro_id, tenant.currency))
+            return self._own_view(session, actor, tenant.currency)
 
     def update_own(self, tenant: TenantPublic, actor: Caller, data: dict) -> ProView:
         actor = self._require_pro(actor)
@@ -123,7 +124,7 @@ class ProService:
                 raise ValidationFailed({"category_ids": "Choose at least one category"})
             if not set(form.category_ids) <= valid_ids:
                 raise ValidationFailed({"category_ids": "Choose categories from the list"})
-            pro = self._ensure(session, actor.id, tenant.currency)
+            pro = ensure_pro_profile(session, actor.id, tenant.currency)
             pro.headline, pro.bio, pro.city, pro.radius_km = form.headline, form.bio, form.city, form.radius_km
             pro.skills = [s for s in form.skills.split(", ") if s]
             pro.latitude, pro.longitude = locate(form.city) or (None, None)
@@ -135,7 +136,7 @@ class ProService:
             for category_id in sorted(set(form.category_ids)):
                 session.add(ProCategory(user_id=actor.id, category_id=category_id))
             session.flush()
-            return self._view(session, session.get(User, actor.id), pro)
+            return pro_view(session, self.store, pro)
 
     def add_portfolio_image(self, tenant: TenantPublic, actor: Caller, data: bytes, caption: str = "") -> ProView:
         actor = self._require_pro(actor)
@@ -159,9 +160,8 @@ class ProService:
             self.store.put(f"{stem}-thumb.jpg", thumbnail(image, 400, square=True), "image/jpeg")
             session.add(PortfolioImage(user_id=actor.id, key=f"{stem}.jpg", thumb_key=f"{stem}-thumb.jpg",
                                        caption=caption))
-            pro = self._ensure(session, actor.id, tenant.currency)
             session.flush()
-            return self._view(session, session.get(User, actor.id), pro)
+            return self._own_view(session, actor, tenant.currency)
 
     def remove_portfolio_image(self, tenant: TenantPublic, actor: Caller, image_id: int) -> ProView:
         actor = self._require_pro(actor)
@@ -170,22 +170,12 @@ class ProService:
             if image is None or image.user_id != actor.id:
                 raise NotFound("No such image in your portfolio.")
             session.delete(image)
-            pro = self._ensure(session, actor.id, tenant.currency)
             session.flush()
             keys = (image.key, image.thumb_key)
-            view = self._view(session, session.get(User, actor.id), pro)
+            view = self._own_view(session, actor, tenant.currency)
         for key in keys:
             self.store.delete(key)
         return view
-
-    def set_verified(self, tenant: TenantPublic, actor: Caller, pro_id: int, verified: bool) -> None:
-        if actor is None or actor.role != Role.ADMIN or actor.tenant_id != tenant.id:
-            raise PermissionDenied("Only the marketplace admin can verify professionals.")
-        with self.db.tenant_session(tenant.id) as session:
-            user = session.get(User, pro_id)
-            if user is None or user.role != Role.PROFESSIONAL:
-                raise NotFound("No such professional.")
-            self._ensure(session, pro_id, tenant.currency).verified = verified
 
     def available_on(self, tenant: TenantPublic, pro_id: int, day: date) -> bool:
         with self.db.tenant_session(tenant.id) as session:
@@ -194,14 +184,3 @@ class ProService:
                 return False
             return WEEKDAYS[day.weekday()] in pro.availability and day.isoformat() not in pro.blocked_dates
 
-    def browse(self, tenant: TenantPublic, *, category_id: int | None = None, limit: int = 60) -> list[ProView]:
-        """Professionals for the public directory (the Matching service will rank these)."""
-        with self.db.tenant_session(tenant.id) as session:
-            query = (select(User, ProProfile).join(ProProfile, ProProfile.user_id == User.id)
-                     .where(User.role == Role.PROFESSIONAL, User.status == UserStatus.ACTIVE,
-                            ProProfile.headline != "")
-                     .order_by(ProProfile.verified.desc(), User.id).limit(limit))
-            if category_id:
-                query = query.join(ProCategory, ProCategory.user_id == User.id).where(
-                    ProCategory.category_id == category_id)
-            return [self._view(session, u, p) for u, p in session.exec(query).all()]

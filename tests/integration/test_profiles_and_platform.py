@@ -1,4 +1,5 @@
-"""Profiles (incl. avatar checks by content) and the operator's tenant console."""
+"""Profiles (incl. avatar checks by content), the professional's editor, the public directory with the admin's
+verified badge, and the operator's tenant console."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import io
 import pytest
 from PIL import Image
 
-from backend.errors import PermissionDenied, ValidationFailed
-from backend.identity import TenantStatus
+from backend.accounts.models import User, UserStatus
+from backend.errors import NotFound, PermissionDenied, ValidationFailed
+from backend.identity import Role, TenantStatus
 
 PW = "pw-1234567890"
 
@@ -43,6 +45,85 @@ def test_avatar_checked_by_content(svc, tenants):
     svc.settings.max_avatar_bytes = 100
     with pytest.raises(ValidationFailed):
         svc.profiles.set_avatar(actor, png_bytes())
+
+
+def test_pro_profile_editor_validates(svc, tenants):
+    demo, _ = tenants
+    svc.catalog.seed_defaults(demo.id)
+    pro, _ = svc.accounts.sign_up(demo, {"email": "pro@example.com", "password": PW, "full_name": "Pia",
+                                         "role": "professional"})
+    with pytest.raises(ValidationFailed) as exc:
+        svc.pros.update_own(demo, pro, {"headline": " ", "city": "", "radius_km": "far", "skills": "x" * 41,
+                                        "availability": {"mon": ["17:00", "09:00"]}, "hourly_rate": "1"})
+    assert exc.value.errors == {
+        "headline": "Enter your headline", "city": "Enter your city",
+        "radius_km": "Enter the radius in whole kilometres", "skills": "Each skill must be at most 40 characters",
+        "availability": "On mon, the start time must be before the end time"}
+    client, _ = svc.accounts.sign_up(demo, {"email": "c@example.com", "password": PW, "full_name": "Cy"})
+    with pytest.raises(PermissionDenied):
+        svc.pros.get_own(demo, client)
+
+
+def _set_user(svc, tenant, user_id, **values):
+    with svc.db.tenant_session(tenant.id) as session:
+        user = session.get(User, user_id)
+        for name, value in values.items():
+            setattr(user, name, value)
+
+
+def test_directory_shows_active_professionals_and_the_admins_badge(svc, tenants):
+    demo, acme = tenants
+    svc.catalog.seed_defaults(demo.id)
+    ids = {c.slug: c.id for c in svc.catalog.categories(demo.id)}
+
+    def sign_up(email, name, role="professional"):
+        return svc.accounts.sign_up(demo, {"email": email, "password": PW, "full_name": name, "role": role})[0]
+
+    def pro(email, name, slug):
+        actor = sign_up(email, name)
+        svc.pros.update_own(demo, actor, {"headline": f"{name} at work", "city": "Austin", "hourly_rate": "80",
+                                          "category_ids": [ids[slug]]})
+        return actor
+
+    ann, bob, cat = pro("ann@example.com", "Ann", "plumbing"), pro("bob@example.com", "Bob", "cleaning"), \
+        pro("cat@example.com", "Cat", "plumbing")
+    quiet = sign_up("quiet@example.com", "Quiet")  # no headline yet: not listed, but has a public page
+    client = sign_up("client@example.com", "Cy", role="client")
+    admin = sign_up("boss@example.com", "Boss", role="client")
+    _set_user(svc, demo, admin.id, role=Role.ADMIN)
+    admin = svc.accounts.login(demo, "boss@example.com", PW)[0]
+    _set_user(svc, demo, cat.id, status=UserStatus.SUSPENDED)
+
+    assert [v.full_name for v in svc.directory.browse(demo)] == ["Ann", "Bob"]
+    assert [v.full_name for v in svc.directory.browse(demo, category_id=ids["plumbing"])] == ["Ann"]
+    assert svc.directory.browse(acme) == []
+    view = svc.directory.public(demo, ann.id)
+    assert (view.full_name, view.headline, view.hourly_rate_input, view.verified) == ("Ann", "Ann at work", "80.00",
+                                                                                     False)
+    assert svc.directory.public(demo, quiet.id).headline == ""
+    for hidden in (cat.id, client.id, admin.id, 9999):
+        with pytest.raises(NotFound, match="not on the marketplace"):
+            svc.directory.public(demo, hidden)
+    with pytest.raises(NotFound):  # another tenant's directory does not know demo's pros
+        svc.directory.public(acme, ann.id)
+
+    svc.accounts.set_pro_verified(demo, admin, bob.id, True)
+    assert [v.full_name for v in svc.directory.browse(demo)] == ["Bob", "Ann"]  # verified first
+    assert svc.directory.public(demo, bob.id).verified
+    assert next(u for u in svc.accounts.list_users(demo, admin) if u.id == bob.id).verified
+    fresh = sign_up("fresh@example.com", "Fresh")
+    svc.accounts.set_pro_verified(demo, admin, fresh.id, True)  # a pro without a profile row yet gets one
+    assert svc.pros.get_own(demo, fresh).verified
+    svc.accounts.set_pro_verified(demo, admin, bob.id, False)
+    assert not svc.directory.public(demo, bob.id).verified
+    for caller in (None, client, ann):
+        with pytest.raises(PermissionDenied, match="Only the marketplace admin can verify professionals."):
+            svc.accounts.set_pro_verified(demo, caller, bob.id, True)
+    with pytest.raises(PermissionDenied, match="Only the marketplace admin can verify professionals."):
+        svc.accounts.set_pro_verified(acme, admin, bob.id, True)  # demo's admin on acme
+    for not_a_pro in (client.id, 9999):
+        with pytest.raises(NotFound, match="No such professional."):
+            svc.accounts.set_pro_verified(demo, admin, not_a_pro, True)
 
 
 def test_operator_creates_brands_and_suspends_a_tenant(svc, tenants):
