@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from state.app_state import AppState
+from state.app_state import HOME_FOR_ROLE, AppState
+from state.chat import InboxState
 
 CONTENT_WIDTH = "1120px"
 
@@ -52,16 +53,16 @@ def brand_mark() -> rx.Component:
 def _nav_items() -> list[tuple[str, str, rx.Var]]:
     role = AppState.user_role
     return [
-        ("Home", "/client", role == "client"),
+        ("Home", HOME_FOR_ROLE["client"], role == "client"),
         ("My requests", "/requests", role == "client"),
         ("Find pros", "/pros", role == "client"),
         ("Payments", "/payments", role == "client"),
-        ("Home", "/pro", role == "professional"),
+        ("Home", HOME_FOR_ROLE["professional"], role == "professional"),
         ("Leads", "/pro/leads", role == "professional"),
         ("Quotes", "/pro/quotes", role == "professional"),
         ("Earnings", "/pro/earnings", role == "professional"),
         ("Profile", "/pro/profile", role == "professional"),
-        ("Users", "/admin", role == "admin"),
+        ("Users", HOME_FOR_ROLE["admin"], role == "admin"),
         ("Categories", "/admin/categories", role == "admin"),
         ("Payments", "/admin/payments", role == "admin"),
         ("Dev outbox", "/admin/outbox", (role == "admin") & AppState.dev_tools),
@@ -81,8 +82,6 @@ def nav_links() -> rx.Component:
 
 def messages_link() -> rx.Component:
     """Messages, with the live unread count (refreshed every few seconds while the page is open)."""
-    from state.chat import InboxState
-
     return rx.link(
         rx.box(
             rx.icon("message-circle", size=20, color="var(--gray-11)"),

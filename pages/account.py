@@ -8,7 +8,7 @@ from pages.registry import page
 
 from components.forms import field, form_alert
 from components.layout import page_header, page_shell
-from state.account import MAX_AVATAR_MB, AccountState
+from state.account import AccountState
 
 
 def avatar_card() -> rx.Component:
@@ -23,7 +23,7 @@ def avatar_card() -> rx.Component:
                         rx.vstack(
                             rx.icon("image-up", size=20, color="var(--gray-10)"),
                             rx.text("Drop an image or click to choose", size="2"),
-                            rx.text(f"JPEG, PNG, WebP or GIF, up to {MAX_AVATAR_MB} MB", size="1",
+                            rx.text(f"JPEG, PNG, WebP or GIF, up to {AccountState.max_avatar_mb} MB", size="1",
                                     color="var(--gray-10)"),
                             align="center", spacing="1",
                         ),

@@ -8,6 +8,8 @@ from pages.registry import page
 
 from components.layout import empty_state, loading_panel, page_header, page_shell
 from state.admin import AdminCategoriesState, AdminUsersState, OutboxState
+from state.app_state import HOME_FOR_ROLE
+
 
 def stat(label: str, value) -> rx.Component:
     return rx.card(rx.vstack(rx.text(label, size="1", color="var(--gray-11)"),
@@ -76,7 +78,7 @@ def user_row(u) -> rx.Component:
     )
 
 
-@page("/admin", "Users", on_load=AdminUsersState.load)
+@page(HOME_FOR_ROLE["admin"], "Users", on_load=AdminUsersState.load)
 def admin_users() -> rx.Component:
     counts = AdminUsersState.counts
     return page_shell(rx.vstack(

@@ -7,6 +7,7 @@ import reflex as rx
 from pages.registry import page
 
 from components.layout import empty_state, page_header, page_shell
+from state.app_state import HOME_FOR_ROLE
 from state.auth import VerifyState
 from pages.requests import request_card
 from state.home import HomeState
@@ -58,7 +59,7 @@ def stat_link(icon: str, value, label: str, href: str, element_id: str) -> rx.Co
         href=href, underline="none", color="inherit", width="100%")
 
 
-@page("/client", "My dashboard", on_load=HomeState.load_client)
+@page(HOME_FOR_ROLE["client"], "My dashboard", on_load=HomeState.load_client)
 def client_home() -> rx.Component:
     return page_shell(rx.vstack(
         page_header(f"Hi, {HomeState.user_name}", "What do you need done today?",
@@ -78,7 +79,7 @@ def client_home() -> rx.Component:
     ))
 
 
-@page("/pro", "Professional dashboard", on_load=HomeState.load_pro)
+@page(HOME_FOR_ROLE["professional"], "Professional dashboard", on_load=HomeState.load_pro)
 def pro_home() -> rx.Component:
     return page_shell(rx.vstack(
         page_header(f"Hi, {HomeState.user_name}", "Your leads, quotes and jobs in one place."),

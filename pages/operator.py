@@ -6,13 +6,9 @@ import reflex as rx
 
 from pages.registry import page
 
-from backend.config import get_settings
-from backend.tenancy.models import CURRENCIES
 from components.forms import field, form_alert
 from components.layout import empty_state, loading_panel, page_header
 from state.operator import OperatorState
-
-BASE_DOMAIN = get_settings().base_domain
 
 
 def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
@@ -31,7 +27,7 @@ def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
               placeholder="https://…/logo.png"),
         rx.grid(
             rx.vstack(rx.text("Currency", size="2", weight="medium"),
-                      rx.select(list(CURRENCIES), name="currency", default_value=d.get("currency", "USD")),
+                      rx.select(OperatorState.currencies, name="currency", default_value=d.get("currency", "USD")),
                       spacing="1"),
             field("Platform fee %", "platform_fee_percent", errors, type="number",
                   default_value=d.get("platform_fee_percent", "10")),
@@ -56,8 +52,8 @@ def create_dialog() -> rx.Component:
             rx.dialog.title("New marketplace"),
             rx.form(
                 rx.vstack(
-                    field("Address", "slug", errors, placeholder="acme", hint=f"Served at <address>.{BASE_DOMAIN}",
-                          max_length=40, required=True),
+                    field("Address", "slug", errors, placeholder="acme",
+                          hint=f"Served at <address>.{OperatorState.base_domain}", max_length=40, required=True),
                     *branding_fields(),
                     rx.separator(),
                     rx.text("First admin", weight="bold", size="2"),

@@ -176,16 +176,8 @@ def order_detail() -> rx.Component:
         rx.grid(
             rx.vstack(
                 section("Status", rx.hstack(status_badge(o.state), id="order-state"),
-                        rx.match(o.state,
-                                 ("accepted", rx.text("Payment is due within 48 hours, or the order expires.",
-                                                      size="2", color="var(--gray-11)")),
-                                 ("delivered", rx.text("The client has 7 days to approve or open a dispute; "
-                                                       "then it completes automatically.", size="2",
-                                                       color="var(--gray-11)")),
-                                 rx.fragment()),
-                        rx.cond((o.viewer_role == "admin") & rx.Var.create(["paid", "in_progress", "delivered",
-                                                                             "disputed"]).contains(o.state),
-                                refund_dialog()),
+                        rx.cond(o.status_note != "", rx.text(o.status_note, size="2", color="var(--gray-11)")),
+                        rx.cond(o.can_refund, refund_dialog()),
                         rx.cond(o.actions.length() > 0,
                                 rx.flex(rx.foreach(o.actions, action_button), gap="8px", wrap="wrap",
                                         id="order-actions"),

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
 from backend.bootstrap import services
-from backend.errors import DomainError
-from state.app_state import AppState, FormMixin
+from state.app_state import FAILED, MEMBER_ROLES, AppState, Ctx, FormMixin, requires
 from state.uploads import read_uploads
 
-MAX_AVATAR_MB = 5
+
+def _refused_upload():
+    return [rx.clear_selected_files("avatar"), rx.toast.error("Please log in first.")]
 
 
 class AccountState(FormMixin, AppState):
@@ -21,6 +20,7 @@ class AccountState(FormMixin, AppState):
     avatar_url: str = ""
     form_key: int = 0  # bump to re-render inputs with freshly loaded defaults
     uploading: bool = False
+    max_avatar_mb: int = 0  # the upload limit, from the settings at load
 
     def _apply(self, profile) -> None:
         self.full_name, self.phone, self.city, self.avatar_url = (
@@ -29,39 +29,32 @@ class AccountState(FormMixin, AppState):
         self.form_key += 1
 
     @rx.event
-    def load(self):
+    @requires(*MEMBER_ROLES)
+    async def load(self, ctx: Ctx):
         self._reset_form()
-        _, actor, redirect = self._guard("client", "professional", "admin")
-        if redirect or self.access != "ok":
-            return redirect
-        self._apply(services().profiles.get_own(actor))
+        self.max_avatar_mb = services().settings.max_avatar_bytes // (1024 * 1024)
+        self._apply(await self._run(services().profiles.get_own, ctx.caller))
 
     @rx.event
-    def save(self, form: dict):
-        _, actor, _ = self._guard("client", "professional", "admin")
-        try:
-            profile = services().profiles.update_own(actor, form)
-        except DomainError as exc:
-            return self._fail(exc)
-        self._clear_errors()
+    @requires(*MEMBER_ROLES)
+    async def save(self, ctx: Ctx, form: dict):
+        profile = await self._call(services().profiles.update_own, ctx.caller, form)
+        if profile is FAILED:
+            return None
         self._apply(profile)
         return rx.toast.success("Profile saved.")
 
     @rx.event
-    async def upload_avatar(self, files: list[rx.UploadFile]):
-        # Who is asking first; the file is read only for a signed-in member, and never beyond its limit.
-        _, actor, _ = self._guard("client", "professional", "admin")
-        if self.access != "ok" or actor is None:
-            return [rx.clear_selected_files("avatar"), rx.toast.error("Please log in first.")]
+    @requires(*MEMBER_ROLES, refusal=_refused_upload)
+    async def upload_avatar(self, ctx: Ctx, files: list[rx.UploadFile]):
+        # Who is asking first (the guard); the file is read only for a signed-in member, and never beyond its limit.
         if not files:
             return rx.toast.error("Choose an image first.")
-        try:
-            [(_, data)] = await read_uploads(files, field="avatar", max_files=1,
-                                             max_bytes=services().settings.max_avatar_bytes)
-            profile = await asyncio.to_thread(services().profiles.set_avatar, actor, data)
-        except DomainError as exc:
-            self._fail(exc)
-            return [rx.clear_selected_files("avatar"), rx.toast.error(self.errors.get("avatar", exc.message))]
-        self._clear_errors()
+        uploads = await self._call(read_uploads, files, field="avatar", max_files=1,
+                                   max_bytes=services().settings.max_avatar_bytes)
+        profile = FAILED if uploads is FAILED else await self._call(services().profiles.set_avatar, ctx.caller,
+                                                                    uploads[0][1])
+        if profile is FAILED:
+            return [rx.clear_selected_files("avatar"), self._refused("avatar")]
         self._apply(profile)
         return [rx.clear_selected_files("avatar"), rx.toast.success("Photo updated.")]

@@ -11,7 +11,12 @@ from backend.accounts.models import UserStatus
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.catalog.service import ICONS, CategoryRow
-from state.app_state import AppState, FormMixin
+from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
+
+
+def _users_and_counts(ctx: Ctx, search: str, role: str) -> tuple[list[dict], dict[str, int]]:
+    rows = services().accounts.list_users(ctx.tenant, ctx.caller, search=search, role=role)
+    return [dataclasses.asdict(r) for r in rows], services().accounts.user_counts(ctx.tenant, ctx.caller)
 
 
 class AdminUsersState(AppState):
@@ -21,61 +26,52 @@ class AdminUsersState(AppState):
     role_filter: str = "all"
     loaded: bool = False
 
-    def _reload(self, tenant, actor) -> None:
-        rows = services().accounts.list_users(tenant, actor, search=self.search,
-                                              role="" if self.role_filter == "all" else self.role_filter)
-        self.users = [dataclasses.asdict(r) for r in rows]
-        self.counts = services().accounts.user_counts(tenant, actor)
+    async def _reload(self, ctx: Ctx) -> None:
+        self.users, self.counts = await self._run(_users_and_counts, ctx, self.search,
+                                                  "" if self.role_filter == "all" else self.role_filter)
         self.loaded = True
 
     @rx.event
-    def load(self):
+    @requires(Role.ADMIN)
+    async def load(self, ctx: Ctx):
         self.loaded = False
-        tenant, actor, redirect = self._guard(Role.ADMIN)
-        if redirect or self.access != "ok":
-            return redirect
-        self._reload(tenant, actor)
+        await self._reload(ctx)
 
     @rx.event
-    def set_search(self, value: str):
+    @requires(Role.ADMIN)
+    async def set_search(self, ctx: Ctx, value: str):
         self.search = value[:80]
-        tenant, actor, _ = self._guard(Role.ADMIN)
-        if self.access == "ok":
-            self._reload(tenant, actor)
+        await self._reload(ctx)
 
     @rx.event
-    def set_role_filter(self, value: str):
+    @requires(Role.ADMIN)
+    async def set_role_filter(self, ctx: Ctx, value: str):
         self.role_filter = value
-        tenant, actor, _ = self._guard(Role.ADMIN)
-        if self.access == "ok":
-            self._reload(tenant, actor)
+        await self._reload(ctx)
 
-    def _set_status(self, user_id: int, status: UserStatus, done: str):
-        tenant, actor, _ = self._guard(Role.ADMIN)
-        try:
-            services().accounts.set_user_status(tenant, actor, user_id, status)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self._reload(tenant, actor)
+    async def _change(self, ctx: Ctx, done: str, fn, *args):
+        """One change to a user (a refusal escapes to the guard's toast), then the list again."""
+        await self._run(fn, ctx.tenant, ctx.caller, *args)
+        await self._reload(ctx)
         return rx.toast.success(done)
 
     @rx.event
-    def suspend(self, user_id: int):
-        return self._set_status(user_id, UserStatus.SUSPENDED, "User suspended. Their sessions were ended.")
+    @requires(Role.ADMIN)
+    async def suspend(self, ctx: Ctx, user_id: int):
+        return await self._change(ctx, "User suspended. Their sessions were ended.",
+                                  services().accounts.set_user_status, user_id, UserStatus.SUSPENDED)
 
     @rx.event
-    def reinstate(self, user_id: int):
-        return self._set_status(user_id, UserStatus.ACTIVE, "User reinstated.")
+    @requires(Role.ADMIN)
+    async def reinstate(self, ctx: Ctx, user_id: int):
+        return await self._change(ctx, "User reinstated.", services().accounts.set_user_status, user_id,
+                                  UserStatus.ACTIVE)
 
     @rx.event
-    def set_verified(self, user_id: int, verified: bool):
-        tenant, actor, _ = self._guard(Role.ADMIN)
-        try:
-            services().pros.set_verified(tenant, actor, user_id, verified)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self._reload(tenant, actor)
-        return rx.toast.success("Verified badge granted." if verified else "Verified badge removed.")
+    @requires(Role.ADMIN)
+    async def set_verified(self, ctx: Ctx, user_id: int, verified: bool):
+        return await self._change(ctx, "Verified badge granted." if verified else "Verified badge removed.",
+                                  services().accounts.set_pro_verified, user_id, verified)
 
 
 class AdminCategoriesState(FormMixin, AppState):
@@ -84,36 +80,31 @@ class AdminCategoriesState(FormMixin, AppState):
     new_icon: str = "briefcase"
 
     @rx.event
-    def load(self):
+    @requires(Role.ADMIN)
+    async def load(self, ctx: Ctx):
         self._reset_form()
-        tenant, _, redirect = self._guard(Role.ADMIN)
-        if redirect or self.access != "ok":
-            return redirect
-        self.categories = services().catalog.categories(tenant.id, include_inactive=True)
+        self.categories = await self._run(services().catalog.categories, ctx.tenant.id, include_inactive=True)
 
     @rx.event
     def set_new_icon(self, icon: str):
         self.new_icon = icon
 
-    def _save(self, data: dict, category_id: int | None, done: str):
-        tenant, actor, _ = self._guard(Role.ADMIN)
-        try:
-            services().catalog.save(actor, data, category_id)
-        except DomainError as exc:
-            self._fail(exc)
-            return rx.toast.error(self.errors.get("name", exc.message))
-        self._reset_form()
-        self.categories = services().catalog.categories(tenant.id, include_inactive=True)
+    async def _save(self, ctx: Ctx, data: dict, category_id: int | None, done: str):
+        if await self._call(services().catalog.save, ctx.caller, data, category_id) is FAILED:
+            return self._refused("name")
+        self.categories = await self._run(services().catalog.categories, ctx.tenant.id, include_inactive=True)
         return rx.toast.success(done)
 
     @rx.event
-    def add(self, form: dict):
-        return self._save({"name": form.get("name", ""), "icon": self.new_icon}, None, "Category added.")
+    @requires(Role.ADMIN)
+    async def add(self, ctx: Ctx, form: dict):
+        return await self._save(ctx, {"name": form.get("name", ""), "icon": self.new_icon}, None, "Category added.")
 
     @rx.event
-    def toggle(self, category: dict):
-        return self._save({"name": category["name"], "icon": category["icon"], "active": not category["active"]},
-                          category["id"], "Category updated.")
+    @requires(Role.ADMIN)
+    async def toggle(self, ctx: Ctx, category: dict):
+        return await self._save(ctx, {"name": category["name"], "icon": category["icon"],
+                                      "active": not category["active"]}, category["id"], "Category updated.")
 
 
 class OutboxState(AppState):
@@ -122,14 +113,13 @@ class OutboxState(AppState):
     unavailable: str = ""  # why there is no outbox here (not development)
 
     @rx.event
-    def load(self):
+    @requires(Role.ADMIN)
+    async def load(self, ctx: Ctx):
         self.loaded, self.unavailable, self.messages = False, "", []
-        _, actor, redirect = self._guard(Role.ADMIN)
-        if redirect or self.access != "ok":
-            return redirect
         try:
-            self.messages = [dataclasses.asdict(m) for m in services().notifications.outbox(actor)]
-        except DomainError as exc:
+            messages = await self._run(services().notifications.outbox, ctx.caller)
+        except DomainError as exc:  # not development: there is no outbox here, and the page says why
             self.unavailable = exc.message
-            return None
+            return
+        self.messages = [dataclasses.asdict(m) for m in messages]
         self.loaded = True

@@ -9,7 +9,7 @@ import reflex as rx
 from backend.accounts.addresses import client_address
 from backend.bootstrap import services
 from backend.errors import DomainError
-from state.app_state import FAILED, HOME_FOR_ROLE, AppState, FormMixin
+from state.app_state import FAILED, HOME_FOR_ROLE, AppState, Ctx, FormMixin, requires
 
 
 def _client_ip(state: rx.State) -> str:
@@ -44,21 +44,19 @@ class SignupState(FormMixin, AppState):
         self.role_choice = value
 
     @rx.event
-    async def submit(self, form: dict):
-        tenant = self._tenant()
-        if tenant is None:
-            return
+    @requires()
+    async def submit(self, ctx: Ctx, form: dict):
         self.busy = True
         yield
         data = {"email": form.get("email", ""), "password": form.get("password", ""),
                 "full_name": form.get("full_name", ""), "role": self.role_choice}
-        result = await self._call(services().accounts.sign_up, tenant, data, ip=_client_ip(self),
+        result = await self._call(services().accounts.sign_up, ctx.tenant, data, ip=_client_ip(self),
                                   user_agent=self.router.headers.user_agent)
         if result is FAILED:
             return
         actor, token = result
         yield rx.toast.success("Welcome! Check your email to confirm your address.")
-        yield self._start_session("user", token, HOME_FOR_ROLE[actor.role], tenant.id)
+        yield self._start_session("user", token, HOME_FOR_ROLE[actor.role], ctx.tenant.id)
 
 
 class LoginState(FormMixin, AppState):
@@ -68,20 +66,18 @@ class LoginState(FormMixin, AppState):
         return AppState.load_guest_only
 
     @rx.event
-    async def submit(self, form: dict):
-        tenant = self._tenant()
-        if tenant is None:
-            return
+    @requires()
+    async def submit(self, ctx: Ctx, form: dict):
         self.busy = True
         yield
-        result = await self._call(services().accounts.login, tenant, form.get("email", ""),
+        result = await self._call(services().accounts.login, ctx.tenant, form.get("email", ""),
                                   form.get("password", ""), ip=_client_ip(self),
                                   user_agent=self.router.headers.user_agent)
         if result is FAILED:
             return
         actor, token = result
         next_url = _safe_next(self.router.url.query_parameters.get("next", ""), HOME_FOR_ROLE[actor.role])
-        yield self._start_session("user", token, next_url, tenant.id)
+        yield self._start_session("user", token, next_url, ctx.tenant.id)
 
 
 class ForgotState(FormMixin, AppState):
@@ -94,14 +90,12 @@ class ForgotState(FormMixin, AppState):
         return AppState.load_public
 
     @rx.event
-    async def submit(self, form: dict):
-        tenant = self._tenant()
-        if tenant is None:
-            return
+    @requires()
+    async def submit(self, ctx: Ctx, form: dict):
         self.busy = True
         yield
         email = form.get("email", "")
-        if await self._call(services().accounts.request_password_reset, tenant, email,
+        if await self._call(services().accounts.request_password_reset, ctx.tenant, email,
                             ip=_client_ip(self)) is not FAILED:
             self.sent_to = email.strip()
 
@@ -116,17 +110,16 @@ class ResetState(FormMixin, AppState):
         return AppState.load_public
 
     @rx.event
-    async def submit(self, form: dict):
-        tenant = self._tenant()
-        if tenant is None:
-            return
+    @requires()
+    async def submit(self, ctx: Ctx, form: dict):
         if form.get("password", "") != form.get("confirm", ""):
             self.errors = {"confirm": "The two passwords don't match"}
             return
         self.busy = True
         yield
         token = self.router.url.query_parameters.get("token", "")
-        if await self._call(services().accounts.reset_password, tenant, token, form.get("password", "")) is FAILED:
+        if await self._call(services().accounts.reset_password, ctx.tenant, token,
+                            form.get("password", "")) is FAILED:
             return
         self.done = True
         yield rx.toast.success("Password changed. Log in with your new password.")
@@ -137,13 +130,11 @@ class VerifyState(AppState):
     verify_message: str = ""
 
     @rx.event
-    def load(self):
-        tenant, _, _ = self._guard()
-        if tenant is None or not tenant.is_active:
-            return
+    @requires()
+    async def load(self, ctx: Ctx):
         token = self.router.url.query_parameters.get("token", "")
         try:
-            email = services().accounts.verify_email(tenant, token)
+            email = await self._run(services().accounts.verify_email, ctx.tenant, token)
         except DomainError as exc:
             self.verify_status, self.verify_message = "failed", exc.message
             return
@@ -152,21 +143,18 @@ class VerifyState(AppState):
             self.email_verified = True
 
     @rx.event
-    def resend(self):
-        tenant, actor, _ = self._guard()
-        try:
-            services().accounts.resend_verification(tenant, actor, ip=_client_ip(self))
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
+    @requires()
+    async def resend(self, ctx: Ctx):
+        await self._run(services().accounts.resend_verification, ctx.tenant, ctx.caller, ip=_client_ip(self))
         return rx.toast.success("We sent you a new confirmation link.")
 
 
 class OperatorLoginState(FormMixin, AppState):
     @rx.event
-    def load(self):
+    async def load(self):
         self._reset_form()
-        self._resolve()
-        if services().accounts.resolve_operator_session(self._operator_token()):
+        self._show_identity(*await self._identify())
+        if await self._run(services().accounts.resolve_operator_session, self._operator_token()):
             return rx.redirect("/operator")
 
     @rx.event

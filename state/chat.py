@@ -5,7 +5,6 @@ holds only the latest window, older pages stay per viewer."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import reflex as rx
@@ -13,12 +12,13 @@ import reflex as rx
 from backend.bootstrap import services
 from backend.chat.models import ConversationRow, MessageView
 from backend.chat.service import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS
-from backend.errors import DomainError, PermissionDenied
+from backend.db import utcnow
+from backend.errors import DomainError
+from backend.identity import Caller, TenantPublic
 from backend.notifications.service import OutboxRow
-from state.app_state import FAILED, AppState, FormMixin
+from state.app_state import FAILED, MEMBER_ROLES, AppState, Ctx, FormMixin, requires
 from state.uploads import read_uploads
 
-MEMBER_ROLES = ("client", "professional", "admin")
 TYPING_SECONDS = 5
 ROOM_WINDOW = 200  # messages kept in the shared room; older ones are paged per viewer
 
@@ -38,22 +38,49 @@ class ChatRoom(rx.SharedState):
                 if any(uid != str(m.sender_id) and at >= m.created_at for uid, at in self.read_at.items())]
 
 
+def _unread(tenant: TenantPublic, caller: Caller) -> int:
+    """Blocking: mark the caller present and count their unread messages (0 when chat refuses)."""
+    try:
+        services().chat.touch(tenant, caller)
+        return services().chat.unread_total(tenant, caller)
+    except DomainError:
+        return 0
+
+
+def _inbox(ctx: Ctx) -> tuple[list[ConversationRow], list[OutboxRow]]:
+    return services().chat.conversations(ctx.tenant, ctx.caller), services().notifications.recent_in_app(ctx.caller)
+
+
+def _open(ctx: Ctx, conversation_id: int):
+    """Blocking: the conversation, its latest messages (and whether there are older ones), read by the caller now,
+    and when each participant last read it."""
+    chat = services().chat
+    conversation = chat.conversation(ctx.tenant, ctx.caller, conversation_id)
+    messages, has_more = chat.history(ctx.tenant, ctx.caller, conversation_id)
+    chat.mark_read(ctx.tenant, ctx.caller, conversation_id)
+    return conversation, messages, has_more, chat.read_times(ctx.tenant, ctx.caller, conversation_id)
+
+
+def _present(ctx: Ctx, other_id: int | None) -> bool:
+    """Blocking: mark the caller present; is the other participant?"""
+    services().chat.touch(ctx.tenant, ctx.caller)
+    return bool(other_id and services().chat.online(ctx.tenant, [other_id]))
+
+
+def _refused_files():
+    return [rx.toast.error("Please log in first."), rx.clear_selected_files("chat-files")]
+
+
 class InboxState(AppState):
-    """The unread badge in the navigation, refreshed on page loads and every few seconds."""
+    """The unread badge in the navigation, refreshed on page loads and every few seconds. Not guarded: polling
+    must not change what the page shows (`access`)."""
 
     unread_total: int = 0
 
     @rx.event
-    def refresh_unread(self):
-        tenant, actor = self._tenant(), self._actor()
-        if tenant is None or actor is None:
-            self.unread_total = 0
-            return
-        try:
-            services().chat.touch(tenant, actor)
-            self.unread_total = services().chat.unread_total(tenant, actor)
-        except DomainError:
-            self.unread_total = 0
+    async def refresh_unread(self):
+        tenant, caller = await self._identify()
+        self.unread_total = 0 if tenant is None or caller is None else await self._run(_unread, tenant, caller)
 
 
 class ConversationsState(AppState):
@@ -62,22 +89,16 @@ class ConversationsState(AppState):
     loaded: bool = False
 
     @rx.event
-    def load(self):
+    @requires(*MEMBER_ROLES)
+    async def load(self, ctx: Ctx):
         self.loaded = False
-        tenant, actor, redirect = self._guard(*MEMBER_ROLES)
-        if redirect or self.access != "ok":
-            return redirect
-        self.conversations = services().chat.conversations(tenant, actor)
-        self.notifications = services().notifications.recent_in_app(actor)
+        self.conversations, self.notifications = await self._run(_inbox, ctx)
         self.loaded = True
 
     @rx.event
-    def open_support(self):
-        tenant, actor, _ = self._guard(*MEMBER_ROLES)
-        try:
-            conversation_id = services().chat.support_conversation(tenant, actor)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
+    @requires(*MEMBER_ROLES)
+    async def open_support(self, ctx: Ctx):
+        conversation_id = await self._run(services().chat.support_conversation, ctx.tenant, ctx.caller)
         return rx.redirect(f"/messages/{conversation_id}")
 
 
@@ -88,108 +109,92 @@ class ChatState(FormMixin, AppState):
     missing: bool = False
     other_online: bool = False
 
-    def _ids(self):
-        tenant, actor, _ = self._guard(*MEMBER_ROLES)
-        return tenant, actor, self._route_id()
-
     @rx.event
-    async def load(self):
+    @requires(*MEMBER_ROLES)
+    async def load(self, ctx: Ctx):
         self._reset_form()
         self.conversation, self.older, self.missing = None, [], False
-        tenant, actor, redirect = self._guard(*MEMBER_ROLES)
-        if redirect or self.access != "ok":
-            yield redirect
-            return
         conversation_id = self._route_id()
         try:
-            self.conversation = services().chat.conversation(tenant, actor, conversation_id)
-            messages, self.has_more = services().chat.history(tenant, actor, conversation_id)
-            services().chat.mark_read(tenant, actor, conversation_id)
+            self.conversation, messages, self.has_more, read_times = await self._run(_open, ctx, conversation_id)
         except DomainError:
             self.missing = True
-            return
+            return None
         room = await self.get_state(ChatRoom)
-        room = await room._link_to(f"t{tenant.id}c{conversation_id}")
+        room = await room._link_to(f"t{ctx.tenant.id}c{conversation_id}")
         room.messages = messages
-        room.read_at = room.read_at | services().chat.read_times(tenant, actor, conversation_id)
-        yield InboxState.refresh_unread
+        room.read_at = room.read_at | read_times
+        return InboxState.refresh_unread
 
     @rx.event
-    async def load_older(self):
-        tenant, actor, conversation_id = self._ids()
+    @requires(*MEMBER_ROLES)
+    async def load_older(self, ctx: Ctx):
         room = await self.get_state(ChatRoom)
         first = (self.older or room.messages or [None])[0]
         if first is None:
             return
-        try:
-            page, self.has_more = services().chat.history(tenant, actor, conversation_id, before_id=first.id)
-        except DomainError as exc:
-            yield rx.toast.error(exc.message)
-            return
+        page, self.has_more = await self._run(services().chat.history, ctx.tenant, ctx.caller, self._route_id(),
+                                              before_id=first.id)
         self.older = page + self.older
 
-    async def _send(self, body: str, attachments: list[tuple[str, bytes]]):
-        tenant, actor, conversation_id = self._ids()
-        if self.access != "ok":
-            return
+    async def _send(self, ctx: Ctx, body: str, attachments: list[tuple[str, bytes]]):
         self.busy = True
         yield
-        message = await self._call(services().chat.send, tenant, actor, conversation_id, body, attachments)
+        message = await self._call(services().chat.send, ctx.tenant, ctx.caller, self._route_id(), body, attachments)
         if message is FAILED:
-            yield rx.toast.error(self.errors.get("body") or self.errors.get("attachments") or self.form_error)
+            yield self._refused("body", "attachments")
             return
         room = await self.get_state(ChatRoom)
         room.messages = [*room.messages, message][-ROOM_WINDOW:]
-        room.typing = {k: v for k, v in room.typing.items() if k != str(actor.id)}
-        room.read_at = room.read_at | {str(actor.id): message.created_at}
+        room.typing = {k: v for k, v in room.typing.items() if k != str(ctx.caller.id)}
+        room.read_at = room.read_at | {str(ctx.caller.id): message.created_at}
 
     @rx.event
-    async def send_text(self, form: dict):
+    @requires(*MEMBER_ROLES)
+    async def send_text(self, ctx: Ctx, form: dict):
         """The composer: text travels with its own event, so nothing can overtake it."""
-        async for update in self._send(form.get("body", ""), []):
+        async for update in self._send(ctx, form.get("body", ""), []):
             yield update
 
+    async def _attachments(self, ctx: Ctx, files: list[rx.UploadFile]) -> list[tuple[str, bytes]]:
+        """Only a participant's files are read: counted and size-checked first, each read no further than its
+        limit (ChatService.send checks all of it again)."""
+        await self._run(services().chat.check_may_send, ctx.tenant, ctx.caller, self._route_id())
+        return await read_uploads(files, field="attachments", max_files=MAX_ATTACHMENTS,
+                                  max_bytes=MAX_ATTACHMENT_BYTES)
+
     @rx.event
-    async def send_files(self, files: list[rx.UploadFile]):
-        """Files chosen with the paperclip are sent at once, as a message of their own. Who is asking is
-        checked before any file is read: only a participant's files are read, counted and size-checked
-        first, each read no further than its limit (ChatService.send checks all of it again)."""
-        tenant, actor, conversation_id = self._ids()
-        try:
-            if self.access != "ok":
-                raise PermissionDenied("Please log in first.")
-            await asyncio.to_thread(services().chat.check_may_send, tenant, actor, conversation_id)
-            attachments = await read_uploads(files, field="attachments", max_files=MAX_ATTACHMENTS,
-                                             max_bytes=MAX_ATTACHMENT_BYTES)
-        except DomainError as exc:
-            yield rx.toast.error(getattr(exc, "errors", {}).get("attachments") or exc.message)
+    @requires(*MEMBER_ROLES, refusal=_refused_files)
+    async def send_files(self, ctx: Ctx, files: list[rx.UploadFile]):
+        """Files chosen with the paperclip are sent at once, as a message of their own."""
+        attachments = await self._call(self._attachments, ctx, files)
+        if attachments is FAILED:
+            yield self._refused("attachments")
             yield rx.clear_selected_files("chat-files")
             return
         if not attachments:
             return
-        async for update in self._send("", attachments):
+        async for update in self._send(ctx, "", attachments):
             yield update
         yield rx.clear_selected_files("chat-files")
 
     @rx.event
-    async def typing(self, _value: str):
-        tenant, actor, conversation_id = self._ids()
-        if self.access != "ok":
-            return
+    @requires(*MEMBER_ROLES)
+    async def typing(self, ctx: Ctx, _value: str):
         try:
-            services().chat.typing(tenant, actor, conversation_id)
-        except DomainError:
+            await self._run(services().chat.typing, ctx.tenant, ctx.caller, self._route_id())
+        except DomainError:  # typing is a hint: a refusal shows nothing
             return
         room = await self.get_state(ChatRoom)
-        key = str(actor.id)
-        room.typing = room.typing | {key: actor.name.split(" ")[0] or "Someone"}
+        key = str(ctx.caller.id)
+        room.typing = room.typing | {key: ctx.caller.name.split(" ")[0] or "Someone"}
         room.typing_until = room.typing_until | {key: time.time() + TYPING_SECONDS}
 
     @rx.event
-    async def tick(self, _value=None):
+    @requires(*MEMBER_ROLES)
+    async def tick(self, ctx: Ctx, _value=None):
         """Every few seconds while the page is open: read receipts, typing expiry, presence."""
-        tenant, actor, conversation_id = self._ids()
-        if self.access != "ok" or self.conversation is None:
+        if self.conversation is None:
             return
         room = await self.get_state(ChatRoom)
         now = time.time()
@@ -197,20 +202,14 @@ class ChatState(FormMixin, AppState):
         if expired:
             room.typing = {k: v for k, v in room.typing.items() if k not in expired}
             room.typing_until = {k: v for k, v in room.typing_until.items() if k not in expired}
-        last_other = next((m for m in reversed(room.messages) if m.sender_id != actor.id), None)
-        if last_other and room.read_at.get(str(actor.id), "") < last_other.created_at:
-            await asyncio.to_thread(services().chat.mark_read, tenant, actor, conversation_id)
-            room.read_at = room.read_at | {str(actor.id): _now_iso()}
-        services().chat.touch(tenant, actor)
-        other = self.conversation.other_id
-        self.other_online = bool(other and services().chat.online(tenant, [other]))
+        me = str(ctx.caller.id)
+        last_other = next((m for m in reversed(room.messages) if m.sender_id != ctx.caller.id), None)
+        if last_other and room.read_at.get(me, "") < last_other.created_at:
+            await self._run(services().chat.mark_read, ctx.tenant, ctx.caller, self._route_id())
+            room.read_at = room.read_at | {me: utcnow().isoformat()}
+        self.other_online = await self._run(_present, ctx, self.conversation.other_id)
 
     @rx.var
     def my_id(self) -> str:
         return str(self.user_id)
 
-
-def _now_iso() -> str:
-    from backend.db import utcnow
-
-    return utcnow().isoformat()

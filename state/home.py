@@ -6,10 +6,13 @@ import reflex as rx
 
 from backend.identity import Role
 from backend.bootstrap import services
-from backend.errors import DomainError
 from backend.orders.process import TERMINAL
 from backend.orders.quotes import RequestRow
-from state.app_state import AppState
+from state.app_state import AppState, Ctx, requires
+
+
+def _profile_and_orders(ctx: Ctx):
+    return services().profiles.get_own(ctx.caller), services().orders.list_orders(ctx.tenant, ctx.caller)
 
 
 class HomeState(AppState):
@@ -19,27 +22,20 @@ class HomeState(AppState):
     lead_count: int = 0
     active_orders: int = 0
 
-    def _load_for(self, role: Role):
-        _, actor, redirect = self._guard(role)
-        if redirect or self.access != "ok":
-            return redirect
-        try:
-            profile = services().profiles.get_own(actor)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
+    async def _load(self, ctx: Ctx) -> None:
+        """What both homes show: the caller's profile card and how many of their orders are still going."""
+        profile, orders = await self._run(_profile_and_orders, ctx)
         self.city, self.avatar_url = profile.city, profile.avatar_url
-        tenant = self._tenant()
-        if role == Role.CLIENT:
-            self.recent_requests = services().quotes.my_requests(tenant, actor)[:3]
-        else:
-            self.lead_count = len(services().quotes.leads(tenant, actor))
-        self.active_orders = sum(o.state not in TERMINAL for o in services().orders.list_orders(tenant, actor))
-        return None
+        self.active_orders = sum(o.state not in TERMINAL for o in orders)
 
     @rx.event
-    def load_client(self):
-        return self._load_for(Role.CLIENT)
+    @requires(Role.CLIENT)
+    async def load_client(self, ctx: Ctx):
+        await self._load(ctx)
+        self.recent_requests = (await self._run(services().quotes.my_requests, ctx.tenant, ctx.caller))[:3]
 
     @rx.event
-    def load_pro(self):
-        return self._load_for(Role.PROFESSIONAL)
+    @requires(Role.PROFESSIONAL)
+    async def load_pro(self, ctx: Ctx):
+        await self._load(ctx)
+        self.lead_count = len(await self._run(services().quotes.leads, ctx.tenant, ctx.caller))

@@ -8,9 +8,14 @@ import reflex as rx
 
 from backend.identity import Role
 from backend.bootstrap import services
-from backend.errors import DomainError
 from backend.orders.quotes import QuoteRow, RequestRow
-from state.app_state import FAILED, AppState, FormMixin
+from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
+
+
+def _quotes_and_chats(ctx: Ctx) -> tuple[list[QuoteRow], dict[str, int]]:
+    """Blocking: the pro's quotes, and the conversation of each request they quoted on (request id -> chat)."""
+    chats = {str(c.request_id): c.id for c in services().chat.conversations(ctx.tenant, ctx.caller) if c.request_id}
+    return services().quotes.my_quotes(ctx.tenant, ctx.caller), chats
 
 
 class LeadsState(FormMixin, AppState):
@@ -20,18 +25,16 @@ class LeadsState(FormMixin, AppState):
     quote_open: bool = False
     default_valid_until: str = ""
 
-    def _reload(self, tenant, actor) -> None:
-        self.leads = services().quotes.leads(tenant, actor)
+    async def _reload(self, ctx: Ctx) -> None:
+        self.leads = await self._run(services().quotes.leads, ctx.tenant, ctx.caller)
         self.loaded = True
 
     @rx.event
-    def load(self):
+    @requires(Role.PROFESSIONAL)
+    async def load(self, ctx: Ctx):
         self.loaded = False
         self._reset_form()
-        tenant, actor, redirect = self._guard(Role.PROFESSIONAL)
-        if redirect or self.access != "ok":
-            return redirect
-        self._reload(tenant, actor)
+        await self._reload(ctx)
 
     @rx.event
     def open_quote(self, lead: dict):
@@ -45,26 +48,23 @@ class LeadsState(FormMixin, AppState):
         self.quote_open = value
 
     @rx.event
-    async def send_quote(self, form: dict):
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
-        if self.quoting is None or self.access != "ok":
+    @requires(Role.PROFESSIONAL)
+    async def send_quote(self, ctx: Ctx, form: dict):
+        if self.quoting is None:
             return
         self.busy = True
         yield
-        if await self._call(services().quotes.send_quote, tenant, actor, self.quoting.id, form) is FAILED:
+        if await self._call(services().quotes.send_quote, ctx.tenant, ctx.caller, self.quoting.id, form) is FAILED:
             return
         self.quote_open = False
-        self._reload(tenant, actor)
+        await self._reload(ctx)
         yield rx.toast.success("Quote sent. You'll see it under My quotes.")
 
     @rx.event
-    def decline(self, request_id: int):
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
-        try:
-            services().quotes.decline_lead(tenant, actor, request_id)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self._reload(tenant, actor)
+    @requires(Role.PROFESSIONAL)
+    async def decline(self, ctx: Ctx, request_id: int):
+        await self._run(services().quotes.decline_lead, ctx.tenant, ctx.caller, request_id)
+        await self._reload(ctx)
         return rx.toast.info("Lead hidden.")
 
 
@@ -74,21 +74,15 @@ class MyQuotesState(AppState):
     loaded: bool = False
 
     @rx.event
-    def load(self):
+    @requires(Role.PROFESSIONAL)
+    async def load(self, ctx: Ctx):
         self.loaded = False
-        tenant, actor, redirect = self._guard(Role.PROFESSIONAL)
-        if redirect or self.access != "ok":
-            return redirect
-        self.quotes = services().quotes.my_quotes(tenant, actor)
-        self.chats = {str(c.request_id): c.id for c in services().chat.conversations(tenant, actor) if c.request_id}
+        self.quotes, self.chats = await self._run(_quotes_and_chats, ctx)
         self.loaded = True
 
     @rx.event
-    def withdraw(self, quote_id: int):
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
-        try:
-            services().quotes.withdraw_quote(tenant, actor, quote_id)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self.quotes = services().quotes.my_quotes(tenant, actor)
+    @requires(Role.PROFESSIONAL)
+    async def withdraw(self, ctx: Ctx, quote_id: int):
+        await self._run(services().quotes.withdraw_quote, ctx.tenant, ctx.caller, quote_id)
+        self.quotes = await self._run(services().quotes.my_quotes, ctx.tenant, ctx.caller)
         return rx.toast.info("Quote withdrawn.")

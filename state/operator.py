@@ -8,8 +8,20 @@ import reflex as rx
 
 from backend.identity import Caller, TenantStatus
 from backend.bootstrap import services
-from backend.errors import DomainError
-from state.app_state import FAILED, AppState, FormMixin
+from backend.tenancy.models import CURRENCIES
+from state.app_state import FAILED, AppState, FormMixin, guarded, writing
+
+
+async def _admit_operator(state: OperatorState):
+    """The platform operator behind the console's own session cookie (valid on any host), else the console's login."""
+    operator = await state._run(services().accounts.resolve_operator_session, state._operator_token())
+    async with writing(state):
+        state.operator_access = "ok" if operator is not None else "loading"
+    return operator, None if operator is not None else rx.redirect("/operator/login")
+
+
+# Guard a console handler: it is called as `handler(self, operator, *args)`, like `requires` does for tenant pages.
+operator_only = guarded(_admit_operator)
 
 
 class OperatorState(FormMixin, AppState):
@@ -23,27 +35,23 @@ class OperatorState(FormMixin, AppState):
     providers: list[str] = ["none"]
     default_provider: str = "none"  # a new marketplace's checkout
     setup_hint: str = ""  # what to configure when no provider is, shown above the marketplaces
+    currencies: list[str] = list(CURRENCIES)
+    base_domain: str = ""  # marketplaces are served at <slug>.<base_domain>
 
-    def _operator(self) -> Caller | None:
-        return services().accounts.resolve_operator_session(self._operator_token())
-
-    def _reload(self, actor: Caller) -> None:
-        self.tenants = [dataclasses.asdict(t) for t in services().platform.list_tenants(actor)]
+    async def _reload(self, operator: Caller) -> None:
+        self.tenants = [dataclasses.asdict(t) for t in await self._run(services().platform.list_tenants, operator)]
 
     @rx.event
-    def load(self):
+    @operator_only
+    async def load(self, operator: Caller):
         self._clear_errors()
-        actor = self._operator()
-        if actor is None:
-            self.operator_access = "loading"
-            return rx.redirect("/operator/login")
-        self.operator_access = "ok"
-        self.operator_name = actor.name
+        self.operator_name = operator.name
         platform = services().platform
         self.providers = [*platform.providers, "none"]
         self.default_provider = platform.default_provider() or "none"
         self.setup_hint = platform.setup_hint()
-        self._reload(actor)
+        self.base_domain = services().settings.base_domain
+        await self._reload(operator)
 
     @rx.event
     def set_create_open(self, value: bool):
@@ -61,48 +69,36 @@ class OperatorState(FormMixin, AppState):
         self.edit_open = value
 
     @rx.event
-    async def create(self, form: dict):
-        actor = self._operator()
-        if actor is None:
-            yield rx.redirect("/operator/login")
-            return
+    @operator_only
+    async def create(self, operator: Caller, form: dict):
         self.busy = True
         yield
-        tenant = await self._call(services().platform.create_tenant, actor, form)
+        tenant = await self._call(services().platform.create_tenant, operator, form)
         if tenant is FAILED:
             return
         self.create_open = False
-        self._reload(actor)
-        yield rx.toast.success(f"{tenant.name} is live at {tenant.slug}.{services().settings.base_domain}")
+        await self._reload(operator)
+        yield rx.toast.success(f"{tenant.name} is live at {tenant.slug}.{self.base_domain}")
 
     @rx.event
-    def save_branding(self, form: dict):
-        actor = self._operator()
-        if actor is None:
-            return rx.redirect("/operator/login")
-        try:
-            tenant = services().platform.update_branding(actor, int(self.editing.get("id", 0)), form)
-        except DomainError as exc:
-            return self._fail(exc)
-        self._clear_errors()
+    @operator_only
+    async def save_branding(self, operator: Caller, form: dict):
+        tenant = await self._call(services().platform.update_branding, operator, int(self.editing.get("id", 0)), form)
+        if tenant is FAILED:
+            return None
         self.edit_open = False
-        self._reload(actor)
+        await self._reload(operator)
         return rx.toast.success(f"Saved {tenant.name}.")
 
     @rx.event
-    def set_status(self, tenant_id: int, status: str):
-        actor = self._operator()
-        if actor is None:
-            return rx.redirect("/operator/login")
-        try:
-            services().platform.set_status(actor, tenant_id, TenantStatus(status))
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self._reload(actor)
+    @operator_only
+    async def set_status(self, operator: Caller, tenant_id: int, status: str):
+        await self._run(services().platform.set_status, operator, tenant_id, TenantStatus(status))
+        await self._reload(operator)
         return rx.toast.success("Marketplace suspended." if status == "suspended" else "Marketplace reinstated.")
 
     @rx.event
-    def operator_logout(self):
+    async def operator_logout(self):
         if token := self._operator_token():
-            services().accounts.operator_logout(token)
+            await self._run(services().accounts.operator_logout, token)
         return self._end_session("operator", "/operator/login")

@@ -1,17 +1,27 @@
-"""Orders: lists for every role, and the order page with its timeline and allowed actions."""
+"""Orders: lists for every role, and the order page with its timeline and allowed actions.
+
+The provider calls (checkout start and return, the admin's refund) are background events: the tab's state stays
+free while a provider answers, and the state is written only in short `async with self` blocks."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.orders.service import OrderView
 from backend.payments.ledger import EntryRow
 from backend.payments.providers import CANNOT_TAKE_PAYMENTS
-from state.app_state import FAILED, AppState, FormMixin, go_to
+from state.app_state import FAILED, MEMBER_ROLES, AppState, Ctx, FormMixin, busy_while, go_to, requires, writing
 
-MEMBER_ROLES = ("client", "professional", "admin")
+
+def _order_page(ctx: Ctx, order_id: int) -> tuple[OrderView, int, list[EntryRow]]:
+    """Blocking: the order, its conversation (0: none) and, for the admin, its ledger entries."""
+    order = services().orders.get(ctx.tenant, ctx.caller, order_id)
+    chat_id = services().chat.conversation_for_order(ctx.tenant, ctx.caller, order_id) or 0
+    admin = ctx.caller.role == Role.ADMIN
+    return order, chat_id, services().payments.order_ledger(ctx.tenant, ctx.caller, order_id) if admin else []
 
 
 class OrdersState(AppState):
@@ -19,12 +29,10 @@ class OrdersState(AppState):
     loaded: bool = False
 
     @rx.event
-    def load(self):
+    @requires(*MEMBER_ROLES)
+    async def load(self, ctx: Ctx):
         self.loaded = False
-        tenant, actor, redirect = self._guard(*MEMBER_ROLES)
-        if redirect or self.access != "ok":
-            return redirect
-        self.orders = services().orders.list_orders(tenant, actor)
+        self.orders = await self._run(services().orders.list_orders, ctx.tenant, ctx.caller)
         self.loaded = True
 
 
@@ -39,33 +47,55 @@ class OrderState(FormMixin, AppState):
     note_prompt: str = ""
     checkout_blocked: str = ""  # why this marketplace cannot take payments ("" = it can): shown instead of Pay
 
-    def _reload(self, tenant, actor) -> None:
-        self.order = services().orders.get(tenant, actor, self._route_id())
-        self.loaded = True
+    def _checkout_session(self) -> str:
+        """Back from the hosted checkout: ?checkout=<session id> or ?checkout=cancelled. Stripe and the demo
+        gateway fill in ?checkout=<session>; PayPal appends ?token=<order id> itself."""
+        query = self.router.url.query_parameters
+        return query.get("checkout", "") or query.get("token", "")
+
+    async def _show(self, ctx: Ctx):
+        """Fetch and show the order page; an order the caller may not see shows 'Order not found', and why as a
+        toast (returned)."""
+        try:
+            order, chat_id, ledger = await self._run(_order_page, ctx, self._route_id())
+        except DomainError as exc:
+            async with writing(self):
+                self.loaded = True
+            return rx.toast.error(exc.message)
+        async with writing(self):
+            self.order, self.chat_id, self.ledger, self.loaded = order, chat_id, ledger, True
+        return None
 
     @rx.event
-    async def load(self):
+    @requires(*MEMBER_ROLES)
+    async def load(self, ctx: Ctx):
         self.loaded = False
         self.order = None
         self.ledger = []
         self._reset_form()
-        tenant, actor, redirect = self._guard(*MEMBER_ROLES)
-        if redirect or self.access != "ok":
-            yield redirect
-            return
-        self.checkout_blocked = "" if services().payments.can_take_payments(tenant) else CANNOT_TAKE_PAYMENTS
-        toast = await self._confirm_return(tenant, actor)
-        try:
-            self._reload(tenant, actor)
-            self.chat_id = services().chat.conversation_for_order(tenant, actor, self._route_id()) or 0
-            if actor.role == "admin":
-                self.ledger = services().payments.order_ledger(tenant, actor, self._route_id())
-        except DomainError as exc:
-            self.loaded = True
-            yield rx.toast.error(exc.message)
-            return
-        if toast:
-            yield toast
+        can_pay = await self._run(services().payments.can_take_payments, ctx.tenant)
+        self.checkout_blocked = "" if can_pay else CANNOT_TAKE_PAYMENTS
+        if self._checkout_session():
+            return OrderState.confirm_checkout  # it shows the order once the provider has answered
+        return await self._show(ctx)
+
+    @rx.event(background=True)
+    @requires(*MEMBER_ROLES)
+    async def confirm_checkout(self, ctx: Ctx):
+        """Back from the hosted checkout (chained by load): confirm the payment with the provider, then show the
+        order, with the outcome as a toast."""
+        session_id = self._checkout_session()
+        if session_id == "cancelled":
+            outcome = rx.toast.info("Payment cancelled. The order is still waiting for payment.")
+        else:
+            result = await self._call(services().orders.confirm_checkout, ctx.tenant, session_id, ctx.caller)
+            if result is FAILED:
+                outcome = self._refused()
+            elif result is None:
+                outcome = rx.toast.info("The payment is not confirmed yet; this page updates when it is.")
+            else:
+                outcome = rx.toast.success("Payment held in escrow. The professional can start.")
+        return await self._show(ctx) or outcome
 
     @rx.event
     def ask_note(self, action: str, label: str, prompt: str):
@@ -77,70 +107,50 @@ class OrderState(FormMixin, AppState):
         if not value:
             self.note_action = ""
 
-    async def _apply(self, action: str, **kwargs):
-        tenant, actor, _ = self._guard(*MEMBER_ROLES)
-        result = await self._call(services().orders.apply, tenant, actor, self._route_id(), action, **kwargs)
+    async def _apply(self, ctx: Ctx, action: str, **kwargs) -> bool:
+        result = await self._call(services().orders.apply, ctx.tenant, ctx.caller, self._route_id(), action, **kwargs)
         if result is FAILED:
             return False
         self.order = result
         return True
 
     @rx.event
-    async def act(self, action: str):
-        if await self._apply(action):
-            yield rx.toast.success(f"Order {self.order.state.replace('_', ' ')}.")
-        else:
-            yield rx.toast.error(self.form_error or "That didn't work.")
+    @requires(*MEMBER_ROLES)
+    async def act(self, ctx: Ctx, action: str):
+        if await self._apply(ctx, action):
+            return rx.toast.success(f"Order {self.order.state.replace('_', ' ')}.")
+        return rx.toast.error(self.form_error or "That didn't work.")
 
     @rx.event
-    async def act_with_note(self, form: dict):
+    @requires(*MEMBER_ROLES)
+    async def act_with_note(self, ctx: Ctx, form: dict):
         self.busy = True
         yield
-        if await self._apply(self.note_action, note=form.get("note", ""), refund=form.get("refund", "")):
+        if await self._apply(ctx, self.note_action, note=form.get("note", ""), refund=form.get("refund", "")):
             self.note_action = ""
             yield rx.toast.success(f"Order {self.order.state.replace('_', ' ')}.")
 
-    @rx.event
-    async def checkout(self):
+    @rx.event(background=True)
+    @requires(*MEMBER_ROLES)
+    async def checkout(self, ctx: Ctx):
         """Pay into escrow on the provider's hosted page (the demo gateway's, Stripe's or PayPal's)."""
-        tenant, actor, _ = self._guard(*MEMBER_ROLES)
-        self.busy = True
-        yield
-        url = await self._call(services().payments.start_checkout, tenant, actor, self._route_id())
-        if url is FAILED:
-            yield rx.toast.error(self.form_error)
-            return
-        yield go_to(url)
+        async with busy_while(self):
+            url = await self._call(services().orders.start_checkout, ctx.tenant, ctx.caller, self._route_id())
+        return self._refused() if url is FAILED else go_to(url)
 
-    async def _confirm_return(self, tenant, actor):
-        """Back from the hosted checkout: ?checkout=<session id> or ?checkout=cancelled."""
-        query = self.router.url.query_parameters
-        # Stripe and the demo gateway fill in ?checkout=<session>; PayPal appends ?token=<order id> itself.
-        session_id = query.get("checkout", "") or query.get("token", "")
-        if not session_id:
+    @rx.event(background=True)
+    @requires(Role.ADMIN)
+    async def refund(self, ctx: Ctx, form: dict):
+        async with busy_while(self):
+            result = await self._call(services().orders.refund, ctx.tenant, ctx.caller, self._route_id(),
+                                      form.get("amount", ""), form.get("reason", ""))
+        if result is FAILED:
             return None
-        if session_id == "cancelled":
-            return rx.toast.info("Payment cancelled. The order is still waiting for payment.")
-        result = await self._call(services().payments.confirm_checkout, tenant, session_id, actor)
-        if result is FAILED:
-            return rx.toast.error(self.form_error)
-        if result is None:
-            return rx.toast.info("The payment is not confirmed yet; this page updates when it is.")
-        return rx.toast.success("Payment held in escrow. The professional can start.")
-
-    @rx.event
-    async def refund(self, form: dict):
-        tenant, actor, _ = self._guard("admin")
-        self.busy = True
-        yield
-        result = await self._call(services().payments.admin_refund, tenant, actor, self._route_id(),
-                                  form.get("amount", ""), form.get("reason", ""))
-        if result is FAILED:
-            return
-        self.refund_open = False
-        self._reload(tenant, actor)
-        self.ledger = services().payments.order_ledger(tenant, actor, self._route_id())
-        yield rx.toast.success("Refund sent to the client.")
+        order, chat_id, ledger = await self._run(_order_page, ctx, self._route_id())
+        async with self:
+            self.refund_open = False
+            self.order, self.chat_id, self.ledger = order, chat_id, ledger
+        return rx.toast.success("Refund sent to the client.")
 
     @rx.event
     def set_refund_open(self, value: bool):

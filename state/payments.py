@@ -1,4 +1,7 @@
-"""Payments: the demo gateway's hosted checkout, earnings and payouts, payment history, the admin overview."""
+"""Payments: the demo gateway's hosted checkout, earnings and payouts, payment history, the admin overview.
+
+Payout set-up and payouts talk to the provider: they are background events that write state only in short
+`async with self` blocks, with a busy flag for the buttons."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.money import format_money
 from backend.payments.service import Earnings, PaymentRow, PaymentsOverview
-from state.app_state import FAILED, AppState, FormMixin, go_to
+from state.app_state import FAILED, AppState, Ctx, FormMixin, busy_while, go_to, requires
 
 
 class DemoCheckoutState(FormMixin, AppState):
@@ -27,73 +30,58 @@ class DemoCheckoutState(FormMixin, AppState):
         return self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
 
     @rx.event
-    def load(self):
+    async def load(self):
         self._reset_form()
         try:
-            charge = services().payments.demo_gateway().session_details(self._session_id())
+            checkout = await self._run(services().payments.demo_checkout, self._session_id())
         except DomainError as exc:
             self.found, self.missing = False, exc.message
             return
         self.found = True
-        self.amount = format_money(charge.amount_minor, charge.currency)
-        self.description, self.cancel_url = charge.description, charge.cancel_url
+        self.amount, self.description, self.cancel_url = checkout.amount, checkout.description, checkout.cancel_url
 
     @rx.event
     async def pay(self, form: dict):
-        expiry = (form.get("expiry", "") or "").replace(" ", "")
-        month, _, year = expiry.partition("/")
-        if not (month.isdigit() and year.isdigit()):
-            self.errors = {"expiry": "Use MM/YY"}
-            return
         self.busy = True
         yield
-        url = await self._call(self._pay_hosted, self._session_id(),
-                               number=form.get("card_number", ""), exp_month=int(month),
-                               exp_year=2000 + int(year) if len(year) == 2 else int(year), cvc=form.get("cvc", ""))
+        url = await self._call(services().payments.pay_demo_checkout, self._session_id(), form)
         if url is FAILED:
-            self.errors, self.form_error = {"card_number": self.form_error}, ""
+            if self.form_error:  # the card was refused: say so at the card number, as a hosted page does
+                self.errors, self.form_error = {"card_number": self.form_error}, ""
             return
         yield go_to(url)
 
 
-    @staticmethod
-    def _pay_hosted(session_id: str, **card):
-        return services().payments.demo_gateway().pay_hosted(session_id, **card)
-
-
 class EarningsState(AppState):
     earnings: Earnings | None = None
+    busy: bool = False  # a payout step is with the provider
 
-    def _reload(self, tenant, actor) -> None:
-        self.earnings = services().payments.earnings(tenant, actor)
+    async def _payout_step(self, ctx: Ctx, step):
+        """One payout step with the provider (it may take seconds: off the state lock), then the earnings again.
+        A refusal escapes to the guard's toast."""
+        async with busy_while(self):
+            result = await self._run(step, ctx.tenant, ctx.caller)
+            earnings = await self._run(services().payments.earnings, ctx.tenant, ctx.caller)
+        async with self:
+            self.earnings = earnings
+        return result
 
     @rx.event
-    def load(self):
-        self.earnings = None
-        tenant, actor, redirect = self._guard(Role.PROFESSIONAL)
-        if redirect or self.access != "ok":
-            return redirect
-        self._reload(tenant, actor)
+    @requires(Role.PROFESSIONAL)
+    async def load(self, ctx: Ctx):
+        self.earnings = await self._run(services().payments.earnings, ctx.tenant, ctx.caller)
 
-    @rx.event
-    def set_up_payouts(self):
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
-        try:
-            url = services().payments.payout_onboarding(tenant, actor)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self._reload(tenant, actor)
+    @rx.event(background=True)
+    @requires(Role.PROFESSIONAL)
+    async def set_up_payouts(self, ctx: Ctx):
+        url = await self._payout_step(ctx, services().payments.payout_onboarding)
         return go_to(url) if url else rx.toast.success("Payouts are set up.")
 
-    @rx.event
-    def pay_out(self):
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
-        try:
-            total = services().payments.pay_out(tenant, actor)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self._reload(tenant, actor)
-        return rx.toast.success(f"{format_money(total, tenant.currency)} is on its way to you.")
+    @rx.event(background=True)
+    @requires(Role.PROFESSIONAL)
+    async def pay_out(self, ctx: Ctx):
+        total = await self._payout_step(ctx, services().payments.pay_out)
+        return rx.toast.success(f"{format_money(total, ctx.tenant.currency)} is on its way to you.")
 
 
 class PaymentHistoryState(AppState):
@@ -101,12 +89,10 @@ class PaymentHistoryState(AppState):
     loaded: bool = False
 
     @rx.event
-    def load(self):
+    @requires(Role.CLIENT)
+    async def load(self, ctx: Ctx):
         self.loaded = False
-        tenant, actor, redirect = self._guard(Role.CLIENT)
-        if redirect or self.access != "ok":
-            return redirect
-        self.payments = services().payments.client_history(tenant, actor)
+        self.payments = await self._run(services().payments.client_history, ctx.tenant, ctx.caller)
         self.loaded = True
 
 
@@ -114,12 +100,6 @@ class AdminPaymentsState(AppState):
     overview: PaymentsOverview | None = None
 
     @rx.event
-    def load(self):
-        self.overview = None
-        tenant, actor, redirect = self._guard(Role.ADMIN)
-        if redirect or self.access != "ok":
-            return redirect
-        self.overview = services().payments.overview(tenant, actor)
-
-
-
+    @requires(Role.ADMIN)
+    async def load(self, ctx: Ctx):
+        self.overview = await self._run(services().payments.overview, ctx.tenant, ctx.caller)

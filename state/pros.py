@@ -13,11 +13,19 @@ from backend.geo import CITIES
 from backend.catalog.service import CategoryRow
 from backend.profiles.models import WEEKDAYS
 from backend.profiles.pros import MAX_PORTFOLIO, ProView
-from state.app_state import FAILED, AppState, FormMixin
+from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
 from state.uploads import read_uploads
 
 DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
                      strict=True))
+
+
+def _editor(ctx: Ctx) -> tuple[list[CategoryRow], ProView]:
+    return services().catalog.categories(ctx.tenant.id), services().pros.get_own(ctx.tenant, ctx.caller)
+
+
+def _refused_upload():
+    return [rx.clear_selected_files("portfolio"), rx.toast.error("Only professionals have a portfolio.")]
 
 
 class ProEditorState(FormMixin, AppState):
@@ -39,13 +47,11 @@ class ProEditorState(FormMixin, AppState):
         self.form_key += 1
 
     @rx.event
-    def load(self):
+    @requires(Role.PROFESSIONAL)
+    async def load(self, ctx: Ctx):
         self._reset_form()
-        tenant, actor, redirect = self._guard(Role.PROFESSIONAL)
-        if redirect or self.access != "ok":
-            return redirect
-        self.categories = services().catalog.categories(tenant.id)
-        self._apply(services().pros.get_own(tenant, actor))
+        self.categories, view = await self._run(_editor, ctx)
+        self._apply(view)
 
     @rx.event
     def toggle_category(self, category_id: int):
@@ -71,28 +77,23 @@ class ProEditorState(FormMixin, AppState):
         self.blocked = [d for d in self.blocked if d != day]
 
     @rx.event
-    def save(self, form: dict):
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
+    @requires(Role.PROFESSIONAL)
+    async def save(self, ctx: Ctx, form: dict):
         availability = {d: [form.get(f"{d}_start", "09:00"), form.get(f"{d}_end", "17:00")]
                         for d in WEEKDAYS if d in self.days_on}
         data = {k: form.get(k, "") for k in ("headline", "bio", "skills", "city", "radius_km", "hourly_rate")}
         data |= {"category_ids": self.chosen, "availability": availability, "blocked_dates": self.blocked}
-        try:
-            view = services().pros.update_own(tenant, actor, data)
-        except DomainError as exc:
-            self._fail(exc)
+        view = await self._call(services().pros.update_own, ctx.tenant, ctx.caller, data)
+        if view is FAILED:
             return rx.toast.error("Please check the highlighted fields.")
-        self._reset_form()
         self._apply(view)
         return rx.toast.success("Profile saved.")
 
     @rx.event
-    async def upload(self, files: list[rx.UploadFile]):
-        # Who is asking and how many files first; each file is read only then, one at a time, never beyond
-        # its limit (the service checks role, count, size and content again).
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
-        if self.access != "ok" or actor is None:
-            return [rx.clear_selected_files("portfolio"), rx.toast.error("Only professionals have a portfolio.")]
+    @requires(Role.PROFESSIONAL, refusal=_refused_upload)
+    async def upload(self, ctx: Ctx, files: list[rx.UploadFile]):
+        # Who is asking (the guard) and how many files first; each file is read only then, one at a time, never
+        # beyond its limit (the service checks role, count, size and content again).
         if not files:
             return rx.toast.error("Choose images first.")
         room = MAX_PORTFOLIO - (len(self.pro.portfolio) if self.pro is not None else 0)
@@ -101,28 +102,19 @@ class ProEditorState(FormMixin, AppState):
                     rx.toast.error(f"A portfolio holds at most {MAX_PORTFOLIO} images: "
                                    f"there is room for {max(room, 0)} more.")]
         for upload in files:
-            try:
-                [(_, data)] = await read_uploads([upload], field="portfolio", max_files=1,
-                                                 max_bytes=services().settings.max_avatar_bytes)
-            except DomainError as exc:
-                self._fail(exc)
-                return [rx.clear_selected_files("portfolio"),
-                        rx.toast.error(self.errors.get("portfolio", exc.message))]
-            result = await self._call(services().pros.add_portfolio_image, tenant, actor, data,
-                                      upload.filename or "")
-            if result is FAILED:
-                return [rx.clear_selected_files("portfolio"),
-                        rx.toast.error(self.errors.get("portfolio", self.form_error))]
-            self.pro = result
+            uploads = await self._call(read_uploads, [upload], field="portfolio", max_files=1,
+                                       max_bytes=services().settings.max_avatar_bytes)
+            view = uploads if uploads is FAILED else await self._call(
+                services().pros.add_portfolio_image, ctx.tenant, ctx.caller, uploads[0][1], upload.filename or "")
+            if view is FAILED:
+                return [rx.clear_selected_files("portfolio"), self._refused("portfolio")]
+            self.pro = view
         return [rx.clear_selected_files("portfolio"), rx.toast.success("Portfolio updated.")]
 
     @rx.event
-    def remove_image(self, image_id: int):
-        tenant, actor, _ = self._guard(Role.PROFESSIONAL)
-        try:
-            self.pro = services().pros.remove_portfolio_image(tenant, actor, image_id)
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
+    @requires(Role.PROFESSIONAL)
+    async def remove_image(self, ctx: Ctx, image_id: int):
+        self.pro = await self._run(services().pros.remove_portfolio_image, ctx.tenant, ctx.caller, image_id)
         return rx.toast.info("Image removed.")
 
 
@@ -133,14 +125,12 @@ class PublicProState(FormMixin, AppState):
     min_day: str = ""
 
     @rx.event
-    def load(self):
+    @requires()
+    async def load(self, ctx: Ctx):
         self._reset_form()
         self.pro, self.missing = None, False
-        tenant, _, redirect = self._guard()
-        if redirect or self.access != "ok":
-            return redirect
         try:
-            self.pro = services().pros.public(tenant, self._route_id())
+            self.pro = await self._run(services().directory.public, ctx.tenant, self._route_id())
         except DomainError:
             self.missing = True
         self.min_day = date.today().isoformat()
@@ -154,11 +144,11 @@ class PublicProState(FormMixin, AppState):
         self.book_open = value
 
     @rx.event
-    async def book(self, form: dict):
-        tenant, actor, _ = self._guard()
+    @requires()
+    async def book(self, ctx: Ctx, form: dict):
         self.busy = True
         yield
-        order_id = await self._call(services().orders.book, tenant, actor, self.pro.user_id, form)
+        order_id = await self._call(services().orders.book, ctx.tenant, ctx.caller, self.pro.user_id, form)
         if order_id is FAILED:
             return
         self.book_open = False
@@ -172,23 +162,21 @@ class DirectoryState(AppState):
     category_choice: str = "all"
     loaded: bool = False
 
-    def _reload(self, tenant) -> None:
+    async def _reload(self, ctx: Ctx) -> None:
         chosen = next((c.id for c in self.categories if c.slug == self.category_choice), None)
-        self.pros = services().pros.browse(tenant, category_id=chosen)
+        self.pros = await self._run(services().directory.browse, ctx.tenant, category_id=chosen)
         self.loaded = True
 
     @rx.event
-    def load(self):
+    @requires()
+    async def load(self, ctx: Ctx):
         self.loaded = False
-        tenant, _, redirect = self._guard()
-        if redirect or self.access != "ok":
-            return redirect
-        self.categories = services().catalog.categories(tenant.id)
+        self.categories = await self._run(services().catalog.categories, ctx.tenant.id)
         self.category_choice = self.router.url.query_parameters.get("category", "all") or "all"
-        self._reload(tenant)
+        await self._reload(ctx)
 
     @rx.event
-    def choose(self, slug: str):
-        tenant, _, _ = self._guard()
+    @requires()
+    async def choose(self, ctx: Ctx, slug: str):
         self.category_choice = slug
-        self._reload(tenant)
+        await self._reload(ctx)

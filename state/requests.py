@@ -11,8 +11,16 @@ from backend.geo import CITIES
 from backend.catalog.service import CategoryRow
 from backend.orders.forms import MAX_PHOTOS
 from backend.orders.quotes import QuoteRow, RequestRow
-from state.app_state import FAILED, AppState, FormMixin
+from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
 from state.uploads import read_uploads
+
+
+def _request_page(ctx: Ctx, request_id: int) -> tuple[RequestRow, list[QuoteRow], dict[str, int]]:
+    """Blocking: the client's request, its quotes, and the conversation with each quoting pro (pro id -> chat)."""
+    request, quotes = services().quotes.request_with_quotes(ctx.tenant, ctx.caller, request_id)
+    chats = {str(c.other_id): c.id for c in services().chat.conversations(ctx.tenant, ctx.caller)
+             if c.request_id == request.id}
+    return request, quotes, chats
 
 
 class MyRequestsState(AppState):
@@ -20,12 +28,10 @@ class MyRequestsState(AppState):
     loaded: bool = False
 
     @rx.event
-    def load(self):
+    @requires(Role.CLIENT)
+    async def load(self, ctx: Ctx):
         self.loaded = False
-        tenant, actor, redirect = self._guard(Role.CLIENT)
-        if redirect or self.access != "ok":
-            return redirect
-        self.requests = services().quotes.my_requests(tenant, actor)
+        self.requests = await self._run(services().quotes.my_requests, ctx.tenant, ctx.caller)
         self.loaded = True
 
 
@@ -36,12 +42,10 @@ class NewRequestState(FormMixin, AppState):
     max_photos: int = MAX_PHOTOS
 
     @rx.event
-    def load(self):
+    @requires(Role.CLIENT)
+    async def load(self, ctx: Ctx):
         self._reset_form()
-        tenant, _, redirect = self._guard(Role.CLIENT)
-        if redirect or self.access != "ok":
-            return redirect
-        self.categories = services().catalog.categories(tenant.id)
+        self.categories = await self._run(services().catalog.categories, ctx.tenant.id)
         wanted = self.router.url.query_parameters.get("category", "")
         self.category_choice = next((str(c.id) for c in self.categories if c.slug == wanted), "")
 
@@ -58,20 +62,17 @@ class NewRequestState(FormMixin, AppState):
         self.busy = True
 
     @rx.event
-    async def create(self, files: list[rx.UploadFile]):
-        tenant, actor, _ = self._guard(Role.CLIENT)
-        if self.access != "ok":
-            return
-        # Only a signed-in client gets here; the photos are counted and size-checked before any is read.
-        try:
-            photos = [data for _, data in await read_uploads(
-                files, field="photos", max_files=MAX_PHOTOS, max_bytes=services().settings.max_avatar_bytes)]
-        except DomainError as exc:
-            self._fail(exc)
+    @requires(Role.CLIENT)
+    async def create(self, ctx: Ctx, files: list[rx.UploadFile]):
+        # Only a signed-in client gets here (the guard); the photos are counted and size-checked before any is read.
+        photos = await self._call(read_uploads, files, field="photos", max_files=MAX_PHOTOS,
+                                  max_bytes=services().settings.max_avatar_bytes)
+        if photos is FAILED:
             yield rx.clear_selected_files("request-photos")
             return
         data = self._form | {"category_id": self.category_choice or 0}
-        request_id = await self._call(services().quotes.create_request, tenant, actor, data, photos)
+        request_id = await self._call(services().quotes.create_request, ctx.tenant, ctx.caller, data,
+                                      [content for _, content in photos])
         if request_id is FAILED:
             return
         yield rx.clear_selected_files("request-photos")
@@ -85,41 +86,34 @@ class RequestDetailState(AppState):
     chats: dict[str, int] = {}  # professional id -> conversation id
     loaded: bool = False
 
-    def _reload(self, tenant, actor) -> None:
-        self.request, self.quotes = services().quotes.request_with_quotes(tenant, actor, self._route_id())
-        self.chats = {str(c.other_id): c.id for c in services().chat.conversations(tenant, actor)
-                      if c.request_id == self.request.id}
+    async def _reload(self, ctx: Ctx) -> None:
+        self.request, self.quotes, self.chats = await self._run(_request_page, ctx, self._route_id())
         self.loaded = True
 
     @rx.event
-    def load(self):
+    @requires(Role.CLIENT)
+    async def load(self, ctx: Ctx):
         self.loaded = False
         self.request = None
-        tenant, actor, redirect = self._guard(Role.CLIENT)
-        if redirect or self.access != "ok":
-            return redirect
         try:
-            self._reload(tenant, actor)
-        except DomainError as exc:
+            await self._reload(ctx)
+        except DomainError as exc:  # not this client's request: 'Request not found', and why
             self.loaded = True
             return rx.toast.error(exc.message)
 
     @rx.event
-    def accept(self, quote_id: int):
-        tenant, actor, _ = self._guard(Role.CLIENT)
+    @requires(Role.CLIENT)
+    async def accept(self, ctx: Ctx, quote_id: int):
         try:
-            order_id = services().quotes.accept_quote(tenant, actor, quote_id)
-        except DomainError as exc:
-            self._reload(tenant, actor)
+            order_id = await self._run(services().quotes.accept_quote, ctx.tenant, ctx.caller, quote_id)
+        except DomainError as exc:  # the quotes changed meanwhile (withdrawn, expired): show them as they are now
+            await self._reload(ctx)
             return rx.toast.error(exc.message)
         return [rx.toast.success("Quote accepted. Pay to confirm the booking."), rx.redirect(f"/orders/{order_id}")]
 
     @rx.event
-    def close(self):
-        tenant, actor, _ = self._guard(Role.CLIENT)
-        try:
-            services().quotes.close_request(tenant, actor, self._route_id())
-        except DomainError as exc:
-            return rx.toast.error(exc.message)
-        self._reload(tenant, actor)
+    @requires(Role.CLIENT)
+    async def close(self, ctx: Ctx):
+        await self._run(services().quotes.close_request, ctx.tenant, ctx.caller, self._route_id())
+        await self._reload(ctx)
         return rx.toast.info("Request closed.")
