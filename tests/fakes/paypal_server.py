@@ -37,10 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
+
+from tests.fakes.http_fake import ServedFake
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +153,19 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-class FakePayPal:
-    """In-memory PayPal. Construct, `start()`, use `url` as the SDK's API base, `stop()` at the end."""
+class FakePayPal(ServedFake):
+    """In-memory PayPal. Construct, `start()`, use `url` as the SDK's API base (PAYPAL_API_BASE), `stop()` at the
+    end."""
+
+    thread_name = "fake-paypal"
 
     def __init__(self, client_id: str = "fake-paypal-client", client_secret: str = "fake-paypal-secret",
                  webhook_id: str = "WH-FAKE-0001", *, webhook_url: str | None = None, host: str = "127.0.0.1",
                  port: int = 0):
         self.client_id, self.client_secret, self.webhook_id = client_id, client_secret, webhook_id
         self.webhook_url = webhook_url  # where the approval page delivers CHECKOUT.ORDER.APPROVED
-        self._host, self._port = host, port
+        super().__init__(host, port)
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._signing_key = secrets.token_bytes(32)
         self._tokens: set[str] = set()
         self._replays: dict[tuple[str, str], _Response] = {}  # (path, PayPal-Request-Id) -> first answer
@@ -184,31 +187,8 @@ class FakePayPal:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> FakePayPal:
-        handler = type("FakePayPalHandler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-        # A short poll interval keeps stop() (and so every test teardown) fast.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-paypal", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        """The API base to give the gateway (PAYPAL_API_BASE)."""
-        return f"http://{self._host}:{self.port}"
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("FakePayPalHandler", (_Handler,), {"fake": self})
 
     @property
     def cert_url(self) -> str:

@@ -34,11 +34,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from backend.money import format_money
+from tests.fakes.http_fake import ServedFake
 
 API_VERSION = "2026-10-28.endive"
 SUCCESS_CARD = "4242424242424242"
@@ -172,16 +173,19 @@ def _digits(text: str) -> str:
 # The fake
 # ---------------------------------------------------------------------------------------------------------------
 
-class FakeStripe:
+class FakeStripe(ServedFake):
     """In-memory Stripe. Public state (read it in assertions): `sessions`, `payment_intents`, `charges`, `refunds`,
     `transfers`, `accounts`, `events`, `requests`, `webhooks_sent`, `charges_created`."""
+
+    thread_name = "fake-stripe"
+    poll_interval = 0.02
 
     def __init__(self, *, webhook_secret: str = "whsec_fake_stripe", webhook_url: str | None = None,
                  api_key: str | None = None, host: str = "127.0.0.1"):
         self.webhook_secret = webhook_secret
         self.webhook_url = webhook_url  # where hosted pages deliver events; None: events are only recorded
         self.api_key = api_key  # None accepts any "Bearer sk_..." / "Bearer rk_..." key
-        self.host = host
+        super().__init__(host)
         self.sessions: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
@@ -199,8 +203,6 @@ class FakeStripe:
         self._hangs: list[_Injection] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]] = [
             ("POST", re.compile(r"/v1/checkout/sessions"), self._create_session),
             ("GET", re.compile(r"/v1/checkout/sessions/(?P<sid>[^/]+)"), self._get_session),
@@ -216,38 +218,12 @@ class FakeStripe:
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeStripe:
-        self._server = ThreadingHTTPServer((self.host, 0), _handler_for(self))  # port 0: the OS picks a free one
-        self._server.daemon_threads = True
-        # A short poll interval: shutdown() waits for the next poll, and tests start and stop a fake per test.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-stripe", daemon=True)
-        self._thread.start()
-        return self
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def stop(self) -> None:
         self._stopping.set()  # wakes hanging responses so shutdown does not wait for them
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        """The API base for the SDK and STRIPE_API_BASE, e.g. http://127.0.0.1:41234."""
-        return f"http://{self.host}:{self.port}"
+        super().stop()
 
     # -- failure injection ----------------------------------------------------------------------------------
 
