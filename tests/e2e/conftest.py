@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -178,6 +177,30 @@ def unique_email(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
 
 
+def signed_up(new_context, app: RunningApp, name: str, email_prefix: str) -> tuple[Page, str]:
+    """A new client signs up with a unique email in a fresh browser context; returns (their page, the email)."""
+    page = new_context().new_page()
+    email = unique_email(email_prefix)
+    sign_up(page, app, name, email)
+    return page, email
+
+
+def fill_and_submit(page: Page, submit: str, **fields: str) -> None:
+    """Fill form fields by id (`price="120"` fills #price), then press the #<submit> button."""
+    for field, value in fields.items():
+        page.locator(f"#{field}").fill(value)
+    page.locator(f"#{submit}").click()
+
+
+def upload(page: Page, widget: str, path: Path) -> None:
+    """Choose `path` in the #<widget> upload box and press its #<widget>-upload button."""
+    page.locator(f"#{widget} input[type=file]").set_input_files(str(path))
+    page.locator(f"#{widget}-upload").click()
+
+
+NOT_AN_IMAGE = "That file is not an image we can read"
+
+
 def quote_as(pro: Page, app: RunningApp, title: str, price: str, message: str, tenant: str | None = None) -> None:
     """The professional finds the request in their leads and sends a quote."""
     pro.goto(app.url("/pro/leads", tenant))
@@ -200,6 +223,19 @@ def post_request(page: Page, app: RunningApp, title: str) -> None:
     page.locator("#budget_max").fill("150")
     page.locator("#request-submit").click()
     expect(page).to_have_url(re.compile(r"/requests/\d+/?$"))
+
+
+def deliver_and_complete(client: Page, pro: Page, order_url: str) -> None:
+    """On a paid order: the pro starts and delivers, the client confirms completion."""
+    pro.goto(order_url)
+    pro.locator("#action-start").click()
+    expect(pro.locator("#order-state")).to_contain_text("in progress")
+    pro.locator("#action-deliver").click()
+    expect(pro.locator("#order-state")).to_contain_text("delivered")
+    client.goto(order_url)
+    client.locator("#action-complete").click()
+    client.locator("#confirm-complete").click()
+    expect(client.locator("#order-state")).to_contain_text("completed")
 
 
 def requested_and_quoted(new_context, app: RunningApp, title: str, price: str, message: str):

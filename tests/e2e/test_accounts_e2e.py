@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, logged_in, login, sign_up, unique_email
+from tests.e2e.conftest import PASSWORD, logged_in, login, sign_up, signed_up, unique_email
 
 
 def test_landing_page_is_branded_per_tenant(page, app):
@@ -57,9 +57,7 @@ def test_client_is_refused_professional_and_admin_pages(page, app):
 
 
 def test_admin_suspends_a_user_who_then_cannot_log_in(new_context, app):
-    victim_page = new_context().new_page()
-    email = unique_email("victim")
-    sign_up(victim_page, app, "Vic Tim", email)
+    victim_page, email = signed_up(new_context, app, "Vic Tim", "victim")
     expect(victim_page).to_have_url(app.at("/client"))
 
     admin = new_context().new_page()
@@ -108,9 +106,7 @@ def test_unknown_host_shows_marketplace_not_found(page, app):
 
 
 def test_password_reset_through_the_dev_outbox(new_context, app):
-    user = new_context().new_page()
-    email = unique_email("forgetful")
-    sign_up(user, app, "Fay Forgetful", email)
+    user, email = signed_up(new_context, app, "Fay Forgetful", "forgetful")
     expect(user.locator("#client-home")).to_be_visible()
     user.locator("#user-menu").click()
     user.locator("#logout").click()
@@ -150,9 +146,7 @@ def test_session_survives_a_backend_restart(page, app):
 
 
 def test_email_verification_link_from_the_outbox(new_context, app):
-    user = new_context().new_page()
-    email = unique_email("verify")
-    sign_up(user, app, "Vera Verify", email)
+    user, email = signed_up(new_context, app, "Vera Verify", "verify")
     expect(user.locator("#verify-banner")).to_be_visible()
 
     admin = new_context().new_page()

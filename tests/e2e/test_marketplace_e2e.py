@@ -8,7 +8,9 @@ from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import logged_in, post_request, requested_and_quoted
+from tests import samples
+from tests.e2e.conftest import (NOT_AN_IMAGE, deliver_and_complete, fill_and_submit, logged_in, post_request,
+                                requested_and_quoted, upload)
 
 
 def pay_on_demo_checkout(client, app, order_url: str) -> None:
@@ -38,12 +40,9 @@ def test_request_quote_accept_pay_deliver_complete_and_invoice(new_context, app)
     lead = pro.locator(".lead-card", has_text=title)
     expect(lead).to_be_visible()
     lead.locator(".send-quote").click()
-    pro.locator("#price").fill("0")
-    pro.locator("#message").fill("I can come tomorrow morning with parts.")
-    pro.locator("#quote-submit").click()
+    fill_and_submit(pro, "quote-submit", price="0", message="I can come tomorrow morning with parts.")
     expect(pro.locator("#price-error")).to_contain_text("more than zero")
-    pro.locator("#price").fill("120")
-    pro.locator("#quote-submit").click()
+    fill_and_submit(pro, "quote-submit", price="120")
     expect(pro.get_by_text("Quote sent.")).to_be_visible()
     expect(pro.locator(".lead-card", has_text=title)).to_have_count(0)
 
@@ -58,16 +57,7 @@ def test_request_quote_accept_pay_deliver_complete_and_invoice(new_context, app)
 
     pay_on_demo_checkout(client, app, order_url)
 
-    pro.goto(order_url)
-    pro.locator("#action-start").click()
-    expect(pro.locator("#order-state")).to_contain_text("in progress")
-    pro.locator("#action-deliver").click()
-    expect(pro.locator("#order-state")).to_contain_text("delivered")
-
-    client.goto(order_url)
-    client.locator("#action-complete").click()
-    client.locator("#confirm-complete").click()
-    expect(client.locator("#order-state")).to_contain_text("completed")
+    deliver_and_complete(client, pro, order_url)
     expect(client.locator(".timeline-event")).to_have_count(5)
 
     pro.goto(app.url("/pro/earnings"))
@@ -116,32 +106,21 @@ def test_instant_booking_from_a_public_profile(new_context, app):
 
 
 def test_pro_profile_editor_and_portfolio(new_context, app, tmp_path):
-    import io
-
-    from PIL import Image
-
     pro = new_context().new_page()
     logged_in(pro, app, "kofi@demo.example", home="/pro")
     pro.goto(app.url("/pro/profile"))
-    pro.locator("#hourly_rate").fill("-5")
-    pro.locator("#pro-save").click()
+    fill_and_submit(pro, "pro-save", hourly_rate="-5")
     expect(pro.locator("#hourly_rate-error")).to_contain_text("negative")
-    pro.locator("#hourly_rate").fill("55.50")
-    pro.locator("#headline").fill("Gardens that look after themselves")
-    pro.locator("#pro-save").click()
+    fill_and_submit(pro, "pro-save", hourly_rate="55.50", headline="Gardens that look after themselves")
     expect(pro.get_by_text("Profile saved.")).to_be_visible()
 
     fake = tmp_path / "lawn.jpg"
     fake.write_text("<svg onload=alert(1)>")
-    pro.locator("#portfolio input[type=file]").set_input_files(str(fake))
-    pro.locator("#portfolio-upload").click()
-    expect(pro.get_by_text("That file is not an image we can read").first).to_be_visible()
+    upload(pro, "portfolio", fake)
+    expect(pro.get_by_text(NOT_AN_IMAGE).first).to_be_visible()
     photo = tmp_path / "garden.png"
-    buf = io.BytesIO()
-    Image.new("RGB", (800, 600), "green").save(buf, "PNG")
-    photo.write_bytes(buf.getvalue())
-    pro.locator("#portfolio input[type=file]").set_input_files(str(photo))
-    pro.locator("#portfolio-upload").click()
+    photo.write_bytes(samples.png((800, 600), "green"))
+    upload(pro, "portfolio", photo)
     expect(pro.locator(".portfolio-item")).to_have_count(1)
 
     visitor = new_context().new_page()
@@ -183,13 +162,9 @@ def test_admin_refunds_part_of_an_order(new_context, app):
     logged_in(admin, app, "admin@demo.example", home="/admin")
     admin.goto(order_url)
     admin.locator("#refund-open").click()
-    admin.locator("#amount").fill("500")
-    admin.locator("#reason").fill("Too much")
-    admin.locator("#refund-submit").click()
+    fill_and_submit(admin, "refund-submit", amount="500", reason="Too much")
     expect(admin.locator("#amount-error")).to_contain_text("$200.00")
-    admin.locator("#amount").fill("50")
-    admin.locator("#reason").fill("Second shelf was not mounted")
-    admin.locator("#refund-submit").click()
+    fill_and_submit(admin, "refund-submit", amount="50", reason="Second shelf was not mounted")
     expect(admin.locator("#timeline")).to_contain_text("Refunded $50.00: Second shelf was not mounted")
     expect(admin.locator("#ledger")).to_contain_text("refund")
     admin.goto(app.url("/admin/payments"))

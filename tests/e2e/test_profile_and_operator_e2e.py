@@ -2,39 +2,31 @@
 
 from __future__ import annotations
 
-import io
 import re
 
-from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, logged_in, sign_up, unique_email
+from tests import samples
+from tests.e2e.conftest import NOT_AN_IMAGE, PASSWORD, fill_and_submit, logged_in, sign_up, unique_email, upload
 
 
 def test_profile_edit_and_avatar_upload(page, app, tmp_path):
     sign_up(page, app, "Paula Profile", unique_email("paula"))
     expect(page).to_have_url(app.at("/client"))
     page.goto(app.url("/account"))
-    page.locator("#phone").fill("call me maybe")
-    page.locator("#profile-save").click()
+    fill_and_submit(page, "profile-save", phone="call me maybe")
     expect(page.locator("#phone-error")).to_contain_text("phone number")
-    page.locator("#phone").fill("+1 555 010 2030")
-    page.locator("#city").fill("Portland")
-    page.locator("#profile-save").click()
+    fill_and_submit(page, "profile-save", phone="+1 555 010 2030", city="Portland")
     expect(page.get_by_text("Profile saved.")).to_be_visible()
 
     fake = tmp_path / "photo.png"  # named like an image, but it is not one
     fake.write_bytes(b"#!/bin/sh\necho pwned\n")
-    page.locator("#avatar input[type=file]").set_input_files(str(fake))
-    page.locator("#avatar-upload").click()
-    expect(page.get_by_text("That file is not an image we can read").first).to_be_visible()
+    upload(page, "avatar", fake)
+    expect(page.get_by_text(NOT_AN_IMAGE).first).to_be_visible()
 
     real = tmp_path / "me.png"
-    buf = io.BytesIO()
-    Image.new("RGB", (400, 300), "orange").save(buf, "PNG")
-    real.write_bytes(buf.getvalue())
-    page.locator("#avatar input[type=file]").set_input_files(str(real))
-    page.locator("#avatar-upload").click()
+    real.write_bytes(samples.png((400, 300), "orange"))
+    upload(page, "avatar", real)
     expect(page.get_by_text("Photo updated.")).to_be_visible()
     avatar = page.locator("img[src*='/api/v1/objects/']").first
     expect(avatar).to_have_attribute("src", re.compile(r"/api/v1/objects/t\d+/avatars/u\d+-\w+\.jpg"))
