@@ -7,8 +7,12 @@ after a timeout or a 5xx never charges twice. Adapters map provider errors to th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
+
+from sqlmodel import Session
 
 from backend.errors import DomainError
 
@@ -90,9 +94,10 @@ class PaymentGateway(Protocol):
         """Capture held funds into the platform account (order completed or dispute released)."""
         ...
 
-    def release(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
-                idempotency_key: str) -> str:
-        """Transfer the professional's share of captured funds to their payout account; returns the transfer id."""
+    def transfer(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
+                 idempotency_key: str) -> str:
+        """Send the professional's share of captured funds to their payout account (a payout); returns the
+        transfer id. Not the escrow release, which is our own ledger moving escrow to the professional's payable."""
         ...
 
     def refund(self, *, reference: str, amount_minor: int, captured: bool, idempotency_key: str) -> str:
@@ -107,3 +112,50 @@ class PaymentGateway(Protocol):
                        refresh_url: str) -> PayoutAccount:
         """Create (or reuse) the professional's payout account and its onboarding link."""
         ...
+
+
+# ---------------------------------------------------------------------------------------------- orders, seen from here
+# Orders sit above payments: they pass an order in (PayableOrder), and bootstrap hands payments the read side
+# (PayableOrders) and, for a webhook, the way back up (ConfirmCheckout). Payments never imports backend.orders.
+
+
+@dataclass(frozen=True)
+class PayableOrder:
+    """An order as payments sees it: who pays whom, how much, for what. Built by backend.orders."""
+
+    id: int
+    tenant_id: int
+    client_id: int
+    pro_id: int
+    title: str
+    price_minor: int
+    currency: str
+    state: str = ""  # for the read models, shown as is
+    state_changed_at: datetime | None = None
+    settled: bool = False  # completed or resolved: what was released to the professional may be paid out
+    has_invoice: bool = False
+
+
+class PayableOrders(Protocol):
+    """What payments reads about orders (payouts, earnings, payment history), in the caller's tenant session."""
+
+    def find(self, session: Session, order_id: int, *, lock: bool = False) -> PayableOrder | None:
+        """One order; lock=True holds its row until the transaction ends (as a transition does)."""
+        ...
+
+    def of_pro(self, session: Session, pro_id: int) -> list[PayableOrder]:
+        """The professional's orders, most recent state change first."""
+        ...
+
+    def of_client(self, session: Session, client_id: int) -> list[PayableOrder]:
+        """The client's orders."""
+        ...
+
+    def by_ids(self, session: Session, order_ids: list[int]) -> dict[int, PayableOrder]:
+        """These orders by id (unknown ids are left out)."""
+        ...
+
+
+ConfirmCheckout = Callable[[int, str], object]
+"""(tenant_id, session_id): a webhook says a checkout completed; orders confirm it (apply 'pay'). Passed to
+process_webhook by its job, since confirming is an order transition and orders sit above payments."""

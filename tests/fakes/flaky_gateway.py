@@ -34,8 +34,8 @@ class Flaky:
     def capture(self, **kw):
         return self._call("capture", **kw)
 
-    def release(self, **kw):
-        return self._call("release", **kw)
+    def transfer(self, **kw):
+        return self._call("transfer", **kw)
 
     def refund(self, **kw):
         return self._call("refund", **kw)

@@ -173,8 +173,8 @@ def test_capture_payout_and_partial_refund(gateway, paypal):
     _, authorization = authorized(gateway)
 
     gateway.capture(reference=authorization.reference, amount_minor=12_345, idempotency_key="order-7-capture")
-    payout_id = gateway.release(reference=authorization.reference, payee_account="pro@example.com",
-                                amount_minor=11_110, transfer_group="order-7", idempotency_key="order-7-release")
+    payout_id = gateway.transfer(reference=authorization.reference, payee_account="pro@example.com",
+                                 amount_minor=11_110, transfer_group="order-7", idempotency_key="order-7-release")
     refund_id = gateway.refund(reference=authorization.reference, amount_minor=1_000, captured=True,
                                idempotency_key="order-7-refund")
 
@@ -233,7 +233,7 @@ def test_a_retried_payout_with_the_same_key_pays_once(gateway, paypal):
 
     kwargs = dict(reference=authorization.reference, payee_account="pro@example.com", amount_minor=11_110,
                   transfer_group="order-7", idempotency_key="order-7-release")
-    assert gateway.release(**kwargs) == gateway.release(**kwargs)
+    assert gateway.transfer(**kwargs) == gateway.transfer(**kwargs)
     assert paypal.payouts_created == 1
 
 
@@ -248,8 +248,8 @@ def test_payout_account_is_the_paypal_email(gateway):
 def test_every_money_moving_post_carries_the_callers_key(gateway, paypal):
     _, authorization = authorized(gateway)
     gateway.capture(reference=authorization.reference, amount_minor=12_345, idempotency_key="order-7-capture")
-    gateway.release(reference=authorization.reference, payee_account="pro@example.com", amount_minor=100,
-                    transfer_group="order-7", idempotency_key="order-7-release")
+    gateway.transfer(reference=authorization.reference, payee_account="pro@example.com", amount_minor=100,
+                     transfer_group="order-7", idempotency_key="order-7-release")
     gateway.refund(reference=authorization.reference, amount_minor=100, captured=True, idempotency_key="order-7-r")
 
     api_posts = [r for r in paypal.requests if r.method == "POST" and r.path.startswith(("/v1/payments", "/v2/"))]

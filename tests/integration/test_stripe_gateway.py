@@ -181,15 +181,15 @@ def test_checkout_below_stripe_minimum_is_declined_with_a_safe_message(gateway):
     assert declined.value.message == "The amount is below the payment provider's minimum."
 
 
-# -- capture, release, refund ---------------------------------------------------------------------------------
+# -- capture, transfer, refund ---------------------------------------------------------------------------------
 
-def test_capture_then_release_then_partial_refund(gateway, fake):
+def test_capture_then_transfer_then_partial_refund(gateway, fake):
     held = authorise(gateway, fake)
     account_id = onboarded_account(gateway, fake)
 
     gateway.capture(reference=held.reference, amount_minor=12_500, idempotency_key="order-7-42-capture")
-    transfer_id = gateway.release(reference=held.reference, payee_account=account_id, amount_minor=10_000,
-                                  transfer_group=TRANSFER_GROUP, idempotency_key="order-7-42-release")
+    transfer_id = gateway.transfer(reference=held.reference, payee_account=account_id, amount_minor=10_000,
+                                   transfer_group=TRANSFER_GROUP, idempotency_key="order-7-42-release")
     refund_id = gateway.refund(reference=held.reference, amount_minor=2_500, captured=True,
                                idempotency_key="order-7-42-refund")
 
@@ -214,7 +214,7 @@ def test_every_api_post_carries_an_idempotency_key(gateway, fake):
     held = authorise(gateway, fake)
     account_id = onboarded_account(gateway, fake)
     gateway.capture(reference=held.reference, amount_minor=12_500, idempotency_key="c")
-    gateway.release(reference=held.reference, payee_account=account_id, amount_minor=100,
+    gateway.transfer(reference=held.reference, payee_account=account_id, amount_minor=100,
                     transfer_group=TRANSFER_GROUP, idempotency_key="r")
     gateway.refund(reference=held.reference, amount_minor=100, captured=True, idempotency_key="f")
 
@@ -255,14 +255,14 @@ def test_refund_larger_than_what_is_left_is_declined(gateway, fake):
     assert not fake.refunds
 
 
-def test_release_to_an_account_that_has_not_finished_onboarding_is_declined(gateway, fake):
+def test_transfer_to_an_account_that_has_not_finished_onboarding_is_declined(gateway, fake):
     held = authorise(gateway, fake)
     gateway.capture(reference=held.reference, amount_minor=12_500, idempotency_key="c")
     account = gateway.payout_account(pro_id=5, email="pro@example.com", existing="",
                                      return_url="http://shop.test/r", refresh_url="http://shop.test/f")
 
     with pytest.raises(PaymentDeclined):
-        gateway.release(reference=held.reference, payee_account=account.account_id, amount_minor=1_000,
+        gateway.transfer(reference=held.reference, payee_account=account.account_id, amount_minor=1_000,
                         transfer_group=TRANSFER_GROUP, idempotency_key="r")
     assert not fake.transfers
 
@@ -298,14 +298,14 @@ def test_retry_after_a_timeout_returns_the_first_transfer(gateway, fake):
     account_id = onboarded_account(gateway, fake)
     gateway.capture(reference=held.reference, amount_minor=12_500, idempotency_key="c")
     fake.hang_next(1, seconds=3, match="POST /v1/transfers")
-    release = {"reference": held.reference, "payee_account": account_id, "amount_minor": 10_000,
-               "transfer_group": TRANSFER_GROUP, "idempotency_key": "order-7-42-release"}
+    transfer = {"reference": held.reference, "payee_account": account_id, "amount_minor": 10_000,
+                "transfer_group": TRANSFER_GROUP, "idempotency_key": "order-7-42-release"}
 
     with pytest.raises(PaymentUnavailable):
-        gateway.release(**release)
+        gateway.transfer(**transfer)
     [moved] = fake.transfers  # the dangerous case: the transfer happened, the caller could not know
 
-    assert gateway.release(**release) == moved
+    assert gateway.transfer(**transfer) == moved
     assert len(fake.transfers) == 1
     assert fake.charges_created == 1
     assert [r.idempotency_key for r in api_posts(fake, "/v1/transfers")] == ["order-7-42-release"] * 2

@@ -121,8 +121,8 @@ class DemoGateway:
 
         self._update(reference, idempotency_key, change)
 
-    def release(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
-                idempotency_key: str) -> str:
+    def transfer(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
+                 idempotency_key: str) -> str:
         def change(c: DemoCharge) -> None:
             if c.captured_minor - c.refunded_minor - c.released_minor < amount_minor:
                 raise PaymentDeclined("Nothing left to release on this payment.")

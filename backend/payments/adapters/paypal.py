@@ -203,8 +203,8 @@ class PayPalGateway:
                                        final_capture=True),
             })
 
-    def release(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
-                idempotency_key: str) -> str:
+    def transfer(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
+                 idempotency_key: str) -> str:
         """PayPal has no transfer between accounts in this flow: the platform pays the professional out."""
         if "@" not in payee_account:
             raise PaymentDeclined("The professional has no PayPal email address for payouts.")

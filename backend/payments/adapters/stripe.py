@@ -181,9 +181,9 @@ class StripeGateway:
             self._client.v1.payment_intents.capture(
                 reference, {"amount_to_capture": amount_minor}, options={"idempotency_key": idempotency_key})
 
-    def release(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
-                idempotency_key: str) -> str:
-        with _mapped_errors("release"):
+    def transfer(self, *, reference: str, payee_account: str, amount_minor: int, transfer_group: str,
+                 idempotency_key: str) -> str:
+        with _mapped_errors("transfer"):
             intent = self._client.v1.payment_intents.retrieve(reference)
             charge_id = _object_id(intent.latest_charge)
             if not charge_id:
