@@ -11,7 +11,7 @@ from typing import Protocol
 from backend.accounts.security import Passwords
 from backend.accounts.service import AccountService
 from backend.chat.ports import StoreUnavailable
-from backend.chat.service import ChatService
+from backend.chat.service import ChatService, JobConversations
 from backend.config import Settings, get_settings
 from backend.db import Database, utcnow
 from backend.jobqueue import CeleryJobQueue, InlineJobQueue, make_celery
@@ -20,6 +20,7 @@ from backend.crypto import SecretBox
 from backend.notifications.adapters.maildir import MaildirEmailSender
 from backend.notifications.adapters.unconfigured import UnconfiguredEmailSender
 from backend.catalog.service import CatalogService
+from backend.orders.facts import OrderFacts
 from backend.orders.quotes import QuoteService
 from backend.orders.service import OrderJobs, OrderService
 from backend.payments.adapters.demo import DemoGateway
@@ -98,9 +99,8 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     passwords = Passwords(settings)
     store = make_object_store(settings)
     tenants = TenantDirectory(db, settings)
-    payments = PaymentService(db, settings, make_gateways(settings, db, demo=dev_tools), Ledger())
+    payments = PaymentService(db, settings, make_gateways(settings, db, demo=dev_tools), Ledger(), OrderFacts())
     orders = OrderService(db, payments, store, jobs)
-    payments.orders = orders
     stoppers: list = []
     notifications = make_notifications(settings, db, dev_outbox=dev_tools)
     chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
@@ -115,7 +115,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         catalog=CatalogService(db),
         pros=ProService(db, settings, store),
         directory=ProDirectory(db, store),
-        quotes=QuoteService(db, settings, store),
+        quotes=QuoteService(db, settings, store, orders, JobConversations()),
         orders=orders,
         payments=payments,
         store=store,

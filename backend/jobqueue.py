@@ -94,8 +94,10 @@ class InlineJobQueue:
             self._tenant(tenant_id), order_id))
 
     def process_webhook(self, event_row_id: int) -> str | None:
+        # a completed checkout is an order transition: payments get the way up to orders passed in
         return self._run(PROCESS_WEBHOOK, self.services.payments.process_webhook, event_row_id,
-                         self.services.tenants)
+                         lambda tenant_id, session_id: self.services.orders.confirm_checkout(
+                             self._tenant(tenant_id), session_id))
 
     def pay_out_order(self, tenant_id: int, order_id: int) -> int | None:
         return self._run(PAY_OUT_ORDER, lambda: self.services.payments.pay_out_order(

@@ -112,10 +112,10 @@ class Market:
 
         def pay():
             # the whole hosted-checkout round trip: start, the demo gateway's page authorises, confirm
-            session_id = svc.payments.start_checkout(t, client, ids["order"]).rsplit("/", 1)[-1]
+            session_id = svc.orders.start_checkout(t, client, ids["order"]).rsplit("/", 1)[-1]
             svc.payments.gateways["demo"].pay_hosted(session_id, number="4242 4242 4242 4242", exp_month=12,
                                                      exp_year=date.today().year + 2, cvc="123")
-            svc.payments.confirm_checkout(t, session_id, client)
+            svc.orders.confirm_checkout(t, session_id, client)
 
         steps = {
             "post_request": post_request, "send_quote": send_quote, "accept_quote": accept_quote,

@@ -31,7 +31,7 @@ from backend.chat.models import (
 from backend.chat.ports import MessageStore, Presence, StoreUnavailable
 from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, Throttled, ValidationFailed
-from backend.orders.models import Order, ServiceRequest
+from backend.orders.facts import order_parties, request_client_id, request_titles
 from backend.profiles.models import Profile
 from backend.storage.images import ImageTooLarge, load_image, reencode
 from backend.storage.ports import ObjectStore
@@ -86,13 +86,21 @@ def ensure_job_conversation(session: Session, tenant_id: int, *, client_id: int,
 def attach_order(session: Session, tenant_id: int, *, request_id: int, order_id: int) -> int:
     """Carry the accepted professional's conversation over to the new order (created when the pair
     never chatted); returns its id. Runs in the caller's transaction (QuoteService.accept_quote)."""
-    order = session.get(Order, order_id)
+    order = order_parties(session, order_id)
     if order is None or order.request_id != request_id:
         raise NotFound("No such order.")
     conversation_id = ensure_job_conversation(session, tenant_id, client_id=order.client_id, pro_id=order.pro_id,
                                               request_id=request_id, order_id=order_id)
     session.exec(sa.update(Conversation).where(Conversation.id == conversation_id).values(order_id=order_id))
     return conversation_id
+
+
+class JobConversations:
+    """The two helpers above as orders' Conversations port (backend/orders/ports.py): bootstrap hands this to
+    QuoteService, whose transaction they join (chat sits above orders, so orders cannot import them)."""
+
+    ensure_job_conversation = staticmethod(ensure_job_conversation)
+    attach_order = staticmethod(attach_order)
 
 
 def _mark_read(session: Session, tenant_id: int, conversation_id: int, user_id: int, at: datetime) -> None:
@@ -234,8 +242,7 @@ class ChatService:
         """Idempotent. Called by the system (a professional sent the first quote), so it takes ids, not an
         actor; it still checks that the request belongs to that client in this tenant."""
         with self.db.tenant_session(tenant.id) as session:
-            request = session.get(ServiceRequest, request_id)
-            if request is None or request.client_id != client_id:
+            if request_client_id(session, request_id) != client_id:  # None: no such request in this tenant
                 raise NotFound("No such request.")
             if pro_id == client_id:
                 raise DomainError("A conversation needs two different people.")
@@ -273,8 +280,7 @@ class ChatService:
         reads = dict(session.exec(select(ConversationRead.conversation_id, ConversationRead.last_read_at).where(
             ConversationRead.user_id == actor.id, ConversationRead.conversation_id.in_(ids))).all()) if ids else {}
         request_ids = {c.request_id for c in conversations if c.request_id}
-        titles = dict(session.exec(select(ServiceRequest.id, ServiceRequest.title)
-                                   .where(ServiceRequest.id.in_(request_ids))).all()) if request_ids else {}
+        titles = request_titles(session, request_ids)
         names = self._names(session, [uid for c in conversations for uid in (c.client_id, c.pro_id) if uid])
         out = []
         for c in conversations:

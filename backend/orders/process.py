@@ -102,6 +102,26 @@ TRANSITIONS: tuple[Transition, ...] = (
 TIMERS = {"expire": (S.ACCEPTED, UNPAID_EXPIRY), "auto_complete": (S.DELIVERED, AUTO_COMPLETE_AFTER)}
 
 TERMINAL = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED, S.RESOLVED})
+# the client's money is held in escrow (paid, not yet released or refunded in full): the admin may refund part of it
+ESCROW_STATES = (S.PAID, S.IN_PROGRESS, S.DELIVERED, S.DISPUTED)
+
+
+def _spoken(age: timedelta) -> str:
+    """A timer as the UI says it: "48 hours", "7 days" (days once it is more than two whole ones)."""
+    hours = int(age.total_seconds() // 3600)
+    if hours > 48 and hours % 24 == 0:
+        return f"{hours // 24} days"
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def status_note(state: str) -> str:
+    """What the order page says about a waiting state's timer ("" when none runs), from the timers themselves."""
+    if state == S.ACCEPTED:
+        return f"Payment is due within {_spoken(UNPAID_EXPIRY)}, or the order expires."
+    if state == S.DELIVERED:
+        return (f"The client has {_spoken(AUTO_COMPLETE_AFTER)} to approve or open a dispute; "
+                "then it completes automatically.")
+    return ""
 
 
 def check_unambiguous(transitions: tuple[Transition, ...]) -> None:

@@ -11,17 +11,16 @@ from sqlmodel import Session, select
 
 from backend.identity import Caller, Role, TenantPublic
 from backend.accounts.models import User, UserStatus
-from backend.chat.service import attach_order, ensure_job_conversation
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.geo import distance_km, locate
-from backend.money import fee_for, format_money, parse_amount
+from backend.money import format_money, parse_amount
 from backend.catalog.models import Category
 from backend.orders.forms import MAX_PHOTOS, MAX_PRICE_MAJOR, QuoteCreate, RequestCreate
-from backend.orders.models import (
-    LeadDecline, Order, OrderEvent, OrderState, Quote, QuoteStatus, RequestStatus, ServiceRequest,
-)
+from backend.orders.models import LeadDecline, Order, OrderState, Quote, QuoteStatus, RequestStatus, ServiceRequest
+from backend.orders.ports import Conversations
+from backend.orders.service import OrderService
 from backend.profiles.models import ProCategory, ProProfile, Profile
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore, new_key
@@ -83,10 +82,13 @@ def _dates(start: date | None, end: date | None) -> str:
 
 
 class QuoteService:
-    def __init__(self, db: Database, settings: Settings, store: ObjectStore):
+    def __init__(self, db: Database, settings: Settings, store: ObjectStore, orders: OrderService,
+                 conversations: Conversations):
         self.db = db
         self.settings = settings
         self.store = store
+        self.orders = orders  # an accepted quote becomes an order through the order service (the one writer)
+        self.conversations = conversations
 
     # ------------------------------------------------------------------ helpers
 
@@ -284,8 +286,8 @@ class QuoteService:
             except sa.exc.IntegrityError:
                 raise Conflict("You already quoted on this request.") from None
             # the client and this pro can talk from the first quote on
-            ensure_job_conversation(session, tenant.id, client_id=request.client_id, pro_id=actor.id,
-                                    request_id=request_id)
+            self.conversations.ensure_job_conversation(session, tenant.id, client_id=request.client_id,
+                                                       pro_id=actor.id, request_id=request_id)
             return quote.id
 
     def decline_lead(self, tenant: TenantPublic, actor: Caller, request_id: int) -> None:
@@ -337,22 +339,18 @@ class QuoteService:
                 pro = session.get(User, quote.pro_id)
                 if pro is None or pro.status != UserStatus.ACTIVE:
                     raise Conflict("This professional is no longer available.")
-                order = Order(client_id=actor.id, pro_id=quote.pro_id, request_id=request.id, quote_id=quote.id,
-                              title=request.title, price_minor=quote.price_minor, currency=quote.currency,
-                              platform_fee_minor=fee_for(quote.price_minor, tenant.platform_fee_bps),
-                              scheduled_for=request.preferred_start, state=OrderState.ACCEPTED)
-                session.add(order)
-                session.flush()
-                session.add(OrderEvent(order_id=order.id, action="accept_quote", from_state="",
-                                       to_state=OrderState.ACCEPTED, actor_id=actor.id, actor_role=actor.role,
-                                       note=f"Quote #{quote.id} accepted"))
+                order_id = self.orders.open_order(
+                    session, tenant, actor, action="accept_quote", state=OrderState.ACCEPTED, pro_id=quote.pro_id,
+                    title=request.title, price_minor=quote.price_minor, currency=quote.currency,
+                    scheduled_for=request.preferred_start, note=f"Quote #{quote.id} accepted",
+                    request_id=request.id, quote_id=quote.id)
                 quote.status = QuoteStatus.ACCEPTED
                 session.exec(sa.update(Quote).where(Quote.request_id == request.id, Quote.id != quote.id,
                                                     Quote.status == QuoteStatus.SENT)
                              .values(status=QuoteStatus.DECLINED))
                 request.status = RequestStatus.CLOSED
-                attach_order(session, tenant.id, request_id=request.id, order_id=order.id)
-                return order.id
+                self.conversations.attach_order(session, tenant.id, request_id=request.id, order_id=order_id)
+                return order_id
         except sa.exc.IntegrityError:
             raise Conflict("This request already has an accepted quote.") from None
 

@@ -1,4 +1,10 @@
-"""Orders: direct booking, the lifecycle (one `apply` for every transition), timers, invoices."""
+"""Orders: direct booking, the lifecycle (one `apply` for every transition), paying and refunding an order, timers,
+invoices.
+
+The one writer of orders: every Order and OrderEvent row is written here, by open_order (a booking, an accepted
+quote), _apply (a transition) and _refund (the admin's partial refund), each event through _write_event.
+Payments sit below: this service locks the order, hands payments a PayableOrder, and books what they answer.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from typing import Protocol
 
 from sqlmodel import Session, select
 
+import sqlalchemy as sa
+
 from backend.identity import Caller, Role, TenantPublic
 from backend.accounts.models import User, UserStatus
 from backend.db import Database, utcnow
@@ -17,15 +25,18 @@ from backend.money import fee_for, format_money, parse_amount
 from backend.orders import process
 from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
+from backend.orders.facts import payable
 from backend.orders.models import Order, OrderEvent, OrderState
-from backend.orders.process import Effect, Party, Transition
+from backend.orders.process import ESCROW_STATES, Effect, Party, Transition
 from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavailable
-from backend.payments.service import ADMIN_REFUND, STEP_RECORDED, STEP_WAITING, PaymentService, StepInDoubt, StepRecord
+from backend.payments.service import PaymentService
+from backend.payments.steps import STEP_RECORDED, STEP_WAITING, StepInDoubt, StepRecord
 from backend.profiles.models import WEEKDAYS, ProProfile, Profile
 from backend.storage.ports import ObjectStore, new_key
 from backend.validation import parse_input
 
 log = logging.getLogger(__name__)
+ADMIN_REFUND = "admin_refund"  # PaymentStep.action of an admin's partial refund (the others are order actions)
 
 
 class OrderJobs(Protocol):
@@ -74,6 +85,8 @@ class OrderView:
     request_id: int | None
     has_invoice: bool
     viewer_role: str
+    status_note: str  # what the waiting state's timer means ("Payment is due within 48 hours, ..."), or ""
+    can_refund: bool  # the admin may refund part of the escrow now
     actions: list[ActionView] = field(default_factory=list)
     events: list[EventView] = field(default_factory=list)
 
@@ -121,7 +134,8 @@ class OrderService:
             pro_id=order.pro_id, pro_name=self._name(session, order.pro_id),
             scheduled_for=order.scheduled_for.strftime("%b %d, %Y") if order.scheduled_for else "To be agreed",
             created_at=order.created_at.strftime("%b %d, %Y"), request_id=order.request_id,
-            has_invoice=bool(order.invoice_key), viewer_role=viewer.value, actions=actions, events=events,
+            has_invoice=bool(order.invoice_key), viewer_role=viewer.value, status_note=process.status_note(order.state),
+            can_refund=viewer == Party.ADMIN and order.state in ESCROW_STATES, actions=actions, events=events,
         )
 
     def list_orders(self, tenant: TenantPublic, caller: Caller) -> list[OrderView]:
@@ -160,16 +174,75 @@ class OrderService:
                 raise DomainError("This professional has no listed rate: request a quote instead.")
             if WEEKDAYS[form.day.weekday()] not in pro.availability or form.day.isoformat() in pro.blocked_dates:
                 raise ValidationFailed({"day": "The professional is not available that day"})
-            price = pro.hourly_rate_minor * form.hours
-            order = Order(client_id=caller.id, pro_id=pro_id, title=f"{form.hours} h with {self._name(session, pro_id)}",
-                          price_minor=price, currency=pro.currency,
-                          platform_fee_minor=fee_for(price, tenant.platform_fee_bps), scheduled_for=form.day,
-                          state=OrderState.REQUESTED)
-            session.add(order)
-            session.flush()
-            session.add(OrderEvent(order_id=order.id, action="book", to_state=OrderState.REQUESTED,
-                                   actor_id=caller.id, actor_role=caller.role, note=form.note[:500]))
-            return order.id
+            return self.open_order(session, tenant, caller, action="book", state=OrderState.REQUESTED, pro_id=pro_id,
+                                   title=f"{form.hours} h with {self._name(session, pro_id)}",
+                                   price_minor=pro.hourly_rate_minor * form.hours, currency=pro.currency,
+                                   scheduled_for=form.day, note=form.note[:500])
+
+    # ------------------------------------------------------------------ the one writer
+
+    def open_order(self, session: Session, tenant: TenantPublic, client: Caller, *, action: str, state: OrderState,
+                   pro_id: int, title: str, price_minor: int, currency: str, scheduled_for: date | None, note: str,
+                   request_id: int | None = None, quote_id: int | None = None) -> int:
+        """Create an order and its first audit row, in the caller's transaction: a booking (`book`, requested) or
+        an accepted quote (`accept_quote`, accepted; QuoteService holds the request's lock). Returns its id."""
+        order = Order(client_id=client.id, pro_id=pro_id, request_id=request_id, quote_id=quote_id, title=title,
+                      price_minor=price_minor, currency=currency,
+                      platform_fee_minor=fee_for(price_minor, tenant.platform_fee_bps), scheduled_for=scheduled_for,
+                      state=state)
+        session.add(order)
+        session.flush()
+        self._write_event(session, order, action, to_state=state, actor_id=client.id, actor_role=client.role,
+                          note=note)
+        return order.id
+
+    @staticmethod
+    def _write_event(session: Session, order: Order, action: str, *, to_state: str, actor_id: int | None,
+                     actor_role: str, note: str, from_state: str = "", at: datetime | None = None) -> None:
+        """The audit row of everything that happens to an order (the only place OrderEvent rows are added)."""
+        session.add(OrderEvent(order_id=order.id, action=action, from_state=from_state, to_state=to_state,
+                               actor_id=actor_id, actor_role=actor_role, note=note, at=at or utcnow()))
+
+    # ------------------------------------------------------------------ paying for an order
+
+    def start_checkout(self, tenant: TenantPublic, caller: Caller, order_id: int) -> str:
+        """Begin paying an accepted order on the tenant's provider; returns the hosted page's URL.
+        The amount always comes from the order, never from the browser."""
+        self.payments.gateway_for(tenant)  # a marketplace that cannot take payments refuses before anything else
+        with self.db.tenant_session(tenant.id) as session:
+            order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+            if order is None or caller is None or caller.id != order.client_id or caller.role != Role.CLIENT:
+                raise NotFound("No such order.")
+            if order.state != OrderState.ACCEPTED:
+                raise DomainError("This order is not waiting for payment.")
+            client = session.get(User, order.client_id)
+            return self.payments.checkout.start(session, tenant, payable(order), customer_email=client.email)
+
+    def confirm_checkout(self, tenant: TenantPublic, session_id: str, caller: Caller | None = None) -> int | None:
+        """The payer came back, or a webhook said so: if the provider holds the funds, mark the order paid.
+        Returns the order's id (None: not approved yet). Safe to call any number of times."""
+        result = self.payments.checkout.result(tenant, session_id)
+        if result.booked:
+            return result.order_id
+        if result.authorization is None:
+            return None
+        order_id = result.order_id
+        try:
+            self.apply(tenant, caller, order_id, "pay", authorization=result.authorization)
+        except DomainError:
+            # Either the return page and the webhook confirmed at once (the other one won: fine), or the
+            # order moved on (expired, cancelled) while the payer was on the provider's page: then the
+            # hold must not linger on the client's card.
+            with self.db.tenant_session(tenant.id) as session:
+                if not self.payments.checkout.still_open(session, session_id):
+                    return order_id
+                state = session.get(Order, order_id).state
+                if state == OrderState.ACCEPTED:
+                    raise
+                self.payments.checkout.void_late_hold(session, tenant, session_id, result.authorization)
+            raise DomainError(f"This order was {state.replace('_', ' ')} before the payment arrived; "
+                              "the hold on your card was released.") from None
+        return order_id
 
     # ------------------------------------------------------------------ the lifecycle
 
@@ -193,7 +266,7 @@ class OrderService:
         """Finish the step in doubt on this order, if any (the timer job calls this for every such order).
         Raises PaymentUnavailable while the provider still does not answer."""
         with self.db.tenant_session(tenant.id) as session:
-            step = self.payments.step_in_doubt(session, order_id)
+            step = self.payments.steps.in_doubt(session, order_id)
         if step is not None:
             self.settle(tenant, step)
 
@@ -206,7 +279,7 @@ class OrderService:
                                                           tenant_id=tenant.id)
         try:
             if step.action == ADMIN_REFUND:
-                self.payments.admin_refund_step(tenant, caller, step.order_id, "", step.note, resume=step)
+                self._refund(tenant, caller, step.order_id, "", step.note, resume=step)
             else:
                 self._apply(tenant, caller, step.order_id, step.action, note=step.note, resume=step)
             log.info("payment step %r on order %s settled", step.step, step.order_id)
@@ -238,7 +311,7 @@ class OrderService:
                         raise NotFound("No such order.")
                 if order is None:
                     raise NotFound("No such order.")
-                pending = self.payments.step_in_doubt(session, order.id)
+                pending = self.payments.steps.in_doubt(session, order.id)
                 if resume is not None and (pending is None or pending.id != resume.id):
                     return None  # finished meanwhile by whoever held the order before us
                 transition = process.find(action, order.state, actor)
@@ -265,16 +338,16 @@ class OrderService:
                                             != (transition.action, refund_minor)):
                     raise StepInDoubt(pending)  # that one first; the same step asked again goes ahead
                 if gives_back:  # voids and refunds cannot be taken back: recorded before the provider is asked
-                    step_id = self.payments.begin_step(tenant.id, order.id, step=transition.action,
-                                                       action=transition.action, actor=caller, note=note,
-                                                       amount_minor=refund_minor)
+                    step_id = self.payments.steps.begin(tenant.id, order.id, step=transition.action,
+                                                        action=transition.action, actor=caller, note=note,
+                                                        amount_minor=refund_minor)
                 self._run_effect(session, tenant, order, transition, caller.id if caller else None, authorization,
                                  refund_minor)
                 if step_id is not None:
-                    self.payments.finish_step(session, step_id)
-                session.add(OrderEvent(order_id=order.id, action=transition.action, from_state=order.state,
-                                       to_state=transition.target, actor_id=caller.id if caller else None,
-                                       actor_role=actor.value, note=note, at=now))
+                    self.payments.steps.finish(session, step_id)
+                self._write_event(session, order, transition.action, from_state=order.state,
+                                  to_state=transition.target, actor_id=caller.id if caller else None,
+                                  actor_role=actor.value, note=note, at=now)
                 order.state = transition.target
                 order.state_changed_at = now
                 completed = transition.target == OrderState.COMPLETED
@@ -284,10 +357,10 @@ class OrderService:
         except PaymentUnavailable as exc:
             if step_id is None:
                 raise
-            self.payments.step_interrupted(tenant.id, step_id, exc)  # stays pending: in doubt
+            self.payments.steps.interrupted(tenant.id, step_id, exc)  # stays pending: in doubt
             raise PaymentUnavailable(STEP_RECORDED) from exc
         except DomainError as exc:
-            self.payments.step_interrupted(tenant.id, step_id, exc)
+            self.payments.steps.interrupted(tenant.id, step_id, exc)
             raise
         if completed:
             self.jobs.generate_invoice(tenant.id, order_id)
@@ -297,23 +370,89 @@ class OrderService:
 
     def _run_effect(self, session: Session, tenant: TenantPublic, order: Order, t: Transition,
                     actor_id: int | None, authorization: Authorization | None, refund_minor: int | None) -> None:
-        """Money moves with the transition, in its database transaction (see PaymentService)."""
+        """Money moves with the transition, in its database transaction (backend/payments/escrow.py)."""
+        escrow, facts = self.payments.escrow, payable(order)
         if t.effect == Effect.HOLD:
-            self.payments.hold(session, tenant, order, authorization, actor_id)
+            escrow.hold(session, tenant, facts, authorization, actor_id)
         elif t.effect == Effect.RELEASE:
-            self.payments.release(session, tenant, order, actor_id, step=t.action)
+            self._released(order, escrow.release(session, tenant, facts, actor_id, step=t.action))
         elif t.effect == Effect.REFUND:
-            self.payments.refund(session, tenant, order, None, actor_id, step=t.action)
+            escrow.refund(session, tenant, facts, None, actor_id, step=t.action)
         elif t.effect == Effect.SPLIT:
-            self.payments.refund(session, tenant, order, refund_minor, actor_id, step=f"{t.action}-refund")
-            self.payments.release(session, tenant, order, actor_id, step=f"{t.action}-release")
+            escrow.refund(session, tenant, facts, refund_minor, actor_id, step=f"{t.action}-refund")
+            self._released(order, escrow.release(session, tenant, facts, actor_id, step=f"{t.action}-release"))
+
+    @staticmethod
+    def _released(order: Order, fee_minor: int | None) -> None:
+        """The order keeps the platform fee its escrow release actually took (None: nothing was left to release)."""
+        if fee_minor is not None:
+            order.platform_fee_minor = fee_minor
+
+    # ------------------------------------------------------------------ the admin's partial refund
+
+    def refund(self, tenant: TenantPublic, caller: Caller, order_id: int, amount_text: str, reason: str) -> int:
+        """A partial refund from escrow, with a reason; the order carries on with what is left. A step in doubt on
+        the order (see PaymentStep) is settled first, unless this is that step asked again. Returns the amount."""
+        for _ in range(3):
+            try:
+                return self._refund(tenant, caller, order_id, amount_text, reason)
+            except StepInDoubt as doubt:
+                self.settle(tenant, doubt.step)
+        raise PaymentUnavailable(STEP_WAITING)
+
+    def _refund(self, tenant: TenantPublic, admin: Caller, order_id: int, amount_text: str, reason: str,
+                resume: StepRecord | None = None) -> int:
+        """resume: replay this step in doubt exactly as it was asked (same amount, same idempotency keys)."""
+        if admin is None or admin.role != Role.ADMIN or admin.tenant_id != tenant.id:
+            raise PermissionDenied("Only the marketplace admin can refund.")
+        reason = " ".join((reason or "").split())[:500]
+        step_id = None
+        try:
+            with self.db.tenant_session(tenant.id) as session:
+                order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+                if order is None:
+                    raise NotFound("No such order.")
+                pending = self.payments.steps.in_doubt(session, order.id)
+                if resume is not None:
+                    if pending is None or pending.id != resume.id:
+                        return 0  # finished meanwhile by whoever held the order before us
+                    amount, step = resume.amount_minor, resume.step
+                else:
+                    errors = {}
+                    try:
+                        amount = parse_amount(amount_text, order.currency, field_name="amount")
+                    except ValueError as exc:
+                        errors["amount"] = str(exc)
+                    if len(reason) < 3:
+                        errors["reason"] = "Give a reason (it is shown on the order's timeline)"
+                    if errors:
+                        raise ValidationFailed(errors)
+                    count = session.exec(select(sa.func.count()).select_from(OrderEvent).where(
+                        OrderEvent.order_id == order.id, OrderEvent.action == "refund")).one()
+                    step = f"refund-{count + 1}"
+                    if pending is not None and (pending.step, pending.amount_minor) != (step, amount):
+                        raise StepInDoubt(pending)  # that one first; this same refund asked again goes ahead
+                if order.state not in ESCROW_STATES:
+                    raise DomainError("Only money still held in escrow can be refunded here.")
+                step_id = self.payments.steps.begin(tenant.id, order.id, step=step, action=ADMIN_REFUND, actor=admin,
+                                                    note=reason, amount_minor=amount)
+                self.payments.escrow.refund(session, tenant, payable(order), amount, admin.id, step=step,
+                                            reason=reason)
+                self._write_event(session, order, "refund", from_state=order.state, to_state=order.state,
+                                  actor_id=admin.id, actor_role=admin.role,
+                                  note=f"Refunded {format_money(amount, order.currency)}: {reason}")
+                self.payments.steps.finish(session, step_id)
+                return amount
+        except DomainError as exc:
+            self.payments.steps.interrupted(tenant.id, step_id, exc)
+            raise
 
     # ------------------------------------------------------------------ timers
 
     def run_timers(self, tenant: TenantPublic, now: datetime | None = None) -> dict[str, int]:
         """Finish refunds left in doubt, expire unpaid accepted orders (48 h), complete delivered ones (7 days)."""
         now = now or utcnow()
-        for order_id in self.payments.orders_in_doubt(tenant.id):
+        for order_id in self.payments.steps.orders_in_doubt(tenant.id):
             try:
                 self.settle_payments(tenant, order_id)
             except DomainError as exc:  # the provider still does not answer: the next run tries again

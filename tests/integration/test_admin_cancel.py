@@ -108,7 +108,7 @@ def test_after_a_partial_refund_the_admin_cancel_refunds_the_rest(m):
     """A partial refund captured the payment: the cancel then refunds what is left, and the client has it all."""
     svc, t, admin = m["svc"], m["t"], m["admin"]
     order_id = paid_order_in(m, "in_progress")
-    assert svc.payments.admin_refund(t, admin, order_id, "30", "One tap fixed out of two") == 3_000
+    assert svc.orders.refund(t, admin, order_id, "30", "One tap fixed out of two") == 3_000
     svc.orders.apply(t, admin, order_id, "cancel", note="Work abandoned")
     b = books(m, order_id)
     assert b["problems"] == [] and b["kinds"] == ["hold", "refund", "refund"]

@@ -21,11 +21,11 @@ TODAY = date.today()
 
 def pay(svc, tenant, client, order_id, card=GOOD_CARD):
     """Pay as a browser would: start checkout, fill the demo gateway's hosted page, come back."""
-    url = svc.payments.start_checkout(tenant, client, order_id)
+    url = svc.orders.start_checkout(tenant, client, order_id)
     session_id = url.rsplit("/", 1)[-1]
     svc.payments.gateways["demo"].pay_hosted(session_id, number=card, exp_month=12, exp_year=TODAY.year + 2,
                                              cvc="123")
-    return svc.payments.confirm_checkout(tenant, session_id, client)
+    return svc.orders.confirm_checkout(tenant, session_id, client)
 
 
 def act(svc, tenant, who, order_id, action):
@@ -195,7 +195,7 @@ def test_full_lifecycle_with_payment_and_invoice(market):
         pay(svc, t, m["client"], order_id, card="4000000000009995")
     assert svc.orders.get(t, m["client"], order_id).state == "accepted"  # a refused card changes nothing
     with pytest.raises(NotFound):
-        svc.payments.start_checkout(t, m["pro"], order_id)
+        svc.orders.start_checkout(t, m["pro"], order_id)
     with pytest.raises(DomainError, match="checkout page"):  # nobody marks an order paid without the provider
         svc.orders.apply(t, m["client"], order_id, "pay")
     pay(svc, t, m["client"], order_id)

@@ -255,7 +255,7 @@ def act(m: Market, order_id: int, *steps: str) -> None:
 # -- Stripe
 
 def stripe_start(m: Market, order_id: int) -> str:
-    url = m.svc.payments.start_checkout(m.t, m.client, order_id)
+    url = m.svc.orders.start_checkout(m.t, m.client, order_id)
     session_id = url.rsplit("/", 1)[-1]
     assert url == f"{m.stripe.url}/pay/{session_id}"  # the fake's hosted page, never a page of ours
     return session_id
@@ -313,7 +313,7 @@ def complete_stripe_onboarding(m: Market) -> str:
 # -- PayPal
 
 def paypal_start(m: Market, order_id: int) -> str:
-    url = m.svc.payments.start_checkout(m.t, m.client, order_id)
+    url = m.svc.orders.start_checkout(m.t, m.client, order_id)
     paypal_order_id = url.rsplit("/", 1)[-1]
     assert url == m.paypal.approve_url(paypal_order_id)
     return paypal_order_id
@@ -332,7 +332,7 @@ def paypal_pay(m: Market, order_id: int) -> str:
     paypal_order_id = paypal_start(m, order_id)
     token = paypal_approve(m, paypal_order_id)
     assert token == paypal_order_id
-    assert m.svc.payments.confirm_checkout(m.t, token, m.client) == order_id  # the return page
+    assert m.svc.orders.confirm_checkout(m.t, token, m.client) == order_id  # the return page
     assert order(m, order_id).state == "paid"
     return paypal_order_id
 
@@ -356,7 +356,7 @@ def test_stripe_checkout_webhook_capture_at_completion_and_payout(stripe_market,
     # a declined card on the hosted page changes nothing here
     declined_session = stripe_start(m, order_id)
     assert fake.pay(declined_session, card="4000000000000002")[0] == 402
-    assert svc.payments.confirm_checkout(t, declined_session, m.client) is None
+    assert svc.orders.confirm_checkout(t, declined_session, m.client) is None
     assert order(m, order_id).state == "accepted" and books(m, order_id).kinds == []
 
     session_id, _ = stripe_pay(m, order_id, api_client)
@@ -374,7 +374,7 @@ def test_stripe_checkout_webhook_capture_at_completion_and_payout(stripe_market,
     assert events(m, order_id) == ["pay"]  # by the system (the webhook)
 
     # the payer's return page after the webhook: nothing more happens
-    assert svc.payments.confirm_checkout(t, session_id, m.client) == order_id
+    assert svc.orders.confirm_checkout(t, session_id, m.client) == order_id
     assert books(m, order_id).kinds == ["hold"] and events(m, order_id) == ["pay"]
 
     act(m, order_id, "start", "deliver")
@@ -440,12 +440,12 @@ def test_paypal_approval_return_page_capture_at_completion_and_payout(paypal_mar
                                                                                   Decimal("120.00"))
     assert fake_order["custom_id"] == f"{t.id}:{order_id}"
     # coming back before approving (or a reload) changes nothing
-    assert svc.payments.confirm_checkout(t, paypal_order_id, m.client) is None
+    assert svc.orders.confirm_checkout(t, paypal_order_id, m.client) is None
     assert order(m, order_id).state == "accepted" and fake.authorizations_created == 0
 
     token = paypal_approve(m, paypal_order_id)
-    assert svc.payments.confirm_checkout(t, token, m.client) == order_id
-    assert svc.payments.confirm_checkout(t, token, m.client) == order_id  # a reload of the return page
+    assert svc.orders.confirm_checkout(t, token, m.client) == order_id
+    assert svc.orders.confirm_checkout(t, token, m.client) == order_id  # a reload of the return page
     assert fake.authorizations_created == 1
     p = payment(m, order_id)
     assert (p.provider, p.status, p.session_id) == ("paypal", PaymentStatus.AUTHORIZED, paypal_order_id)
@@ -503,7 +503,7 @@ def test_paypal_webhook_confirms_and_a_forged_one_is_refused(paypal_market, api_
     # PayPal delivers again: stored once, nothing more happens; the payer's return page is a no-op too
     assert api_client.post("/api/webhooks/paypal", content=body, headers=headers).json() == {
         "received": True, "duplicate_or_ignored": True}
-    assert m.svc.payments.confirm_checkout(m.t, paypal_order_id, m.client) == order_id
+    assert m.svc.orders.confirm_checkout(m.t, paypal_order_id, m.client) == order_id
     assert len(webhook_rows(m)) == 1 and books(m, order_id).kinds == ["hold"]
     assert m.paypal.authorizations_created == 1
 
@@ -679,13 +679,13 @@ def test_stripe_timeout_on_a_partial_refund_is_retried_without_refunding_twice(s
     stripe_pay(m, order_id, api_client)
     m.stripe.hang_next(1, seconds=TIMEOUT * 4, match="/v1/refunds")
     with pytest.raises(PaymentUnavailable):
-        m.svc.payments.admin_refund(m.t, m.admin, order_id, "30", "Only half the taps were fixed")
+        m.svc.orders.refund(m.t, m.admin, order_id, "30", "Only half the taps were fixed")
     assert len(m.stripe.refunds) == 1  # Stripe captured and refunded; our side rolled back
     b = books(m, order_id)
     assert (b.kinds, b.escrow) == (["hold"], 12_000)
     assert payment(m, order_id).status == PaymentStatus.AUTHORIZED and "refund" not in events(m, order_id)
 
-    assert m.svc.payments.admin_refund(m.t, m.admin, order_id, "30", "Only half the taps were fixed") == 3_000
+    assert m.svc.orders.refund(m.t, m.admin, order_id, "30", "Only half the taps were fixed") == 3_000
     [refund] = m.stripe.refunds.values()
     assert refund["amount"] == 3_000
     assert [r.idempotency_key for r in stripe_posts(m.stripe, "/v1/refunds")] == [f"t{m.t.id}-o{order_id}-refund-1"] * 2
@@ -789,7 +789,7 @@ def test_a_stripe_hold_in_another_currency_or_amount_does_not_mark_the_order_pai
     intent = m.stripe.payment_intents[m.stripe.sessions[session_id]["payment_intent"]]
     intent[field] = value  # what Stripe reports held is not what the order costs
     with pytest.raises(DomainError, match="does not match the order"):
-        m.svc.payments.confirm_checkout(m.t, session_id, m.client)
+        m.svc.orders.confirm_checkout(m.t, session_id, m.client)
     assert order(m, order_id).state == "accepted"
     assert payment(m, order_id).status == PaymentStatus.CHECKOUT
     assert books(m, order_id).entries == 0
@@ -802,7 +802,7 @@ def test_a_paypal_authorization_in_another_currency_does_not_mark_the_order_paid
     paypal_approve(m, paypal_order_id)
     m.paypal.orders[paypal_order_id]["currency"] = "EUR"
     with pytest.raises(DomainError, match="does not match the order"):
-        m.svc.payments.confirm_checkout(m.t, paypal_order_id, m.client)
+        m.svc.orders.confirm_checkout(m.t, paypal_order_id, m.client)
     assert order(m, order_id).state == "accepted"
     assert books(m, order_id).entries == 0
 
@@ -838,7 +838,7 @@ def test_only_the_orders_client_can_start_its_checkout(stripe_market):
     order_id = accepted_order(m)
     for someone in (m.pro, m.other_client, m.admin):
         with pytest.raises(NotFound):
-            m.svc.payments.start_checkout(m.t, someone, order_id)
+            m.svc.orders.start_checkout(m.t, someone, order_id)
     assert m.stripe.sessions == {} and payment(m, order_id) is None
 
 
@@ -852,12 +852,12 @@ def test_admin_partial_refund_of_a_stripe_hold_captures_refunds_and_the_rest_is_
     assert intent_status(m, order_id) == "requires_capture"
 
     with pytest.raises(PermissionDenied):
-        svc.payments.admin_refund(t, m.client, order_id, "30", "I want my money")
+        svc.orders.refund(t, m.client, order_id, "30", "I want my money")
     with pytest.raises(ValidationFailed) as bad:
-        svc.payments.admin_refund(t, m.admin, order_id, "lots", "x")
+        svc.orders.refund(t, m.admin, order_id, "lots", "x")
     assert set(bad.value.errors) == {"amount", "reason"}
 
-    assert svc.payments.admin_refund(t, m.admin, order_id, "30", "Only half the taps were fixed") == 3_000
+    assert svc.orders.refund(t, m.admin, order_id, "30", "Only half the taps were fixed") == 3_000
     intent = stripe_intent(m, order_id)
     assert (intent["status"], intent["amount_received"]) == ("succeeded", 12_000)  # captured first
     [refund] = fake.refunds.values()
@@ -869,11 +869,11 @@ def test_admin_partial_refund_of_a_stripe_hold_captures_refunds_and_the_rest_is_
     assert order(m, order_id).state == "paid" and events(m, order_id) == ["pay", "refund"]
 
     with pytest.raises(ValidationFailed) as too_much:
-        svc.payments.admin_refund(t, m.admin, order_id, "90.01", "And the rest please")
+        svc.orders.refund(t, m.admin, order_id, "90.01", "And the rest please")
     assert "$90.00" in too_much.value.errors["amount"]
     assert len(fake.refunds) == 1 and books(m, order_id).escrow == 9_000
 
-    assert svc.payments.admin_refund(t, m.admin, order_id, "10", "The washer was extra") == 1_000
+    assert svc.orders.refund(t, m.admin, order_id, "10", "The washer was extra") == 1_000
     assert [r["amount"] for r in fake.refunds.values()] == [3_000, 1_000]
     assert [r.idempotency_key for r in stripe_posts(fake, "/v1/refunds")] == [
         f"t{t.id}-o{order_id}-refund-1", f"t{t.id}-o{order_id}-refund-2"]
@@ -895,11 +895,11 @@ def test_admin_cannot_refund_outside_escrow(stripe_market, api_client):
     m = stripe_market
     order_id = accepted_order(m)
     with pytest.raises(DomainError, match="held in escrow"):
-        m.svc.payments.admin_refund(m.t, m.admin, order_id, "10", "Not paid yet")
+        m.svc.orders.refund(m.t, m.admin, order_id, "10", "Not paid yet")
     stripe_pay(m, order_id, api_client)
     act(m, order_id, "start", "deliver", "complete")
     with pytest.raises(DomainError, match="held in escrow"):
-        m.svc.payments.admin_refund(m.t, m.admin, order_id, "10", "Too late")
+        m.svc.orders.refund(m.t, m.admin, order_id, "10", "Too late")
     assert m.stripe.refunds == {}
 
 
@@ -962,7 +962,7 @@ def test_return_page_racing_the_webhook_is_idempotent(stripe_market, monkeypatch
     monkeypatch.setattr(gateway, "confirm_checkout", webhook_wins_meanwhile)
     try:
         # "Safe to call any number of times": the payer must see their paid order, not an error
-        assert m.svc.payments.confirm_checkout(m.t, session_id, m.client) == order_id
+        assert m.svc.orders.confirm_checkout(m.t, session_id, m.client) == order_id
     finally:
         assert order(m, order_id).state == "paid" and books(m, order_id).kinds == ["hold"]
 
@@ -975,7 +975,7 @@ def test_a_checkout_restarted_after_the_provider_forgot_the_key_can_still_be_pai
     second = stripe_start(m, order_id)  # the client comes back the next day and clicks Pay again
     assert second != first
     m.stripe.pay(second)
-    assert m.svc.payments.confirm_checkout(m.t, second, m.client) == order_id
+    assert m.svc.orders.confirm_checkout(m.t, second, m.client) == order_id
 
 
 @pytest.mark.parametrize("provider", ["stripe", "paypal"])

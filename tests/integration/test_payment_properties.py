@@ -25,7 +25,7 @@ from backend.orders.models import Order
 from backend.payments import ledger as L
 from backend.payments.models import DemoCharge, LedgerTransaction, Payment, Payout
 from backend.payments.ports import PaymentUnavailable
-from backend.payments.service import ESCROW_STATES
+from backend.orders.process import ESCROW_STATES
 from backend.tenancy.models import Tenant
 from tests.conftest import make_services
 from tests.fakes.flaky_gateway import Flaky
@@ -82,7 +82,7 @@ def _in_doubt(world, order_id: int):
     """The refund step on this order whose provider answer was lost, as the service recorded it (or None)."""
     svc, t, *_ = world
     with svc.db.tenant_session(t.id) as s:
-        return svc.payments.step_in_doubt(s, order_id)
+        return svc.payments.steps.in_doubt(s, order_id)
 
 
 def _offered(world, order_id: int, action: str) -> tuple[bool | None, str]:
@@ -119,15 +119,15 @@ def attempt(world, order_id: int, action: str, failure: str = "none") -> None:
     offered, what = _offered(world, order_id, action)
     try:
         if action == "pay":  # the Pay button: the provider's hosted page, then back to the order page
-            session_id = svc.payments.start_checkout(t, client, order_id).rsplit("/", 1)[-1]
+            session_id = svc.orders.start_checkout(t, client, order_id).rsplit("/", 1)[-1]
             svc.payments.gateways["demo"].pay_hosted(session_id, number="4242424242424242", exp_month=12,
                                                      exp_year=date.today().year + 1, cvc="123")
-            assert svc.payments.confirm_checkout(t, session_id, client) == order_id
+            assert svc.orders.confirm_checkout(t, session_id, client) == order_id
         elif action == "admin_refund":
             amount = f"{ADMIN_REFUND_MINOR // 100}.{ADMIN_REFUND_MINOR % 100:02d}"
-            svc.payments.admin_refund(t, admin, order_id, amount, "property test")
+            svc.orders.refund(t, admin, order_id, amount, "property test")
         elif action == "admin_refund_all":
-            svc.payments.admin_refund(t, admin, order_id, f"{escrow // 100}.{escrow % 100:02d}", "property test")
+            svc.orders.refund(t, admin, order_id, f"{escrow // 100}.{escrow % 100:02d}", "property test")
         elif action == "payout":
             svc.payments.pay_out(t, pro)
         elif action == "onboard":
@@ -180,7 +180,7 @@ def check_money(world, order_id: int) -> None:
         assert held >= 0
         payment = s.exec(select(Payment).where(Payment.order_id == order_id)).first()
         if charges and payment is not None and payment.status != "checkout" \
-                and svc.payments.step_in_doubt(s, order_id) is None:  # then our books agree with the provider's
+                and svc.payments.steps.in_doubt(s, order_id) is None:  # then our books agree with the provider's
             [c] = charges
             still_there = {"held": c.amount_minor, "captured": c.captured_minor - c.refunded_minor - c.released_minor,
                            "refunded": 0, "voided": 0}[c.status]

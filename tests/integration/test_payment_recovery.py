@@ -18,7 +18,7 @@ from sqlmodel import select
 from backend.errors import DomainError
 from backend.payments.models import PaymentStep, Payout
 from backend.payments.ports import PaymentDeclined, PaymentUnavailable
-from backend.payments.service import STEP_RECORDED, STEP_WAITING
+from backend.payments.steps import STEP_RECORDED, STEP_WAITING
 from tests.fakes.flaky_gateway import Flaky
 from tests.integration.test_admin_cancel import PRICE, books, m, offered, paid_order_in  # noqa: F401 (fixture m)
 from tests.integration.test_payment_flows import (  # noqa: F401 (fixtures)
@@ -130,14 +130,14 @@ def test_while_the_provider_stays_silent_nothing_happens_and_the_timer_job_finis
     assert waiting.value.message == STEP_WAITING
     with pytest.raises(PaymentUnavailable):  # the admin's partial refund waits too
         flaky.arm("before")
-        svc.payments.admin_refund(t, m["admin"], order_id, "10", "Goodwill")
+        svc.orders.refund(t, m["admin"], order_id, "10", "Goodwill")
     assert books(m, order_id)["order"].state == "paid" and steps(m, order_id)[0][1] == "pending"
 
     assert svc.orders.run_timers(t) == {"expire": 0, "auto_complete": 0}  # the provider answers again
     b = books(m, order_id)
     assert (b["problems"], b["order"].state, b["kinds"], b["escrow"]) == ([], "cancelled", ["hold", "refund"], 0)
     assert steps(m, order_id) == [("cancel", "done", pro.id, "professional")]
-    assert svc.payments.orders_in_doubt(t.id) == []
+    assert svc.payments.steps.orders_in_doubt(t.id) == []
 
 
 def test_a_process_that_died_after_the_provider_voided_leaves_a_step_the_timer_job_finishes(m):
@@ -146,11 +146,11 @@ def test_a_process_that_died_after_the_provider_voided_leaves_a_step_the_timer_j
     svc, t, client = m["svc"], m["t"], m["client"]
     order_id = paid_order_in(m, "paid")
     payment = books(m, order_id)["payment"]
-    svc.payments.begin_step(t.id, order_id, step="cancel", action="cancel", actor=client, note="",
-                            amount_minor=None)  # what apply() commits before it calls the provider
+    svc.payments.steps.begin(t.id, order_id, step="cancel", action="cancel", actor=client, note="",
+                             amount_minor=None)  # what apply() commits before it calls the provider
     svc.payments.gateways["demo"].refund(reference=payment.reference, amount_minor=PRICE, captured=False,
                                          idempotency_key=f"t{t.id}-o{order_id}-cancel")  # then the process died
-    assert svc.payments.orders_in_doubt(t.id) == [order_id]
+    assert svc.payments.steps.orders_in_doubt(t.id) == [order_id]
     svc.orders.run_timers(t)
     b = books(m, order_id)
     assert (b["problems"], b["order"].state, b["kinds"], b["refunded"]) == ([], "cancelled", ["hold", "refund"], PRICE)
@@ -188,7 +188,7 @@ def test_a_partial_refund_in_doubt_is_booked_before_completion_so_the_payout_mat
     order_id = paid_order_in(m, "delivered")
     flaky.arm("after", on="refund")  # captured first (a partial refund needs it), then the refund's answer is lost
     with pytest.raises(PaymentUnavailable):
-        svc.payments.admin_refund(t, admin, order_id, "30", "One tap out of two")
+        svc.orders.refund(t, admin, order_id, "30", "One tap out of two")
     assert books(m, order_id)["charge"].refunded_minor == 3_000 and books(m, order_id)["escrow"] == PRICE
 
     svc.orders.apply(t, client, order_id, "complete")  # the refund is booked first, then 90 are released
@@ -212,8 +212,8 @@ def test_an_admin_refund_in_doubt_is_finished_before_another_amount_is_refunded(
     order_id = paid_order_in(m, "in_progress")
     flaky.arm("after", on="refund")
     with pytest.raises(PaymentUnavailable):
-        svc.payments.admin_refund(t, admin, order_id, "30", "One tap out of two")
-    assert svc.payments.admin_refund(t, admin, order_id, "20", "And a late arrival") == 2_000
+        svc.orders.refund(t, admin, order_id, "30", "One tap out of two")
+    assert svc.orders.refund(t, admin, order_id, "20", "And a late arrival") == 2_000
     b = books(m, order_id)
     assert b["problems"] == [] and b["kinds"] == ["hold", "refund", "refund"]
     assert (b["refunded"], b["payment"].refunded_minor, b["charge"].refunded_minor) == (5_000, 5_000, 5_000)
@@ -225,8 +225,8 @@ def test_the_same_admin_refund_asked_again_refunds_once(m, flaky):
     order_id = paid_order_in(m, "in_progress")
     flaky.arm("after", on="refund")
     with pytest.raises(PaymentUnavailable):
-        svc.payments.admin_refund(t, admin, order_id, "30", "One tap out of two")
-    assert svc.payments.admin_refund(t, admin, order_id, "30.00", "One tap out of two") == 3_000
+        svc.orders.refund(t, admin, order_id, "30", "One tap out of two")
+    assert svc.orders.refund(t, admin, order_id, "30.00", "One tap out of two") == 3_000
     b = books(m, order_id)
     assert (b["kinds"], b["refunded"], b["charge"].refunded_minor) == (["hold", "refund"], 3_000, 3_000)
 
@@ -238,7 +238,7 @@ def test_the_same_admin_refund_asked_again_refunds_once(m, flaky):
 def test_cancel_after_the_whole_amount_was_refunded_cancels_and_refunds_nothing_more(m, state, who):
     svc, t, admin = m["svc"], m["t"], m["admin"]
     order_id = paid_order_in(m, state)
-    assert svc.payments.admin_refund(t, admin, order_id, "120", "Everything back") == PRICE
+    assert svc.orders.refund(t, admin, order_id, "120", "Everything back") == PRICE
     b = books(m, order_id)
     assert (b["escrow"], b["order"].state, b["charge"].status) == (0, state, "voided")  # the hold was voided
     assert "cancel" in offered(m, who, order_id)  # the page still offers the cancel
@@ -254,7 +254,7 @@ def test_cancel_after_the_whole_amount_was_refunded_cancels_and_refunds_nothing_
 def test_a_split_with_nothing_left_in_escrow_says_so(m):
     svc, t, admin = m["svc"], m["t"], m["admin"]
     order_id = paid_order_in(m, "delivered")
-    svc.payments.admin_refund(t, admin, order_id, "120", "Everything back")
+    svc.orders.refund(t, admin, order_id, "120", "Everything back")
     svc.orders.apply(t, m["client"], order_id, "dispute", note="Never finished")
     with pytest.raises(DomainError) as refused:
         svc.orders.apply(t, admin, order_id, "resolve_split", note="Half", refund="10")
@@ -295,7 +295,7 @@ def test_paypal_a_refund_that_timed_out_is_booked_before_completion(paypal_marke
     m.svc.orders.apply(m.t, m.pro, order_id, "deliver")
     m.paypal.hang_next(1, seconds=TIMEOUT * 3, path="/refund")
     with pytest.raises(PaymentUnavailable):
-        m.svc.payments.admin_refund(m.t, m.admin, order_id, "30", "One tap out of two")
+        m.svc.orders.refund(m.t, m.admin, order_id, "30", "One tap out of two")
     m.svc.orders.apply(m.t, m.client, order_id, "complete")
     assert provider_order(m, order_id).state == "completed"
     key = f"t{m.t.id}-o{order_id}-refund-1"

@@ -19,7 +19,9 @@ from backend.accounts.security import Passwords
 from backend.bootstrap import build_services, make_gateways
 from backend.config import Settings
 from backend.errors import DomainError, NotFound, ValidationFailed
+from backend.orders.facts import OrderFacts
 from backend.orders.models import Order
+from backend.orders.service import OrderService
 from backend.payments.adapters.demo import DemoGateway
 from backend.payments.ledger import Ledger
 from backend.payments.models import DemoCharge, LedgerEntry, Payment, Payout
@@ -50,9 +52,12 @@ def suite_settings(tmp_path, **over) -> Settings:
 def production_payments(svc) -> PaymentService:
     """The payment service a production process builds on the same database."""
     settings = production_settings(svc.settings)
-    payments = PaymentService(svc.db, settings, make_gateways(settings, svc.db), Ledger())
-    payments.orders = svc.orders
-    return payments
+    return PaymentService(svc.db, settings, make_gateways(settings, svc.db), Ledger(), OrderFacts())
+
+
+def production_orders(svc) -> OrderService:
+    """The order service a production process builds on the same database (over its payment service)."""
+    return OrderService(svc.db, production_payments(svc), svc.store, svc.jobs)
 
 
 def set_provider(svc, tenant, provider: str):
@@ -144,7 +149,7 @@ def test_checkout_without_a_configured_provider_is_refused_not_sent_to_the_demo_
     assert "demo" in svc.payments.gateways  # it is there, and still must not be used in the provider's place
     t = set_provider(svc, t, provider)
     with pytest.raises(DomainError) as exc:
-        svc.payments.start_checkout(t, client, order_id)
+        svc.orders.start_checkout(t, client, order_id)
     assert exc.value.message == CANNOT_TAKE_PAYMENTS
     _nothing_written(svc, t, order_id)
     assert not svc.payments.can_take_payments(t)  # the order page shows that message instead of a Pay button
@@ -153,21 +158,21 @@ def test_checkout_without_a_configured_provider_is_refused_not_sent_to_the_demo_
 def test_production_refuses_checkout_on_a_demo_marketplace(accepted_order):
     svc, t, client, _, order_id = accepted_order
     assert t.payment_provider == "demo"
-    production = production_payments(svc)
+    production = production_orders(svc)
     with pytest.raises(DomainError, match="can't take payments"):
         production.start_checkout(t, client, order_id)
     _nothing_written(svc, t, order_id)
-    assert svc.payments.can_take_payments(t) and not production.can_take_payments(t)
+    assert svc.payments.can_take_payments(t) and not production.payments.can_take_payments(t)
 
 
 def test_no_payout_through_a_provider_that_is_not_there(accepted_order):
     """Money held through the demo gateway (development) is never 'paid out' by a production process."""
     svc, t, client, pro, order_id = accepted_order
-    url = svc.payments.start_checkout(t, client, order_id)
+    url = svc.orders.start_checkout(t, client, order_id)
     session_id = url.rsplit("/", 1)[-1]
     svc.payments.gateways["demo"].pay_hosted(session_id, number="4242424242424242", exp_month=12,
                                              exp_year=TODAY.year + 2, cvc="123")
-    svc.payments.confirm_checkout(t, session_id, client)
+    svc.orders.confirm_checkout(t, session_id, client)
     for who, action in ((pro, "start"), (pro, "deliver"), (client, "complete")):
         svc.orders.apply(t, who, order_id, action)
     svc.payments.payout_onboarding(t, pro)  # after completion: the share waits for a payout
