@@ -28,6 +28,20 @@ def field(label: str, name: str, errors: rx.Var, *, type: str = "text", placehol
     )
 
 
+def field_error(errors: rx.Var, name: str) -> rx.Component:
+    """A field's error message, under an input that `field` does not build (a select, a text area, an upload)."""
+    return rx.cond(errors.contains(name), rx.text(errors[name], size="1", color="var(--red-11)", id=f"{name}-error"))
+
+
+def text_area_field(label: str, name: str, errors: rx.Var, **props) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="2", weight="medium"),
+        rx.text_area(name=name, id=name, width="100%", **props),
+        field_error(errors, name),
+        spacing="1", width="100%",
+    )
+
+
 def form_alert(message: rx.Var) -> rx.Component:
     return rx.cond(
         message != "",
@@ -37,6 +51,17 @@ def form_alert(message: rx.Var) -> rx.Component:
 
 def submit_button(label: str, busy: rx.Var, **props) -> rx.Component:
     return rx.button(label, type="submit", loading=busy, size="3", width="100%", **props)
+
+
+def auth_form(state, *fields: rx.Component, submit: str, submit_id: str, footer: rx.Component | None = None,
+              **form_props) -> rx.Component:
+    """A sign-in form of a FormMixin state: its fields, the form's refusal, then the submit button (spinning while
+    `state.busy`); it posts to `state.submit`."""
+    return rx.form(
+        rx.vstack(*fields, form_alert(state.form_error), submit_button(submit, state.busy, id=submit_id),
+                  *([footer] if footer is not None else []), spacing="3", width="100%"),
+        on_submit=state.submit, **form_props,
+    )
 
 
 def auth_card(title: str, subtitle: str | rx.Component, *children) -> rx.Component:
@@ -51,4 +76,32 @@ def auth_card(title: str, subtitle: str | rx.Component, *children) -> rx.Compone
             size="3", width="100%", max_width="440px",
         ),
         padding_y=["8px", "32px"],
+    )
+
+
+def form_dialog(title: str | rx.Var, *fields: rx.Component, submit: rx.Component, form_error: rx.Var, on_submit,
+                open: rx.Var, on_open_change, max_width: str, description: rx.Component | None = None,
+                trigger: rx.Component | None = None, form_key: rx.Var | None = None) -> rx.Component:
+    """A dialog holding one form: its fields, the form's refusal, then Cancel (closes it) and the submit button."""
+    return rx.dialog.root(
+        *([rx.dialog.trigger(trigger)] if trigger is not None else []),
+        rx.dialog.content(
+            rx.dialog.title(title),
+            *([description] if description is not None else []),
+            rx.form(
+                rx.vstack(
+                    *fields,
+                    form_alert(form_error),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        submit,
+                        justify="end", spacing="3", width="100%",
+                    ),
+                    spacing="3", width="100%",
+                ),
+                on_submit=on_submit, **({"key": form_key} if form_key is not None else {}),
+            ),
+            max_width=max_width,
+        ),
+        open=open, on_open_change=on_open_change,
     )

@@ -247,6 +247,25 @@ def page_header(title: str | rx.Var, subtitle: str | rx.Var = "", *actions) -> r
     )
 
 
+def data_table(headers: tuple[str, ...], items: rx.Var, row, **table_props) -> rx.Component:
+    """A table of `items`, `row(item)` each, that scrolls sideways on a narrow screen."""
+    return rx.box(rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.body(rx.foreach(items, row)),
+        width="100%", **table_props), overflow_x="auto", width="100%")
+
+
+def loaded_list(loaded: rx.Var, items: rx.Var, empty: rx.Component, shown: rx.Component) -> rx.Component:
+    """A list the page loads: a spinner until it has, then the empty state or the list."""
+    return rx.cond(~loaded, loading_panel(), rx.cond(items.length() == 0, empty, shown))
+
+
+def list_page(header: rx.Component, loaded: rx.Var, items: rx.Var, empty: rx.Component, shown: rx.Component,
+              *after: rx.Component) -> rx.Component:
+    """A page listing what it loads: its header, the list (a spinner until loaded, or the empty state), then the rest."""
+    return page_shell(rx.vstack(header, loaded_list(loaded, items, empty, shown), *after, spacing="4", width="100%"))
+
+
 def empty_state(icon: str, title: str, body: str, *actions) -> rx.Component:
     return rx.center(
         rx.vstack(

@@ -16,6 +16,15 @@ def status_badge(state) -> rx.Component:
                     variant="soft", radius="full", class_name="status-badge")
 
 
+def card_link(content: rx.Component, href, class_name: str = "", **link_props) -> rx.Component:
+    """A card that opens a page: the whole card is the link; its border takes the brand colour on hover."""
+    return rx.link(
+        rx.card(content, width="100%", _hover={"border_color": "var(--accent-8)"},
+                **({"class_name": class_name} if class_name else {})),
+        href=href, underline="none", color="inherit", width="100%", **link_props,
+    )
+
+
 def meta(icon: str, text) -> rx.Component:
     return rx.hstack(rx.icon(icon, size=14), rx.text(text, size="2"), spacing="1", align="center",
                      color="var(--gray-11)")

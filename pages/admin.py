@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.layout import data_table, empty_state, loaded_list, page_header, page_shell
 from state.admin import AdminCategoriesState, AdminUsersState, OutboxState
 from state.app_state import HOME_FOR_ROLE
 
@@ -99,23 +99,10 @@ def admin_users() -> rx.Component:
             ),
             gap="12px", width="100%", wrap="wrap",
         ),
-        rx.cond(
-            ~AdminUsersState.loaded, loading_panel(),
-            rx.cond(
-                AdminUsersState.users.length() == 0,
-                empty_state("users", "No users match", "Try another search or role."),
-                rx.box(
-                    rx.table.root(
-                        rx.table.header(rx.table.row(
-                            *[rx.table.column_header_cell(h) for h in
-                              ("Name", "Role", "Status", "Email", "Last login", "")])),
-                        rx.table.body(rx.foreach(AdminUsersState.users, user_row)),
-                        variant="surface", width="100%", id="users-table",
-                    ),
-                    overflow_x="auto", width="100%",
-                ),
-            ),
-        ),
+        loaded_list(AdminUsersState.loaded, AdminUsersState.users,
+                    empty_state("users", "No users match", "Try another search or role."),
+                    data_table(("Name", "Role", "Status", "Email", "Last login", ""), AdminUsersState.users,
+                               user_row, variant="surface", id="users-table")),
         spacing="4", width="100%",
     ))
 
@@ -152,10 +139,9 @@ def admin_outbox() -> rx.Component:
             icon="flask-conical", color_scheme="amber", width="100%"),
         rx.cond(
             OutboxState.unavailable != "", empty_state("mail-x", "No dev outbox here", OutboxState.unavailable),
-            rx.cond(~OutboxState.loaded, loading_panel(),
-            rx.cond(OutboxState.messages.length() == 0,
-                    empty_state("mail", "No messages yet", "Sign-ups and password resets send emails here."),
-                    rx.vstack(rx.foreach(OutboxState.messages, message_card), spacing="3", width="100%"))),
+            loaded_list(OutboxState.loaded, OutboxState.messages,
+                        empty_state("mail", "No messages yet", "Sign-ups and password resets send emails here."),
+                        rx.vstack(rx.foreach(OutboxState.messages, message_card), spacing="3", width="100%")),
         ),
         spacing="4", width="100%",
     ))
@@ -191,9 +177,7 @@ def admin_categories() -> rx.Component:
                     rx.text(AdminCategoriesState.errors["name"], size="1", color="var(--red-11)")),
             on_submit=AdminCategoriesState.add, reset_on_submit=True,
         ), width="100%"),
-        rx.box(rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in ("Name", "Slug", "Status", "")])),
-            rx.table.body(rx.foreach(AdminCategoriesState.categories, category_row)),
-            variant="surface", width="100%", id="categories-table"), overflow_x="auto", width="100%"),
+        data_table(("Name", "Slug", "Status", ""), AdminCategoriesState.categories, category_row, variant="surface",
+                   id="categories-table"),
         spacing="4", width="100%",
     ))

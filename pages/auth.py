@@ -6,9 +6,14 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.forms import auth_card, field, form_alert, submit_button
+from components.forms import auth_card, auth_form, field
 from components.layout import page_shell
 from state.auth import ForgotState, LoginState, OperatorLoginState, ResetState, SignupState, VerifyState
+
+
+def auth_page(title: str, subtitle: str | rx.Component, *children) -> rx.Component:
+    """A marketplace's sign-in page: one card, open to everyone (the page itself decides what a signed-in user sees)."""
+    return page_shell(auth_card(title, subtitle, *children), gated=False)
 
 
 def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
@@ -32,55 +37,46 @@ def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
 @page("/signup", "Sign up", on_load=SignupState.load)
 def signup() -> rx.Component:
     errors = SignupState.errors
-    return page_shell(auth_card(
+    return auth_page(
         "Create your account",
         rx.text("Already have one? ", rx.link("Log in", href="/login"), size="2", color="var(--gray-11)"),
-        rx.form(
-            rx.vstack(
-                rx.text("I want to", size="2", weight="medium"),
-                rx.flex(
-                    _role_option("client", "Hire a pro", "Post jobs and book services", "search"),
-                    _role_option("professional", "Offer services", "Get leads and grow", "briefcase"),
-                    gap="8px", width="100%", direction=rx.breakpoints(initial="column", xs="row"),
-                ),
-                field("Full name", "full_name", errors, auto_complete="name", max_length=80, required=True),
-                field("Email", "email", errors, type="email", auto_complete="email", required=True),
-                field("Password", "password", errors, type="password", auto_complete="new-password",
-                      hint="At least 10 characters", required=True),
-                form_alert(SignupState.form_error),
-                submit_button("Create account", SignupState.busy, id="signup-submit"),
-                rx.text("By signing up you agree to the marketplace terms.", size="1", color="var(--gray-10)"),
-                spacing="3", width="100%",
+        auth_form(
+            SignupState,
+            rx.text("I want to", size="2", weight="medium"),
+            rx.flex(
+                _role_option("client", "Hire a pro", "Post jobs and book services", "search"),
+                _role_option("professional", "Offer services", "Get leads and grow", "briefcase"),
+                gap="8px", width="100%", direction=rx.breakpoints(initial="column", xs="row"),
             ),
-            on_submit=SignupState.submit, id="signup-form",
+            field("Full name", "full_name", errors, auto_complete="name", max_length=80, required=True),
+            field("Email", "email", errors, type="email", auto_complete="email", required=True),
+            field("Password", "password", errors, type="password", auto_complete="new-password",
+                  hint="At least 10 characters", required=True),
+            submit="Create account", submit_id="signup-submit", id="signup-form",
+            footer=rx.text("By signing up you agree to the marketplace terms.", size="1", color="var(--gray-10)"),
         ),
-    ), gated=False)
+    )
 
 
 @page("/login", "Log in", on_load=LoginState.load)
 def login() -> rx.Component:
     errors = LoginState.errors
-    return page_shell(auth_card(
+    return auth_page(
         "Welcome back",
         rx.text("New here? ", rx.link("Create an account", href="/signup"), size="2", color="var(--gray-11)"),
-        rx.form(
-            rx.vstack(
-                field("Email", "email", errors, type="email", auto_complete="email", required=True),
-                field("Password", "password", errors, type="password", auto_complete="current-password",
-                      required=True),
-                rx.link("Forgot password?", href="/forgot", size="2", align_self="end"),
-                form_alert(LoginState.form_error),
-                submit_button("Log in", LoginState.busy, id="login-submit"),
-                spacing="3", width="100%",
-            ),
-            on_submit=LoginState.submit, id="login-form",
+        auth_form(
+            LoginState,
+            field("Email", "email", errors, type="email", auto_complete="email", required=True),
+            field("Password", "password", errors, type="password", auto_complete="current-password", required=True),
+            rx.link("Forgot password?", href="/forgot", size="2", align_self="end"),
+            submit="Log in", submit_id="login-submit", id="login-form",
         ),
-    ), gated=False)
+    )
 
 
 @page("/forgot", "Reset your password", on_load=ForgotState.load)
 def forgot() -> rx.Component:
-    return page_shell(auth_card(
+    return auth_page(
         "Forgot your password?",
         "Enter your email and we'll send you a link to choose a new one.",
         rx.cond(
@@ -90,23 +86,17 @@ def forgot() -> rx.Component:
                         ", a reset link is on its way. It expires in an hour."),
                 icon="mail-check", color_scheme="green", id="forgot-sent",
             ),
-            rx.form(
-                rx.vstack(
-                    field("Email", "email", ForgotState.errors, type="email", auto_complete="email", required=True),
-                    form_alert(ForgotState.form_error),
-                    submit_button("Send reset link", ForgotState.busy, id="forgot-submit"),
-                    spacing="3", width="100%",
-                ),
-                on_submit=ForgotState.submit,
-            ),
+            auth_form(ForgotState,
+                      field("Email", "email", ForgotState.errors, type="email", auto_complete="email", required=True),
+                      submit="Send reset link", submit_id="forgot-submit"),
         ),
         rx.link("Back to log in", href="/login", size="2"),
-    ), gated=False)
+    )
 
 
 @page("/reset", "Choose a new password", on_load=ResetState.load)
 def reset() -> rx.Component:
-    return page_shell(auth_card(
+    return auth_page(
         "Choose a new password",
         "Use at least 10 characters. You'll be logged out everywhere else.",
         rx.cond(
@@ -117,25 +107,19 @@ def reset() -> rx.Component:
                 rx.link(rx.button("Log in", size="3", width="100%"), href="/login", width="100%"),
                 width="100%",
             ),
-            rx.form(
-                rx.vstack(
-                    field("New password", "password", ResetState.errors, type="password",
-                          auto_complete="new-password", required=True),
-                    field("Repeat new password", "confirm", ResetState.errors, type="password",
-                          auto_complete="new-password", required=True),
-                    form_alert(ResetState.form_error),
-                    submit_button("Change password", ResetState.busy, id="reset-submit"),
-                    spacing="3", width="100%",
-                ),
-                on_submit=ResetState.submit,
-            ),
+            auth_form(ResetState,
+                      field("New password", "password", ResetState.errors, type="password",
+                            auto_complete="new-password", required=True),
+                      field("Repeat new password", "confirm", ResetState.errors, type="password",
+                            auto_complete="new-password", required=True),
+                      submit="Change password", submit_id="reset-submit"),
         ),
-    ), gated=False)
+    )
 
 
 @page("/verify", "Confirm your email", on_load=VerifyState.load)
 def verify() -> rx.Component:
-    return page_shell(auth_card(
+    return auth_page(
         "Email confirmation", "",
         rx.match(
             VerifyState.verify_status,
@@ -146,7 +130,7 @@ def verify() -> rx.Component:
             rx.spinner(),
         ),
         rx.link(rx.button("Continue", variant="soft", width="100%"), href="/", width="100%"),
-    ), gated=False)
+    )
 
 
 @page("/operator/login", "Platform console", on_load=OperatorLoginState.load)
@@ -156,17 +140,11 @@ def operator_login() -> rx.Component:
         auth_card(
             "Platform console",
             "For the operators of this installation. Marketplace users log in on their marketplace.",
-            rx.form(
-                rx.vstack(
-                    field("Email", "email", errors, type="email", auto_complete="email", required=True),
-                    field("Password", "password", errors, type="password", auto_complete="current-password",
-                          required=True),
-                    form_alert(OperatorLoginState.form_error),
-                    submit_button("Log in", OperatorLoginState.busy, id="operator-login-submit"),
-                    spacing="3", width="100%",
-                ),
-                on_submit=OperatorLoginState.submit,
-            ),
+            auth_form(OperatorLoginState,
+                      field("Email", "email", errors, type="email", auto_complete="email", required=True),
+                      field("Password", "password", errors, type="password", auto_complete="current-password",
+                            required=True),
+                      submit="Log in", submit_id="operator-login-submit"),
         ),
         padding="48px 16px", min_height="100vh", background="var(--gray-3)",
     )

@@ -4,40 +4,37 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.layout import empty_state, list_page, loading_panel, page_header, page_shell
+from components.market import card_link
 from pages.registry import page
 from state.chat import ChatRoom, ChatState, ConversationsState
 
 
 def conversation_row(c) -> rx.Component:
-    return rx.link(
-        rx.card(
-            rx.hstack(
-                rx.avatar(fallback=c.other_name.to(str)[0:1], size="3", radius="full"),
-                rx.vstack(rx.text(c.other_name, weight="bold"), rx.text(c.title, size="2", color="var(--gray-11)"),
-                          spacing="0"),
-                rx.spacer(),
-                rx.cond(c.unread > 0, rx.badge(c.unread, color_scheme="red", radius="full", class_name="unread")),
-                align="center", width="100%",
-            ),
-            width="100%", class_name="conversation-row", _hover={"border_color": "var(--accent-8)"},
+    return card_link(
+        rx.hstack(
+            rx.avatar(fallback=c.other_name.to(str)[0:1], size="3", radius="full"),
+            rx.vstack(rx.text(c.other_name, weight="bold"), rx.text(c.title, size="2", color="var(--gray-11)"),
+                      spacing="0"),
+            rx.spacer(),
+            rx.cond(c.unread > 0, rx.badge(c.unread, color_scheme="red", radius="full", class_name="unread")),
+            align="center", width="100%",
         ),
-        href=f"/messages/{c.id}", underline="none", color="inherit", width="100%",
+        f"/messages/{c.id}", "conversation-row",
     )
 
 
 @page("/messages", "Messages", on_load=ConversationsState.load)
 def conversations() -> rx.Component:
-    return page_shell(rx.vstack(
+    return list_page(
         page_header("Messages", "Talk with clients, professionals and the marketplace team.",
                     rx.button(rx.icon("life-buoy", size=16), "Contact support", variant="soft",
                               on_click=ConversationsState.open_support, id="contact-support")),
-        rx.cond(~ConversationsState.loaded, loading_panel(),
-                rx.cond(ConversationsState.conversations.length() == 0,
-                        empty_state("messages-square", "No conversations yet",
-                                    "A conversation opens when a professional quotes on a request."),
-                        rx.vstack(rx.foreach(ConversationsState.conversations, conversation_row), spacing="2",
-                                  width="100%", id="conversations"))),
+        ConversationsState.loaded, ConversationsState.conversations,
+        empty_state("messages-square", "No conversations yet",
+                    "A conversation opens when a professional quotes on a request."),
+        rx.vstack(rx.foreach(ConversationsState.conversations, conversation_row), spacing="2",
+                  width="100%", id="conversations"),
         rx.cond(ConversationsState.notifications.length() > 0, rx.vstack(
             rx.text("While you were away", weight="bold", size="2", color="var(--gray-11)"),
             rx.foreach(ConversationsState.notifications, lambda n: rx.hstack(
@@ -45,8 +42,7 @@ def conversations() -> rx.Component:
                 rx.text(n.created_at, size="1", color="var(--gray-10)"), spacing="2", align="center",
                 class_name="in-app-notification")),
             spacing="2", width="100%", id="notifications")),
-        spacing="4", width="100%",
-    ))
+    )
 
 
 def attachment(a) -> rx.Component:

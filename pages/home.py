@@ -7,6 +7,7 @@ import reflex as rx
 from pages.registry import page
 
 from components.layout import empty_state, page_header, page_shell
+from components.market import card_link
 from state.app_state import HOME_FOR_ROLE
 from state.auth import VerifyState
 from pages.requests import request_card
@@ -49,14 +50,13 @@ def profile_card() -> rx.Component:
 
 
 def stat_link(icon: str, value, label: str, href: str, element_id: str) -> rx.Component:
-    return rx.link(rx.card(rx.hstack(
+    return card_link(rx.hstack(
         rx.center(rx.icon(icon, size=20, color="var(--brand)"), width="40px", height="40px", border_radius="10px",
                   background="var(--accent-3)"),
         rx.vstack(rx.text(value, size="6", weight="bold", id=element_id), rx.text(label, size="2",
                                                                                    color="var(--gray-11)"),
                   spacing="0"),
-        spacing="3", align="center"), width="100%", _hover={"border_color": "var(--accent-8)"}),
-        href=href, underline="none", color="inherit", width="100%")
+        spacing="3", align="center"), href)
 
 
 @page(HOME_FOR_ROLE["client"], "My dashboard", on_load=HomeState.load_client)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, form_alert
-from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.forms import field, field_error, form_alert, form_dialog, text_area_field
+from components.layout import empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import meta, photo_strip, request_summary, section, status_badge
 from pages.registry import page
 from state.leads import LeadsState, MyQuotesState
@@ -39,59 +39,36 @@ def lead_card(r) -> rx.Component:
 
 def quote_dialog() -> rx.Component:
     errors = LeadsState.errors
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Send a quote"),
-            rx.dialog.description(rx.cond(LeadsState.quoting, LeadsState.quoting.title, ""), margin_bottom="12px"),
-            rx.form(
-                rx.vstack(
-                    rx.grid(
-                        field("Price", "price", errors, placeholder="120.00", required=True),
-                        field("Estimated hours", "duration_hours", errors, type="number", default_value="2",
-                              required=True),
-                        columns="2", spacing="3", width="100%",
-                    ),
-                    field("Valid until", "valid_until", errors, type="date",
-                          default_value=LeadsState.default_valid_until, required=True),
-                    rx.vstack(
-                        rx.text("Message", size="2", weight="medium"),
-                        rx.text_area(name="message", id="message", rows="4", width="100%", max_length=2000,
-                                     placeholder="What's included, when you can start, questions you have"),
-                        rx.cond(errors.contains("message"),
-                                rx.text(errors["message"], size="1", color="var(--red-11)", id="message-error")),
-                        spacing="1", width="100%",
-                    ),
-                    form_alert(LeadsState.form_error),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Send quote", type="submit", loading=LeadsState.busy, id="quote-submit"),
-                        justify="end", spacing="3", width="100%",
-                    ),
-                    spacing="3", width="100%",
-                ),
-                on_submit=LeadsState.send_quote,
-            ),
-            max_width="520px",
+    return form_dialog(
+        "Send a quote",
+        rx.grid(
+            field("Price", "price", errors, placeholder="120.00", required=True),
+            field("Estimated hours", "duration_hours", errors, type="number", default_value="2", required=True),
+            columns="2", spacing="3", width="100%",
         ),
+        field("Valid until", "valid_until", errors, type="date", default_value=LeadsState.default_valid_until,
+              required=True),
+        text_area_field("Message", "message", errors, rows="4", max_length=2000,
+                        placeholder="What's included, when you can start, questions you have"),
+        description=rx.dialog.description(rx.cond(LeadsState.quoting, LeadsState.quoting.title, ""),
+                                          margin_bottom="12px"),
+        submit=rx.button("Send quote", type="submit", loading=LeadsState.busy, id="quote-submit"),
+        form_error=LeadsState.form_error, on_submit=LeadsState.send_quote, max_width="520px",
         open=LeadsState.quote_open, on_open_change=LeadsState.set_quote_open,
     )
 
 
 @page("/pro/leads", "Leads", on_load=LeadsState.load)
 def leads() -> rx.Component:
-    return page_shell(rx.vstack(
+    return list_page(
         page_header("Leads", "Open requests in your categories and service area."),
-        rx.cond(
-            ~LeadsState.loaded, loading_panel(),
-            rx.cond(LeadsState.leads.length() == 0,
-                    empty_state("inbox", "No new leads",
-                                "Make sure your profile lists your categories and city; new requests appear here.",
-                                rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile")),
-                    rx.vstack(rx.foreach(LeadsState.leads, lead_card), spacing="3", width="100%", id="leads")),
-        ),
+        LeadsState.loaded, LeadsState.leads,
+        empty_state("inbox", "No new leads",
+                    "Make sure your profile lists your categories and city; new requests appear here.",
+                    rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile")),
+        rx.vstack(rx.foreach(LeadsState.leads, lead_card), spacing="3", width="100%", id="leads"),
         quote_dialog(),
-        spacing="4", width="100%",
-    ))
+    )
 
 
 def my_quote_row(q) -> rx.Component:
@@ -120,14 +97,12 @@ def my_quote_row(q) -> rx.Component:
 
 @page("/pro/quotes", "My quotes", on_load=MyQuotesState.load)
 def my_quotes() -> rx.Component:
-    return page_shell(rx.vstack(
+    return list_page(
         page_header("My quotes", "Quotes you sent and where they stand."),
-        rx.cond(~MyQuotesState.loaded, loading_panel(),
-                rx.cond(MyQuotesState.quotes.length() == 0,
-                        empty_state("send", "No quotes yet", "Send a quote from your leads inbox."),
-                        rx.vstack(rx.foreach(MyQuotesState.quotes, my_quote_row), spacing="2", width="100%"))),
-        spacing="4", width="100%",
-    ))
+        MyQuotesState.loaded, MyQuotesState.quotes,
+        empty_state("send", "No quotes yet", "Send a quote from your leads inbox."),
+        rx.vstack(rx.foreach(MyQuotesState.quotes, my_quote_row), spacing="2", width="100%"),
+    )
 
 
 def availability_row(day: str) -> rx.Component:
@@ -195,9 +170,7 @@ def pro_profile_editor() -> rx.Component:
                         variant=rx.cond(ProEditorState.chosen.contains(c.id), "solid", "outline"),
                         on_click=ProEditorState.toggle_category(c.id), class_name="category-chip",
                         data_slug=c.slug)), gap="8px", wrap="wrap"),
-                    rx.cond(errors.contains("category_ids"),
-                            rx.text(errors["category_ids"], size="1", color="var(--red-11)",
-                                    id="category_ids-error")),
+                    field_error(errors, "category_ids"),
                     spacing="2", width="100%",
                 ),
             ),

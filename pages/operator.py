@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.forms import field, form_alert
+from components.forms import field, form_dialog
 from components.layout import empty_state, loading_panel, page_header
 from state.operator import OperatorState
 
@@ -46,62 +46,35 @@ def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
 
 def create_dialog() -> rx.Component:
     errors = OperatorState.errors
-    return rx.dialog.root(
-        rx.dialog.trigger(rx.button(rx.icon("plus", size=16), "New marketplace", id="new-tenant")),
-        rx.dialog.content(
-            rx.dialog.title("New marketplace"),
-            rx.form(
-                rx.vstack(
-                    field("Address", "slug", errors, placeholder="acme",
-                          hint=f"Served at <address>.{OperatorState.base_domain}", max_length=40, required=True),
-                    *branding_fields(),
-                    rx.separator(),
-                    rx.text("First admin", weight="bold", size="2"),
-                    field("Admin name", "admin_name", errors, default_value="Marketplace admin", max_length=80),
-                    field("Admin email", "admin_email", errors, type="email", required=True),
-                    field("Admin password", "admin_password", errors, type="password", hint="At least 10 characters",
-                          auto_complete="new-password", required=True),
-                    form_alert(OperatorState.form_error),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Create", type="submit", loading=OperatorState.busy, id="create-tenant"),
-                        justify="end", spacing="3", width="100%",
-                    ),
-                    spacing="3", width="100%",
-                ),
-                on_submit=OperatorState.create,
-            ),
-            max_width="520px",
-        ),
+    return form_dialog(
+        "New marketplace",
+        field("Address", "slug", errors, placeholder="acme", hint=f"Served at <address>.{OperatorState.base_domain}",
+              max_length=40, required=True),
+        *branding_fields(),
+        rx.separator(),
+        rx.text("First admin", weight="bold", size="2"),
+        field("Admin name", "admin_name", errors, default_value="Marketplace admin", max_length=80),
+        field("Admin email", "admin_email", errors, type="email", required=True),
+        field("Admin password", "admin_password", errors, type="password", hint="At least 10 characters",
+              auto_complete="new-password", required=True),
+        trigger=rx.button(rx.icon("plus", size=16), "New marketplace", id="new-tenant"),
+        submit=rx.button("Create", type="submit", loading=OperatorState.busy, id="create-tenant"),
+        form_error=OperatorState.form_error, on_submit=OperatorState.create, max_width="520px",
         open=OperatorState.create_open, on_open_change=OperatorState.set_create_open,
     )
 
 
 def edit_dialog() -> rx.Component:
     e = OperatorState.editing
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Branding"),
-            rx.form(
-                rx.vstack(
-                    *branding_fields({"name": e["name"], "primary_color": e["primary_color"],
-                                      "accent_color": e["accent_color"], "logo_url": e["logo_url"],
-                                      "currency": e["currency"], "platform_fee_percent": e["platform_fee_percent"],
-                                      "payment_provider": rx.cond(e["payment_provider"] == "", "none",
-                                                                  e["payment_provider"])}),
-                    form_alert(OperatorState.form_error),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Save", type="submit", id="save-branding"),
-                        justify="end", spacing="3", width="100%",
-                    ),
-                    spacing="3", width="100%",
-                ),
-                on_submit=OperatorState.save_branding, key=e["id"],
-            ),
-            max_width="520px",
-        ),
-        open=OperatorState.edit_open, on_open_change=OperatorState.set_edit_open,
+    return form_dialog(
+        "Branding",
+        *branding_fields({"name": e["name"], "primary_color": e["primary_color"], "accent_color": e["accent_color"],
+                          "logo_url": e["logo_url"], "currency": e["currency"],
+                          "platform_fee_percent": e["platform_fee_percent"],
+                          "payment_provider": rx.cond(e["payment_provider"] == "", "none", e["payment_provider"])}),
+        submit=rx.button("Save", type="submit", id="save-branding"),
+        form_error=OperatorState.form_error, on_submit=OperatorState.save_branding, form_key=e["id"],
+        max_width="520px", open=OperatorState.edit_open, on_open_change=OperatorState.set_edit_open,
     )
 
 

@@ -4,72 +4,51 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, form_alert
-from components.layout import empty_state, loading_panel, page_header, page_shell
-from components.market import meta, section, status_badge, timeline
+from components.forms import field, field_error, form_dialog
+from components.layout import data_table, empty_state, list_page, loading_panel, page_header, page_shell
+from components.market import card_link, meta, section, status_badge, timeline
 from pages.registry import page
 from state.orders import OrderState, OrdersState
 
 
 def order_row(o) -> rx.Component:
-    return rx.link(
-        rx.card(
-            rx.flex(
-                rx.vstack(rx.text(o.title, weight="bold"),
-                          rx.flex(meta("user", rx.cond(o.viewer_role == "client", o.pro_name, o.client_name)),
-                                  meta("calendar", o.scheduled_for), gap="12px", wrap="wrap"),
-                          spacing="1"),
-                rx.spacer(),
-                rx.hstack(rx.text(o.price, weight="bold"), status_badge(o.state), spacing="3", align="center"),
-                gap="12px", align="center", wrap="wrap", width="100%",
-            ),
-            width="100%", class_name="order-row", _hover={"border_color": "var(--accent-8)"},
+    return card_link(
+        rx.flex(
+            rx.vstack(rx.text(o.title, weight="bold"),
+                      rx.flex(meta("user", rx.cond(o.viewer_role == "client", o.pro_name, o.client_name)),
+                              meta("calendar", o.scheduled_for), gap="12px", wrap="wrap"),
+                      spacing="1"),
+            rx.spacer(),
+            rx.hstack(rx.text(o.price, weight="bold"), status_badge(o.state), spacing="3", align="center"),
+            gap="12px", align="center", wrap="wrap", width="100%",
         ),
-        href=f"/orders/{o.id}", underline="none", color="inherit", width="100%",
+        f"/orders/{o.id}", "order-row",
     )
 
 
 @page("/orders", "Orders", on_load=OrdersState.load)
 def orders() -> rx.Component:
-    return page_shell(rx.vstack(
+    return list_page(
         page_header("Orders", "Bookings in progress and done."),
-        rx.cond(~OrdersState.loaded, loading_panel(),
-                rx.cond(OrdersState.orders.length() == 0,
-                        empty_state("package", "No orders yet",
-                                    "An order starts when a client accepts a quote or books a professional."),
-                        rx.vstack(rx.foreach(OrdersState.orders, order_row), spacing="2", width="100%",
-                                  id="orders"))),
-        spacing="4", width="100%",
-    ))
+        OrdersState.loaded, OrdersState.orders,
+        empty_state("package", "No orders yet",
+                    "An order starts when a client accepts a quote or books a professional."),
+        rx.vstack(rx.foreach(OrdersState.orders, order_row), spacing="2", width="100%", id="orders"),
+    )
 
 
 def refund_dialog() -> rx.Component:
     errors = OrderState.errors
-    return rx.dialog.root(
-        rx.dialog.trigger(rx.button(rx.icon("undo-2", size=14), "Refund part", variant="soft", color_scheme="red",
-                                    id="refund-open")),
-        rx.dialog.content(
-            rx.dialog.title("Refund from escrow"),
-            rx.dialog.description("The money goes back to the client; the order carries on with the rest.",
-                                  margin_bottom="12px"),
-            rx.form(
-                rx.vstack(
-                    field("Amount", "amount", errors, placeholder="25.00", required=True),
-                    field("Reason", "reason", errors, placeholder="Part of the job was not done", required=True,
-                          max_length=500),
-                    form_alert(OrderState.form_error),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Refund", type="submit", color_scheme="red", loading=OrderState.busy,
-                                  id="refund-submit"),
-                        justify="end", spacing="3", width="100%",
-                    ),
-                    spacing="3", width="100%",
-                ),
-                on_submit=OrderState.refund,
-            ),
-            max_width="440px",
-        ),
+    return form_dialog(
+        "Refund from escrow",
+        field("Amount", "amount", errors, placeholder="25.00", required=True),
+        field("Reason", "reason", errors, placeholder="Part of the job was not done", required=True, max_length=500),
+        trigger=rx.button(rx.icon("undo-2", size=14), "Refund part", variant="soft", color_scheme="red",
+                          id="refund-open"),
+        description=rx.dialog.description("The money goes back to the client; the order carries on with the rest.",
+                                          margin_bottom="12px"),
+        submit=rx.button("Refund", type="submit", color_scheme="red", loading=OrderState.busy, id="refund-submit"),
+        form_error=OrderState.form_error, on_submit=OrderState.refund, max_width="440px",
         open=OrderState.refund_open, on_open_change=OrderState.set_refund_open,
     )
 
@@ -80,44 +59,26 @@ def ledger_section() -> rx.Component:
         rx.cond(
             OrderState.ledger.length() == 0,
             rx.text("No money has moved yet.", size="2", color="var(--gray-10)"),
-            rx.box(rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Tx", "Kind", "Account", "Amount (minor)", "Memo")])),
-                rx.table.body(rx.foreach(OrderState.ledger, lambda e: rx.table.row(
-                    rx.table.cell(e.transaction_id), rx.table.cell(e.kind), rx.table.cell(rx.code(e.account)),
-                    rx.table.cell(rx.text(e.amount_minor, " ", e.currency, color=rx.cond(
-                        e.amount_minor < 0, "var(--red-11)", "var(--green-11)"))),
-                    rx.table.cell(rx.text(e.memo, size="1"))))),
-                size="1", width="100%", id="ledger"), overflow_x="auto", width="100%"),
+            data_table(("Tx", "Kind", "Account", "Amount (minor)", "Memo"), OrderState.ledger, lambda e: rx.table.row(
+                rx.table.cell(e.transaction_id), rx.table.cell(e.kind), rx.table.cell(rx.code(e.account)),
+                rx.table.cell(rx.text(e.amount_minor, " ", e.currency, color=rx.cond(
+                    e.amount_minor < 0, "var(--red-11)", "var(--green-11)"))),
+                rx.table.cell(rx.text(e.memo, size="1"))), size="1", id="ledger"),
         ),
     )
 
 
 def note_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(OrderState.note_label),
-            rx.dialog.description(OrderState.note_prompt, margin_bottom="12px"),
-            rx.form(
-                rx.vstack(
-                    rx.cond(OrderState.note_action == "resolve_split",
-                            field("Refund to the client", "refund", OrderState.errors, placeholder="50.00",
-                                  hint="The rest goes to the professional, minus the platform fee")),
-                    rx.text_area(name="note", id="note", rows="4", width="100%", max_length=500),
-                    rx.cond(OrderState.errors.contains("note"),
-                            rx.text(OrderState.errors["note"], size="1", color="var(--red-11)", id="note-error")),
-                    form_alert(OrderState.form_error),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Submit", type="submit", loading=OrderState.busy, id="note-submit"),
-                        justify="end", spacing="3", width="100%",
-                    ),
-                    spacing="3", width="100%",
-                ),
-                on_submit=OrderState.act_with_note,
-            ),
-            max_width="480px",
-        ),
+    return form_dialog(
+        OrderState.note_label,
+        rx.cond(OrderState.note_action == "resolve_split",
+                field("Refund to the client", "refund", OrderState.errors, placeholder="50.00",
+                      hint="The rest goes to the professional, minus the platform fee")),
+        rx.text_area(name="note", id="note", rows="4", width="100%", max_length=500),
+        field_error(OrderState.errors, "note"),
+        description=rx.dialog.description(OrderState.note_prompt, margin_bottom="12px"),
+        submit=rx.button("Submit", type="submit", loading=OrderState.busy, id="note-submit"),
+        form_error=OrderState.form_error, on_submit=OrderState.act_with_note, max_width="480px",
         open=OrderState.note_action != "", on_open_change=OrderState.set_note_open,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import field, form_alert
-from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.layout import data_table, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import status_badge
 from pages.registry import page
 from state.payments import AdminPaymentsState, DemoCheckoutState, EarningsState, PaymentHistoryState
@@ -74,14 +74,10 @@ def earnings() -> rx.Component:
                 columns=rx.breakpoints(initial="1", sm="3"), spacing="3", width="100%"),
         rx.cond(e.rows.length() == 0,
                 empty_state("wallet", "No earnings yet", "Paid orders show up here."),
-                rx.box(rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                                   ("Order", "Date", "Your share", "Status")])),
-                    rx.table.body(rx.foreach(e.rows, lambda r: rx.table.row(
-                        rx.table.cell(rx.link(r.title, href=f"/orders/{r.order_id}")), rx.table.cell(r.date),
-                        rx.table.cell(r.amount), rx.table.cell(rx.badge(r.status, variant="soft")),
-                        class_name="earning-row"))),
-                    variant="surface", width="100%"), overflow_x="auto", width="100%")),
+                data_table(("Order", "Date", "Your share", "Status"), e.rows, lambda r: rx.table.row(
+                    rx.table.cell(rx.link(r.title, href=f"/orders/{r.order_id}")), rx.table.cell(r.date),
+                    rx.table.cell(r.amount), rx.table.cell(rx.badge(r.status, variant="soft")),
+                    class_name="earning-row"), variant="surface")),
         spacing="4", width="100%",
     )
     return page_shell(rx.cond(e, body, loading_panel()))
@@ -89,24 +85,19 @@ def earnings() -> rx.Component:
 
 @page("/payments", "Payments", on_load=PaymentHistoryState.load)
 def payment_history() -> rx.Component:
-    return page_shell(rx.vstack(
+    return list_page(
         page_header("Payments", "What you paid, what is held, what came back."),
-        rx.cond(~PaymentHistoryState.loaded, loading_panel(),
-                rx.cond(PaymentHistoryState.payments.length() == 0,
-                        empty_state("receipt", "No payments yet", "Payments for your orders appear here."),
-                        rx.box(rx.table.root(
-                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                                "Order", "Date", "Amount", "Held", "Refunded", "Order status", "Invoice")])),
-                            rx.table.body(rx.foreach(PaymentHistoryState.payments, lambda p: rx.table.row(
-                                rx.table.cell(rx.link(p.title, href=f"/orders/{p.order_id}")),
-                                rx.table.cell(p.created_at), rx.table.cell(p.amount), rx.table.cell(p.escrow),
-                                rx.table.cell(p.refunded), rx.table.cell(status_badge(p.order_state)),
-                                rx.table.cell(rx.cond(p.has_invoice, rx.link(
-                                    "PDF", href=f"/api/v1/orders/{p.order_id}/invoice", is_external=True), "—")),
-                            ))),
-                            variant="surface", width="100%", id="payments"), overflow_x="auto", width="100%"))),
-        spacing="4", width="100%",
-    ))
+        PaymentHistoryState.loaded, PaymentHistoryState.payments,
+        empty_state("receipt", "No payments yet", "Payments for your orders appear here."),
+        data_table(("Order", "Date", "Amount", "Held", "Refunded", "Order status", "Invoice"),
+                   PaymentHistoryState.payments, lambda p: rx.table.row(
+                       rx.table.cell(rx.link(p.title, href=f"/orders/{p.order_id}")),
+                       rx.table.cell(p.created_at), rx.table.cell(p.amount), rx.table.cell(p.escrow),
+                       rx.table.cell(p.refunded), rx.table.cell(status_badge(p.order_state)),
+                       rx.table.cell(rx.cond(p.has_invoice, rx.link(
+                           "PDF", href=f"/api/v1/orders/{p.order_id}/invoice", is_external=True), "—"))),
+                   variant="surface", id="payments"),
+    )
 
 
 @page("/admin/payments", "Payments", on_load=AdminPaymentsState.load)
@@ -123,16 +114,12 @@ def admin_payments() -> rx.Component:
                 money_stat("Paid out to pros", o.paid_out, "total-paid-out"),
                 columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%"),
         rx.cond(o.rows.length() == 0, empty_state("receipt", "No payments yet", "Paid orders appear here."),
-                rx.box(rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                        "Order", "Client", "Professional", "Provider", "Amount", "In escrow", "Refunded",
-                        "Order status")])),
-                    rx.table.body(rx.foreach(o.rows, lambda p: rx.table.row(
-                        rx.table.cell(rx.link(p.title, href=f"/orders/{p.order_id}")), rx.table.cell(p.client_name),
-                        rx.table.cell(p.pro_name), rx.table.cell(rx.badge(p.provider, variant="outline")),
-                        rx.table.cell(p.amount), rx.table.cell(p.escrow), rx.table.cell(p.refunded),
-                        rx.table.cell(status_badge(p.order_state))))),
-                    variant="surface", width="100%", id="admin-payments"), overflow_x="auto", width="100%")),
+                data_table(("Order", "Client", "Professional", "Provider", "Amount", "In escrow", "Refunded",
+                            "Order status"), o.rows, lambda p: rx.table.row(
+                    rx.table.cell(rx.link(p.title, href=f"/orders/{p.order_id}")), rx.table.cell(p.client_name),
+                    rx.table.cell(p.pro_name), rx.table.cell(rx.badge(p.provider, variant="outline")),
+                    rx.table.cell(p.amount), rx.table.cell(p.escrow), rx.table.cell(p.refunded),
+                    rx.table.cell(status_badge(p.order_state))), variant="surface", id="admin-payments")),
         spacing="4", width="100%",
     )
     return page_shell(rx.cond(o, body, loading_panel()))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, form_alert
-from components.layout import empty_state, loading_panel, page_header, page_shell
+from components.forms import field, form_dialog
+from components.layout import empty_state, loaded_list, loading_panel, page_header, page_shell
 from components.market import meta, section, verified_badge
 from pages.registry import page
 from state.pros import DAY_NAMES, DirectoryState, PublicProState
@@ -40,43 +40,28 @@ def directory() -> rx.Component:
         page_header("Professionals", "Browse local pros, then book or ask for a quote."),
         rx.flex(chip("all", "All"), rx.foreach(DirectoryState.categories, lambda c: chip(c.slug, c.name)),
                 gap="8px", wrap="wrap"),
-        rx.cond(~DirectoryState.loaded, loading_panel(),
-                rx.cond(DirectoryState.pros.length() == 0,
-                        empty_state("users", "No professionals here yet", "Try another category."),
-                        rx.grid(rx.foreach(DirectoryState.pros, pro_card),
-                                columns=rx.breakpoints(initial="1", sm="2", lg="3"), spacing="3", width="100%"))),
+        loaded_list(DirectoryState.loaded, DirectoryState.pros,
+                    empty_state("users", "No professionals here yet", "Try another category."),
+                    rx.grid(rx.foreach(DirectoryState.pros, pro_card),
+                            columns=rx.breakpoints(initial="1", sm="2", lg="3"), spacing="3", width="100%")),
         spacing="4", width="100%",
     ), gated=False)
 
 
 def book_dialog() -> rx.Component:
     errors = PublicProState.errors
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Book ", PublicProState.pro.full_name),
-            rx.dialog.description(rx.text("At ", PublicProState.pro.hourly_rate, " per hour. You pay after the "
-                                          "professional accepts."), margin_bottom="12px"),
-            rx.form(
-                rx.vstack(
-                    rx.grid(field("Day", "day", errors, type="date", min_value=PublicProState.min_day,
-                                  required=True),
-                            field("Hours", "hours", errors, type="number", default_value="2", required=True),
-                            columns="2", spacing="3", width="100%"),
-                    rx.vstack(rx.text("Note for the professional", size="2", weight="medium"),
-                              rx.text_area(name="note", rows="3", width="100%", max_length=1000),
-                              spacing="1", width="100%"),
-                    form_alert(PublicProState.form_error),
-                    rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Request booking", type="submit", loading=PublicProState.busy, id="book-submit"),
-                        justify="end", spacing="3", width="100%",
-                    ),
-                    spacing="3", width="100%",
-                ),
-                on_submit=PublicProState.book,
-            ),
-            max_width="480px",
-        ),
+    return form_dialog(
+        rx.fragment("Book ", PublicProState.pro.full_name),
+        rx.grid(field("Day", "day", errors, type="date", min_value=PublicProState.min_day, required=True),
+                field("Hours", "hours", errors, type="number", default_value="2", required=True),
+                columns="2", spacing="3", width="100%"),
+        rx.vstack(rx.text("Note for the professional", size="2", weight="medium"),
+                  rx.text_area(name="note", rows="3", width="100%", max_length=1000),
+                  spacing="1", width="100%"),
+        description=rx.dialog.description(rx.text("At ", PublicProState.pro.hourly_rate, " per hour. You pay after the "
+                                                  "professional accepts."), margin_bottom="12px"),
+        submit=rx.button("Request booking", type="submit", loading=PublicProState.busy, id="book-submit"),
+        form_error=PublicProState.form_error, on_submit=PublicProState.book, max_width="480px",
         open=PublicProState.book_open, on_open_change=PublicProState.set_book_open,
     )
 

@@ -4,48 +4,41 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, form_alert
-from components.layout import empty_state, loading_panel, page_header, page_shell
-from components.market import meta, photo_strip, request_summary, section, status_badge, verified_badge
+from components.forms import field, field_error, form_alert, text_area_field
+from components.layout import empty_state, list_page, loading_panel, page_header, page_shell
+from components.market import card_link, meta, photo_strip, request_summary, section, status_badge, verified_badge
 from pages.registry import page
 from state.requests import MyRequestsState, NewRequestState, RequestDetailState
 
 
 def request_card(r) -> rx.Component:
-    return rx.link(
-        rx.card(
-            rx.vstack(
-                rx.hstack(rx.text(r.title, weight="bold", size="4"), rx.spacer(), status_badge(r.status),
-                          width="100%", align="center"),
-                request_summary(r),
-                rx.hstack(rx.icon("message-square-quote", size=14),
-                          rx.text(r.quote_count, " quote(s)", size="2", weight="medium"),
-                          rx.text("· posted ", r.created_at, size="2", color="var(--gray-10)"),
-                          spacing="1", align="center"),
-                spacing="2", width="100%",
-            ),
-            width="100%", class_name="request-card", _hover={"border_color": "var(--accent-8)"},
+    return card_link(
+        rx.vstack(
+            rx.hstack(rx.text(r.title, weight="bold", size="4"), rx.spacer(), status_badge(r.status),
+                      width="100%", align="center"),
+            request_summary(r),
+            rx.hstack(rx.icon("message-square-quote", size=14),
+                      rx.text(r.quote_count, " quote(s)", size="2", weight="medium"),
+                      rx.text("· posted ", r.created_at, size="2", color="var(--gray-10)"),
+                      spacing="1", align="center"),
+            spacing="2", width="100%",
         ),
-        href=f"/requests/{r.id}", underline="none", color="inherit", width="100%",
+        f"/requests/{r.id}", "request-card",
     )
 
 
 @page("/requests", "My requests", on_load=MyRequestsState.load)
 def my_requests() -> rx.Component:
-    return page_shell(rx.vstack(
+    return list_page(
         page_header("My requests", "Jobs you posted and the quotes they received.",
                     rx.link(rx.button(rx.icon("plus", size=16), "Post a request", id="new-request"),
                             href="/requests/new")),
-        rx.cond(
-            ~MyRequestsState.loaded, loading_panel(),
-            rx.cond(MyRequestsState.requests.length() == 0,
-                    empty_state("clipboard-list", "No requests yet",
-                                "Describe a job and local professionals will send you quotes.",
-                                rx.link(rx.button("Post your first request"), href="/requests/new")),
-                    rx.vstack(rx.foreach(MyRequestsState.requests, request_card), spacing="3", width="100%")),
-        ),
-        spacing="4", width="100%",
-    ))
+        MyRequestsState.loaded, MyRequestsState.requests,
+        empty_state("clipboard-list", "No requests yet",
+                    "Describe a job and local professionals will send you quotes.",
+                    rx.link(rx.button("Post your first request"), href="/requests/new")),
+        rx.vstack(rx.foreach(MyRequestsState.requests, request_card), spacing="3", width="100%"),
+    )
 
 
 @page("/requests/new", "Post a request", on_load=NewRequestState.load)
@@ -64,23 +57,13 @@ def new_request() -> rx.Component:
                                 c.name, value=c.id.to_string()))),
                             value=NewRequestState.category_choice, on_change=NewRequestState.set_category_choice,
                         ),
-                        rx.cond(errors.contains("category_id"),
-                                rx.text(errors["category_id"], size="1", color="var(--red-11)",
-                                        id="category_id-error")),
+                        field_error(errors, "category_id"),
                         spacing="1", width="100%",
                     ),
                     field("Title", "title", errors, placeholder="e.g. Fix a leaking kitchen tap", max_length=120,
                           required=True),
-                    rx.vstack(
-                        rx.text("Description", size="2", weight="medium"),
-                        rx.text_area(name="description", id="description", rows="5", width="100%",
-                                     placeholder="What needs doing, access, materials, anything a pro should know",
-                                     max_length=4000),
-                        rx.cond(errors.contains("description"),
-                                rx.text(errors["description"], size="1", color="var(--red-11)",
-                                        id="description-error")),
-                        spacing="1", width="100%",
-                    ),
+                    text_area_field("Description", "description", errors, rows="5", max_length=4000,
+                                    placeholder="What needs doing, access, materials, anything a pro should know"),
                     rx.el.datalist(rx.foreach(NewRequestState.cities, lambda c: rx.el.option(value=c)),
                                    id="city-list"),
                     field("City", "city", errors, placeholder="Austin", max_length=80, required=True,
@@ -106,8 +89,7 @@ def new_request() -> rx.Component:
                             border="1px dashed var(--gray-a7)", border_radius="10px", padding="16px", width="100%",
                         ),
                         rx.foreach(rx.selected_files("request-photos"), lambda f: rx.text(f, size="1")),
-                        rx.cond(errors.contains("photos"),
-                                rx.text(errors["photos"], size="1", color="var(--red-11)", id="photos-error")),
+                        field_error(errors, "photos"),
                         spacing="1", width="100%",
                     ),
                     form_alert(NewRequestState.form_error),

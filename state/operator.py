@@ -20,6 +20,13 @@ async def _admit_operator(state: OperatorState):
     return operator, None if operator is not None else rx.redirect("/operator/login")
 
 
+def _checkout_choices() -> tuple[list[str], str, str]:
+    """The providers configured on this installation (and "none"), a new marketplace's default, and what to set up
+    when there is none."""
+    platform = services().platform
+    return [*platform.providers, "none"], platform.default_provider() or "none", platform.setup_hint()
+
+
 # Guard a console handler: it is called as `handler(self, operator, *args)`, like `requires` does for tenant pages.
 operator_only = guarded(_admit_operator)
 
@@ -46,10 +53,7 @@ class OperatorState(FormMixin, AppState):
     async def load(self, operator: Caller):
         self._clear_errors()
         self.operator_name = operator.name
-        platform = services().platform
-        self.providers = [*platform.providers, "none"]
-        self.default_provider = platform.default_provider() or "none"
-        self.setup_hint = platform.setup_hint()
+        self.providers, self.default_provider, self.setup_hint = await self._run(_checkout_choices)
         self.base_domain = services().settings.base_domain
         await self._reload(operator)
 
