@@ -9,31 +9,33 @@ Payments sit below: this service locks the order, hands payments a PayableOrder,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
-import sqlalchemy as sa
-
-from backend.identity import Caller, Role, TenantPublic
+from backend.identity import Caller, Role, TenantPublic, TenantStatus
 from backend.accounts.models import User, UserStatus
 from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.money import fee_for, format_money, parse_amount
 from backend.orders import process
+from backend.orders.facts import payable
 from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
-from backend.orders.facts import payable
 from backend.orders.models import Order, OrderEvent, OrderState
 from backend.orders.process import ESCROW_STATES, Effect, Party, Transition
+from backend.orders.views import ActionView, EventView, OrderView, order_view, person_name, viewer_of
 from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavailable
 from backend.payments.service import PaymentService
 from backend.payments.steps import STEP_RECORDED, STEP_WAITING, StepInDoubt, StepRecord
-from backend.profiles.models import WEEKDAYS, ProProfile, Profile
+from backend.profiles.models import WEEKDAYS, ProProfile
 from backend.storage.ports import ObjectStore, new_key
+from backend.tenancy.models import Tenant
 from backend.validation import parse_input
+
+__all__ = ["ActionView", "EventView", "OrderJobs", "OrderService", "OrderView"]  # the views are re-exported
 
 log = logging.getLogger(__name__)
 ADMIN_REFUND = "admin_refund"  # PaymentStep.action of an admin's partial refund (the others are order actions)
@@ -47,60 +49,6 @@ class OrderJobs(Protocol):
     def pay_out_order(self, tenant_id: int, order_id: int) -> None: ...
 
 
-@dataclass(frozen=True)
-class ActionView:
-    action: str
-    label: str
-    tone: str
-    confirm: str
-    needs_note: bool
-
-
-@dataclass(frozen=True)
-class EventView:
-    action: str
-    from_state: str
-    to_state: str
-    who: str
-    note: str
-    at: str
-
-
-@dataclass(frozen=True)
-class OrderView:
-    id: int
-    title: str
-    state: str
-    price: str
-    price_minor: int
-    fee: str
-    payout: str
-    currency: str
-    client_id: int
-    client_name: str
-    pro_id: int
-    pro_name: str
-    scheduled_for: str
-    created_at: str
-    request_id: int | None
-    has_invoice: bool
-    viewer_role: str
-    status_note: str  # what the waiting state's timer means ("Payment is due within 48 hours, ..."), or ""
-    can_refund: bool  # the admin may refund part of the escrow now
-    actions: list[ActionView] = field(default_factory=list)
-    events: list[EventView] = field(default_factory=list)
-
-
-def _viewer(caller: Caller, order: Order) -> Party | None:
-    if caller.role == Role.ADMIN:
-        return Party.ADMIN
-    if caller.id == order.client_id and caller.role == Role.CLIENT:
-        return Party.CLIENT
-    if caller.id == order.pro_id and caller.role == Role.PROFESSIONAL:
-        return Party.PROFESSIONAL
-    return None
-
-
 class OrderService:
     def __init__(self, db: Database, payments: PaymentService, store: ObjectStore, jobs: OrderJobs):
         self.db = db
@@ -108,35 +56,7 @@ class OrderService:
         self.store = store
         self.jobs = jobs
 
-    # ------------------------------------------------------------------ views
-
-    def _name(self, session: Session, user_id: int | None) -> str:
-        if user_id is None:
-            return "System"
-        profile = session.get(Profile, user_id)
-        return profile.full_name if profile else f"User {user_id}"
-
-    def _view(self, session: Session, order: Order, viewer: Party, *, detail: bool = False) -> OrderView:
-        events, actions = [], []
-        if detail:
-            rows = session.exec(select(OrderEvent).where(OrderEvent.order_id == order.id)
-                                .order_by(OrderEvent.at, OrderEvent.id)).all()
-            events = [EventView(action=e.action, from_state=e.from_state, to_state=e.to_state,
-                                who=self._name(session, e.actor_id), note=e.note,
-                                at=e.at.strftime("%b %d, %Y %H:%M")) for e in rows]
-            actions = [ActionView(action=t.action, label=t.label, tone=t.tone, confirm=t.confirm,
-                                  needs_note=t.needs_note) for t in process.available(order.state, viewer)]
-        return OrderView(
-            id=order.id, title=order.title, state=order.state, price=format_money(order.price_minor, order.currency),
-            price_minor=order.price_minor, fee=format_money(order.platform_fee_minor, order.currency),
-            payout=format_money(order.price_minor - order.platform_fee_minor, order.currency),
-            currency=order.currency, client_id=order.client_id, client_name=self._name(session, order.client_id),
-            pro_id=order.pro_id, pro_name=self._name(session, order.pro_id),
-            scheduled_for=order.scheduled_for.strftime("%b %d, %Y") if order.scheduled_for else "To be agreed",
-            created_at=order.created_at.strftime("%b %d, %Y"), request_id=order.request_id,
-            has_invoice=bool(order.invoice_key), viewer_role=viewer.value, status_note=process.status_note(order.state),
-            can_refund=viewer == Party.ADMIN and order.state in ESCROW_STATES, actions=actions, events=events,
-        )
+    # ------------------------------------------------------------------ views (backend/orders/views.py)
 
     def list_orders(self, tenant: TenantPublic, caller: Caller) -> list[OrderView]:
         if caller is None or caller.tenant_id != tenant.id:
@@ -147,16 +67,16 @@ class OrderService:
                 query = query.where(Order.client_id == caller.id)
             elif caller.role == Role.PROFESSIONAL:
                 query = query.where(Order.pro_id == caller.id)
-            return [self._view(session, o, _viewer(caller, o)) for o in session.exec(query).all()]
+            return [order_view(session, o, viewer_of(caller, o)) for o in session.exec(query).all()]
 
     def get(self, tenant: TenantPublic, caller: Caller, order_id: int) -> OrderView:
         """Participants and the tenant admin only; anyone else is told it does not exist."""
         with self.db.tenant_session(tenant.id) as session:
             order = session.get(Order, order_id)
-            viewer = _viewer(caller, order) if order and caller and caller.tenant_id == tenant.id else None
+            viewer = viewer_of(caller, order) if order and caller and caller.tenant_id == tenant.id else None
             if viewer is None:
                 raise NotFound("No such order.")
-            return self._view(session, order, viewer, detail=True)
+            return order_view(session, order, viewer, detail=True)
 
     # ------------------------------------------------------------------ direct booking
 
@@ -175,7 +95,7 @@ class OrderService:
             if WEEKDAYS[form.day.weekday()] not in pro.availability or form.day.isoformat() in pro.blocked_dates:
                 raise ValidationFailed({"day": "The professional is not available that day"})
             return self.open_order(session, tenant, caller, action="book", state=OrderState.REQUESTED, pro_id=pro_id,
-                                   title=f"{form.hours} h with {self._name(session, pro_id)}",
+                                   title=f"{form.hours} h with {person_name(session, pro_id)}",
                                    price_minor=pro.hourly_rate_minor * form.hours, currency=pro.currency,
                                    scheduled_for=form.day, note=form.note[:500])
 
@@ -286,7 +206,7 @@ class OrderService:
         except PaymentUnavailable as exc:
             raise PaymentUnavailable(STEP_WAITING) from exc
         except (PaymentDeclined, ValidationFailed):
-            pass  # refused now, so it never happened (step_interrupted closed it); go on with the order
+            pass  # refused now, so it never happened (steps.interrupted closed it); go on with the order
         except DomainError as exc:  # not the provider's doing: the books could not follow; a person must look
             log.error("payment step %r on order %s cannot be settled: %s", step.step, step.order_id, exc.message)
             raise DomainError("A refund on this order could not be booked; the marketplace team has to check the "
@@ -306,7 +226,7 @@ class OrderService:
                 if caller is None:
                     actor = Party.SYSTEM
                 else:
-                    actor = _viewer(caller, order) if order and caller.tenant_id == tenant.id else None
+                    actor = viewer_of(caller, order) if order and caller.tenant_id == tenant.id else None
                     if actor is None:
                         raise NotFound("No such order.")
                 if order is None:
@@ -353,7 +273,7 @@ class OrderService:
                 completed = transition.target == OrderState.COMPLETED
                 released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
                 session.flush()
-                view = self._view(session, order, actor if actor != Party.SYSTEM else Party.ADMIN, detail=True)
+                view = order_view(session, order, actor if actor != Party.SYSTEM else Party.ADMIN, detail=True)
         except PaymentUnavailable as exc:
             if step_id is None:
                 raise
@@ -485,8 +405,8 @@ class OrderService:
             data = InvoiceData(
                 invoice_number=f"{tenant.slug.upper()}-{order.id:06d}", issued_on=date.today(),
                 marketplace_name=tenant.name, currency=order.currency,
-                client_name=self._name(session, order.client_id), client_email=client.email,
-                pro_name=self._name(session, order.pro_id), pro_email=pro.email, order_id=order.id,
+                client_name=person_name(session, order.client_id), client_email=client.email,
+                pro_name=person_name(session, order.pro_id), pro_email=pro.email, order_id=order.id,
                 order_title=order.title, lines=[(order.title, order.price_minor)],
                 platform_fee_minor=order.platform_fee_minor, total_minor=order.price_minor)
             key = new_key(tenant.id, "invoices", ".pdf")  # random: order numbers are guessable
@@ -499,7 +419,7 @@ class OrderService:
         told it does not exist (a refusal must not reveal which orders are completed)."""
         with self.db.tenant_session(tenant.id) as session:
             order = session.get(Order, order_id)
-            viewer = _viewer(caller, order) if order and caller and caller.tenant_id == tenant.id else None
+            viewer = viewer_of(caller, order) if order and caller and caller.tenant_id == tenant.id else None
             if viewer not in (Party.CLIENT, Party.PROFESSIONAL, Party.ADMIN):
                 raise NotFound("No such invoice.")
             if not order.invoice_key:
@@ -509,11 +429,5 @@ class OrderService:
         return data, f"invoice-{tenant.slug}-{order_id}.pdf"
 
     def active_tenant_ids(self) -> list[int]:
-        from backend.identity import TenantStatus
-        from backend.tenancy.models import Tenant
-
         with self.db.platform_session() as session:
             return list(session.exec(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE)).all())
-
-
-
