@@ -9,7 +9,10 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
+from backend.accounts.models import User
 from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from backend.identity import Role
+from backend.orders import process
 from backend.orders.models import Order, OrderEvent, ServiceRequest
 from backend.payments.models import DemoCharge
 from backend.payments.ports import PaymentDeclined
@@ -269,6 +272,53 @@ def test_dispute_needs_a_note_and_the_admin_resolves(market):
     with svc.db.tenant_session(t.id) as s:
         charge = s.exec(select(DemoCharge)).one()
     assert charge.refunded_minor == 12000
+
+
+def test_the_order_page_takes_its_timer_notes_and_refund_button_from_the_backend(market, monkeypatch):
+    m = market
+    svc, t = m["svc"], m["t"]
+    admin = user(svc, t, "boss@example.com")
+    with svc.db.tenant_session(t.id) as s:
+        s.get(User, admin.id).role = Role.ADMIN
+    admin, _ = svc.accounts.login(t, "boss@example.com", PW)
+    order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
+    view = svc.orders.get(t, m["client"], order_id)
+    assert (view.status_note, view.can_refund) == ("Payment is due within 48 hours, or the order expires.", False)
+    for action, who in (("pay", "client"), ("start", "pro")):
+        act(svc, t, m[who], order_id, action)
+    assert svc.orders.get(t, admin, order_id).can_refund  # money in escrow: the admin may refund part of it
+    assert not svc.orders.get(t, m["client"], order_id).can_refund
+    assert svc.orders.get(t, m["client"], order_id).status_note == ""
+    svc.orders.apply(t, m["pro"], order_id, "deliver")
+    assert svc.orders.get(t, m["client"], order_id).status_note == (
+        "The client has 7 days to approve or open a dispute; then it completes automatically.")
+    monkeypatch.setattr(process, "AUTO_COMPLETE_AFTER", timedelta(days=10))  # the text follows the timer
+    assert "has 10 days to approve" in svc.orders.get(t, m["client"], order_id).status_note
+    svc.orders.apply(t, m["client"], order_id, "complete")
+    done = svc.orders.get(t, admin, order_id)
+    assert (done.status_note, done.can_refund) == ("", False)
+
+
+def test_the_demo_gateways_hosted_page_reads_the_card_form_in_the_backend(market):
+    m = market
+    svc, t = m["svc"], m["t"]
+    order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
+    session_id = svc.orders.start_checkout(t, m["client"], order_id).rsplit("/", 1)[-1]
+    page = svc.payments.demo_checkout(session_id)
+    assert (page.amount, page.description) == ("$120.00", REQUEST["title"])
+    assert page.cancel_url.endswith(f"/orders/{order_id}?checkout=cancelled")
+    card = {"card_number": GOOD_CARD, "cvc": "123"}
+    for expiry in ("", "12", "12/", "ab/cd"):
+        with pytest.raises(ValidationFailed) as refused:
+            svc.payments.pay_demo_checkout(session_id, card | {"expiry": expiry})
+        assert refused.value.errors == {"expiry": "Use MM/YY"}
+    with pytest.raises(PaymentDeclined, match="expired"):
+        svc.payments.pay_demo_checkout(session_id, card | {"expiry": "01/20"})
+    url = svc.payments.pay_demo_checkout(session_id, card | {"expiry": f"12 / {(TODAY.year + 2) % 100:02d}"})
+    assert url.endswith(f"/orders/{order_id}?checkout={session_id}")
+    assert svc.orders.confirm_checkout(t, session_id, m["client"]) == order_id
+    with pytest.raises(DomainError):
+        svc.payments.demo_checkout(f"demo_cs_t{t.id}_nothing")
 
 
 def test_direct_booking_respects_availability(market):
