@@ -262,7 +262,7 @@ def loaded_list(loaded: rx.Var, items: rx.Var, empty: rx.Component, shown: rx.Co
 
 def list_page(header: rx.Component, loaded: rx.Var, items: rx.Var, empty: rx.Component, shown: rx.Component,
               *after: rx.Component) -> rx.Component:
-    """A page listing what it loads: its header, the list (a spinner until loaded, or the empty state), then the rest."""
+    """A page listing what it loads: its header, the list (a spinner until loaded, or the empty state), the rest."""
     return page_shell(rx.vstack(header, loaded_list(loaded, items, empty, shown), *after, spacing="4", width="100%"))
 
 

@@ -135,9 +135,10 @@ def portfolio_card() -> rx.Component:
         rx.upload(
             rx.vstack(rx.icon("images", size=20, color="var(--gray-10)"),
                       rx.text("Drop images or click to choose", size="2"),
-                      rx.text(f"Up to {ProEditorState.max_portfolio} images in all, 5 MB each", size="1",
-                              color="var(--gray-10)"), align="center", spacing="1"),
-            id="portfolio", multiple=True, max_files=12,
+                      rx.text(f"Up to {ProEditorState.max_portfolio} images in all, "
+                              f"{ProEditorState.max_image_mb} MB each", size="1", color="var(--gray-10)"),
+                      align="center", spacing="1"),
+            id="portfolio", multiple=True, max_files=ProEditorState.max_portfolio,
             accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"], "image/webp": [".webp"],
                     "image/gif": [".gif"]},
             border="1px dashed var(--gray-a7)", border_radius="10px", padding="16px", width="100%",

@@ -80,10 +80,11 @@ def new_request() -> rx.Component:
                         rx.upload(
                             rx.vstack(rx.icon("image-plus", size=20, color="var(--gray-10)"),
                                       rx.text("Drop photos or click to choose", size="2"),
-                                      rx.text(f"Up to {NewRequestState.max_photos} images, 5 MB each", size="1",
+                                      rx.text(f"Up to {NewRequestState.max_photos} images, "
+                                              f"{NewRequestState.max_image_mb} MB each", size="1",
                                               color="var(--gray-10)"),
                                       align="center", spacing="1"),
-                            id="request-photos", multiple=True, max_files=6,
+                            id="request-photos", multiple=True, max_files=NewRequestState.max_photos,
                             accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
                                     "image/webp": [".webp"], "image/gif": [".gif"]},
                             border="1px dashed var(--gray-a7)", border_radius="10px", padding="16px", width="100%",

@@ -6,7 +6,7 @@ import reflex as rx
 
 from backend.bootstrap import services
 from state.app_state import FAILED, MEMBER_ROLES, AppState, Ctx, FormMixin, requires
-from state.uploads import read_uploads
+from state.uploads import image_limit_mb, read_uploads
 
 
 def _refused_upload():
@@ -20,7 +20,7 @@ class AccountState(FormMixin, AppState):
     avatar_url: str = ""
     form_key: int = 0  # bump to re-render inputs with freshly loaded defaults
     uploading: bool = False
-    max_avatar_mb: int = 0  # the upload limit, from the settings at load
+    max_avatar_mb: int = image_limit_mb()
 
     def _apply(self, profile) -> None:
         self.full_name, self.phone, self.city, self.avatar_url = (
@@ -32,7 +32,6 @@ class AccountState(FormMixin, AppState):
     @requires(*MEMBER_ROLES)
     async def load(self, ctx: Ctx):
         self._reset_form()
-        self.max_avatar_mb = services().settings.max_avatar_bytes // (1024 * 1024)
         self._apply(await self._run(services().profiles.get_own, ctx.caller))
 
     @rx.event

@@ -108,6 +108,7 @@ class ChatState(FormMixin, AppState):
     has_more: bool = False
     missing: bool = False
     other_online: bool = False
+    max_attachments: int = MAX_ATTACHMENTS
 
     @rx.event
     @requires(*MEMBER_ROLES)

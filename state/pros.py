@@ -14,7 +14,7 @@ from backend.catalog.service import CategoryRow
 from backend.profiles.models import WEEKDAYS
 from backend.profiles.pros import MAX_PORTFOLIO, ProView
 from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
-from state.uploads import read_uploads
+from state.uploads import image_limit_mb, read_uploads
 
 DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
                      strict=True))
@@ -38,6 +38,7 @@ class ProEditorState(FormMixin, AppState):
     form_key: int = 0
     cities: list[str] = sorted(CITIES)
     max_portfolio: int = MAX_PORTFOLIO
+    max_image_mb: int = image_limit_mb()
 
     def _apply(self, view: ProView) -> None:
         self.pro = view

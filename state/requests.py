@@ -12,7 +12,7 @@ from backend.catalog.service import CategoryRow
 from backend.orders.forms import MAX_PHOTOS
 from backend.orders.quotes import QuoteRow, RequestRow
 from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
-from state.uploads import read_uploads
+from state.uploads import image_limit_mb, read_uploads
 
 
 def _request_page(ctx: Ctx, request_id: int) -> tuple[RequestRow, list[QuoteRow], dict[str, int]]:
@@ -40,6 +40,7 @@ class NewRequestState(FormMixin, AppState):
     category_choice: str = ""
     cities: list[str] = sorted(CITIES)
     max_photos: int = MAX_PHOTOS
+    max_image_mb: int = image_limit_mb()
 
     @rx.event
     @requires(Role.CLIENT)

@@ -12,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from backend.config import get_settings
 from backend.errors import ValidationFailed
+
+MB = 1024 * 1024
+
+
+def image_limit_mb() -> int:
+    """The size limit of every uploaded image (avatar, portfolio, request photo), in MB, as the pages state it."""
+    return get_settings().max_avatar_bytes // MB
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MB"
+    return f"{n / MB:.0f} MB"
 
 
 async def read_uploads(files: Sequence[Any] | None, *, field: str, max_files: int,
