@@ -22,8 +22,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from backend.accounts.security import Passwords
 from backend.config import Settings, get_settings
+from backend.db import Database
 from backend.errors import DomainError, ValidationFailed
+from backend.migrate import upgrade
+from backend.platform.service import PlatformService
+from backend.tenancy.service import TenantDirectory
 from backend.validation import normalize_email
 
 OK, REFUSED, USAGE = 0, 1, 2
@@ -84,12 +89,6 @@ def read_password(args: argparse.Namespace) -> str:
 
 def _platform(settings: Settings):
     """Only what these commands need (no chat, storage or payment providers), after migrating."""
-    from backend.accounts.security import Passwords
-    from backend.db import Database
-    from backend.migrate import upgrade
-    from backend.platform.service import PlatformService
-    from backend.tenancy.service import TenantDirectory
-
     upgrade(settings.owner_database_url, settings)
     db = Database(settings)
     return PlatformService(db, Passwords(settings), TenantDirectory(db, settings)), db
