@@ -257,6 +257,7 @@ class AppState(rx.State):
     @rx.event
     @requires()
     async def load_public(self, ctx: Ctx):
+        """Public pages: the marketplace (or that it is missing or paused) and who is signed in, nothing more."""
         return None
 
     @rx.event
