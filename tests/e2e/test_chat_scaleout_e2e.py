@@ -4,7 +4,6 @@ history store; a message sent through one process reaches a browser connected to
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from backend.config import PROJECT_ROOT
-from tests.e2e.conftest import RunningApp, _free_port, logged_in, quote_as
+from tests.e2e.conftest import RunningApp, _free_port, logged_in, post_request, quote_as
 
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".tools", ".web", ".states", "data", "__pycache__",
                                      ".pytest_cache", "bench")
@@ -66,14 +65,7 @@ def test_a_message_sent_through_one_process_reaches_a_browser_on_the_other(new_c
     title = f"Scale-out tap {uuid.uuid4().hex[:6]}"
     client = new_context().new_page()
     logged_in(client, a, "alice@demo.example")
-    client.goto(a.url("/requests/new"))
-    client.locator("#category").click()
-    client.get_by_role("option", name="Plumbing").click()
-    client.locator("#title").fill(title)
-    client.locator("#description").fill("Dripping tap in the kitchen, needs a washer.")
-    client.locator("#city").fill("Austin")
-    client.locator("#request-submit").click()
-    expect(client).to_have_url(re.compile(r"/requests/\d+/?$"))
+    post_request(client, a, title)
 
     pro = new_context().new_page()
     logged_in(pro, b, "diego@demo.example", home="/pro")

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, logged_in
+from tests.e2e.conftest import PASSWORD, deliver_and_complete, logged_in
 
 
 def set_checkout(new_context, app, provider: str) -> None:
@@ -61,18 +61,6 @@ def booked_and_accepted(new_context, app, pro_email: str, client_email: str):
     return client, pro, order_url
 
 
-def finish(client, pro, order_url: str) -> None:
-    pro.goto(order_url)
-    pro.locator("#action-start").click()
-    expect(pro.locator("#order-state")).to_contain_text("in progress")
-    pro.locator("#action-deliver").click()
-    expect(pro.locator("#order-state")).to_contain_text("delivered")
-    client.goto(order_url)
-    client.locator("#action-complete").click()
-    client.locator("#confirm-complete").click()
-    expect(client.locator("#order-state")).to_contain_text("completed")
-
-
 def test_stripe_checkout_webhook_completion_and_connect_payout(new_context, app, stripe_fake, checkout_provider):
     client, pro, order_url = booked_and_accepted(new_context, app, "emma@demo.example", "ben@demo.example")
     checkout_provider("stripe")
@@ -89,7 +77,7 @@ def test_stripe_checkout_webhook_completion_and_connect_payout(new_context, app,
     assert any(w.event_type == "checkout.session.completed" and w.status == 200 for w in stripe_fake.webhooks_sent)
     assert stripe_fake.charges_created == 1
 
-    finish(client, pro, order_url)
+    deliver_and_complete(client, pro, order_url)
     pro.goto(app.url("/pro/earnings"))
     expect(pro.locator("#earnings-available")).to_have_text("$81.00")  # 2 h x $45 minus the 10 % fee
     pro.locator("#set-up-payouts").click()
@@ -113,5 +101,5 @@ def test_paypal_approval_and_capture(new_context, app, paypal_fake, checkout_pro
     expect(client).to_have_url(re.compile(r"token="))
     expect(client.locator("#order-state")).to_contain_text("paid")
     assert paypal_fake.authorizations_created == 1
-    finish(client, pro, order_url)
+    deliver_and_complete(client, pro, order_url)
     assert paypal_fake.captures_created == 1
