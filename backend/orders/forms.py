@@ -102,7 +102,8 @@ class QuoteCreate(BaseModel):
     @field_validator("duration_hours", mode="before")
     @classmethod
     def _duration(cls, v):
-        return whole_number(v, 1, 2000, not_a_number="Enter the estimated hours as a whole number", out_of_range="Estimated duration must be between 1 and 2000 hours")
+        return whole_number(v, 1, 2000, not_a_number="Enter the estimated hours as a whole number",
+                            out_of_range="Estimated duration must be between 1 and 2000 hours")
 
     @field_validator("valid_until", mode="before")
     @classmethod
@@ -129,7 +130,8 @@ class BookingCreate(BaseModel):
     @field_validator("hours", mode="before")
     @classmethod
     def _hours(cls, v):
-        return whole_number(v, 1, 40, not_a_number="Enter the number of hours", out_of_range="Book between 1 and 40 hours")
+        return whole_number(v, 1, 40, not_a_number="Enter the number of hours",
+                            out_of_range="Book between 1 and 40 hours")
 
     @field_validator("day", mode="before")
     @classmethod
