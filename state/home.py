@@ -6,7 +6,6 @@ import reflex as rx
 
 from backend.identity import Role
 from backend.bootstrap import services
-from backend.orders.process import TERMINAL
 from backend.orders.quotes import RequestRow
 from state.app_state import AppState, Ctx, requires
 
@@ -26,7 +25,7 @@ class HomeState(AppState):
         """What both homes show: the caller's profile card and how many of their orders are still going."""
         profile, orders = await self._run(_profile_and_orders, ctx)
         self.city, self.avatar_url = profile.city, profile.avatar_url
-        self.active_orders = sum(o.state not in TERMINAL for o in orders)
+        self.active_orders = sum(o.active for o in orders)
 
     @rx.event
     @requires(Role.CLIENT)

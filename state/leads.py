@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import reflex as rx
 
 from backend.identity import Role
 from backend.bootstrap import services
+from backend.orders.forms import suggested_valid_until
 from backend.orders.quotes import QuoteRow, RequestRow
 from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
 
@@ -40,7 +39,7 @@ class LeadsState(FormMixin, AppState):
     def open_quote(self, lead: dict):
         self._reset_form()
         self.quoting = RequestRow(**lead)
-        self.default_valid_until = (date.today() + timedelta(days=7)).isoformat()
+        self.default_valid_until = suggested_valid_until().isoformat()
         self.quote_open = True
 
     @rx.event

@@ -83,6 +83,14 @@ class RequestCreate(BaseModel):
         return self
 
 
+QUOTE_VALID_FOR = timedelta(days=7)  # what the quote form suggests; the professional may pick up to 90 days
+
+
+def suggested_valid_until() -> date:
+    """The quote form's default "valid until" date."""
+    return _today() + QUOTE_VALID_FOR
+
+
 class QuoteCreate(BaseModel):
     price: str
     message: str

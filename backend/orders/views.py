@@ -54,6 +54,7 @@ class OrderView:
     viewer_role: str
     status_note: str  # what the waiting state's timer means ("Payment is due within 48 hours, ..."), or ""
     can_refund: bool  # the admin may refund part of the escrow now
+    active: bool  # still going: not completed, cancelled, expired or resolved
     actions: list[ActionView] = field(default_factory=list)
     events: list[EventView] = field(default_factory=list)
 
@@ -96,5 +97,6 @@ def order_view(session: Session, order: Order, viewer: Party, *, detail: bool = 
         scheduled_for=order.scheduled_for.strftime("%b %d, %Y") if order.scheduled_for else "To be agreed",
         created_at=order.created_at.strftime("%b %d, %Y"), request_id=order.request_id,
         has_invoice=bool(order.invoice_key), viewer_role=viewer.value, status_note=process.status_note(order.state),
-        can_refund=viewer == Party.ADMIN and order.state in ESCROW_STATES, actions=actions, events=events,
+        can_refund=viewer == Party.ADMIN and order.state in ESCROW_STATES, active=order.state not in process.TERMINAL,
+        actions=actions, events=events,
     )

@@ -284,6 +284,7 @@ def test_the_order_page_takes_its_timer_notes_and_refund_button_from_the_backend
     order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
     view = svc.orders.get(t, m["client"], order_id)
     assert (view.status_note, view.can_refund) == ("Payment is due within 48 hours, or the order expires.", False)
+    assert view.active
     for action, who in (("pay", "client"), ("start", "pro")):
         act(svc, t, m[who], order_id, action)
     assert svc.orders.get(t, admin, order_id).can_refund  # money in escrow: the admin may refund part of it
@@ -296,7 +297,7 @@ def test_the_order_page_takes_its_timer_notes_and_refund_button_from_the_backend
     assert "has 10 days to approve" in svc.orders.get(t, m["client"], order_id).status_note
     svc.orders.apply(t, m["client"], order_id, "complete")
     done = svc.orders.get(t, admin, order_id)
-    assert (done.status_note, done.can_refund) == ("", False)
+    assert (done.status_note, done.can_refund, done.active) == ("", False, False)
 
 
 def test_the_demo_gateways_hosted_page_reads_the_card_form_in_the_backend(market):
