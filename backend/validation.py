@@ -7,7 +7,7 @@ from functools import partial
 from typing import Annotated, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from backend.errors import ValidationFailed, field_errors_from_pydantic
 
@@ -53,6 +53,23 @@ def text(field: str, max_len: int, *, required: bool = False) -> AfterValidator:
     return AfterValidator(partial(clean_text, field=field, max_len=max_len, required=required))
 
 
+def clean_paragraphs(value: str, *, field: str, max_len: int, min_len: int = 0, too_short: str = "") -> str:
+    """Longer text that keeps its line breaks (a description, a message, a bio): trimmed, at most max_len
+    characters, and at least min_len, else `too_short`."""
+    value = (value or "").strip()
+    if len(value) < min_len:
+        raise ValueError(too_short)
+    if len(value) > max_len:
+        raise ValueError(f"{field.capitalize()} must be at most {max_len} characters")
+    return value
+
+
+def paragraphs(field: str, max_len: int, *, min_len: int = 0, too_short: str = "") -> AfterValidator:
+    """Longer text in an input shape, e.g. `bio: Annotated[str, paragraphs("bio", 4000)]`: see clean_paragraphs."""
+    return AfterValidator(partial(clean_paragraphs, field=field, max_len=max_len, min_len=min_len,
+                                  too_short=too_short))
+
+
 def whole_number(value, low: int, high: int, *, not_a_number: str, out_of_range: str) -> int:
     """Form fields arrive as text: parse a whole number in [low, high] with the field's own wording."""
     try:
@@ -62,6 +79,12 @@ def whole_number(value, low: int, high: int, *, not_a_number: str, out_of_range:
     if not low <= number <= high:
         raise ValueError(out_of_range)
     return number
+
+
+def whole(low: int, high: int, *, not_a_number: str, out_of_range: str) -> BeforeValidator:
+    """A whole number typed into a form, e.g. `hours: Annotated[int, whole(1, 40, ...)]`: see whole_number."""
+    return BeforeValidator(partial(whole_number, low=low, high=high, not_a_number=not_a_number,
+                                   out_of_range=out_of_range))
 
 
 def parse_input(model: type[M], data: dict) -> M:

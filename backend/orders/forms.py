@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, field_validator, model_validator
 
-from backend.validation import clean_text
+from backend.validation import clean_text, paragraphs, text, whole
 
 MAX_PRICE_MAJOR = 1_000_000
 MAX_PHOTOS = 6
@@ -16,22 +17,36 @@ def _today() -> date:
     return date.today()
 
 
-def whole_number(value, low: int, high: int, *, not_a_number: str, out_of_range: str) -> int:
-    """Form fields arrive as text: parse a whole number in [low, high] with the field's own wording."""
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(not_a_number) from None
-    if not low <= number <= high:
-        raise ValueError(out_of_range)
-    return number
+def _required(message: str) -> BeforeValidator:
+    """A date the form must have: an empty field is refused with the field's own wording."""
+
+    def check(value):
+        if not value:
+            raise ValueError(message)
+        return value
+
+    return BeforeValidator(check)
+
+
+def _from_today(days: int, *, past: str, too_far: str) -> AfterValidator:
+    """A date from today up to `days` ahead, with the field's own wording for either side."""
+
+    def check(value: date) -> date:
+        if value < _today():
+            raise ValueError(past)
+        if value > _today() + timedelta(days=days):
+            raise ValueError(too_far)
+        return value
+
+    return AfterValidator(check)
 
 
 class RequestCreate(BaseModel):
     category_id: int
     title: str
-    description: str
-    city: str
+    description: Annotated[str, paragraphs("description", 4000, min_len=20,
+                                           too_short="Describe the job in at least 20 characters")]
+    city: Annotated[str, text("city", 80, required=True)]
     budget_min: str = ""
     budget_max: str = ""
     preferred_start: date | None = None
@@ -51,21 +66,6 @@ class RequestCreate(BaseModel):
         if len(v) < 5:
             raise ValueError("Title must be at least 5 characters")
         return v
-
-    @field_validator("description")
-    @classmethod
-    def _description(cls, v: str) -> str:
-        v = (v or "").strip()
-        if len(v) < 20:
-            raise ValueError("Describe the job in at least 20 characters")
-        if len(v) > 4000:
-            raise ValueError("Description must be at most 4000 characters")
-        return v
-
-    @field_validator("city")
-    @classmethod
-    def _city(cls, v: str) -> str:
-        return clean_text(v, field="city", max_len=80, required=True)
 
     @field_validator("preferred_start", "preferred_end", mode="before")
     @classmethod
@@ -93,74 +93,18 @@ def suggested_valid_until() -> date:
 
 class QuoteCreate(BaseModel):
     price: str
-    message: str
-    duration_hours: int
-    valid_until: date
-
-    @field_validator("message")
-    @classmethod
-    def _message(cls, v: str) -> str:
-        v = (v or "").strip()
-        if len(v) < 10:
-            raise ValueError("Write a short message (at least 10 characters)")
-        if len(v) > 2000:
-            raise ValueError("Message must be at most 2000 characters")
-        return v
-
-    @field_validator("duration_hours", mode="before")
-    @classmethod
-    def _duration(cls, v):
-        return whole_number(v, 1, 2000, not_a_number="Enter the estimated hours as a whole number",
-                            out_of_range="Estimated duration must be between 1 and 2000 hours")
-
-    @field_validator("valid_until", mode="before")
-    @classmethod
-    def _valid_until(cls, v):
-        if not v:
-            raise ValueError("Choose how long the quote is valid")
-        return v
-
-    @field_validator("valid_until")
-    @classmethod
-    def _valid_range(cls, v: date) -> date:
-        if v < _today():
-            raise ValueError("The quote must be valid until today or later")
-        if v > _today() + timedelta(days=90):
-            raise ValueError("A quote can be valid for at most 90 days")
-        return v
+    message: Annotated[str, paragraphs("message", 2000, min_len=10,
+                                       too_short="Write a short message (at least 10 characters)")]
+    duration_hours: Annotated[int, whole(1, 2000, not_a_number="Enter the estimated hours as a whole number",
+                                         out_of_range="Estimated duration must be between 1 and 2000 hours")]
+    valid_until: Annotated[date, _required("Choose how long the quote is valid"),
+                           _from_today(90, past="The quote must be valid until today or later",
+                                       too_far="A quote can be valid for at most 90 days")]
 
 
 class BookingCreate(BaseModel):
-    hours: int
-    day: date
-    note: str = ""
-
-    @field_validator("hours", mode="before")
-    @classmethod
-    def _hours(cls, v):
-        return whole_number(v, 1, 40, not_a_number="Enter the number of hours",
-                            out_of_range="Book between 1 and 40 hours")
-
-    @field_validator("day", mode="before")
-    @classmethod
-    def _day_required(cls, v):
-        if not v:
-            raise ValueError("Choose a day")
-        return v
-
-    @field_validator("day")
-    @classmethod
-    def _day(cls, v: date) -> date:
-        if v < _today():
-            raise ValueError("That day is in the past")
-        if v > _today() + timedelta(days=366):
-            raise ValueError("Pick a day within a year")
-        return v
-
-    @field_validator("note")
-    @classmethod
-    def _note(cls, v: str) -> str:
-        v = (v or "").strip()
-        if len(v) > 1000:
-            raise ValueError("Note must be at most 1000 characters")
-        return v
+    hours: Annotated[int, whole(1, 40, not_a_number="Enter the number of hours",
+                                out_of_range="Book between 1 and 40 hours")]
+    day: Annotated[date, _required("Choose a day"),
+                   _from_today(366, past="That day is in the past", too_far="Pick a day within a year")]
+    note: Annotated[str, paragraphs("note", 1000)] = ""

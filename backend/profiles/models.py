@@ -10,7 +10,7 @@ from pydantic import BaseModel, field_validator
 from sqlmodel import Field
 
 from backend.db import TenantOwned, utcnow
-from backend.validation import PHONE_RE, FullName, text, whole_number
+from backend.validation import PHONE_RE, FullName, paragraphs, text, whole
 
 
 class Profile(TenantOwned, table=True):
@@ -91,22 +91,15 @@ class ProProfileUpdate(BaseModel):
     """The professional's own profile editor (ProService.update_own)."""
 
     headline: Annotated[str, text("headline", 120, required=True)]
-    bio: str = ""
+    bio: Annotated[str, paragraphs("bio", 4000)] = ""
     skills: str = ""  # comma separated
     city: Annotated[str, text("city", 80, required=True)]
-    radius_km: int = 25
+    radius_km: Annotated[int, whole(1, 500, not_a_number="Enter the radius in whole kilometres",
+                                    out_of_range="Service radius must be between 1 and 500 km")] = 25
     hourly_rate: str = "0"
     category_ids: list[int] = []
     availability: dict[str, list[str]] = {}
     blocked_dates: list[date] = []
-
-    @field_validator("bio")
-    @classmethod
-    def _bio(cls, v: str) -> str:
-        v = (v or "").strip()
-        if len(v) > 4000:
-            raise ValueError("Bio must be at most 4000 characters")
-        return v
 
     @field_validator("skills")
     @classmethod
@@ -117,12 +110,6 @@ class ProProfileUpdate(BaseModel):
         if any(len(s) > 40 for s in items):
             raise ValueError("Each skill must be at most 40 characters")
         return ", ".join(dict.fromkeys(items))
-
-    @field_validator("radius_km", mode="before")
-    @classmethod
-    def _radius(cls, v):
-        return whole_number(v, 1, 500, not_a_number="Enter the radius in whole kilometres",
-                            out_of_range="Service radius must be between 1 and 500 km")
 
     @field_validator("availability")
     @classmethod
