@@ -39,6 +39,7 @@ __all__ = ["ActionView", "EventView", "OrderJobs", "OrderService", "OrderView"] 
 
 log = logging.getLogger(__name__)
 ADMIN_REFUND = "admin_refund"  # PaymentStep.action of an admin's partial refund (the others are order actions)
+NOT_INVOICEABLE = "No completed order to invoice."
 
 
 class OrderJobs(Protocol):
@@ -47,6 +48,20 @@ class OrderJobs(Protocol):
     def generate_invoice(self, tenant_id: int, order_id: int) -> None: ...
 
     def pay_out_order(self, tenant_id: int, order_id: int) -> None: ...
+
+
+def _locked(session: Session, order_id: int, *, missing: str = "No such order.") -> Order:
+    """The order, its row held until the transaction ends so that no other step on it runs meanwhile; NotFound
+    (with `missing`) if there is none."""
+    order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+    if order is None:
+        raise NotFound(missing)
+    return order
+
+
+def _one_line(text: str) -> str:
+    """A note or a reason as the order's timeline keeps it: one line, at most what OrderEvent.note holds."""
+    return " ".join((text or "").split())[:500]
 
 
 class OrderService:
@@ -130,8 +145,8 @@ class OrderService:
         The amount always comes from the order, never from the browser."""
         self.payments.gateway_for(tenant)  # a marketplace that cannot take payments refuses before anything else
         with self.db.tenant_session(tenant.id) as session:
-            order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
-            if order is None or caller is None or caller.id != order.client_id or caller.role != Role.CLIENT:
+            order = _locked(session, order_id)
+            if caller is None or caller.id != order.client_id or caller.role != Role.CLIENT:
                 raise NotFound("No such order.")
             if order.state != OrderState.ACCEPTED:
                 raise DomainError("This order is not waiting for payment.")
@@ -218,19 +233,17 @@ class OrderService:
         """apply() without the settling; `resume` replays that step in doubt (None if it was finished meanwhile).
         Raises StepInDoubt when another step on the order is in doubt."""
         now = now or utcnow()
-        note = " ".join((note or "").split())[:500]
+        note = _one_line(note)
         step_id = None
         try:
             with self.db.tenant_session(tenant.id) as session:
-                order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
+                order = _locked(session, order_id)
                 if caller is None:
                     actor = Party.SYSTEM
                 else:
-                    actor = viewer_of(caller, order) if order and caller.tenant_id == tenant.id else None
+                    actor = viewer_of(caller, order) if caller.tenant_id == tenant.id else None
                     if actor is None:
                         raise NotFound("No such order.")
-                if order is None:
-                    raise NotFound("No such order.")
                 pending = self.payments.steps.in_doubt(session, order.id)
                 if resume is not None and (pending is None or pending.id != resume.id):
                     return None  # finished meanwhile by whoever held the order before us
@@ -325,13 +338,11 @@ class OrderService:
         """resume: replay this step in doubt exactly as it was asked (same amount, same idempotency keys)."""
         if admin is None or admin.role != Role.ADMIN or admin.tenant_id != tenant.id:
             raise PermissionDenied("Only the marketplace admin can refund.")
-        reason = " ".join((reason or "").split())[:500]
+        reason = _one_line(reason)
         step_id = None
         try:
             with self.db.tenant_session(tenant.id) as session:
-                order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
-                if order is None:
-                    raise NotFound("No such order.")
+                order = _locked(session, order_id)
                 pending = self.payments.steps.in_doubt(session, order.id)
                 if resume is not None:
                     if pending is None or pending.id != resume.id:
@@ -396,9 +407,9 @@ class OrderService:
     def generate_invoice(self, tenant: TenantPublic, order_id: int) -> str:
         """Idempotent: an order has one invoice."""
         with self.db.tenant_session(tenant.id) as session:
-            order = session.exec(select(Order).where(Order.id == order_id).with_for_update()).first()
-            if order is None or order.state != OrderState.COMPLETED:
-                raise NotFound("No completed order to invoice.")
+            order = _locked(session, order_id, missing=NOT_INVOICEABLE)
+            if order.state != OrderState.COMPLETED:
+                raise NotFound(NOT_INVOICEABLE)
             if order.invoice_key:
                 return order.invoice_key
             client, pro = session.get(User, order.client_id), session.get(User, order.pro_id)
