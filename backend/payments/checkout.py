@@ -16,7 +16,7 @@ from backend.errors import NotFound
 from backend.identity import TenantPublic
 from backend.payments.gateways import Gateways
 from backend.payments.models import Payment, PaymentStatus
-from backend.payments.ports import Authorization, CheckoutRequest, PayableOrder
+from backend.payments.ports import SESSION_PLACEHOLDER, Authorization, CheckoutRequest, PayableOrder
 from backend.tenancy.hosts import tenant_url
 
 
@@ -48,7 +48,7 @@ class Checkout:
         checkout = gateway.start_checkout(CheckoutRequest(
             tenant_id=tenant.id, order_id=order.id, amount_minor=order.price_minor, currency=order.currency,
             description=order.title, customer_email=customer_email,
-            success_url=base(f"/orders/{order.id}?checkout={{SESSION_ID}}"),
+            success_url=base(f"/orders/{order.id}?checkout={SESSION_PLACEHOLDER}"),
             cancel_url=base(f"/orders/{order.id}?checkout=cancelled"),
             idempotency_key=f"t{tenant.id}-o{order.id}-checkout-{gateway.name}"))
         if payment is None:

@@ -16,6 +16,11 @@ from sqlmodel import Session
 
 from backend.errors import DomainError
 
+# What every adapter tells the payer when its provider cannot be reached (PaymentUnavailable: retry is safe).
+UNAVAILABLE = "The payment provider is not answering. Please try again."
+# In CheckoutRequest.success_url; each adapter puts the provider's session id (or its own marker) in its place.
+SESSION_PLACEHOLDER = "{SESSION_ID}"
+
 
 class PaymentDeclined(DomainError):
     """The payer's card or account refused; nothing was charged."""
@@ -37,7 +42,7 @@ class CheckoutRequest:
     currency: str
     description: str
     customer_email: str
-    success_url: str  # the provider sends the payer back here; "{SESSION_ID}" is replaced by the session id
+    success_url: str  # the provider sends the payer back here; SESSION_PLACEHOLDER is replaced by the session id
     cancel_url: str
     idempotency_key: str
 

@@ -18,7 +18,8 @@ from sqlmodel import select
 from backend.db import Database
 from backend.payments.models import DemoCharge
 from backend.payments.ports import (
-    Authorization, CheckoutRequest, CheckoutSession, PaymentDeclined, PaymentEvent, PayoutAccount, WebhookInvalid,
+    SESSION_PLACEHOLDER, Authorization, CheckoutRequest, CheckoutSession, PaymentDeclined, PaymentEvent, PayoutAccount,
+    WebhookInvalid,
 )
 
 TEST_CARDS = {
@@ -57,7 +58,7 @@ class DemoGateway:
                 charge = DemoCharge(session_id=session_id, checkout_key=request.idempotency_key,
                                     order_id=request.order_id, amount_minor=request.amount_minor,
                                     currency=request.currency, description=request.description[:200],
-                                    success_url=request.success_url.replace("{SESSION_ID}", session_id),
+                                    success_url=request.success_url.replace(SESSION_PLACEHOLDER, session_id),
                                     cancel_url=request.cancel_url)
                 session.add(charge)
             return CheckoutSession(session_id=charge.session_id, redirect_url=f"/pay/demo/{charge.session_id}")

@@ -43,6 +43,8 @@ from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 
 from backend.money import minor_unit_exponent
 from backend.payments.ports import (
+    SESSION_PLACEHOLDER,
+    UNAVAILABLE,
     Authorization,
     CheckoutRequest,
     CheckoutSession,
@@ -54,9 +56,6 @@ from backend.payments.ports import (
 )
 
 log = logging.getLogger(__name__)
-
-UNAVAILABLE = "The payment provider is not answering. Please try again."
-SESSION_PLACEHOLDER = "{SESSION_ID}"
 
 # ISO gives these two decimals, but PayPal accepts only whole amounts in them (JPY has none under ISO either).
 _PAYPAL_WHOLE_UNITS = {"HUF", "TWD"}

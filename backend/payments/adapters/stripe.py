@@ -22,6 +22,8 @@ from typing import Any, Literal
 import stripe
 
 from backend.payments.ports import (
+    SESSION_PLACEHOLDER,
+    UNAVAILABLE,
     Authorization,
     CheckoutRequest,
     CheckoutSession,
@@ -34,7 +36,6 @@ from backend.payments.ports import (
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = "The payment provider is not answering. Please try again."
 MISCONFIGURED = "Payments are not available right now. Please try again later."
 REFUSED = "The payment provider refused this request."
 
@@ -154,7 +155,7 @@ class StripeGateway:
             "metadata": order_meta,
             "client_reference_id": f"{request.tenant_id}-{request.order_id}",
             "customer_email": request.customer_email or None,  # None is left out; Stripe rejects ""
-            "success_url": request.success_url.replace("{SESSION_ID}", _STRIPE_SESSION_PLACEHOLDER),
+            "success_url": request.success_url.replace(SESSION_PLACEHOLDER, _STRIPE_SESSION_PLACEHOLDER),
             "cancel_url": request.cancel_url,
         }
         with _mapped_errors("start_checkout"):
