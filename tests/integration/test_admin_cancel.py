@@ -10,13 +10,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from backend.identity import Role
-from backend.accounts.models import User
 from backend.errors import PermissionDenied, ValidationFailed
 from backend.orders.models import Order, OrderEvent
 from backend.payments import ledger as L
 from backend.payments.models import DemoCharge, LedgerAccount, LedgerEntry, LedgerTransaction, Payment
-from tests.integration.test_orders import PW, make_pro, pay, post_request, quote, user
+from tests.integration.test_orders import make_admin, make_pro, pay, post_request, quote, user
 
 PRICE = 12_000  # the quote below: $120.00
 STEPS_TO = {"paid": (), "in_progress": ("start",), "delivered": ("start", "deliver")}
@@ -28,11 +26,7 @@ def m(svc, tenants):
     svc.catalog.seed_defaults(demo.id)
     client = user(svc, demo, "client@example.com")
     pro = make_pro(svc, demo, "pro@example.com")
-    user(svc, demo, "boss@example.com")
-    with svc.db.tenant_session(demo.id) as s:
-        s.exec(select(User).where(User.email == "boss@example.com")).one().role = Role.ADMIN
-    admin, _ = svc.accounts.login(demo, "boss@example.com", PW)
-    assert admin.role == Role.ADMIN
+    admin = make_admin(svc, demo)
     return dict(svc=svc, t=demo, client=client, pro=pro, admin=admin)
 
 

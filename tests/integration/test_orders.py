@@ -43,6 +43,17 @@ def user(svc, tenant, email, role="client", name=None):
     return actor
 
 
+def make_admin(svc, tenant, email="boss@example.com"):
+    """A tenant admin: one signs up as a client, the role is set on the User row (there is no sign-up as admin),
+    and the new login carries it."""
+    user(svc, tenant, email)
+    with svc.db.tenant_session(tenant.id) as s:
+        s.exec(select(User).where(User.email == email)).one().role = Role.ADMIN
+    admin, _ = svc.accounts.login(tenant, email, PW)
+    assert admin.role == Role.ADMIN
+    return admin
+
+
 def category_id(svc, tenant, slug):
     return next(c.id for c in svc.catalog.categories(tenant.id) if c.slug == slug)
 
@@ -254,12 +265,7 @@ def test_cancelling_a_paid_order_refunds(market):
 def test_dispute_needs_a_note_and_the_admin_resolves(market):
     m = market
     svc, t = m["svc"], m["t"]
-    admin = user(svc, t, "boss@example.com")
-    from backend.identity import Role
-    from backend.accounts.models import User
-    with svc.db.tenant_session(t.id) as s:
-        s.get(User, admin.id).role = Role.ADMIN
-    admin, _ = svc.accounts.login(t, "boss@example.com", PW)
+    admin = make_admin(svc, t)
     order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
     for action, who in (("pay", "client"), ("start", "pro"), ("deliver", "pro")):
         act(svc, t, m[who], order_id, action)
@@ -277,10 +283,7 @@ def test_dispute_needs_a_note_and_the_admin_resolves(market):
 def test_the_order_page_takes_its_timer_notes_and_refund_button_from_the_backend(market, monkeypatch):
     m = market
     svc, t = m["svc"], m["t"]
-    admin = user(svc, t, "boss@example.com")
-    with svc.db.tenant_session(t.id) as s:
-        s.get(User, admin.id).role = Role.ADMIN
-    admin, _ = svc.accounts.login(t, "boss@example.com", PW)
+    admin = make_admin(svc, t)
     order_id = svc.quotes.accept_quote(t, m["client"], quote(m, post_request(m)))
     view = svc.orders.get(t, m["client"], order_id)
     assert (view.status_note, view.can_refund) == ("Payment is due within 48 hours, or the order expires.", False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,8 +23,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 import backend.bootstrap as bootstrap
-from backend.identity import Caller, Role
-from backend.accounts.models import User
+from backend.identity import Caller
 from backend.bootstrap import Services, build_services
 from backend.config import Settings
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -47,6 +47,7 @@ from backend.jobqueue import InlineJobQueue
 from tests.conftest import _truncate
 from tests.fakes.paypal_server import FakePayPal
 from tests.fakes.stripe_server import FakeStripe, post_form
+from tests.integration.test_orders import make_admin
 
 STRIPE_WEBHOOK_SECRET = "whsec_payment_flows"
 TIMEOUT = 1.0  # seconds: the gateways used by the timeout tests give up after this; injected hangs last longer
@@ -140,11 +141,7 @@ def _make_market(svc: Services, fakes, provider: str) -> Market:
         "headline": "pro@example.com does good work", "city": "Austin", "radius_km": 30, "hourly_rate": "80",
         "category_ids": [_category_id(svc, t, "plumbing")],
         "availability": {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
-    _user(svc, t, "boss@example.com")
-    with svc.db.tenant_session(t.id) as s:
-        s.exec(select(User).where(User.email == "boss@example.com")).one().role = Role.ADMIN
-    admin, _ = svc.accounts.login(t, "boss@example.com", PW)
-    assert admin.role == Role.ADMIN
+    admin = make_admin(svc, t)
     return Market(svc=svc, t=t, client=client, other_client=other_client, pro=pro, admin=admin,
                   stripe=fakes[0], paypal=fakes[1])
 
@@ -344,6 +341,39 @@ def paypal_approved_event(m: Market, paypal_order_id: str) -> tuple[bytes, dict[
                                     "amount": {"currency_code": fake_order["currency"],
                                                "value": str(fake_order["value"])}}]}
     return m.paypal.signed_webhook("CHECKOUT.ORDER.APPROVED", resource)
+
+
+# -- Either provider: the tenant's (Market.t.payment_provider)
+
+HANG_S = {"stripe": TIMEOUT * 4, "paypal": TIMEOUT * 3}  # an injected hang: well past the gateways' TIMEOUT
+
+
+def paid_order(m: Market, api_client: TestClient | None = None) -> int:
+    """On gateways that give up after TIMEOUT (short_timeouts): an accepted order the client paid with the tenant's
+    provider (Stripe's webhook comes through `api_client`)."""
+    short_timeouts(m)
+    order_id = accepted_order(m)
+    if m.t.payment_provider == "stripe":
+        stripe_pay(m, order_id, api_client)
+    else:
+        paypal_pay(m, order_id)
+    return order_id
+
+
+@contextmanager
+def provider_failing(m: Market, path: str, failure: str = "timeout", status: int = 500):
+    """The provider's next call whose path holds `path` fails: "500" answers `status` and does nothing, "timeout"
+    does the work but answers after our timeout. The block must raise PaymentUnavailable."""
+    assert failure in ("500", "timeout")
+    provider = m.t.payment_provider
+    fake = m.stripe if provider == "stripe" else m.paypal
+    where = {"match": path} if provider == "stripe" else {"path": path}  # the two fakes name the filter apart
+    if failure == "500":
+        fake.fail_next(1, status, **where)
+    else:
+        fake.hang_next(1, seconds=HANG_S[provider], **where)
+    with pytest.raises(PaymentUnavailable):
+        yield
 
 
 # ============================================================================================ 1. Stripe happy path
@@ -586,9 +616,7 @@ def test_stripe_events_we_do_not_use_are_acknowledged_and_not_stored(stripe_mark
 @pytest.fixture
 def stripe_delivered(stripe_market, api_client):
     m = stripe_market
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    stripe_pay(m, order_id, api_client)
+    order_id = paid_order(m, api_client)
     act(m, order_id, "start", "deliver")
     return m, order_id
 
@@ -613,8 +641,7 @@ def _completed_once(m: Market, order_id: int, attempts: int) -> None:
 
 def test_stripe_500_on_capture_keeps_the_order_delivered_and_the_retry_captures_once(stripe_delivered):
     m, order_id = stripe_delivered
-    m.stripe.fail_next(1, 500, match="/capture")
-    with pytest.raises(PaymentUnavailable):
+    with provider_failing(m, "/capture", "500"):
         m.svc.orders.apply(m.t, m.client, order_id, "complete")
     _still_delivered_and_unreleased(m, order_id)
     assert intent_status(m, order_id) == "requires_capture"
@@ -628,8 +655,7 @@ def test_stripe_500_on_capture_keeps_the_order_delivered_and_the_retry_captures_
 
 def test_stripe_timeout_on_capture_after_stripe_captured_is_retried_with_the_same_key(stripe_delivered):
     m, order_id = stripe_delivered
-    m.stripe.hang_next(1, seconds=TIMEOUT * 4, match="/capture")
-    with pytest.raises(PaymentUnavailable):
+    with provider_failing(m, "/capture"):
         m.svc.orders.apply(m.t, m.client, order_id, "complete")
     _still_delivered_and_unreleased(m, order_id)
     assert intent_status(m, order_id) == "succeeded"  # the money moved at Stripe; only the answer was lost
@@ -646,14 +672,8 @@ def test_stripe_timeout_on_capture_after_stripe_captured_is_retried_with_the_sam
 def test_stripe_failure_on_the_void_of_a_cancel_keeps_the_order_paid_and_the_retry_voids_once(
         stripe_market, api_client, failure):
     m = stripe_market
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    stripe_pay(m, order_id, api_client)
-    if failure == "500":
-        m.stripe.fail_next(1, 503, match="/cancel")
-    else:
-        m.stripe.hang_next(1, seconds=TIMEOUT * 4, match="/cancel")
-    with pytest.raises(PaymentUnavailable):
+    order_id = paid_order(m, api_client)
+    with provider_failing(m, "/cancel", failure, status=503):
         m.svc.orders.apply(m.t, m.client, order_id, "cancel")
     assert order(m, order_id).state == "paid" and events(m, order_id) == ["pay"]
     b = books(m, order_id)
@@ -674,11 +694,8 @@ def test_stripe_failure_on_the_void_of_a_cancel_keeps_the_order_paid_and_the_ret
 
 def test_stripe_timeout_on_a_partial_refund_is_retried_without_refunding_twice(stripe_market, api_client):
     m = stripe_market
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    stripe_pay(m, order_id, api_client)
-    m.stripe.hang_next(1, seconds=TIMEOUT * 4, match="/v1/refunds")
-    with pytest.raises(PaymentUnavailable):
+    order_id = paid_order(m, api_client)
+    with provider_failing(m, "/v1/refunds"):
         m.svc.orders.refund(m.t, m.admin, order_id, "30", "Only half the taps were fixed")
     assert len(m.stripe.refunds) == 1  # Stripe captured and refunded; our side rolled back
     b = books(m, order_id)
@@ -698,8 +715,7 @@ def test_stripe_timeout_on_a_payout_is_retried_without_a_second_transfer(stripe_
     m, order_id = stripe_delivered
     m.svc.orders.apply(m.t, m.client, order_id, "complete")
     complete_stripe_onboarding(m)
-    m.stripe.hang_next(1, seconds=TIMEOUT * 4, match="/v1/transfers")
-    with pytest.raises(PaymentUnavailable):
+    with provider_failing(m, "/v1/transfers"):
         m.svc.payments.pay_out(m.t, m.pro)
     assert len(m.stripe.transfers) == 1
     b = books(m, order_id)
@@ -713,15 +729,9 @@ def test_stripe_timeout_on_a_payout_is_retried_without_a_second_transfer(stripe_
 @pytest.mark.parametrize("failure", ["500", "timeout"])
 def test_paypal_failure_on_capture_keeps_the_order_delivered_and_the_retry_captures_once(paypal_market, failure):
     m = paypal_market
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    paypal_pay(m, order_id)
+    order_id = paid_order(m)
     act(m, order_id, "start", "deliver")
-    if failure == "500":
-        m.paypal.fail_next(1, 500, path="/capture")
-    else:
-        m.paypal.hang_next(1, seconds=TIMEOUT * 3, path="/capture")
-    with pytest.raises(PaymentUnavailable):
+    with provider_failing(m, "/capture", failure):
         m.svc.orders.apply(m.t, m.client, order_id, "complete")
     _still_delivered_and_unreleased(m, order_id)
     assert m.paypal.captures_created == (0 if failure == "500" else 1)
@@ -738,15 +748,9 @@ def test_paypal_failure_on_capture_keeps_the_order_delivered_and_the_retry_captu
 @pytest.mark.parametrize("failure", ["500", "timeout"])
 def test_paypal_failure_on_the_void_of_a_cancel_keeps_the_order_paid(paypal_market, failure):
     m = paypal_market
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    paypal_pay(m, order_id)
+    order_id = paid_order(m)
     reference = payment(m, order_id).reference
-    if failure == "500":
-        m.paypal.fail_next(1, 500, path="/void")
-    else:
-        m.paypal.hang_next(1, seconds=TIMEOUT * 3, path="/void")
-    with pytest.raises(PaymentUnavailable):
+    with provider_failing(m, "/void", failure):
         m.svc.orders.apply(m.t, m.pro, order_id, "cancel")
     assert order(m, order_id).state == "paid"
     assert books(m, order_id).kinds == ["hold"]
@@ -981,16 +985,9 @@ def test_a_checkout_restarted_after_the_provider_forgot_the_key_can_still_be_pai
 @pytest.mark.parametrize("provider", ["stripe", "paypal"])
 def test_a_refund_after_a_capture_whose_answer_was_lost_refunds_the_capture(pay_svc, fakes, api_client, provider):
     m = _make_market(pay_svc, fakes, provider)
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    if provider == "stripe":
-        stripe_pay(m, order_id, api_client)
-        m.stripe.hang_next(1, seconds=TIMEOUT * 4, match="/capture")
-    else:
-        paypal_pay(m, order_id)
-        m.paypal.hang_next(1, seconds=TIMEOUT * 3, path="/capture")
+    order_id = paid_order(m, api_client)
     act(m, order_id, "start", "deliver")
-    with pytest.raises(PaymentUnavailable):
+    with provider_failing(m, "/capture"):
         m.svc.orders.apply(m.t, m.client, order_id, "complete")  # captured at the provider, rolled back here
     m.svc.orders.apply(m.t, m.client, order_id, "dispute", note="The tap still drips")
     m.svc.orders.apply(m.t, m.admin, order_id, "resolve_refund", note="Refund in full")

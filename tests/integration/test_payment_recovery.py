@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlmodel import select
 
@@ -22,8 +24,7 @@ from backend.payments.steps import STEP_RECORDED, STEP_WAITING
 from tests.fakes.flaky_gateway import Flaky
 from tests.integration.test_admin_cancel import PRICE, books, m, offered, paid_order_in  # noqa: F401 (fixture m)
 from tests.integration.test_payment_flows import (  # noqa: F401 (fixtures)
-    TIMEOUT, accepted_order, api_client, fakes, pay_svc, paypal_market, paypal_pay, short_timeouts, stripe_market,
-    stripe_pay, stripe_posts,
+    act, api_client, fakes, paid_order, pay_svc, paypal_market, provider_failing, stripe_market, stripe_posts,
 )
 from tests.integration.test_payment_flows import books as provider_books
 from tests.integration.test_payment_flows import order as provider_order
@@ -44,14 +45,31 @@ def steps(m, order_id: int) -> list[tuple[str, str, int | None, str]]:
             select(PaymentStep).where(PaymentStep.order_id == order_id).order_by(PaymentStep.id)).all()]
 
 
+@contextmanager
+def flaky_fails(flaky, mode: str, on: str | None = None):
+    """The block's next provider call (of method `on`, if given) fails as `mode` says (see Flaky), and the block
+    must raise PaymentUnavailable; yields pytest's ExceptionInfo."""
+    flaky.arm(mode, on=on)
+    with pytest.raises(PaymentUnavailable) as raised:
+        yield raised
+
+
+def admin_refund_in_doubt(m, flaky, state: str) -> int:
+    """An order in `state` whose admin refund of 30 reached the provider, but whose answer was lost (captured
+    first: a partial refund needs it)."""
+    order_id = paid_order_in(m, state)
+    with flaky_fails(flaky, "after", on="refund"):
+        m["svc"].orders.refund(m["t"], m["admin"], order_id, "30", "One tap out of two")
+    return order_id
+
+
 def test_a_cancel_whose_void_answer_was_lost_is_finished_before_the_work_can_start(m, flaky):
     """The property test's example: pay, the pro cancels (the void reaches the provider, the answer is lost),
     then start, deliver, complete. Before the fix the order went on to `delivered` and `complete` failed for good
     ("This payment cannot be captured"): the professional had worked for money that no longer existed."""
     svc, t, pro, client = m["svc"], m["t"], m["pro"], m["client"]
     order_id = paid_order_in(m, "paid")
-    flaky.arm("after")
-    with pytest.raises(PaymentUnavailable) as lost:
+    with flaky_fails(flaky, "after") as lost:
         svc.orders.apply(t, pro, order_id, "cancel")
     assert lost.value.message == STEP_RECORDED  # the pro is told it will be completed, not "try again"
     b = books(m, order_id)
@@ -89,8 +107,7 @@ def test_a_refund_in_doubt_is_finished_before_the_next_step_whatever_it_is(m, fl
     replayed with the same key (the provider answers what it did, or does it now) and the books follow."""
     svc, t = m["svc"], m["t"]
     order_id = paid_order_in(m, state)
-    flaky.arm(failure)
-    with pytest.raises(PaymentUnavailable):
+    with flaky_fails(flaky, failure):
         svc.orders.apply(t, m[who], order_id, cancel, note="Cannot go on")
     assert books(m, order_id)["order"].state == state
     assert books(m, order_id)["charge"].status == ("held" if failure == "before" else "voided")
@@ -108,8 +125,7 @@ def test_the_same_cancel_asked_again_goes_ahead_once(m, flaky):
     """The client's cancel was lost; the admin's cancel is the same step (same key): it simply goes through."""
     svc, t, admin = m["svc"], m["t"], m["admin"]
     order_id = paid_order_in(m, "paid")
-    flaky.arm("after")
-    with pytest.raises(PaymentUnavailable):
+    with flaky_fails(flaky, "after"):
         svc.orders.apply(t, m["client"], order_id, "cancel")
     svc.orders.apply(t, admin, order_id, "cancel", note="Client asked by phone")
     b = books(m, order_id)
@@ -121,15 +137,12 @@ def test_the_same_cancel_asked_again_goes_ahead_once(m, flaky):
 def test_while_the_provider_stays_silent_nothing_happens_and_the_timer_job_finishes_the_step(m, flaky):
     svc, t, pro = m["svc"], m["t"], m["pro"]
     order_id = paid_order_in(m, "paid")
-    flaky.arm("after")
-    with pytest.raises(PaymentUnavailable):
+    with flaky_fails(flaky, "after"):
         svc.orders.apply(t, pro, order_id, "cancel")
-    flaky.arm("before")  # still down when the pro tries to start
-    with pytest.raises(PaymentUnavailable) as waiting:
+    with flaky_fails(flaky, "before") as waiting:  # still down when the pro tries to start
         svc.orders.apply(t, pro, order_id, "start")
     assert waiting.value.message == STEP_WAITING
-    with pytest.raises(PaymentUnavailable):  # the admin's partial refund waits too
-        flaky.arm("before")
+    with flaky_fails(flaky, "before"):  # the admin's partial refund waits too
         svc.orders.refund(t, m["admin"], order_id, "10", "Goodwill")
     assert books(m, order_id)["order"].state == "paid" and steps(m, order_id)[0][1] == "pending"
 
@@ -160,8 +173,7 @@ def test_a_process_that_died_after_the_provider_voided_leaves_a_step_the_timer_j
 def test_a_step_the_provider_refuses_on_replay_never_happened_and_the_order_goes_on(m, flaky):
     svc, t, pro = m["svc"], m["t"], m["pro"]
     order_id = paid_order_in(m, "paid")
-    flaky.arm("before")
-    with pytest.raises(PaymentUnavailable):
+    with flaky_fails(flaky, "before"):
         svc.orders.apply(t, pro, order_id, "cancel")
     flaky.arm("decline", times=2)  # the replay is refused (the void, then the capture it falls back to)
     assert svc.orders.apply(t, pro, order_id, "start").state == "in_progress"
@@ -184,11 +196,8 @@ def test_a_declined_refund_is_over_at_once(m, flaky):
 def test_a_partial_refund_in_doubt_is_booked_before_completion_so_the_payout_matches_the_provider(m, flaky):
     """Before the fix the lost refund was never booked: completion released the full escrow to the professional,
     more than the provider still had, and the payout was refused for good."""
-    svc, t, admin, client, pro = m["svc"], m["t"], m["admin"], m["client"], m["pro"]
-    order_id = paid_order_in(m, "delivered")
-    flaky.arm("after", on="refund")  # captured first (a partial refund needs it), then the refund's answer is lost
-    with pytest.raises(PaymentUnavailable):
-        svc.orders.refund(t, admin, order_id, "30", "One tap out of two")
+    svc, t, client, pro = m["svc"], m["t"], m["client"], m["pro"]
+    order_id = admin_refund_in_doubt(m, flaky, "delivered")
     assert books(m, order_id)["charge"].refunded_minor == 3_000 and books(m, order_id)["escrow"] == PRICE
 
     svc.orders.apply(t, client, order_id, "complete")  # the refund is booked first, then 90 are released
@@ -209,10 +218,7 @@ def test_an_admin_refund_in_doubt_is_finished_before_another_amount_is_refunded(
     (20) is a refund of its own. Before the fix the second reused the first one's key: the provider answered with
     the first refund (30) while our books recorded 20."""
     svc, t, admin = m["svc"], m["t"], m["admin"]
-    order_id = paid_order_in(m, "in_progress")
-    flaky.arm("after", on="refund")
-    with pytest.raises(PaymentUnavailable):
-        svc.orders.refund(t, admin, order_id, "30", "One tap out of two")
+    order_id = admin_refund_in_doubt(m, flaky, "in_progress")
     assert svc.orders.refund(t, admin, order_id, "20", "And a late arrival") == 2_000
     b = books(m, order_id)
     assert b["problems"] == [] and b["kinds"] == ["hold", "refund", "refund"]
@@ -222,10 +228,7 @@ def test_an_admin_refund_in_doubt_is_finished_before_another_amount_is_refunded(
 
 def test_the_same_admin_refund_asked_again_refunds_once(m, flaky):
     svc, t, admin = m["svc"], m["t"], m["admin"]
-    order_id = paid_order_in(m, "in_progress")
-    flaky.arm("after", on="refund")
-    with pytest.raises(PaymentUnavailable):
-        svc.orders.refund(t, admin, order_id, "30", "One tap out of two")
+    order_id = admin_refund_in_doubt(m, flaky, "in_progress")
     assert svc.orders.refund(t, admin, order_id, "30.00", "One tap out of two") == 3_000
     b = books(m, order_id)
     assert (b["kinds"], b["refunded"], b["charge"].refunded_minor) == (["hold", "refund"], 3_000, 3_000)
@@ -268,11 +271,8 @@ def test_a_split_with_nothing_left_in_escrow_says_so(m):
 
 def test_stripe_a_cancel_whose_void_timed_out_is_finished_before_the_work_starts(stripe_market, api_client):
     m = stripe_market
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    stripe_pay(m, order_id, api_client)
-    m.stripe.hang_next(1, seconds=TIMEOUT * 4, match="/cancel")
-    with pytest.raises(PaymentUnavailable):
+    order_id = paid_order(m, api_client)
+    with provider_failing(m, "/cancel"):
         m.svc.orders.apply(m.t, m.pro, order_id, "cancel")
     assert provider_order(m, order_id).state == "paid"  # Stripe cancelled the intent; our answer was lost
     with pytest.raises(DomainError):
@@ -288,13 +288,9 @@ def test_stripe_a_cancel_whose_void_timed_out_is_finished_before_the_work_starts
 
 def test_paypal_a_refund_that_timed_out_is_booked_before_completion(paypal_market):
     m = paypal_market
-    short_timeouts(m)
-    order_id = accepted_order(m)
-    paypal_pay(m, order_id)
-    m.svc.orders.apply(m.t, m.pro, order_id, "start")
-    m.svc.orders.apply(m.t, m.pro, order_id, "deliver")
-    m.paypal.hang_next(1, seconds=TIMEOUT * 3, path="/refund")
-    with pytest.raises(PaymentUnavailable):
+    order_id = paid_order(m)
+    act(m, order_id, "start", "deliver")
+    with provider_failing(m, "/refund"):
         m.svc.orders.refund(m.t, m.admin, order_id, "30", "One tap out of two")
     m.svc.orders.apply(m.t, m.client, order_id, "complete")
     assert provider_order(m, order_id).state == "completed"
