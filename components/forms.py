@@ -28,6 +28,16 @@ def field(label: str, name: str, errors: rx.Var, *, type: str = "text", placehol
     )
 
 
+def email_field(errors: rx.Var) -> rx.Component:
+    return field("Email", "email", errors, type="email", auto_complete="email", required=True)
+
+
+def password_field(errors: rx.Var, auto_complete: str, *, label: str = "Password", name: str = "password",
+                   hint: str = "") -> rx.Component:
+    """`auto_complete` tells the browser what to offer: "current-password" a saved one, "new-password" a new one."""
+    return field(label, name, errors, type="password", auto_complete=auto_complete, hint=hint, required=True)
+
+
 def field_error(errors: rx.Var, name: str) -> rx.Component:
     """A field's error message, under an input that `field` does not build (a select, a text area, an upload)."""
     return rx.cond(errors.contains(name), rx.text(errors[name], size="1", color="var(--red-11)", id=f"{name}-error"))

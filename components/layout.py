@@ -260,10 +260,17 @@ def loaded_list(loaded: rx.Var, items: rx.Var, empty: rx.Component, shown: rx.Co
     return rx.cond(~loaded, loading_panel(), rx.cond(items.length() == 0, empty, shown))
 
 
-def list_page(header: rx.Component, loaded: rx.Var, items: rx.Var, empty: rx.Component, shown: rx.Component,
-              *after: rx.Component) -> rx.Component:
-    """A page listing what it loads: its header, the list (a spinner until loaded, or the empty state), the rest."""
-    return page_shell(rx.vstack(header, loaded_list(loaded, items, empty, shown), *after, spacing="4", width="100%"))
+def card_stack(items: rx.Var, card, spacing: str = "2", **props) -> rx.Component:
+    """`card(item)` for each item, one under the other."""
+    return rx.vstack(rx.foreach(items, card), spacing=spacing, width="100%", **props)
+
+
+def list_page(title: str, subtitle: str, *actions: rx.Component, loaded: rx.Var, items: rx.Var,
+              empty: rx.Component, shown: rx.Component, after: tuple[rx.Component, ...] = ()) -> rx.Component:
+    """A page listing what it loads: its header (the actions beside the title), the list (a spinner until loaded,
+    or the empty state), then what comes `after` it."""
+    return page_shell(rx.vstack(page_header(title, subtitle, *actions), loaded_list(loaded, items, empty, shown),
+                                *after, spacing="4", width="100%"))
 
 
 def empty_state(icon: str, title: str, body: str, *actions) -> rx.Component:

@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.layout import data_table, empty_state, loaded_list, page_header, page_shell
+from components.layout import card_stack, data_table, empty_state, loaded_list, page_header, page_shell
 from state.admin import AdminCategoriesState, AdminUsersState, OutboxState
 from state.app_state import HOME_FOR_ROLE
 
@@ -141,7 +141,7 @@ def admin_outbox() -> rx.Component:
             OutboxState.unavailable != "", empty_state("mail-x", "No dev outbox here", OutboxState.unavailable),
             loaded_list(OutboxState.loaded, OutboxState.messages,
                         empty_state("mail", "No messages yet", "Sign-ups and password resets send emails here."),
-                        rx.vstack(rx.foreach(OutboxState.messages, message_card), spacing="3", width="100%")),
+                        card_stack(OutboxState.messages, message_card, spacing="3")),
         ),
         spacing="4", width="100%",
     ))

@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.forms import auth_card, auth_form, field
+from components.forms import auth_card, auth_form, email_field, field, password_field
 from components.layout import page_shell
 from state.auth import ForgotState, LoginState, OperatorLoginState, ResetState, SignupState, VerifyState
 
@@ -14,6 +14,14 @@ from state.auth import ForgotState, LoginState, OperatorLoginState, ResetState, 
 def auth_page(title: str, subtitle: str | rx.Component, *children) -> rx.Component:
     """A marketplace's sign-in page: one card, open to everyone (the page itself decides what a signed-in user sees)."""
     return page_shell(auth_card(title, subtitle, *children), gated=False)
+
+
+def _sign_in_page(state, title: str, other_way: tuple[str, str, str], *fields: rx.Component,
+                  **form) -> rx.Component:
+    """Sign up and log in: the card's title, the other way in under it (question, link, route), the form."""
+    question, link, href = other_way
+    return auth_page(title, rx.text(question, rx.link(link, href=href), size="2", color="var(--gray-11)"),
+                     auth_form(state, *fields, **form))
 
 
 def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
@@ -37,48 +45,37 @@ def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
 @page("/signup", "Sign up", on_load=SignupState.load)
 def signup() -> rx.Component:
     errors = SignupState.errors
-    return auth_page(
-        "Create your account",
-        rx.text("Already have one? ", rx.link("Log in", href="/login"), size="2", color="var(--gray-11)"),
-        auth_form(
-            SignupState,
-            rx.text("I want to", size="2", weight="medium"),
-            rx.flex(
-                _role_option("client", "Hire a pro", "Post jobs and book services", "search"),
-                _role_option("professional", "Offer services", "Get leads and grow", "briefcase"),
-                gap="8px", width="100%", direction=rx.breakpoints(initial="column", xs="row"),
-            ),
-            field("Full name", "full_name", errors, auto_complete="name", max_length=80, required=True),
-            field("Email", "email", errors, type="email", auto_complete="email", required=True),
-            field("Password", "password", errors, type="password", auto_complete="new-password",
-                  hint="At least 10 characters", required=True),
-            submit="Create account", submit_id="signup-submit", id="signup-form",
-            footer=rx.text("By signing up you agree to the marketplace terms.", size="1", color="var(--gray-10)"),
+    return _sign_in_page(
+        SignupState, "Create your account", ("Already have one? ", "Log in", "/login"),
+        rx.text("I want to", size="2", weight="medium"),
+        rx.flex(
+            _role_option("client", "Hire a pro", "Post jobs and book services", "search"),
+            _role_option("professional", "Offer services", "Get leads and grow", "briefcase"),
+            gap="8px", width="100%", direction=rx.breakpoints(initial="column", xs="row"),
         ),
+        field("Full name", "full_name", errors, auto_complete="name", max_length=80, required=True),
+        email_field(errors),
+        password_field(errors, "new-password", hint="At least 10 characters"),
+        submit="Create account", submit_id="signup-submit", id="signup-form",
+        footer=rx.text("By signing up you agree to the marketplace terms.", size="1", color="var(--gray-10)"),
     )
 
 
 @page("/login", "Log in", on_load=LoginState.load)
 def login() -> rx.Component:
-    errors = LoginState.errors
-    return auth_page(
-        "Welcome back",
-        rx.text("New here? ", rx.link("Create an account", href="/signup"), size="2", color="var(--gray-11)"),
-        auth_form(
-            LoginState,
-            field("Email", "email", errors, type="email", auto_complete="email", required=True),
-            field("Password", "password", errors, type="password", auto_complete="current-password", required=True),
-            rx.link("Forgot password?", href="/forgot", size="2", align_self="end"),
-            submit="Log in", submit_id="login-submit", id="login-form",
-        ),
+    return _sign_in_page(
+        LoginState, "Welcome back", ("New here? ", "Create an account", "/signup"),
+        email_field(LoginState.errors),
+        password_field(LoginState.errors, "current-password"),
+        rx.link("Forgot password?", href="/forgot", size="2", align_self="end"),
+        submit="Log in", submit_id="login-submit", id="login-form",
     )
 
 
 @page("/forgot", "Reset your password", on_load=ForgotState.load)
 def forgot() -> rx.Component:
     return auth_page(
-        "Forgot your password?",
-        "Enter your email and we'll send you a link to choose a new one.",
+        "Forgot your password?", "Enter your email and we'll send you a link to choose a new one.",
         rx.cond(
             ForgotState.sent_to != "",
             rx.callout(
@@ -87,7 +84,7 @@ def forgot() -> rx.Component:
                 icon="mail-check", color_scheme="green", id="forgot-sent",
             ),
             auth_form(ForgotState,
-                      field("Email", "email", ForgotState.errors, type="email", auto_complete="email", required=True),
+                      email_field(ForgotState.errors),
                       submit="Send reset link", submit_id="forgot-submit"),
         ),
         rx.link("Back to log in", href="/login", size="2"),
@@ -97,23 +94,19 @@ def forgot() -> rx.Component:
 @page("/reset", "Choose a new password", on_load=ResetState.load)
 def reset() -> rx.Component:
     return auth_page(
-        "Choose a new password",
-        "Use at least 10 characters. You'll be logged out everywhere else.",
-        rx.cond(
-            ResetState.done,
-            rx.vstack(
-                rx.callout("Your password has been changed.", icon="circle-check", color_scheme="green",
-                           id="reset-done"),
-                rx.link(rx.button("Log in", size="3", width="100%"), href="/login", width="100%"),
-                width="100%",
-            ),
-            auth_form(ResetState,
-                      field("New password", "password", ResetState.errors, type="password",
-                            auto_complete="new-password", required=True),
-                      field("Repeat new password", "confirm", ResetState.errors, type="password",
-                            auto_complete="new-password", required=True),
-                      submit="Change password", submit_id="reset-submit"),
-        ),
+        "Choose a new password", "Use at least 10 characters. You'll be logged out everywhere else.",
+        rx.cond(ResetState.done,
+                rx.vstack(
+                    rx.callout("Your password has been changed.", icon="circle-check", color_scheme="green",
+                               id="reset-done"),
+                    rx.link(rx.button("Log in", size="3", width="100%"), href="/login", width="100%"),
+                    width="100%",
+                ),
+                auth_form(ResetState,
+                          password_field(ResetState.errors, "new-password", label="New password"),
+                          password_field(ResetState.errors, "new-password", label="Repeat new password",
+                                         name="confirm"),
+                          submit="Change password", submit_id="reset-submit")),
     )
 
 
@@ -140,10 +133,7 @@ def operator_login() -> rx.Component:
         auth_card(
             "Platform console",
             "For the operators of this installation. Marketplace users log in on their marketplace.",
-            auth_form(OperatorLoginState,
-                      field("Email", "email", errors, type="email", auto_complete="email", required=True),
-                      field("Password", "password", errors, type="password", auto_complete="current-password",
-                            required=True),
+            auth_form(OperatorLoginState, email_field(errors), password_field(errors, "current-password"),
                       submit="Log in", submit_id="operator-login-submit"),
         ),
         padding="48px 16px", min_height="100vh", background="var(--gray-3)",

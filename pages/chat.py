@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.layout import empty_state, list_page, loading_panel, page_header, page_shell
+from components.layout import card_stack, empty_state, list_page, loading_panel, page_shell
 from components.market import card_link
 from pages.registry import page
 from state.chat import ChatRoom, ChatState, ConversationsState
@@ -24,25 +24,26 @@ def conversation_row(c) -> rx.Component:
     )
 
 
+def missed_notifications() -> rx.Component:
+    return rx.cond(ConversationsState.notifications.length() > 0, rx.vstack(
+        rx.text("While you were away", weight="bold", size="2", color="var(--gray-11)"),
+        rx.foreach(ConversationsState.notifications, lambda n: rx.hstack(
+            rx.icon("bell", size=14, color="var(--gray-10)"), rx.text(n.body, size="2"),
+            rx.text(n.created_at, size="1", color="var(--gray-10)"), spacing="2", align="center",
+            class_name="in-app-notification")),
+        spacing="2", width="100%", id="notifications"))
+
+
 @page("/messages", "Messages", on_load=ConversationsState.load)
 def conversations() -> rx.Component:
-    return list_page(
-        page_header("Messages", "Talk with clients, professionals and the marketplace team.",
-                    rx.button(rx.icon("life-buoy", size=16), "Contact support", variant="soft",
-                              on_click=ConversationsState.open_support, id="contact-support")),
-        ConversationsState.loaded, ConversationsState.conversations,
-        empty_state("messages-square", "No conversations yet",
-                    "A conversation opens when a professional quotes on a request."),
-        rx.vstack(rx.foreach(ConversationsState.conversations, conversation_row), spacing="2",
-                  width="100%", id="conversations"),
-        rx.cond(ConversationsState.notifications.length() > 0, rx.vstack(
-            rx.text("While you were away", weight="bold", size="2", color="var(--gray-11)"),
-            rx.foreach(ConversationsState.notifications, lambda n: rx.hstack(
-                rx.icon("bell", size=14, color="var(--gray-10)"), rx.text(n.body, size="2"),
-                rx.text(n.created_at, size="1", color="var(--gray-10)"), spacing="2", align="center",
-                class_name="in-app-notification")),
-            spacing="2", width="100%", id="notifications")),
-    )
+    return list_page("Messages", "Talk with clients, professionals and the marketplace team.",
+                     rx.button(rx.icon("life-buoy", size=16), "Contact support", variant="soft",
+                               on_click=ConversationsState.open_support, id="contact-support"),
+                     loaded=ConversationsState.loaded, items=ConversationsState.conversations,
+                     empty=empty_state("messages-square", "No conversations yet",
+                                       "A conversation opens when a professional quotes on a request."),
+                     shown=card_stack(ConversationsState.conversations, conversation_row, id="conversations"),
+                     after=(missed_notifications(),))
 
 
 def attachment(a) -> rx.Component:

@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.layout import empty_state, page_header, page_shell
+from components.layout import card_stack, empty_state, page_header, page_shell
 from components.market import card_link
 from state.app_state import HOME_FOR_ROLE
 from state.auth import VerifyState
@@ -73,7 +73,7 @@ def client_home() -> rx.Component:
                 empty_state("clipboard-list", "No requests yet",
                             "When you post a job, it shows up here with the quotes you receive.",
                             rx.link(rx.button("Post a request", variant="soft"), href="/requests/new")),
-                rx.vstack(rx.foreach(HomeState.recent_requests, request_card), spacing="2", width="100%")),
+                card_stack(HomeState.recent_requests, request_card)),
         profile_card(),
         spacing="4", width="100%", id="client-home",
     ))

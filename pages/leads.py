@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import field, field_error, form_alert, form_dialog, text_area_field
-from components.layout import empty_state, list_page, loading_panel, page_header, page_shell
+from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import meta, photo_strip, request_summary, section, status_badge
 from pages.registry import page
 from state.leads import LeadsState, MyQuotesState
@@ -60,15 +60,13 @@ def quote_dialog() -> rx.Component:
 
 @page("/pro/leads", "Leads", on_load=LeadsState.load)
 def leads() -> rx.Component:
-    return list_page(
-        page_header("Leads", "Open requests in your categories and service area."),
-        LeadsState.loaded, LeadsState.leads,
-        empty_state("inbox", "No new leads",
-                    "Make sure your profile lists your categories and city; new requests appear here.",
-                    rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile")),
-        rx.vstack(rx.foreach(LeadsState.leads, lead_card), spacing="3", width="100%", id="leads"),
-        quote_dialog(),
-    )
+    return list_page("Leads", "Open requests in your categories and service area.",
+                     loaded=LeadsState.loaded, items=LeadsState.leads,
+                     empty=empty_state("inbox", "No new leads", "Make sure your profile lists your categories and "
+                                       "city; new requests appear here.",
+                                       rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile")),
+                     shown=card_stack(LeadsState.leads, lead_card, spacing="3", id="leads"),
+                     after=(quote_dialog(),))
 
 
 def my_quote_row(q) -> rx.Component:
@@ -97,12 +95,10 @@ def my_quote_row(q) -> rx.Component:
 
 @page("/pro/quotes", "My quotes", on_load=MyQuotesState.load)
 def my_quotes() -> rx.Component:
-    return list_page(
-        page_header("My quotes", "Quotes you sent and where they stand."),
-        MyQuotesState.loaded, MyQuotesState.quotes,
-        empty_state("send", "No quotes yet", "Send a quote from your leads inbox."),
-        rx.vstack(rx.foreach(MyQuotesState.quotes, my_quote_row), spacing="2", width="100%"),
-    )
+    return list_page("My quotes", "Quotes you sent and where they stand.",
+                     loaded=MyQuotesState.loaded, items=MyQuotesState.quotes,
+                     empty=empty_state("send", "No quotes yet", "Send a quote from your leads inbox."),
+                     shown=card_stack(MyQuotesState.quotes, my_quote_row))
 
 
 def availability_row(day: str) -> rx.Component:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import field, field_error, form_dialog
-from components.layout import data_table, empty_state, list_page, loading_panel, page_header, page_shell
+from components.layout import card_stack, data_table, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, section, status_badge, timeline
 from pages.registry import page
 from state.orders import OrderState, OrdersState
@@ -28,13 +28,11 @@ def order_row(o) -> rx.Component:
 
 @page("/orders", "Orders", on_load=OrdersState.load)
 def orders() -> rx.Component:
-    return list_page(
-        page_header("Orders", "Bookings in progress and done."),
-        OrdersState.loaded, OrdersState.orders,
-        empty_state("package", "No orders yet",
-                    "An order starts when a client accepts a quote or books a professional."),
-        rx.vstack(rx.foreach(OrdersState.orders, order_row), spacing="2", width="100%", id="orders"),
-    )
+    return list_page("Orders", "Bookings in progress and done.",
+                     loaded=OrdersState.loaded, items=OrdersState.orders,
+                     empty=empty_state("package", "No orders yet",
+                                       "An order starts when a client accepts a quote or books a professional."),
+                     shown=card_stack(OrdersState.orders, order_row, id="orders"))
 
 
 def refund_dialog() -> rx.Component:

@@ -83,21 +83,22 @@ def earnings() -> rx.Component:
     return page_shell(rx.cond(e, body, loading_panel()))
 
 
+def payment_row(p) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(p.title, href=f"/orders/{p.order_id}")),
+        rx.table.cell(p.created_at), rx.table.cell(p.amount), rx.table.cell(p.escrow),
+        rx.table.cell(p.refunded), rx.table.cell(status_badge(p.order_state)),
+        rx.table.cell(rx.cond(p.has_invoice, rx.link(
+            "PDF", href=f"/api/v1/orders/{p.order_id}/invoice", is_external=True), "—")))
+
+
 @page("/payments", "Payments", on_load=PaymentHistoryState.load)
 def payment_history() -> rx.Component:
-    return list_page(
-        page_header("Payments", "What you paid, what is held, what came back."),
-        PaymentHistoryState.loaded, PaymentHistoryState.payments,
-        empty_state("receipt", "No payments yet", "Payments for your orders appear here."),
-        data_table(("Order", "Date", "Amount", "Held", "Refunded", "Order status", "Invoice"),
-                   PaymentHistoryState.payments, lambda p: rx.table.row(
-                       rx.table.cell(rx.link(p.title, href=f"/orders/{p.order_id}")),
-                       rx.table.cell(p.created_at), rx.table.cell(p.amount), rx.table.cell(p.escrow),
-                       rx.table.cell(p.refunded), rx.table.cell(status_badge(p.order_state)),
-                       rx.table.cell(rx.cond(p.has_invoice, rx.link(
-                           "PDF", href=f"/api/v1/orders/{p.order_id}/invoice", is_external=True), "—"))),
-                   variant="surface", id="payments"),
-    )
+    return list_page("Payments", "What you paid, what is held, what came back.",
+                     loaded=PaymentHistoryState.loaded, items=PaymentHistoryState.payments,
+                     empty=empty_state("receipt", "No payments yet", "Payments for your orders appear here."),
+                     shown=data_table(("Order", "Date", "Amount", "Held", "Refunded", "Order status", "Invoice"),
+                                      PaymentHistoryState.payments, payment_row, variant="surface", id="payments"))
 
 
 @page("/admin/payments", "Payments", on_load=AdminPaymentsState.load)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from components.forms import field, field_error, form_alert, text_area_field
-from components.layout import empty_state, list_page, loading_panel, page_header, page_shell
+from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, photo_strip, request_summary, section, status_badge, verified_badge
 from pages.registry import page
 from state.requests import MyRequestsState, NewRequestState, RequestDetailState
@@ -29,16 +29,14 @@ def request_card(r) -> rx.Component:
 
 @page("/requests", "My requests", on_load=MyRequestsState.load)
 def my_requests() -> rx.Component:
-    return list_page(
-        page_header("My requests", "Jobs you posted and the quotes they received.",
-                    rx.link(rx.button(rx.icon("plus", size=16), "Post a request", id="new-request"),
-                            href="/requests/new")),
-        MyRequestsState.loaded, MyRequestsState.requests,
-        empty_state("clipboard-list", "No requests yet",
-                    "Describe a job and local professionals will send you quotes.",
-                    rx.link(rx.button("Post your first request"), href="/requests/new")),
-        rx.vstack(rx.foreach(MyRequestsState.requests, request_card), spacing="3", width="100%"),
-    )
+    return list_page("My requests", "Jobs you posted and the quotes they received.",
+                     rx.link(rx.button(rx.icon("plus", size=16), "Post a request", id="new-request"),
+                             href="/requests/new"),
+                     loaded=MyRequestsState.loaded, items=MyRequestsState.requests,
+                     empty=empty_state("clipboard-list", "No requests yet",
+                                       "Describe a job and local professionals will send you quotes.",
+                                       rx.link(rx.button("Post your first request"), href="/requests/new")),
+                     shown=card_stack(MyRequestsState.requests, request_card, spacing="3"))
 
 
 @page("/requests/new", "Post a request", on_load=NewRequestState.load)
