@@ -18,6 +18,7 @@ import contextlib
 import functools
 import inspect
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
@@ -122,13 +123,21 @@ def guarded(admit: Callable[[Any], Any]) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def requires(*roles: Role, refusal: Callable[[], Any] | None = None) -> Callable[[Callable], Callable]:
+def requires(*roles: Role, refusal: Callable[[], Any] | None = None,
+             reuse_seconds: float = 0.0) -> Callable[[Callable], Callable]:
     """Guard a handler: only on an active marketplace, and (when roles are named) only for a signed-in user with one
     of them; `requires()` lets anyone in, with `ctx.caller` None for a visitor. Sets `access`; a visitor who must
     log in gets the login redirect, a refused caller nothing (the page shows the refusal), or `refusal()` for a
-    handler with its own answer. The handler is called as `handler(self, ctx, *args)`."""
+    handler with its own answer. The handler is called as `handler(self, ctx, *args)`.
+
+    `reuse_seconds` is for polls that every open page sends every few seconds (a chat page's tick): they reuse the
+    caller this state admitted at most that long ago, with the same session cookie, instead of looking the session
+    up again. Hundreds of open pages would otherwise spend a core on session lookups alone (bench/chat.py's tick
+    run). Everything else is looked up on every call."""
 
     async def admit(state):
+        if reuse_seconds and (ctx := state._recently_admitted(roles, reuse_seconds)) is not None:
+            return ctx, None
         tenant, caller = await state._identify()
         async with writing(state):
             ctx, answer = state._admit(tenant, caller, roles)
@@ -158,6 +167,8 @@ class AppState(rx.State):
 
     # what the current page may show: loading | ok | denied
     access: str = "loading"
+    # (when, session cookie, Ctx) of the last caller `_admit` let in: server-only (see requires' reuse_seconds)
+    _admitted: tuple | None = None
     # development tools (the dev outbox) exist on this installation: ENVIRONMENT=development only
     dev_tools: bool = False
 
@@ -250,7 +261,18 @@ class AppState(rx.State):
             self.access = "denied"
             return None, None
         self.access = "ok"
-        return Ctx(tenant, caller), None
+        ctx = Ctx(tenant, caller)
+        self._admitted = (time.time(), self._session_token(), ctx)  # wall clock: state may move between workers
+        return ctx, None
+
+    def _recently_admitted(self, roles: tuple[Role, ...], max_age: float) -> Ctx | None:
+        """The caller `_admit` let in at most `max_age` seconds ago on this page, if the session cookie is the same
+        and their role still fits; else None (look them up again)."""
+        if self._admitted is None:
+            return None
+        at, token, ctx = self._admitted
+        fits = not roles or (ctx.caller is not None and ctx.caller.role in roles)
+        return ctx if fits and token == self._session_token() and 0 <= time.time() - at <= max_age else None
 
     # ------------------------------------------------------------------ events
 

@@ -20,6 +20,7 @@ from state.app_state import FAILED, MEMBER_ROLES, AppState, Ctx, FormMixin, requ
 from state.uploads import read_uploads
 
 TYPING_SECONDS = 5
+TICK_REUSES_CALLER_FOR = 30  # seconds a page's tick trusts the caller its last full check admitted
 ROOM_WINDOW = 200  # messages kept in the shared room; older ones are paged per viewer
 
 
@@ -61,8 +62,11 @@ def _open(ctx: Ctx, conversation_id: int):
     return conversation, messages, has_more, chat.read_times(ctx.tenant, ctx.caller, conversation_id)
 
 
-def _present(ctx: Ctx, other_id: int | None) -> bool:
-    """Blocking: mark the caller present; is the other participant?"""
+def _present(ctx: Ctx, other_id: int | None, read_conversation: int = 0) -> bool:
+    """Blocking, one trip off the loop per tick: mark the conversation read (when given) and the caller present;
+    is the other participant?"""
+    if read_conversation:
+        services().chat.mark_read(ctx.tenant, ctx.caller, read_conversation)
     services().chat.touch(ctx.tenant, ctx.caller)
     return bool(other_id and services().chat.online(ctx.tenant, [other_id]))
 
@@ -192,7 +196,7 @@ class ChatState(FormMixin, AppState):
         room.typing_until = room.typing_until | {key: time.time() + TYPING_SECONDS}
 
     @rx.event
-    @requires(*MEMBER_ROLES)
+    @requires(*MEMBER_ROLES, reuse_seconds=TICK_REUSES_CALLER_FOR)
     async def tick(self, ctx: Ctx, _value=None):
         """Every few seconds while the page is open: read receipts, typing expiry, presence."""
         if self.conversation is None:
@@ -205,10 +209,12 @@ class ChatState(FormMixin, AppState):
             room.typing_until = {k: v for k, v in room.typing_until.items() if k not in expired}
         me = str(ctx.caller.id)
         last_other = next((m for m in reversed(room.messages) if m.sender_id != ctx.caller.id), None)
-        if last_other and room.read_at.get(me, "") < last_other.created_at:
-            await self._run(services().chat.mark_read, ctx.tenant, ctx.caller, self._route_id())
+        unread = bool(last_other and room.read_at.get(me, "") < last_other.created_at)
+        online = await self._run(_present, ctx, self.conversation.other_id, self._route_id() if unread else 0)
+        if unread:
             room.read_at = room.read_at | {me: utcnow().isoformat()}
-        self.other_online = await self._run(_present, ctx, self.conversation.other_id)
+        if online != self.other_online:  # an unchanged var would still be sent to the page
+            self.other_online = online
 
     @rx.var
     def my_id(self) -> str:

@@ -42,18 +42,31 @@ class GuardProbeState(AppState):
     async def slow(self, ctx: Ctx, amount: str):
         yield None
 
+    @rx.event
+    @requires(Role.CLIENT, reuse_seconds=30)
+    async def poll(self, ctx: Ctx):
+        return ctx
+
 
 class FakeState:
-    """The part of a state the guard touches, with AppState's own decision (`_admit`)."""
+    """The part of a state the guard touches, with AppState's own decision (`_admit`, `_recently_admitted`)."""
 
     _admit = AppState._admit
+    _recently_admitted = AppState._recently_admitted
 
     def __init__(self, tenant: TenantPublic | None, caller: Caller | None):
         self.found = tenant, caller
         self.access = "loading"
         self.router = SimpleNamespace(url=SimpleNamespace(path="/orders/3"))
+        self.token = "session-1"
+        self._admitted = None
+        self.lookups = 0
+
+    def _session_token(self) -> str:
+        return self.token
 
     async def _identify(self):
+        self.lookups += 1
         return self.found
 
     def _show_identity(self, tenant, caller) -> None:
@@ -113,3 +126,27 @@ def test_a_refusal_the_handler_lets_escape_is_a_toast():
 
     toast = run(RefusingState.event_handlers["look"], FakeState(TENANT, None))
     assert "No such order." in str(toast)
+
+
+def test_a_poll_reuses_the_caller_admitted_moments_ago_on_the_same_session_only(monkeypatch):
+    state = FakeState(TENANT, CLIENT)
+    poll = GuardProbeState.event_handlers["poll"]
+    assert run(poll, state) == Ctx(TENANT, CLIENT) and state.lookups == 1
+    assert run(poll, state) == Ctx(TENANT, CLIENT) and state.lookups == 1  # reused: no session lookup
+    run(GuardProbeState.event_handlers["act"], state, "pay")  # an ordinary handler always looks up
+    assert state.lookups == 2
+    state.token = "session-2"  # another session cookie (logged out and in again): looked up again
+    run(poll, state)
+    assert state.lookups == 3
+    later = __import__("time").time() + 31
+    monkeypatch.setattr("state.app_state.time.time", lambda: later)  # too old: looked up again
+    state.found = TENANT, None  # ... and the session is gone meanwhile: the poll is refused
+    assert "/login" in str(run(poll, state)) and state.lookups == 4
+
+
+def test_a_poll_does_not_reuse_a_caller_whose_role_does_not_fit():
+    admin = Caller(role=Role.ADMIN, id=1, tenant_id=1)
+    state = FakeState(TENANT, admin)
+    run(GuardProbeState.event_handlers["act"], state, "pay")  # admitted as a member (admin)
+    assert run(GuardProbeState.event_handlers["poll"], state) is None  # the client-only poll looks up and refuses
+    assert state.lookups == 2 and state.access == "denied"
