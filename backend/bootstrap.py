@@ -32,6 +32,7 @@ from backend.matching import ProDirectory
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.profiles.service import ProfileService
+from backend.reviews import ReviewService
 from backend.storage.adapters.local import LocalObjectStore
 from backend.storage.ports import ObjectStore
 from backend.storage.signing import UrlSigner
@@ -66,6 +67,7 @@ class Services:
     store: ObjectStore
     jobs: Jobs
     chat: ChatService
+    reviews: ReviewService
     stoppers: list
 
     def close(self) -> None:
@@ -76,13 +78,16 @@ class Services:
 
     def run_timers(self) -> dict[str, int]:
         """All periodic work, for every active tenant (Celery beat, or the app's own loop)."""
-        totals = {"expire": 0, "auto_complete": 0, "requests_expired": 0}
+        totals = {"expire": 0, "auto_complete": 0, "requests_expired": 0, "reviews_published": 0,
+                  "review_reminders": 0}
         now = utcnow()
         for tenant_id in self.orders.active_tenant_ids():
             tenant = self.tenants.by_id(tenant_id)
             for key, count in self.orders.run_timers(tenant, now).items():
                 totals[key] += count
             totals["requests_expired"] += self.quotes.expire_requests(tenant_id, now)
+            for key, count in self.reviews.run_timers(tenant, now).items():  # after orders: what they completed
+                totals[key] += count
         return totals
 
 
@@ -121,6 +126,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         store=store,
         jobs=jobs,
         chat=chat,
+        reviews=ReviewService(db, settings, notifications, jobs),
         stoppers=stoppers,
     )
     if isinstance(jobs, InlineJobQueue) and jobs.services is None:

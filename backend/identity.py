@@ -56,6 +56,7 @@ class TenantPublic(BaseModel):
     currency: str
     platform_fee_bps: int
     request_expiry_days: int = 30
+    review_window_days: int = 14
     payment_provider: str = ""
     status: str
 

@@ -23,6 +23,7 @@ GENERATE_INVOICE = "orders.generate_invoice"
 RUN_TIMERS = "orders.run_timers"
 PROCESS_WEBHOOK = "payments.process_webhook"
 PAY_OUT_ORDER = "payments.pay_out_order"
+OPEN_REVIEWS = "reviews.open_for_order"
 TIMER_INTERVAL_SECONDS = 300.0
 
 
@@ -35,7 +36,7 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
                     broker_connection_retry_on_startup=True, task_serializer="json", accept_content=["json"],
                     result_expires=3600, timezone="UTC",
-                    # `celery -A backend.jobs beat` drives the order timers (48 h expiry, 7-day completion)
+                    # `celery -A backend.jobs beat` drives the timers (48 h expiry, 7-day completion, review windows)
                     beat_schedule={"order-timers": {"task": RUN_TIMERS, "schedule": TIMER_INTERVAL_SECONDS}})
     return app
 
@@ -57,6 +58,9 @@ class CeleryJobQueue:
 
     def pay_out_order(self, tenant_id: int, order_id: int) -> None:
         self.app.send_task(PAY_OUT_ORDER, args=(tenant_id, order_id))
+
+    def open_reviews(self, tenant_id: int, order_id: int) -> None:
+        self.app.send_task(OPEN_REVIEWS, args=(tenant_id, order_id))
 
 
 class InlineJobQueue:
@@ -102,6 +106,9 @@ class InlineJobQueue:
     def pay_out_order(self, tenant_id: int, order_id: int) -> int | None:
         return self._run(PAY_OUT_ORDER, lambda: self.services.payments.pay_out_order(
             self._tenant(tenant_id), order_id))
+
+    def open_reviews(self, tenant_id: int, order_id: int) -> int | None:
+        return self._run(OPEN_REVIEWS, lambda: self.services.reviews.open_for_order(self._tenant(tenant_id), order_id))
 
     def run_timers(self) -> dict | None:
         return self._run(RUN_TIMERS, self.services.run_timers)

@@ -12,8 +12,8 @@ import logging
 from backend.bootstrap import services
 from backend.config import get_settings
 from backend.jobqueue import (
-    DELIVER_NOTIFICATION, GENERATE_INVOICE, PAY_OUT_ORDER, PROCESS_WEBHOOK, RUN_TIMERS, TIMER_INTERVAL_SECONDS,
-    InlineJobQueue, make_celery,
+    DELIVER_NOTIFICATION, GENERATE_INVOICE, OPEN_REVIEWS, PAY_OUT_ORDER, PROCESS_WEBHOOK, RUN_TIMERS,
+    TIMER_INTERVAL_SECONDS, InlineJobQueue, make_celery,
 )
 from backend.notifications.ports import DeliveryError
 from backend.payments.ports import PaymentUnavailable
@@ -49,6 +49,11 @@ def process_webhook(event_row_id: int) -> str:
                  max_retries=10)
 def pay_out_order(tenant_id: int, order_id: int) -> int:
     return _here().pay_out_order(tenant_id, order_id)
+
+
+@celery_app.task(name=OPEN_REVIEWS)  # no retries: the review timers open any window this job did not
+def open_reviews(tenant_id: int, order_id: int) -> int:
+    return _here().open_reviews(tenant_id, order_id)
 
 
 @celery_app.task(name=RUN_TIMERS)

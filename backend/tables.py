@@ -9,9 +9,11 @@ from backend.payments.models import (
     DemoCharge, LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout, PayoutAccountLink, WebhookEvent,
 )
 from backend.profiles.models import PortfolioImage, ProCategory, ProProfile, Profile
+from backend.reviews.models import RatingAggregate, Review, ReviewModeration, ReviewReport, ReviewWindow
 from backend.tenancy.models import Tenant
 
 __all__ = ["AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
            "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LoginAttempt", "Notification", "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PortfolioImage", "ProCategory",
-           "ProProfile", "Profile", "Quote", "ServiceRequest", "Tenant", "User"]
+           "ProProfile", "Profile", "Quote", "RatingAggregate", "Review", "ReviewModeration", "ReviewReport",
+           "ReviewWindow", "ServiceRequest", "Tenant", "User"]

@@ -21,7 +21,7 @@ from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.money import fee_for, format_money, parse_amount
 from backend.orders import process
-from backend.orders.facts import payable
+from backend.orders.facts import REVIEWABLE_ENDINGS, payable
 from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
 from backend.orders.models import Order, OrderEvent, OrderState
@@ -48,6 +48,10 @@ class OrderJobs(Protocol):
     def generate_invoice(self, tenant_id: int, order_id: int) -> None: ...
 
     def pay_out_order(self, tenant_id: int, order_id: int) -> None: ...
+
+    def open_reviews(self, tenant_id: int, order_id: int) -> None:
+        """The order ended in a way its parties may review (facts.REVIEWABLE_ENDINGS): open their review window."""
+        ...
 
 
 def _locked(session: Session, order_id: int, *, missing: str = "No such order.") -> Order:
@@ -285,6 +289,7 @@ class OrderService:
                 order.state_changed_at = now
                 completed = transition.target == OrderState.COMPLETED
                 released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
+                reviewable = transition.action in REVIEWABLE_ENDINGS
                 session.flush()
                 view = order_view(session, order, actor if actor != Party.SYSTEM else Party.ADMIN, detail=True)
         except PaymentUnavailable as exc:
@@ -299,6 +304,8 @@ class OrderService:
             self.jobs.generate_invoice(tenant.id, order_id)
         if released:
             self.jobs.pay_out_order(tenant.id, order_id)
+        if reviewable:
+            self.jobs.open_reviews(tenant.id, order_id)
         return view
 
     def _run_effect(self, session: Session, tenant: TenantPublic, order: Order, t: Transition,

@@ -30,6 +30,7 @@ class Tenant(SQLModel, table=True):
     currency: str = Field(default="USD", max_length=3)
     platform_fee_bps: int = Field(default=1000)  # basis points: 1000 = 10.00 %
     request_expiry_days: int = Field(default=30)  # open service requests expire after this
+    review_window_days: int = Field(default=14)  # the parties of an ended order may review each other this long
     # stripe | paypal | demo (development only) | "" = none: no payments until the operator chooses a
     # configured one. PlatformService.create_tenant picks the first configured provider for a new marketplace.
     # (The column's server default from migration 0002 is still 'demo'; it only applies to raw SQL inserts
