@@ -1,4 +1,5 @@
-"""Demo data: a platform operator and a demo tenant with an admin, 3 clients and 10 professionals.
+"""Demo data: a platform operator and a demo tenant with an admin, 3 clients and 10 professionals, and a few
+completed orders with published reviews both ways (so profiles show ratings).
 
 Idempotent: running it again changes nothing. `python -m backend.seed` prints the logins.
 Development only: every account it creates has the published password below, so it refuses to run
@@ -8,11 +9,12 @@ unless ENVIRONMENT=development (production creates its operator with `python -m 
 from __future__ import annotations
 
 import sys
+from datetime import date, timedelta
 
 from pydantic import ValidationError
 from sqlmodel import select
 
-from backend.identity import Role
+from backend.identity import Caller, Role
 from backend.accounts.models import OperatorAccount, User
 from backend.bootstrap import Services, build_services
 from backend.config import Settings, get_settings
@@ -47,6 +49,24 @@ PRO_DETAILS = {
 }
 WEEKDAY_HOURS = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 SECOND_TENANT_USERS = [("Nora Blake", "nora", Role.CLIENT), ("Oscar Diaz", "oscar", Role.PROFESSIONAL)]
+# Completed bookings with both reviews published: (client, professional, hours, the client's stars, text and
+# sub-ratings (quality, communication, punctuality, value), the professional's stars and text, their reply or "").
+DEMO_REVIEWS = [
+    ("alice", "diego", 2, 5, "Found the leak behind the dishwasher in minutes and fixed it properly. Left the "
+     "kitchen cleaner than he found it.", (5, 5, 5, 4), 5, "Clear directions and easy access to the pipes. "
+     "A pleasure to work for.", "Thank you, Alice! Call me when the water heater is due for its service."),
+    ("ben", "diego", 3, 4, "Good, tidy work on both bathroom taps. He arrived half an hour late but let me know.",
+     (4, 4, 3, 4), 5, "Friendly, had everything ready, paid at once.", ""),
+    ("chloe", "emma", 4, 5, "The flat was spotless for the handover and I got my whole deposit back.", (5, 5, 5, 5),
+     5, "Chloe had packed everything away, which made the job quick.", "Glad the handover went well, Chloe!"),
+    ("alice", "farah", 2, 5, "Installed the EV charger neatly and explained the app. Certified and careful.",
+     (5, 5, 4, 4), 4, "Good client; the garage was a bit cluttered.", ""),
+    ("ben", "hana", 3, 4, "Lovely family portraits. Editing took a few days longer than promised.", (5, 4, 3, 4),
+     5, "Great family to photograph, everyone was on time.", ""),
+    ("chloe", "kofi", 2, 3, "The lawn looks good, but the hedge at the back was left half done.", (3, 4, 3, 3), 4,
+     "Clear about what she wanted.", ""),
+]
+TEST_CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/40", "cvc": "123"}
 
 
 class SeedRefused(RuntimeError):
@@ -100,6 +120,64 @@ def _ensure_pro_profile(svc: Services, tenant_id: int, email: str, handle: str, 
             session.add(ProCategory(user_id=user.id, category_id=category.id))
 
 
+def _caller(svc: Services, tenant_id: int, email: str) -> Caller:
+    with svc.db.tenant_session(tenant_id) as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        profile = session.get(Profile, user.id)
+        return Caller(role=Role(user.role), id=user.id, tenant_id=tenant_id, email=user.email,
+                      name=profile.full_name if profile else "", email_verified=True)
+
+
+def _next_weekday() -> date:
+    day = date.today() + timedelta(days=1)
+    while day.weekday() >= 5:  # the demo professionals work Monday to Friday
+        day += timedelta(days=1)
+    return day
+
+
+def _completed_order(svc: Services, tenant, client: Caller, pro: Caller, hours: int) -> int | None:
+    """A booking taken to completion through the order service (paid with the demo gateway's test card); the one
+    already there when the seed runs again. None: a demo user moved it elsewhere (cancelled it, say)."""
+    title = f"{hours} h with {pro.name}"
+    order = next((o for o in svc.orders.list_orders(tenant, client) if o.pro_id == pro.id and o.title == title), None)
+    order_id = order.id if order else svc.orders.book(tenant, client, pro.id, {
+        "hours": hours, "day": _next_weekday().isoformat(), "note": "Demo booking"})
+    steps = {"requested": (pro, "accept"), "paid": (pro, "start"), "in_progress": (pro, "deliver"),
+             "delivered": (client, "complete")}
+    state = svc.orders.get(tenant, client, order_id).state
+    while state != "completed":
+        if state == "accepted":
+            session_id = svc.orders.start_checkout(tenant, client, order_id).rsplit("/", 1)[-1]
+            svc.payments.pay_demo_checkout(session_id, TEST_CARD)
+            svc.orders.confirm_checkout(tenant, session_id, client)
+        elif state in steps:
+            who, action = steps[state]
+            svc.orders.apply(tenant, who, order_id, action)
+        else:
+            return None
+        state = svc.orders.get(tenant, client, order_id).state
+    return order_id
+
+
+def _seed_reviews(svc: Services, tenant_id: int, demo: str) -> None:
+    tenant = svc.tenants.by_id(tenant_id)
+    for client_handle, pro_handle, hours, stars, text, subs, pro_stars, pro_text, reply in DEMO_REVIEWS:
+        client = _caller(svc, tenant_id, f"{client_handle}@{demo}.example")
+        pro = _caller(svc, tenant_id, f"{pro_handle}@{demo}.example")
+        order_id = _completed_order(svc, tenant, client, pro, hours)
+        if order_id is None:
+            continue
+        quality, communication, punctuality, value = subs
+        for who, data in ((client, {"stars": stars, "text": text, "quality": quality, "communication": communication,
+                                    "punctuality": punctuality, "value": value}),
+                          (pro, {"stars": pro_stars, "text": pro_text})):
+            if svc.reviews.for_order(tenant, who, order_id).mine is None:
+                svc.reviews.submit(tenant, who, order_id, data)
+        theirs = svc.reviews.for_order(tenant, pro, order_id).theirs  # the client's review, published
+        if reply and theirs is not None and not theirs.reply:
+            svc.reviews.reply(tenant, pro, theirs.id, reply)
+
+
 def seed(svc: Services) -> list[tuple[str, str, str, str]]:
     """Returns (where, role, email, password) rows for printing."""
     refuse_unless_development(svc.settings)
@@ -124,6 +202,7 @@ def seed(svc: Services) -> list[tuple[str, str, str, str]]:
         _ensure_user(svc, demo_id, f"{handle}@{demo}.example", name, Role.PROFESSIONAL, city, pw_hash)
         _ensure_pro_profile(svc, demo_id, f"{handle}@{demo}.example", handle, city)
         logins.append((demo, "professional", f"{handle}@{demo}.example", DEMO_PASSWORD))
+    _seed_reviews(svc, demo_id, demo)
 
     # A second marketplace, to see tenant isolation at http://acme.localhost:3000
     acme_id = _ensure_tenant(svc, "acme", "Acme Home Services", "#0F766E", "#E11D48")
