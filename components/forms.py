@@ -5,12 +5,18 @@ from __future__ import annotations
 import reflex as rx
 
 
+def field_label(text: str | rx.Var, name: str) -> rx.Component:
+    """A field's visible label, tied to the input whose id is `name` (so that clicking it focuses the input and a
+    screen reader names the input by it). Radix's Text takes `html_for` as a style, hence the attribute."""
+    return rx.text(text, as_="label", size="2", weight="medium", custom_attrs={"htmlFor": name})
+
+
 def field(label: str, name: str, errors: rx.Var, *, type: str = "text", placeholder: str = "",
           hint: str = "", default_value: str | rx.Var = "", auto_complete: str = "", max_length: int = 0,
           required: bool = False, list_id: str = "", min_value: str | rx.Var = "") -> rx.Component:
     has_error = errors.contains(name)
     return rx.vstack(
-        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+        field_label(label, name),
         rx.input(
             name=name, id=name, type=type, placeholder=placeholder, default_value=default_value,
             auto_complete=auto_complete or None, max_length=max_length or None, required=required,
@@ -45,7 +51,7 @@ def field_error(errors: rx.Var, name: str) -> rx.Component:
 
 def text_area_field(label: str, name: str, errors: rx.Var, **props) -> rx.Component:
     return rx.vstack(
-        rx.text(label, size="2", weight="medium"),
+        field_label(label, name),
         rx.text_area(name=name, id=name, width="100%", **props),
         field_error(errors, name),
         spacing="1", width="100%",

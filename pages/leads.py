@@ -7,6 +7,7 @@ import reflex as rx
 from components.forms import field, field_error, form_alert, form_dialog, text_area_field
 from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import meta, photo_strip, request_summary, section, status_badge
+from components.reviews import rating_badge
 from pages.registry import page
 from state.leads import LeadsState, MyQuotesState
 from state.pros import DAY_NAMES, ProEditorState
@@ -24,7 +25,9 @@ def lead_card(r) -> rx.Component:
                     class_name="lead-description"),
             photo_strip(r.photo_urls),
             rx.hstack(
-                meta("user", r.client_name), rx.text("· posted ", r.created_at, size="2", color="var(--gray-10)"),
+                meta("user", r.client_name),
+                rating_badge(LeadsState.client_badges[r.client_id.to_string()], who="Client rated"),
+                rx.text("· posted ", r.created_at, size="2", color="var(--gray-10)"),
                 rx.spacer(),
                 rx.button("Decline", variant="soft", color_scheme="gray", on_click=LeadsState.decline(r.id),
                           class_name="decline-lead"),

@@ -7,8 +7,11 @@ import reflex as rx
 from components.forms import field, field_error, form_dialog
 from components.layout import card_stack, data_table, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, section, status_badge, timeline
+from components.reviews import rating_badge
 from pages.registry import page
+from pages.reviews import order_reviews
 from state.orders import OrderState, OrdersState
+from state.reviews import OrderReviewsState
 
 
 def order_row(o) -> rx.Component:
@@ -124,7 +127,13 @@ def money_line(label: str, value, strong: bool = False) -> rx.Component:
                      rx.text(value, size="2", weight=rx.cond(strong, "bold", "regular")), width="100%")
 
 
-@page("/orders/[order_id]", "Order", on_load=OrderState.load)
+def party_rating(user_id, who: str) -> rx.Component:
+    badges = OrderState.party_badges
+    key = user_id.to_string()
+    return rx.cond(badges.contains(key) & (badges[key].count > 0), rating_badge(badges[key], who=who))
+
+
+@page("/orders/[order_id]", "Order", on_load=[OrderState.load, OrderReviewsState.load])
 def order_detail() -> rx.Component:
     o = OrderState.order
     body = rx.vstack(
@@ -141,13 +150,19 @@ def order_detail() -> rx.Component:
                                 rx.flex(rx.foreach(o.actions, action_button), gap="8px", wrap="wrap",
                                         id="order-actions"),
                                 rx.text("Nothing for you to do right now.", size="2", color="var(--gray-10)"))),
+                order_reviews(o.id),
                 section("Timeline", timeline(o.events)),
                 spacing="3", width="100%",
             ),
             rx.vstack(
                 section("Summary",
-                        meta("user", rx.text("Client: ", o.client_name)),
-                        rx.link(meta("briefcase", rx.text("Professional: ", o.pro_name)), href=f"/pros/{o.pro_id}"),
+                        rx.flex(meta("user", rx.text("Client: ", o.client_name)),
+                                party_rating(o.client_id, "Client rated"), gap="4px 12px", wrap="wrap",
+                                align="center"),
+                        rx.flex(rx.link(meta("briefcase", rx.text("Professional: ", o.pro_name)),
+                                        href=f"/pros/{o.pro_id}"),
+                                party_rating(o.pro_id, "Professional rated"), gap="4px 12px", wrap="wrap",
+                                align="center"),
                         meta("calendar", o.scheduled_for),
                         rx.separator(),
                         money_line("Price", o.price, True),

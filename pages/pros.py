@@ -7,8 +7,11 @@ import reflex as rx
 from components.forms import field, form_dialog
 from components.layout import empty_state, loaded_list, loading_panel, page_header, page_shell
 from components.market import meta, section, verified_badge
+from components.reviews import rating_badge, stars
 from pages.registry import page
+from pages.reviews import profile_reviews
 from state.pros import DAY_NAMES, DirectoryState, PublicProState
+from state.reviews import ProReviewsState
 
 
 def pro_card(p) -> rx.Component:
@@ -17,7 +20,10 @@ def pro_card(p) -> rx.Component:
             rx.vstack(
                 rx.hstack(
                     rx.avatar(src=p.avatar_url, fallback=p.full_name.to(str)[0:1], size="4", radius="full"),
-                    rx.vstack(rx.text(p.full_name, weight="bold"), rx.cond(p.verified, verified_badge()),
+                    rx.vstack(rx.text(p.full_name, weight="bold"),
+                              rx.flex(rating_badge(DirectoryState.badges[p.user_id.to_string()]),
+                                      rx.cond(p.verified, verified_badge()), gap="4px 8px", wrap="wrap",
+                                      align="center"),
                               spacing="1"),
                     spacing="3", align="center"),
                 rx.text(p.headline, size="2", color="var(--gray-11)"),
@@ -66,7 +72,17 @@ def book_dialog() -> rx.Component:
     )
 
 
-@page("/pros/[pro_id]", "Professional", on_load=PublicProState.load)
+def header_rating(pro_id: rx.Var) -> rx.Component:
+    """Stars and count beside the name, linking to the reviews below."""
+    s = ProReviewsState.summary
+    return rx.cond(s & (s.subject_id == pro_id) & (s.count > 0), rx.link(
+        rx.hstack(stars(ProReviewsState.whole_stars), rx.text(s.average_text, size="2", weight="bold"),
+                  rx.text("· ", s.count, rx.cond(s.count == 1, " review", " reviews"), size="2"),
+                  spacing="2", align="center"),
+        href="#reviews", color="inherit", underline="hover", id="header-rating"))
+
+
+@page("/pros/[pro_id]", "Professional", on_load=[PublicProState.load, ProReviewsState.load])
 def pro_public() -> rx.Component:
     p = PublicProState.pro
     header = rx.card(
@@ -76,6 +92,7 @@ def pro_public() -> rx.Component:
                 rx.hstack(rx.heading(p.full_name, size="6"), rx.cond(p.verified, verified_badge()),
                           align="center", wrap="wrap"),
                 rx.text(p.headline, color="var(--gray-11)"),
+                header_rating(p.user_id),
                 rx.flex(meta("map-pin", rx.text(p.city, " · serves ", p.radius_km, " km around")),
                         meta("wallet", rx.text(p.hourly_rate, " per hour")), gap="12px", wrap="wrap"),
                 rx.flex(rx.foreach(p.categories, lambda c: rx.badge(c, variant="soft", radius="full")),
@@ -115,6 +132,7 @@ def pro_public() -> rx.Component:
                 rx.image(src=i.thumb_url, width="100%", aspect_ratio="1", object_fit="cover", border_radius="10px",
                          alt=i.caption), href=i.url, is_external=True)),
                 columns=rx.breakpoints(initial="2", sm="3", md="4"), spacing="2", width="100%", id="gallery"))),
+        profile_reviews(p.user_id),
         book_dialog(),
         spacing="4", width="100%",
     )

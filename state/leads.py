@@ -8,7 +8,9 @@ from backend.identity import Role
 from backend.bootstrap import services
 from backend.orders.forms import suggested_valid_until
 from backend.orders.quotes import QuoteRow, RequestRow
+from backend.reviews import RatingBadge
 from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
+from state.reviews import rating_badges
 
 
 def _quotes_and_chats(ctx: Ctx) -> tuple[list[QuoteRow], dict[str, int]]:
@@ -17,15 +19,22 @@ def _quotes_and_chats(ctx: Ctx) -> tuple[list[QuoteRow], dict[str, int]]:
     return services().quotes.my_quotes(ctx.tenant, ctx.caller), chats
 
 
+def _leads(ctx: Ctx) -> tuple[list[RequestRow], dict[str, RatingBadge]]:
+    """Blocking: the pro's leads, and the rating badge of each lead's client by user id."""
+    leads = services().quotes.leads(ctx.tenant, ctx.caller)
+    return leads, rating_badges(ctx, [r.client_id for r in leads])
+
+
 class LeadsState(FormMixin, AppState):
     leads: list[RequestRow] = []
+    client_badges: dict[str, RatingBadge] = {}  # client's user id -> stars and count from professionals' reviews
     loaded: bool = False
     quoting: RequestRow | None = None
     quote_open: bool = False
     default_valid_until: str = ""
 
     async def _reload(self, ctx: Ctx) -> None:
-        self.leads = await self._run(services().quotes.leads, ctx.tenant, ctx.caller)
+        self.leads, self.client_badges = await self._run(_leads, ctx)
         self.loaded = True
 
     @rx.event

@@ -13,15 +13,19 @@ from backend.errors import DomainError
 from backend.orders.service import OrderView
 from backend.payments.ledger import EntryRow
 from backend.payments.providers import CANNOT_TAKE_PAYMENTS
+from backend.reviews import RatingBadge
 from state.app_state import FAILED, MEMBER_ROLES, AppState, Ctx, FormMixin, busy_while, go_to, requires, writing
+from state.reviews import OrderReviewsState, rating_badges
 
 
-def _order_page(ctx: Ctx, order_id: int) -> tuple[OrderView, int, list[EntryRow]]:
-    """Blocking: the order, its conversation (0: none) and, for the admin, its ledger entries."""
+def _order_page(ctx: Ctx, order_id: int) -> tuple[OrderView, int, list[EntryRow], dict[str, RatingBadge]]:
+    """Blocking: the order, its conversation (0: none), for the admin its ledger entries, and both parties' rating
+    badges (a professional sees the client's rating on a booking request)."""
     order = services().orders.get(ctx.tenant, ctx.caller, order_id)
     chat_id = services().chat.conversation_for_order(ctx.tenant, ctx.caller, order_id) or 0
     admin = ctx.caller.role == Role.ADMIN
-    return order, chat_id, services().payments.order_ledger(ctx.tenant, ctx.caller, order_id) if admin else []
+    ledger = services().payments.order_ledger(ctx.tenant, ctx.caller, order_id) if admin else []
+    return order, chat_id, ledger, rating_badges(ctx, [order.client_id, order.pro_id])
 
 
 class OrdersState(AppState):
@@ -42,6 +46,7 @@ class OrderState(FormMixin, AppState):
     refund_open: bool = False
     chat_id: int = 0
     ledger: list[EntryRow] = []
+    party_badges: dict[str, RatingBadge] = {}  # user id -> rating badge, for the client and the professional
     note_action: str = ""  # the action waiting for a note (dispute, resolve)
     note_label: str = ""
     note_prompt: str = ""
@@ -57,13 +62,14 @@ class OrderState(FormMixin, AppState):
         """Fetch and show the order page; an order the caller may not see shows 'Order not found', and why as a
         toast (returned)."""
         try:
-            order, chat_id, ledger = await self._run(_order_page, ctx, self._route_id())
+            order, chat_id, ledger, badges = await self._run(_order_page, ctx, self._route_id())
         except DomainError as exc:
             async with writing(self):
                 self.loaded = True
             return rx.toast.error(exc.message)
         async with writing(self):
-            self.order, self.chat_id, self.ledger, self.loaded = order, chat_id, ledger, True
+            self.order, self.chat_id, self.ledger, self.party_badges = order, chat_id, ledger, badges
+            self.loaded = True
         return None
 
     @rx.event
@@ -118,7 +124,8 @@ class OrderState(FormMixin, AppState):
     @requires(*MEMBER_ROLES)
     async def act(self, ctx: Ctx, action: str):
         if await self._apply(ctx, action):
-            return rx.toast.success(f"Order {self.order.state.replace('_', ' ')}.")
+            # completing the order opens its reviews: the review card follows the order
+            return [rx.toast.success(f"Order {self.order.state.replace('_', ' ')}."), OrderReviewsState.load]
         return rx.toast.error(self.form_error or "That didn't work.")
 
     @rx.event
@@ -129,6 +136,7 @@ class OrderState(FormMixin, AppState):
         if await self._apply(ctx, self.note_action, note=form.get("note", ""), refund=form.get("refund", "")):
             self.note_action = ""
             yield rx.toast.success(f"Order {self.order.state.replace('_', ' ')}.")
+            yield OrderReviewsState.load  # a dispute resolved with a release or a split opens the reviews
 
     @rx.event(background=True)
     @requires(*MEMBER_ROLES)
@@ -146,10 +154,10 @@ class OrderState(FormMixin, AppState):
                                       form.get("amount", ""), form.get("reason", ""))
         if result is FAILED:
             return None
-        order, chat_id, ledger = await self._run(_order_page, ctx, self._route_id())
+        order, chat_id, ledger, badges = await self._run(_order_page, ctx, self._route_id())
         async with self:
             self.refund_open = False
-            self.order, self.chat_id, self.ledger = order, chat_id, ledger
+            self.order, self.chat_id, self.ledger, self.party_badges = order, chat_id, ledger, badges
         return rx.toast.success("Refund sent to the client.")
 
     @rx.event

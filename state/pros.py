@@ -13,7 +13,9 @@ from backend.geo import CITIES
 from backend.catalog.service import CategoryRow
 from backend.profiles.models import WEEKDAYS
 from backend.profiles.pros import MAX_PORTFOLIO, ProView
+from backend.reviews import RatingBadge
 from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
+from state.reviews import rating_badges
 from state.uploads import image_limit_mb, read_uploads
 
 DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -22,6 +24,12 @@ DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "F
 
 def _editor(ctx: Ctx) -> tuple[list[CategoryRow], ProView]:
     return services().catalog.categories(ctx.tenant.id), services().pros.get_own(ctx.tenant, ctx.caller)
+
+
+def _directory(ctx: Ctx, category_id: int | None) -> tuple[list[ProView], dict[str, RatingBadge]]:
+    """Blocking: the professionals in a category (None: all), and their rating badges by user id."""
+    pros = services().directory.browse(ctx.tenant, category_id=category_id)
+    return pros, rating_badges(ctx, [p.user_id for p in pros])
 
 
 def _refused_upload():
@@ -159,13 +167,14 @@ class PublicProState(FormMixin, AppState):
 
 class DirectoryState(AppState):
     pros: list[ProView] = []
+    badges: dict[str, RatingBadge] = {}  # user id -> stars and count, for the cards
     categories: list[CategoryRow] = []
     category_choice: str = "all"
     loaded: bool = False
 
     async def _reload(self, ctx: Ctx) -> None:
         chosen = next((c.id for c in self.categories if c.slug == self.category_choice), None)
-        self.pros = await self._run(services().directory.browse, ctx.tenant, category_id=chosen)
+        self.pros, self.badges = await self._run(_directory, ctx, chosen)
         self.loaded = True
 
     @rx.event
