@@ -61,6 +61,7 @@ class RequestRow:
     quote_count: int
     photo_urls: list[str] = field(default_factory=list)
     client_name: str = ""
+    client_id: int = 0  # whose rating a professional sees on the lead
     distance_km: int | None = None
     order_id: int | None = None
 
@@ -112,6 +113,7 @@ class QuoteService:
             created_at=r.created_at.strftime("%b %d, %Y"), expires_at=r.expires_at.strftime("%b %d, %Y"),
             quote_count=quote_count, photo_urls=[self.store.signed_url(k) for k in r.photo_keys],
             client_name=(client.full_name.split()[0] if client and client.full_name else "A client"),
+            client_id=r.client_id,
             distance_km=round(distance) if distance is not None else None, order_id=order_id,
         )
 
