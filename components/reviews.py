@@ -13,9 +13,9 @@ STAR = "var(--amber-9)"
 NO_STAR = "var(--gray-7)"
 
 # Stars picked with native radio buttons, each inside its star's label and spread over it, transparent: a click or a
-# tap on a star is on its radio, and the arrow keys move between them. The markup lists 5..1 and the row shows it
-# reversed, so that the stars before a checked (or hovered) one on screen are its later siblings, `~ label`. While
-# the pointer is over the row, the stars up to the hovered one light instead of the checked ones.
+# tap on a star is on its radio, and the arrow keys move between them in the order shown. A star lights when its
+# radio or a later one is checked (`:has(~ label ...)`); while the pointer is over the row, the stars up to the
+# hovered one light instead (`&&` outweighs the checked rules).
 _LIT = {"color": STAR, "--star-fill": "currentColor"}
 _UNLIT = {"color": NO_STAR, "--star-fill": "none"}
 _PICKER_CSS = {
@@ -23,9 +23,9 @@ _PICKER_CSS = {
     "& input": {"position": "absolute", "inset": "0", "width": "100%", "height": "100%", "margin": "0",
                 "opacity": "0", "cursor": "pointer"},
     "& label svg": {"fill": "var(--star-fill)"},
-    "& label:has(input:checked), & label:has(input:checked) ~ label": _LIT,
-    "&:hover label": _UNLIT,
-    "&:hover label:hover, &:hover label:hover ~ label": _LIT,
+    "& label:has(input:checked), & label:has(~ label input:checked)": _LIT,
+    "&&:hover label": _UNLIT,
+    "&&:hover label:hover, &&:hover label:has(~ label:hover)": _LIT,
     "& label:has(input:focus-visible)": {"outline": "2px solid var(--accent-8)", "outlineOffset": "1px"},
 }
 
@@ -62,7 +62,7 @@ def star_picker(legend: str, name: str, errors: rx.Var, default=None, *, size: i
     """Stars 1-5 as a group of radio buttons named "1 star" .. "5 stars" under `legend`; `default` (a var, maybe
     missing) checks one."""
     options: list[rx.Component] = []
-    for n in range(5, 0, -1):
+    for n in range(1, 6):
         option_id = f"{name}-{n}"
         label = f"{n} star" if n == 1 else f"{n} stars"
         options.append(rx.el.label(
@@ -71,8 +71,7 @@ def star_picker(legend: str, name: str, errors: rx.Var, default=None, *, size: i
             rx.icon("star", size=size), sr_only(label), title=label))
     return rx.el.fieldset(
         rx.el.legend(legend, style={"fontSize": "var(--font-size-2)", "fontWeight": "500", "padding": "0"}),
-        rx.box(*options, display="flex", flex_direction="row-reverse", justify_content="flex-end",
-               margin_left="-4px", style=_PICKER_CSS),
+        rx.box(*options, display="flex", margin_left="-4px", style=_PICKER_CSS),
         field_error(errors, name),
         id=name, border="none", padding="0", margin="0", min_width="0",
     )
