@@ -36,12 +36,14 @@ def sr_only(text) -> rx.Component:
                                    "clip": "rect(0 0 0 0)", "whiteSpace": "nowrap"})
 
 
-def stars(value, size: int = 16) -> rx.Component:
-    """Five stars, `value` of them filled (a whole number), read out as "4 out of 5 stars"."""
+def stars(value, size: int = 16, label=None) -> rx.Component:
+    """Five stars, `value` of them filled (a whole number), read out as "4 out of 5 stars" (or as `label`: an
+    average's stars are rounded, its label is not)."""
     return rx.hstack(
         *[rx.icon("star", size=size, color=rx.cond(value >= n, STAR, NO_STAR),
                   fill=rx.cond(value >= n, "currentColor", "none")) for n in range(1, 6)],
-        spacing="0", role="img", aria_label=f"{value} out of 5 stars", flex_shrink="0",
+        spacing="0", role="img", aria_label=label if label is not None else f"{value} out of 5 stars",
+        flex_shrink="0",
     )
 
 
@@ -88,7 +90,7 @@ def rating_summary(summary, whole_stars, bars, sub_averages) -> rx.Component:
     sub-rating averages."""
     average = rx.vstack(
         rx.text(summary.average_text, size="8", weight="bold", line_height="1"),
-        stars(whole_stars, size=18),
+        stars(whole_stars, size=18, label=f"Rated {summary.average_text} out of 5"),
         rx.text(summary.count, rx.cond(summary.count == 1, " review", " reviews"), size="2",
                 color="var(--gray-11)", id="rating-count"),
         spacing="2", align="start", min_width="130px",

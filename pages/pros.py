@@ -76,7 +76,8 @@ def header_rating(pro_id: rx.Var) -> rx.Component:
     """Stars and count beside the name, linking to the reviews below."""
     s = ProReviewsState.summary
     return rx.cond(s & (s.subject_id == pro_id) & (s.count > 0), rx.link(
-        rx.hstack(stars(ProReviewsState.whole_stars), rx.text(s.average_text, size="2", weight="bold"),
+        rx.hstack(stars(ProReviewsState.whole_stars, label=f"Rated {s.average_text} out of 5"),
+                  rx.text(s.average_text, size="2", weight="bold"),
                   rx.text("· ", s.count, rx.cond(s.count == 1, " review", " reviews"), size="2"),
                   spacing="2", align="center"),
         href="#reviews", color="inherit", underline="hover", id="header-rating"))

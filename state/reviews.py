@@ -6,6 +6,7 @@ backend's (`services().reviews`); these handlers call it off the event loop and 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import reflex as rx
@@ -165,7 +166,7 @@ class ProReviewsState(FormMixin, AppState):
 
     async def _reload(self, ctx: Ctx, page: int) -> None:
         self.summary, self.listing = await self._run(_profile_reviews, ctx, self._route_id(), self.sort, page)
-        self.whole_stars = round(self.summary.average)
+        self.whole_stars = math.floor(self.summary.average + 0.5)  # 4.5 draws 5 stars (round() would draw 4)
         self.bars, self.sub_averages = _bars(self.summary), _sub_averages(self.summary)
 
     @rx.event
