@@ -68,7 +68,8 @@ def _admin(tenant: TenantPublic, caller: Caller | None) -> Caller:
 
 def _text(value: str, *, field_name: str, label: str, low: int, high: int, too_short: str) -> str:
     try:
-        return clean_paragraphs(value, field=label, max_len=high, min_len=low, too_short=too_short)
+        return clean_paragraphs("" if value is None else str(value), field=label, max_len=high, min_len=low,
+                                too_short=too_short)
     except ValueError as exc:
         raise ValidationFailed({field_name: str(exc)}) from None
 
