@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import chat, ledger, login, orders, startup
+from bench import chat, ledger, login, orders, reviews, startup
 from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -127,6 +127,13 @@ def ledger_part(tables: list[Table]) -> None:
     show(ledger.ledger_postings(), tables)
 
 
+def reviews_part(tables: list[Table]) -> None:
+    print(f"reviews: summary of a professional with {reviews.REVIEWS:,} reviews, publication with 1 and "
+          f"{reviews.WRITERS} writers ...", flush=True)
+    for table in reviews.reviews_benchmark():
+        show(table, tables)
+
+
 def chat_part(tables: list[Table]) -> None:
     print(f"chat over Reflex's WebSocket, {chat.CLIENTS} users, vs a bare WebSocket echo ...", flush=True)
     show(chat.chat_delivery(), tables)
@@ -138,6 +145,9 @@ PARTS = {
     "orders": (orders_part, "order lifecycles through the service layer (PostgreSQL), p95 per transition"),
     "ledger": (ledger_part, f"ledger postings per second, 1 vs {ledger.WRITERS} concurrent writers (PostgreSQL), "
                             "invariants checked after"),
+    "reviews": (reviews_part, f"profile rating summary of a professional with {reviews.REVIEWS:,} reviews vs "
+                              f"recounting it, review publication 1 vs {reviews.WRITERS} concurrent writers "
+                              "(PostgreSQL), aggregates checked after"),
     "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
                                 "app (~2-3 min)"),
     "chat": (chat_part, f"chat delivery latency over Reflex's WebSocket, {chat.CLIENTS} simulated users in "
