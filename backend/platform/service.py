@@ -31,6 +31,7 @@ class TenantRow:
     currency: str
     platform_fee_percent: float
     request_expiry_days: int
+    review_window_days: int
     payment_provider: str
     status: str
     users: int
@@ -114,7 +115,8 @@ class PlatformService:
                 TenantRow(id=t.id, slug=t.slug, name=t.name, primary_color=t.primary_color,
                           accent_color=t.accent_color, logo_url=t.logo_url, currency=t.currency,
                           platform_fee_percent=t.platform_fee_bps / 100,
-                          request_expiry_days=t.request_expiry_days, payment_provider=t.payment_provider,
+                          request_expiry_days=t.request_expiry_days, review_window_days=t.review_window_days,
+                          payment_provider=t.payment_provider,
                           status=t.status,
                           users=counts.get(t.id, 0), created_at=t.created_at.strftime("%Y-%m-%d"),
                           checkout_ready=bool(t.payment_provider) and t.payment_provider in self.providers,
@@ -135,7 +137,8 @@ class PlatformService:
             tenant = Tenant(slug=form.slug, name=form.name, primary_color=form.primary_color,
                             accent_color=form.accent_color, logo_url=form.logo_url, currency=form.currency,
                             platform_fee_bps=round(form.platform_fee_percent * 100),
-                            request_expiry_days=form.request_expiry_days, payment_provider=provider)
+                            request_expiry_days=form.request_expiry_days,
+                            review_window_days=form.review_window_days, payment_provider=provider)
             session.add(tenant)
             session.flush()
             self.db.bind(session, tenant.id)  # same transaction, now bound to the new tenant: its first rows
@@ -159,7 +162,7 @@ class PlatformService:
             tenant.name, tenant.primary_color, tenant.accent_color = form.name, form.primary_color, form.accent_color
             tenant.logo_url, tenant.currency = form.logo_url, form.currency
             tenant.platform_fee_bps = round(form.platform_fee_percent * 100)
-            tenant.request_expiry_days = form.request_expiry_days
+            tenant.request_expiry_days, tenant.review_window_days = form.request_expiry_days, form.review_window_days
             if form.payment_provider is not None:  # not sent: the current choice stays
                 tenant.payment_provider = form.payment_provider
             updated = public_view(tenant)

@@ -50,6 +50,7 @@ class TenantBranding(BaseModel):
     currency: str = "USD"
     platform_fee_percent: float = PField(default=10.0, ge=0, le=50)
     request_expiry_days: int = PField(default=30, ge=1, le=365)
+    review_window_days: int = PField(default=14, ge=1, le=60)  # how long both parties have to review an order
     # None = keep the current provider (a new marketplace: the first configured one); "none" or "" = no
     # payments. Whether the named provider is configured on this installation is PlatformService's check.
     payment_provider: str | None = PField(default=None, max_length=16)

@@ -148,6 +148,17 @@ def test_operator_creates_brands_and_suspends_a_tenant(svc, tenants):
                                                   "accent_color": "#FFFFFF", "currency": "USD",
                                                   "platform_fee_percent": 5})
     assert svc.tenants.by_slug("globex").name == "Globex Corp"
+    assert svc.tenants.by_slug("globex").review_window_days == 14  # the default
+    svc.platform.update_branding(op, created.id, {"name": "Globex Corp", "currency": "USD", "platform_fee_percent": 5,
+                                                  "request_expiry_days": "45", "review_window_days": "7"})
+    globex = svc.tenants.by_slug("globex")
+    assert (globex.request_expiry_days, globex.review_window_days) == (45, 7)
+    row = next(r for r in svc.platform.list_tenants(op) if r.slug == "globex")
+    assert (row.request_expiry_days, row.review_window_days) == (45, 7)
+    with pytest.raises(ValidationFailed) as exc:
+        svc.platform.update_branding(op, created.id, {"name": "Globex Corp", "review_window_days": "0"})
+    assert set(exc.value.errors) == {"review_window_days"}
+    assert svc.tenants.by_slug("globex").review_window_days == 7  # refused: nothing changed
     svc.platform.set_status(op, created.id, TenantStatus.SUSPENDED)
     assert svc.tenants.by_slug("globex").status == "suspended"
     with pytest.raises(PermissionDenied):
