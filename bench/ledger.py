@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from bench.login import throwaway_database
 from bench.orders import BrokenInvariant
-from bench.stats import Table, percentile, reset_peak_rss, self_peak_rss_mib
+from bench.stats import Table, percentile, run_in_threads
 
 HEADERS = ["configuration", "writers", "postings", "new transactions", "postings/s", "p50 ms", "p95 ms", "p99 ms",
            "peak RSS MiB", "throughput ratio to baseline"]
@@ -148,17 +148,8 @@ class Workload:
                     run.won += won
                     run.attempted.update(tried)
 
-        reset_peak_rss()
-        cpu0 = time.process_time()
-        threads = [threading.Thread(target=writer, args=(w, plan), name=f"ledger-{name}-{w}")
-                   for w, plan in enumerate(plans)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run.cpu_s, run.peak_rss = run_in_threads(writer, plans, f"ledger-{name}")
         run.wall_s = time.perf_counter() - started.get("t", time.perf_counter())
-        run.cpu_s = time.process_time() - cpu0
-        run.peak_rss = self_peak_rss_mib()
         return run
 
 

@@ -38,7 +38,7 @@ from backend.reviews.rules import ReviewStatus
 from backend.tenancy.models import Tenant
 from bench.login import HEADERS, _once, _row, throwaway_database
 from bench.orders import BrokenInvariant
-from bench.stats import Table, percentile, reset_peak_rss, self_peak_rss_mib
+from bench.stats import Table, percentile, run_in_threads, self_peak_rss_mib
 
 REVIEWS = 10_000  # published reviews of the one professional whose profile is read
 REVIEWERS = 200  # clients who wrote them (50 each)
@@ -176,16 +176,8 @@ def publish_run(bench: Bench, name: str, plans: list[list[tuple[int, Caller, Cal
                 run.publish += publish
                 run.orders += done
 
-    reset_peak_rss()
-    cpu0 = time.process_time()
-    threads = [threading.Thread(target=writer, args=(w, plan), name=f"reviews-{w}") for w, plan in enumerate(plans)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run.cpu_s, run.peak_rss = run_in_threads(writer, plans, "reviews")
     run.wall_s = time.perf_counter() - started.get("t", time.perf_counter())
-    run.cpu_s = time.process_time() - cpu0
-    run.peak_rss = self_peak_rss_mib()
     return run
 
 

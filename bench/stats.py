@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import resource
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,19 @@ def reset_peak_rss() -> None:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pass
+
+
+def run_in_threads(target, plans: list, name: str) -> tuple[float, float]:
+    """One thread per plan, `target(index, plan)`, all started then joined; returns (this process's CPU seconds
+    while they ran, its peak RSS MiB, counted from the start)."""
+    reset_peak_rss()
+    cpu0 = time.process_time()
+    threads = [threading.Thread(target=target, args=(i, plan), name=f"{name}-{i}") for i, plan in enumerate(plans)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.process_time() - cpu0, self_peak_rss_mib()
 
 
 def process_tree(pid: int) -> list[psutil.Process]:
