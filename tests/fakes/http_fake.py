@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
-class ServedFake:
+class ServedFake(ABC):
     """A fake provider's server side. `start()` serves the subclass's `_handler()` on `host` and `port` (0: the OS
     picks a free one) from a daemon thread, `stop()` ends it, `url` is the API base to give the adapter; `with fake:`
     does both."""
@@ -21,8 +22,9 @@ class ServedFake:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        raise NotImplementedError
+        """The request handler class serving this fake's API."""
 
     def start(self) -> Self:
         self._server = ThreadingHTTPServer((self.host, self._port), self._handler())
