@@ -99,6 +99,10 @@ def test_services_built_for_production_have_no_demo_gateway(tmp_path, environmen
         assert "STRIPE_SECRET_KEY" in svc.platform.setup_hint()
         with pytest.raises(NotFound, match="not available"):  # what /pay/demo/<session> and its Pay button get
             svc.payments.demo_gateway()
+        with pytest.raises(NotFound, match="not available"):
+            svc.payments.demo_checkout("demo_cs_t1_x")
+        with pytest.raises(NotFound, match="not available"):  # refused before the card form is even read
+            svc.payments.pay_demo_checkout("demo_cs_t1_x", {"card_number": "4242 4242 4242 4242", "expiry": "bad"})
         # /api/webhooks/demo: even a correctly signed demo event is refused (nothing to confirm a "payment" with)
         payload = json.dumps({"id": "evt_1", "kind": "checkout_completed", "session_id": "demo_cs_t1_x",
                               "tenant_id": 1, "order_id": 1}).encode()
