@@ -8,7 +8,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 PORT ?= 3000
 
-.PHONY: run test setup setup-dev bun chromium migrate seed operator worker bench unit integration e2e clean
+.PHONY: run test setup setup-dev bun chromium migrate seed operator worker search-worker bench unit integration e2e clean
 
 .venv/.installed: requirements.txt constraints.txt
 	@test -x $(PY) || python3 -m venv .venv
@@ -52,6 +52,10 @@ run: setup seed
 
 worker: .venv/.installed
 	.venv/bin/celery -A backend.jobs worker --beat --loglevel=info
+
+# the search index's single writer (the embedded tantivy index takes one): the "search" queue, one process
+search-worker: .venv/.installed
+	.venv/bin/celery -A backend.jobs worker -Q search -c 1 --loglevel=info -n search@%h
 
 unit: .venv/.installed-dev
 	$(PY) -m pytest tests/unit

@@ -28,9 +28,11 @@ from backend.payments.ledger import Ledger
 from backend.payments.ports import PaymentGateway
 from backend.payments.service import PaymentService
 from backend.profiles.pros import ProService
-from backend.matching import ProDirectory
+from backend.matching.ports import SearchEngine
+from backend.matching import MatchingService, ProDirectory
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
+from backend.profiles.ports import SearchIndexJobs
 from backend.profiles.service import ProfileService
 from backend.reviews import ReviewService
 from backend.storage.adapters.local import LocalObjectStore
@@ -43,7 +45,7 @@ from backend.tenancy.service import TenantDirectory
 log = logging.getLogger(__name__)
 
 
-class Jobs(JobQueue, OrderJobs, Protocol):
+class Jobs(JobQueue, OrderJobs, SearchIndexJobs, Protocol):
     """Every background job the services schedule."""
 
     def process_webhook(self, event_row_id: int) -> None: ...
@@ -68,6 +70,7 @@ class Services:
     jobs: Jobs
     chat: ChatService
     reviews: ReviewService
+    matching: MatchingService
     stoppers: list
 
     def close(self) -> None:
@@ -109,6 +112,8 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     stoppers: list = []
     notifications = make_notifications(settings, db, dev_outbox=dev_tools)
     chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
+    matching = MatchingService(db, store, lambda: make_search_engine(settings), None)
+    stoppers.append(matching.close)
     built = Services(
         settings=settings,
         db=db,
@@ -127,11 +132,24 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         jobs=jobs,
         chat=chat,
         reviews=ReviewService(db, settings, notifications, jobs),
+        matching=matching,
         stoppers=stoppers,
     )
     if isinstance(jobs, InlineJobQueue) and jobs.services is None:
         jobs.services = built
     return built
+
+
+def make_search_engine(settings: Settings) -> SearchEngine:
+    """Elasticsearch when ELASTICSEARCH_URL is set (any number of writers); else the embedded tantivy index under
+    data_dir/search (one writer: the app's inline jobs, or one Celery worker on the "search" queue)."""
+    if settings.elasticsearch_url:
+        from backend.matching.adapters.elastic import ElasticEngine
+
+        return ElasticEngine(settings.elasticsearch_url)
+    from backend.matching.adapters.tantivy_engine import TantivyEngine
+
+    return TantivyEngine(settings.data_dir / "search")
 
 
 def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, notify=None) -> ChatService:

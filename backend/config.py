@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     database_app_role: str = "marketplace_app"
     redis_url: str | None = None  # Celery broker/results, chat presence; unset = in-process
     mongodb_url: str | None = None  # chat history; unset = an nx-27017 server in-process on data_dir/chat
+    # Search (professionals, open requests): unset = the embedded tantivy index under data_dir/search
+    elasticsearch_url: str | None = None
     # Object storage: unset = files under data_dir/objects. S3_ENDPOINT_URL for MinIO and other S3 servers.
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None

@@ -24,6 +24,9 @@ RUN_TIMERS = "orders.run_timers"
 PROCESS_WEBHOOK = "payments.process_webhook"
 PAY_OUT_ORDER = "payments.pay_out_order"
 OPEN_REVIEWS = "reviews.open_for_order"
+MATCHING_INDEX_PRO = "matching.index_pro"
+MATCHING_INDEX_REQUEST = "matching.index_request"
+SEARCH_QUEUE = "search"  # index writes: with the embedded engine (tantivy, one writer) one worker, -Q search -c 1
 TIMER_INTERVAL_SECONDS = 300.0
 
 
@@ -37,7 +40,11 @@ def make_celery(settings: Settings) -> Celery:
                     broker_connection_retry_on_startup=True, task_serializer="json", accept_content=["json"],
                     result_expires=3600, timezone="UTC",
                     # `celery -A backend.jobs beat` drives the timers (48 h expiry, 7-day completion, review windows)
-                    beat_schedule={"order-timers": {"task": RUN_TIMERS, "schedule": TIMER_INTERVAL_SECONDS}})
+                    beat_schedule={"order-timers": {"task": RUN_TIMERS, "schedule": TIMER_INTERVAL_SECONDS}},
+                    # index writes go to their own queue: the embedded engine allows one writer at a time, so
+                    # `celery -A backend.jobs worker -Q search -c 1` is its single writer (Elasticsearch: any number)
+                    task_routes={MATCHING_INDEX_PRO: {"queue": SEARCH_QUEUE},
+                                 MATCHING_INDEX_REQUEST: {"queue": SEARCH_QUEUE}})
     return app
 
 
@@ -61,6 +68,12 @@ class CeleryJobQueue:
 
     def open_reviews(self, tenant_id: int, order_id: int) -> None:
         self.app.send_task(OPEN_REVIEWS, args=(tenant_id, order_id))
+
+    def index_pro(self, tenant_id: int, pro_id: int) -> None:
+        self.app.send_task(MATCHING_INDEX_PRO, args=(tenant_id, pro_id), queue=SEARCH_QUEUE)
+
+    def index_request(self, tenant_id: int, request_id: int) -> None:
+        self.app.send_task(MATCHING_INDEX_REQUEST, args=(tenant_id, request_id), queue=SEARCH_QUEUE)
 
 
 class InlineJobQueue:
@@ -109,6 +122,12 @@ class InlineJobQueue:
 
     def open_reviews(self, tenant_id: int, order_id: int) -> int | None:
         return self._run(OPEN_REVIEWS, lambda: self.services.reviews.open_for_order(self._tenant(tenant_id), order_id))
+
+    def index_pro(self, tenant_id: int, pro_id: int) -> str | None:
+        return self._run(MATCHING_INDEX_PRO, self.services.matching.index_pro, tenant_id, pro_id)
+
+    def index_request(self, tenant_id: int, request_id: int) -> str | None:
+        return self._run(MATCHING_INDEX_REQUEST, self.services.matching.index_request, tenant_id, request_id)
 
     def run_timers(self) -> dict | None:
         return self._run(RUN_TIMERS, self.services.run_timers)

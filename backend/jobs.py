@@ -12,9 +12,10 @@ import logging
 from backend.bootstrap import services
 from backend.config import get_settings
 from backend.jobqueue import (
-    DELIVER_NOTIFICATION, GENERATE_INVOICE, OPEN_REVIEWS, PAY_OUT_ORDER, PROCESS_WEBHOOK, RUN_TIMERS,
-    TIMER_INTERVAL_SECONDS, InlineJobQueue, make_celery,
+    DELIVER_NOTIFICATION, GENERATE_INVOICE, MATCHING_INDEX_PRO, MATCHING_INDEX_REQUEST, OPEN_REVIEWS, PAY_OUT_ORDER,
+    PROCESS_WEBHOOK, RUN_TIMERS, TIMER_INTERVAL_SECONDS, InlineJobQueue, make_celery,
 )
+from backend.matching.ports import SearchUnavailable
 from backend.notifications.ports import DeliveryError
 from backend.payments.ports import PaymentUnavailable
 
@@ -54,6 +55,20 @@ def pay_out_order(tenant_id: int, order_id: int) -> int:
 @celery_app.task(name=OPEN_REVIEWS)  # no retries: the review timers open any window this job did not
 def open_reviews(tenant_id: int, order_id: int) -> int:
     return _here().open_reviews(tenant_id, order_id)
+
+
+# Index jobs rebuild a document from the database, so a retry or a late run is harmless; the engine being down
+# (Elasticsearch unreachable, the embedded index locked by another writer) is worth waiting for.
+@celery_app.task(name=MATCHING_INDEX_PRO, autoretry_for=(SearchUnavailable,), retry_backoff=2, retry_backoff_max=300,
+                 retry_jitter=True, max_retries=10)
+def index_pro(tenant_id: int, pro_id: int) -> str:
+    return _here().index_pro(tenant_id, pro_id)
+
+
+@celery_app.task(name=MATCHING_INDEX_REQUEST, autoretry_for=(SearchUnavailable,), retry_backoff=2,
+                 retry_backoff_max=300, retry_jitter=True, max_retries=10)
+def index_request(tenant_id: int, request_id: int) -> str:
+    return _here().index_request(tenant_id, request_id)
 
 
 @celery_app.task(name=RUN_TIMERS)

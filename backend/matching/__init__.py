@@ -1,6 +1,7 @@
-"""Matching service: who a client finds. Today the public directory of professionals (ProDirectory); issue 11
-grows it into search and ranking."""
+"""Matching service: who a client finds (search and ranking of professionals), which pros a new request reaches
+first (instant match), open requests for pros browsing work, and the index that keeps all of it fast."""
 
 from backend.matching.directory import ProDirectory
+from backend.matching.service import MatchingService
 
-__all__ = ["ProDirectory"]
+__all__ = ["MatchingService", "ProDirectory"]
