@@ -27,3 +27,7 @@ class Gazetteer(Protocol):
         """Places whose name (or label) starts with what was typed, most populous first; [] for under 2 letters."""
 
     def by_id(self, place_id: int) -> Place | None: ...
+
+
+# What a service answers when a typed place is not in the gazetteer (profiles, requests, search).
+UNKNOWN_PLACE = "We don't know this place. Choose a city from the list."
