@@ -57,6 +57,7 @@ class TenantPublic(BaseModel):
     platform_fee_bps: int
     request_expiry_days: int = 30
     review_window_days: int = 14
+    instant_match_count: int = 5
     payment_provider: str = ""
     status: str
 

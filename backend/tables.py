@@ -4,7 +4,7 @@ from backend.accounts.models import AuthSession, LoginAttempt, OneTimeToken, Ope
 from backend.chat.models import Conversation, ConversationRead
 from backend.notifications.models import Notification
 from backend.catalog.models import Category
-from backend.orders.models import LeadDecline, Order, OrderEvent, Quote, ServiceRequest
+from backend.orders.models import LeadDecline, LeadMatch, Order, OrderEvent, Quote, ServiceRequest
 from backend.payments.models import (
     DemoCharge, LedgerAccount, LedgerEntry, LedgerTransaction, Payment, Payout, PayoutAccountLink, WebhookEvent,
 )
@@ -13,7 +13,7 @@ from backend.reviews.models import RatingAggregate, Review, ReviewModeration, Re
 from backend.tenancy.models import Tenant
 
 __all__ = ["AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
-           "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LoginAttempt", "Notification", "OneTimeToken",
+           "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LeadMatch", "LoginAttempt", "Notification", "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PortfolioImage", "ProCategory",
            "ProProfile", "Profile", "Quote", "RatingAggregate", "Review", "ReviewModeration", "ReviewReport",
            "ReviewWindow", "ServiceRequest", "Tenant", "User"]

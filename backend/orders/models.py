@@ -119,3 +119,19 @@ class OrderEvent(TenantOwned, table=True):
     actor_role: str = Field(max_length=16)
     note: str = Field(default="", max_length=500)
     at: datetime = Field(default_factory=utcnow)
+
+
+class LeadMatch(TenantOwned, table=True):
+    """Instant match: a professional chosen for a new request when it was posted (the tenant's top N by the
+    matching service's ranking), notified first, their lead marked "Matched to you" and listed first."""
+
+    __tablename__ = "lead_match"
+    __table_args__ = (sa.UniqueConstraint("request_id", "pro_id", name="uq_lead_match_request_pro"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="service_request.id", index=True)
+    pro_id: int = Field(foreign_key="user_account.id", index=True)
+    rank: int  # 1 = the best match
+    score: float  # the ranking's best-match score when matched
+    why: str = Field(default="", max_length=200)  # ranking.why at the time: "4.8★ from 37 reviews · 3 km away"
+    created_at: datetime = Field(default_factory=utcnow)

@@ -32,6 +32,7 @@ class TenantRow:
     platform_fee_percent: float
     request_expiry_days: int
     review_window_days: int
+    instant_match_count: int
     payment_provider: str
     status: str
     users: int
@@ -116,6 +117,7 @@ class PlatformService:
                           accent_color=t.accent_color, logo_url=t.logo_url, currency=t.currency,
                           platform_fee_percent=t.platform_fee_bps / 100,
                           request_expiry_days=t.request_expiry_days, review_window_days=t.review_window_days,
+                          instant_match_count=t.instant_match_count,
                           payment_provider=t.payment_provider,
                           status=t.status,
                           users=counts.get(t.id, 0), created_at=t.created_at.strftime("%Y-%m-%d"),
@@ -138,7 +140,8 @@ class PlatformService:
                             accent_color=form.accent_color, logo_url=form.logo_url, currency=form.currency,
                             platform_fee_bps=round(form.platform_fee_percent * 100),
                             request_expiry_days=form.request_expiry_days,
-                            review_window_days=form.review_window_days, payment_provider=provider)
+                            review_window_days=form.review_window_days,
+                            instant_match_count=form.instant_match_count, payment_provider=provider)
             session.add(tenant)
             session.flush()
             self.db.bind(session, tenant.id)  # same transaction, now bound to the new tenant: its first rows
@@ -163,6 +166,7 @@ class PlatformService:
             tenant.logo_url, tenant.currency = form.logo_url, form.currency
             tenant.platform_fee_bps = round(form.platform_fee_percent * 100)
             tenant.request_expiry_days, tenant.review_window_days = form.request_expiry_days, form.review_window_days
+            tenant.instant_match_count = form.instant_match_count
             if form.payment_provider is not None:  # not sent: the current choice stays
                 tenant.payment_provider = form.payment_provider
             updated = public_view(tenant)

@@ -31,6 +31,7 @@ class Tenant(SQLModel, table=True):
     platform_fee_bps: int = Field(default=1000)  # basis points: 1000 = 10.00 %
     request_expiry_days: int = Field(default=30)  # open service requests expire after this
     review_window_days: int = Field(default=14)  # the parties of an ended order may review each other this long
+    instant_match_count: int = Field(default=5)  # a new request goes first to this many best-matching pros; 0 = off
     # stripe | paypal | demo (development only) | "" = none: no payments until the operator chooses a
     # configured one. PlatformService.create_tenant picks the first configured provider for a new marketplace.
     # (The column's server default from migration 0002 is still 'demo'; it only applies to raw SQL inserts
@@ -51,6 +52,8 @@ class TenantBranding(BaseModel):
     platform_fee_percent: float = PField(default=10.0, ge=0, le=50)
     request_expiry_days: int = PField(default=30, ge=1, le=365)
     review_window_days: int = PField(default=14, ge=1, le=60)  # how long both parties have to review an order
+    # how many of the best-matching professionals a new request is sent to at once (0 = no instant match)
+    instant_match_count: int = PField(default=5, ge=0, le=20)
     # None = keep the current provider (a new marketplace: the first configured one); "none" or "" = no
     # payments. Whether the named provider is configured on this installation is PlatformService's check.
     payment_provider: str | None = PField(default=None, max_length=16)
