@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from backend.matching.ports import ProDocument
 
@@ -51,7 +52,24 @@ def days_since(then: datetime, now: datetime) -> float:
     return max(0.0, (now - then).total_seconds() / 86400)
 
 
-def signal_points(doc: ProDocument, distance_km: float | None, now: datetime) -> dict[str, float]:
+class Ranked(Protocol):
+    """What best match reads of a pro: a ProDocument, or the few values an engine holds per candidate (the
+    embedded engine scores thousands of candidates from its fast fields without building documents)."""
+
+    @property
+    def rating_score(self) -> float: ...
+
+    @property
+    def response_rate(self) -> float | None: ...
+
+    @property
+    def verified(self) -> bool: ...
+
+    @property
+    def last_active(self) -> datetime: ...
+
+
+def signal_points(doc: Ranked, distance_km: float | None, now: datetime) -> dict[str, float]:
     """Each signal's contribution to best match (text excluded), by name."""
     response = NEUTRAL_RESPONSE if doc.response_rate is None else doc.response_rate
     points = {
@@ -66,7 +84,7 @@ def signal_points(doc: ProDocument, distance_km: float | None, now: datetime) ->
     return points
 
 
-def best_match_score(text_score: float, doc: ProDocument, distance_km: float | None, now: datetime) -> float:
+def best_match_score(text_score: float, doc: Ranked, distance_km: float | None, now: datetime) -> float:
     return WEIGHTS.text * text_score + sum(signal_points(doc, distance_km, now).values())
 
 

@@ -1,0 +1,195 @@
+"""What the two search adapters share, so that they index the same things and read a query the same way.
+
+- Keywords: a query is split into words (stop words dropped unless nothing else is left); EVERY word must match in
+  at least one text field (a pro for "house cleaning" cleans, not just "house ..."), within FUZZY edits of a
+  word of the field (0 under 4 letters, 1 from 4, 2 from 8: Elasticsearch's `fuzziness: "AUTO:4,8"`); the last word
+  also matches as a prefix (typing "plumb" finds "plumber"). A word's score is its best field's, times that field's
+  boost (PRO_TEXT_FIELDS), and the words' scores add up.
+- Suggestions: every pro carries "key\\x1fDisplay" entries (SUGGEST_SEPARATOR) for its skills, category names, name
+  and headline words, one entry per word position ("pipe repair" and "repair" both lead to "Pipe repair"); the
+  engines count entries whose key starts with the folded last word typed, and `merge_suggestions` orders them.
+- A document is stored whole (`pro_source`/`pro_from_source`), so hits are rebuilt without the database.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from datetime import date, datetime
+from typing import Any
+
+from backend.matching.ports import ProDocument, RequestDocument, Sort
+
+# Field -> boost. A name or a skill says more about what a pro does than a word somewhere in the bio.
+PRO_TEXT_FIELDS: dict[str, float] = {"name": 3.0, "skills": 2.5, "headline": 2.0, "category_names": 2.0,
+                                     "bio": 1.0}
+REQUEST_TEXT_FIELDS: dict[str, float] = {"title": 3.0, "category_name": 2.0, "description": 1.0}
+
+# Words that would make every-word matching fail for no reason ("plumber in berlin": the place is a filter).
+STOPWORDS = frozenset(
+    "a an and are as at be by for from i in into is it me my near of on or our please the to we with you your"
+    .split())
+MAX_QUERY_WORDS = 8  # a pasted paragraph is not a search; the first words decide
+PREFIX_MIN_LETTERS = 3  # the last word matches as a prefix from this length ("pl" would match half the index)
+FUZZY_ONE_FROM, FUZZY_TWO_FROM = 4, 8
+ES_FUZZINESS = f"AUTO:{FUZZY_ONE_FROM},{FUZZY_TWO_FROM}"
+
+# Phase one of best match: at least this many candidates are ranked exactly (see the tantivy adapter).
+MIN_CANDIDATES = 200
+
+SUGGEST_SEPARATOR = "\x1f"
+SUGGEST_MIN_LETTERS = 3  # headline words shorter than this are not worth suggesting
+
+WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: what both engines' analyzers make of a word ("Café" -> "cafe")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def query_words(text: str) -> list[str]:
+    """The words a keyword query must match, folded; stop words only when there is nothing else."""
+    folded = [fold(word) for word in words(text)]
+    meaningful = [word for word in folded if word not in STOPWORDS]
+    return (meaningful or folded)[:MAX_QUERY_WORDS]
+
+
+def fuzzy_edits(word: str) -> int:
+    """Typos forgiven in a word: Elasticsearch's AUTO:4,8."""
+    if len(word) >= FUZZY_TWO_FROM:
+        return 2
+    return 1 if len(word) >= FUZZY_ONE_FROM else 0
+
+
+def prefix_word(words_: list[str]) -> str | None:
+    """The last word, when it is long enough to match as a prefix."""
+    if words_ and len(words_[-1]) >= PREFIX_MIN_LETTERS:
+        return words_[-1]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- suggest
+
+def suggest_entries(doc: ProDocument) -> list[str]:
+    """The suggestion entries of one pro ("key\\x1fDisplay"), each once."""
+    phrases = [*doc.skills, *doc.category_names, doc.name]
+    entries: set[str] = set()
+    for phrase in phrases:
+        display = " ".join(phrase.split())
+        parts = [fold(word) for word in words(display)]
+        for start in range(len(parts)):
+            entries.add(f"{' '.join(parts[start:])}{SUGGEST_SEPARATOR}{display}")
+    for word in words(doc.headline):
+        key = fold(word)
+        if len(key) >= SUGGEST_MIN_LETTERS and key not in STOPWORDS and not key.isdigit():
+            entries.add(f"{key}{SUGGEST_SEPARATOR}{word.lower()}")
+    return sorted(entries)
+
+
+def suggest_prefix(text: str) -> str:
+    """What suggestions must start with: the folded last word typed ("" when there is none)."""
+    typed = words(text)
+    return fold(typed[-1]) if typed else ""
+
+
+def merge_suggestions(counted: Iterable[tuple[str, int]], limit: int) -> list[str]:
+    """(entry, number of pros) -> displays, most pros first, one per display case-insensitively.
+
+    Two keys of one display in one pro ("pipe pipes") count that pro once (max); the same display written
+    differently by different pros ("Plumbing", "plumbing") adds up, shown as most pros write it."""
+    per_display: dict[str, int] = {}
+    for entry, count in counted:
+        display = entry.partition(SUGGEST_SEPARATOR)[2]
+        per_display[display] = max(per_display.get(display, 0), count)
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    for display, count in per_display.items():
+        grouped.setdefault(display.casefold(), []).append((count, display))
+    ranked = []
+    for key, variants in grouped.items():
+        variants.sort(key=lambda variant: (-variant[0], variant[1]))
+        ranked.append((-sum(count for count, _ in variants), key, variants[0][1]))
+    ranked.sort()
+    return [display for _, _, display in ranked[:limit]]
+
+
+def lucene_prefix_regex(prefix: str) -> str:
+    """A Lucene regular expression matching strings that start with `prefix` literally (terms `include`)."""
+    return "".join(f"\\{ch}" if ch in '.?+*|{}[]()"\\#@&<>~' else ch for ch in prefix) + ".*"
+
+
+# ---------------------------------------------------------------------------------------------------- documents
+
+_PRO_FIELDS = {f.name for f in fields(ProDocument)}
+_REQUEST_FIELDS = {f.name for f in fields(RequestDocument)}
+
+
+def pro_source(doc: ProDocument) -> dict[str, Any]:
+    """The document as JSON-ready data (dates as ISO text)."""
+    return _jsonable(asdict(doc))
+
+
+def pro_from_source(source: dict[str, Any]) -> ProDocument:
+    values = {key: value for key, value in source.items() if key in _PRO_FIELDS}
+    values["last_active"] = datetime.fromisoformat(values["last_active"])
+    return ProDocument(**values)
+
+
+def request_source(doc: RequestDocument) -> dict[str, Any]:
+    return _jsonable(asdict(doc))
+
+
+def request_from_source(source: dict[str, Any]) -> RequestDocument:
+    values = {key: value for key, value in source.items() if key in _REQUEST_FIELDS}
+    for key in ("created_at", "expires_at"):
+        values[key] = datetime.fromisoformat(values[key])
+    if values.get("preferred_start"):
+        values["preferred_start"] = date.fromisoformat(values["preferred_start"])
+    return RequestDocument(**values)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, date | datetime) else value for key, value in values.items()}
+
+
+def located(doc: ProDocument | RequestDocument) -> tuple[float, float] | None:
+    if doc.latitude is None or doc.longitude is None:
+        return None
+    return (doc.latitude, doc.longitude)
+
+
+def effective_sort(sort: Sort, origin: tuple[float, float] | None) -> Sort:
+    """Nearest first needs a place: without one it is best match (ports.Sort)."""
+    return Sort.BEST if sort is Sort.DISTANCE and origin is None else sort
+
+
+# ---------------------------------------------------------------------------------------------------- geo
+
+EARTH_RADIUS_KM = 6371.0  # backend.geo.distance_km's
+
+
+def bounding_box(lat: float, lon: float, km: float) -> tuple[float, float, float, float]:
+    """(min_lat, max_lat, min_lon, max_lon) of every point within `km` of (lat, lon). Across the antimeridian
+    min_lon > max_lon (the box wraps); near a pole every longitude."""
+    angular = km / EARTH_RADIUS_KM
+    min_lat, max_lat = lat - math.degrees(angular), lat + math.degrees(angular)
+    if min_lat <= -90 or max_lat >= 90:
+        return max(min_lat, -90.0), min(max_lat, 90.0), -180.0, 180.0
+    # The widest longitude span is at the latitude where a great circle through the edge touches the circle.
+    delta = math.degrees(math.asin(min(1.0, math.sin(angular) / math.cos(math.radians(lat)))))
+    min_lon, max_lon = lon - delta, lon + delta
+    if min_lon < -180:
+        min_lon += 360
+    if max_lon > 180:
+        max_lon -= 360
+    return min_lat, max_lat, min_lon, max_lon
