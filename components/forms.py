@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
+
+from state.places import PlaceSuggestState
 
 
 def field_label(text: str | rx.Var, name: str) -> rx.Component:
@@ -29,6 +33,53 @@ def field(label: str, name: str, errors: rx.Var, *, type: str = "text", placehol
             has_error,
             rx.text(errors[name], size="1", color="var(--red-11)", id=f"{name}-error"),
             rx.text(hint, size="1", color="var(--gray-10)") if hint else rx.fragment(),
+        ),
+        spacing="1", width="100%", align="stretch",
+    )
+
+
+def place_field(label: str, name: str, errors: rx.Var, *, default_value: str | rx.Var = "",
+                value: rx.Var | None = None, on_change: Callable | None = None, field_id: str = "",
+                required: bool = False, hint: str = "", placeholder: str = "Start typing a city",
+                auto_complete: str = "address-level2", size: str = "3") -> rx.Component:
+    """A city, chosen from the gazetteer as it is typed: a native input with a `<datalist>` of suggestions
+    (PlaceSuggestState, debounced), which browsers show under the input and expose to screen readers as a combobox;
+    the label names the input (htmlFor/id) and an error or hint under it describes it (aria-describedby).
+
+    In a form (uncontrolled): pass `default_value`; the form's data carries `name`. Bound to a state (controlled):
+    pass `value` and `on_change` (called with the text, as on any input); suggestions are asked for as well.
+    `field_id` (default `name`) keeps ids unique when one form is drawn twice. The service resolves what is
+    submitted, so a typed "austin" is fine too; an unknown place comes back as this field's error."""
+    field_id = field_id or name
+    list_id = f"{field_id}-places"
+    has_error = errors.contains(name)
+    error_id, hint_id = f"{field_id}-error", f"{field_id}-hint"
+    common = dict(
+        name=name, id=field_id, placeholder=placeholder, required=required, size=size, width="100%",
+        max_length=80, auto_complete=auto_complete or None, color_scheme=rx.cond(has_error, "red", "gray"),
+        variant="surface",
+        custom_attrs={"list": list_id, "aria-invalid": rx.cond(has_error, "true", "false"),
+                      "aria-describedby": rx.cond(has_error, error_id, hint_id if hint else "")},
+    )
+    if value is None:
+        box = rx.input(default_value=default_value,
+                       on_change=lambda text: PlaceSuggestState.suggest(field_id, text).debounce(250), **common)
+    else:
+        box = rx.input(value=value, debounce_timeout=250, on_change=lambda text: [
+            *([on_change(text)] if on_change is not None else []), PlaceSuggestState.suggest(field_id, text)],
+            **common)
+    return rx.vstack(
+        field_label(label, field_id),
+        box,
+        rx.el.datalist(
+            rx.cond(PlaceSuggestState.field_id == field_id,
+                    rx.foreach(PlaceSuggestState.suggestions, lambda place: rx.el.option(value=place))),
+            id=list_id,
+        ),
+        rx.cond(
+            has_error,
+            rx.text(errors[name], size="1", color="var(--red-11)", id=error_id),
+            rx.text(hint, size="1", color="var(--gray-10)", id=hint_id) if hint else rx.fragment(),
         ),
         spacing="1", width="100%", align="stretch",
     )

@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.forms import field, form_alert
+from components.forms import field, form_alert, place_field
 from components.layout import page_header, page_shell
 from state.account import AccountState
 
@@ -60,8 +60,7 @@ def details_card() -> rx.Component:
                 rx.grid(
                     field("Phone", "phone", errors, type="tel", default_value=AccountState.phone,
                           placeholder="+1 555 123 4567", auto_complete="tel", max_length=24),
-                    field("City", "city", errors, default_value=AccountState.city, auto_complete="address-level2",
-                          max_length=80),
+                    place_field("City", "city", errors, default_value=AccountState.city, hint="Optional"),
                     columns=rx.breakpoints(initial="1", sm="2"), spacing="3", width="100%",
                 ),
                 rx.text("Email: ", rx.text.strong(AccountState.user_email), size="2", color="var(--gray-11)"),

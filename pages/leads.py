@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, field_error, form_alert, form_dialog, text_area_field
+from components.forms import field, field_error, form_alert, form_dialog, place_field, text_area_field
 from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import meta, photo_strip, request_summary, section, status_badge
 from components.reviews import rating_badge
@@ -176,9 +176,8 @@ def pro_profile_editor() -> rx.Component:
             ),
             section(
                 "Where and at what rate",
-                rx.el.datalist(rx.foreach(ProEditorState.cities, lambda c: rx.el.option(value=c)), id="pro-cities"),
                 rx.grid(
-                    field("City", "city", errors, default_value=p.city, list_id="pro-cities", required=True),
+                    place_field("City", "city", errors, default_value=p.city, required=True),
                     field("Service radius (km)", "radius_km", errors, type="number",
                           default_value=p.radius_km.to_string()),
                     field("Hourly rate", "hourly_rate", errors, default_value=p.hourly_rate_input),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, field_error, form_alert, text_area_field
+from components.forms import field, field_error, form_alert, place_field, text_area_field
 from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, photo_strip, request_summary, section, status_badge, verified_badge
 from pages.registry import page
@@ -62,10 +62,7 @@ def new_request() -> rx.Component:
                           required=True),
                     text_area_field("Description", "description", errors, rows="5", max_length=4000,
                                     placeholder="What needs doing, access, materials, anything a pro should know"),
-                    rx.el.datalist(rx.foreach(NewRequestState.cities, lambda c: rx.el.option(value=c)),
-                                   id="city-list"),
-                    field("City", "city", errors, placeholder="Austin", max_length=80, required=True,
-                          auto_complete="address-level2", list_id="city-list"),
+                    place_field("City", "city", errors, required=True),
                     rx.grid(
                         field("Budget from", "budget_min", errors, placeholder="50", hint="Optional"),
                         field("Budget up to", "budget_max", errors, placeholder="150", hint="Optional"),

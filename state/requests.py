@@ -7,7 +7,6 @@ import reflex as rx
 from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
-from backend.geo import CITIES
 from backend.catalog.service import CategoryRow
 from backend.orders.forms import MAX_PHOTOS
 from backend.orders.quotes import QuoteRow, RequestRow
@@ -38,7 +37,6 @@ class MyRequestsState(AppState):
 class NewRequestState(FormMixin, AppState):
     categories: list[CategoryRow] = []
     category_choice: str = ""
-    cities: list[str] = sorted(CITIES)
     max_photos: int = MAX_PHOTOS
     max_image_mb: int = image_limit_mb()
 

@@ -111,8 +111,16 @@ def test_pro_profile_editor_and_portfolio(new_context, app, tmp_path):
     pro.goto(app.url("/pro/profile"))
     fill_and_submit(pro, "pro-save", hourly_rate="-5")
     expect(pro.locator("#hourly_rate-error")).to_contain_text("negative")
-    fill_and_submit(pro, "pro-save", hourly_rate="55.50", headline="Gardens that look after themselves")
+    city = pro.get_by_role("combobox", name="City")
+    city.fill("")
+    city.press_sequentially("denv", delay=40)
+    expect(pro.locator("#city-places option").first).to_have_attribute("value", "Denver, CO, United States")
+    fill_and_submit(pro, "pro-save", hourly_rate="55.50", city="Narnia")
+    expect(pro.locator("#city-error")).to_contain_text("Choose a city from the list")
+    fill_and_submit(pro, "pro-save", hourly_rate="55.50", headline="Gardens that look after themselves",
+                    city="denver")  # what was typed resolves: the profile stores the gazetteer's label
     expect(pro.get_by_text("Profile saved.")).to_be_visible()
+    expect(pro.locator("#city")).to_have_value("Denver, CO, United States")
 
     fake = tmp_path / "lawn.jpg"
     fake.write_text("<svg onload=alert(1)>")

@@ -16,7 +16,14 @@ def test_profile_edit_and_avatar_upload(page, app, tmp_path):
     page.goto(app.url("/account"))
     fill_and_submit(page, "profile-save", phone="call me maybe")
     expect(page.locator("#phone-error")).to_contain_text("phone number")
-    fill_and_submit(page, "profile-save", phone="+1 555 010 2030", city="Portland")
+    # the city is chosen from the gazetteer's suggestions as it is typed (a native datalist: a combobox)
+    city = page.get_by_role("combobox", name="City")
+    city.press_sequentially("portl", delay=40)
+    expect(page.locator("#city-places option[value='Portland, OR, United States']")).to_have_count(1)
+    fill_and_submit(page, "profile-save", phone="+1 555 010 2030", city="Narnia")
+    expect(page.locator("#city-error")).to_contain_text("We don't know this place")
+    expect(city).to_have_attribute("aria-describedby", "city-error")
+    fill_and_submit(page, "profile-save", city="Portland, OR, United States")
     expect(page.get_by_text("Profile saved.")).to_be_visible()
 
     fake = tmp_path / "photo.png"  # named like an image, but it is not one
@@ -33,7 +40,7 @@ def test_profile_edit_and_avatar_upload(page, app, tmp_path):
     page.wait_for_function("img => img.complete && img.naturalWidth === 256", arg=avatar.element_handle())
 
     page.reload()
-    expect(page.locator("#city")).to_have_value("Portland")
+    expect(page.locator("#city")).to_have_value("Portland, OR, United States")
 
 
 def test_operator_creates_and_suspends_a_marketplace(new_context, app):

@@ -10,8 +10,8 @@ Labels are what profiles and requests store, so they must be unique and stable:
   rather than given a label nobody can tell apart.
 
 The data is read once per process, on first use (about a second; `warm` does it at start-up), and shared by every
-instance: it never changes. Names given in other languages ("Wien", "New York" for New York City) are a fallback of `resolve` only, for
-cities of 100,000 people or more, indexed on the first lookup that needs them.
+instance: it never changes. Names given in other languages ("Wien", "New York" for New York City) are a fallback of
+`resolve` only, for cities of 100,000 people or more, indexed on the first lookup that needs them.
 """
 
 from __future__ import annotations
