@@ -2,7 +2,7 @@
 tested offline: no Elasticsearch, OpenSearch or compatible server can be installed here.
 
 It speaks the REST API the adapter uses, in Elasticsearch's shapes: index exists/create/delete (with `mappings` and
-`settings`), `_bulk` (NDJSON; index and delete), `_search`, `_count`, `_delete_by_query`, `_refresh`. Every answer
+`settings`), `_bulk` (NDJSON; index and delete), `_doc` (index, delete), `_search`, `_count`, `_delete_by_query`, `_refresh`. Every answer
 carries `X-Elastic-Product: Elasticsearch` (without it the client raises UnsupportedProductError) and the
 `application/vnd.elasticsearch+json; compatible-with=9` content type the client asks for in `Accept`.
 
@@ -811,6 +811,13 @@ class FakeElasticsearch(ServedFake):
                 return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
             if action == "_delete_by_query":
                 return self._delete_by_query(names, body or {}, params)
+        elif len(parts) == 3 and parts[1] == "_doc" and method in ("PUT", "POST", "DELETE"):
+            index = self._index(parts[0])
+            action = "delete" if method == "DELETE" else "index"
+            result = self._write(index, action, {"_id": parts[2], "routing": params.get("routing")}, body)
+            if params.get("refresh") in ("true", "wait_for", ""):
+                index.refresh()
+            return result.pop("status"), result
         raise EsError(405 if len(parts) <= 2 else 400, "illegal_argument_exception",
                       f"the fake has no handler for [{method} {path}]")
 

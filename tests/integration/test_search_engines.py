@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
+from elasticsearch import BadRequestError, Elasticsearch
 
 from backend.geo import distance_km
 from backend.matching import ranking
+from backend.matching.adapters import tantivy_engine
 from backend.matching.adapters.common import bounding_box
 from backend.matching.adapters.elastic import ElasticEngine
 from backend.matching.adapters.tantivy_engine import TantivyEngine
@@ -30,6 +35,7 @@ from backend.matching.ports import (
     RequestDocument,
     RequestQuery,
     SearchEngine,
+    SearchUnavailable,
     Sort,
     fingerprinted,
 )
@@ -301,24 +307,32 @@ def test_paging_is_stable(engine, varied, sort):
 
 
 def test_sorted_pages_without_a_place_take_ties_in_pro_id_order(engine):
-    engine.upsert_pros([pro(i, hourly_rate_minor=5000 if i % 2 else 3000) for i in range(1, 12)])
+    # Written in reverse: an engine's own order of equal values (tantivy: the document's place) is not the id.
+    engine.upsert_pros([pro(i, hourly_rate_minor=5000 if i % 2 else 3000) for i in reversed(range(1, 12))])
     pages = [ids(engine.search_pros(T1, q(sort=Sort.PRICE_LOW, offset=offset, limit=4))) for offset in (0, 4, 8)]
     assert pages == [[2, 4, 6, 8], [10, 1, 3, 5], [7, 9, 11]]
 
 
-def test_browsing_ranks_everyone_by_best_match_exactly(engine):
-    # More pros than the first round of candidates (MIN_CANDIDATES): the page must still be the exact top.
-    docs = [pro(i, rating_score=3.0 + (i * 37 % 200) / 100, response_rate=(i * 13 % 100) / 100,
-                verified=i % 7 == 0, last_active=NOW - timedelta(days=i * 29 % 200)) for i in range(1, 261)]
+def test_best_match_without_a_place_is_exact_beyond_the_first_candidates(engine):
+    # 210 well-rated pros who have not been active for months, then 50 rated a little lower but active today:
+    # recency lifts the latter above the former, although the static quality puts them last. The first round of
+    # candidates (MIN_CANDIDATES, by quality or by text relevance) holds none of them; the page must still be the
+    # exact top by ranking.py.
+    away, today = NOW - timedelta(days=200), NOW - timedelta(hours=3)
+    docs = [pro(i, rating_score=4.0 + (i % 10) / 100, response_rate=0.5, last_active=away) for i in range(1, 211)]
+    docs += [pro(i, rating_score=3.2 + (i % 10) / 100, response_rate=0.5, last_active=today, verified=i % 7 == 0)
+             for i in range(211, 261)]
     engine.upsert_pros(docs)
     expected = sorted(docs, key=lambda d: (-ranking.best_match_score(1.0, d, None, NOW), d.pro_id))
+    assert expected[0].pro_id > 210 and expected[49].pro_id > 210
     browse = engine.search_pros(T1, q(limit=25))
     assert browse.total == 260
     assert ids(browse) == [d.pro_id for d in expected[:25]]
-    later = engine.search_pros(T1, q(offset=230, limit=30))
-    assert ids(later) == [d.pro_id for d in expected[230:]]
+    assert ids(engine.search_pros(T1, q(offset=230, limit=30))) == [d.pro_id for d in expected[230:]]
     for hit in browse.hits:  # the score is ranking.py's, to float precision
         assert hit.score == pytest.approx(ranking.best_match_score(1.0, hit.doc, None, NOW), abs=1e-4)
+    # Keywords every pro matches alike ("handyman" is in every headline): the signals decide, exactly.
+    assert ids(engine.search_pros(T1, q(text="handyman", limit=25))) == [d.pro_id for d in expected[:25]]
 
 
 def test_browse_with_a_place_scores_like_ranking(engine, varied):
@@ -472,3 +486,110 @@ def test_a_document_is_searchable_as_soon_as_upsert_returns(engine):
         assert ids(engine.search_pros(T1, q(text=wood))) == [i]
     engine.upsert_pros([replace(pro(1), headline="Roofer")])
     assert ids(engine.search_pros(T1, q(text="roofer"))) == [1]
+
+
+# ---------------------------------------------------------------------------------------------------- tantivy only
+
+def test_tantivy_refuses_writes_while_another_process_holds_the_index(tmp_path, monkeypatch):
+    engine = TantivyEngine(tmp_path / "search")
+    engine.upsert_pros([pro(1)])
+    monkeypatch.setattr(tantivy_engine, "LOCK_WAIT_SECONDS", 0.2)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER, str(tmp_path / "search" / f"pros-v{tantivy_engine.SCHEMA_VERSION}")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(SearchUnavailable, match="being written by another process"):
+            engine.upsert_pros([pro(2)])
+        assert ids(engine.search_pros(T1, q())) == [1]  # reading goes on
+    finally:
+        holder.communicate("done\n", timeout=30)
+    engine.upsert_pros([pro(2)])  # the lock is free again: the job's retry succeeds
+    assert sorted(ids(engine.search_pros(T1, q()))) == [1, 2]
+
+
+HOLD_WRITER = """
+import sys, tantivy
+index = tantivy.Index.open(sys.argv[1])
+writer = index.writer(heap_size=15_000_000, num_threads=1)
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_tantivy_readers_see_another_writers_commits(tmp_path):
+    reader, writer = TantivyEngine(tmp_path / "search"), TantivyEngine(tmp_path / "search")
+    assert reader.search_pros(T1, q()).total == 0
+    writer.upsert_pros([pro(1)])
+    time.sleep(tantivy_engine.RELOAD_SECONDS + 0.1)
+    assert ids(reader.search_pros(T1, q())) == [1]
+
+
+def test_tantivy_index_survives_a_restart(tmp_path):
+    TantivyEngine(tmp_path / "search").upsert_pros([pro(1, headline="Stonemason")])
+    assert ids(TantivyEngine(tmp_path / "search").search_pros(T1, q(text="stonemason"))) == [1]
+
+
+# ---------------------------------------------------------------------------------------------------- elastic only
+
+@pytest.fixture
+def fake() -> Iterator[FakeElasticsearch]:
+    with FakeElasticsearch() as server:
+        yield server
+
+
+def test_elastic_errors_become_search_unavailable(fake):
+    engine = ElasticEngine(fake.url)
+    engine.upsert_pros([pro(1)])
+    fake.fail_next(status=503)  # the client retries a 503 once by itself
+    assert ids(engine.search_pros(T1, q())) == [1]
+    fake.fail_next(n=2, status=503)
+    with pytest.raises(SearchUnavailable, match="503"):
+        engine.search_pros(T1, q())
+    assert ids(engine.search_pros(T1, q())) == [1]  # the next request goes through
+    fake.fail_next(status=500)  # not retried: at once
+    with pytest.raises(SearchUnavailable):
+        engine.upsert_pros([pro(2)])
+    fake.unreachable = True
+    with pytest.raises(SearchUnavailable, match="unreachable"):
+        engine.suggest(T1, "pro")
+    fake.unreachable = False
+    assert engine.search_pros(T1, q()).total == 1
+
+
+def test_elastic_routes_every_request_by_tenant(fake):
+    engine = ElasticEngine(fake.url)
+    engine.upsert_pros([pro(1, T1), pro(1, T2)])
+    engine.search_pros(T2, q(text="handyman", origin=BERLIN, serves_origin=True))
+    engine.suggest(T2, "han")
+    engine.fingerprints(T2, Kind.PRO)
+    engine.clear_tenant(T2)
+    searches = [r for r in fake.requests if r.path.endswith(("/_search", "/_delete_by_query"))]
+    assert len(searches) == 5 and {r.params["routing"] for r in searches} == {"2"}
+    [bulk] = [r for r in fake.requests if r.path == "/_bulk"]
+    assert [line["index"]["routing"] for line in bulk.body[::2]] == ["1", "2"]
+
+
+def test_elastic_index_creation_is_idempotent(fake, monkeypatch):
+    ElasticEngine(fake.url).upsert_pros([pro(1)])
+    second = ElasticEngine(fake.url)
+    # Another process created the indexes between our check and our create: the 400 is not an error.
+    monkeypatch.setattr(second._client.indices, "exists", lambda **_: False)
+    second.upsert_pros([pro(2)])
+    assert second.search_pros(T1, q()).total == 2
+
+
+def test_the_fake_refuses_what_elasticsearch_would(fake):
+    client = Elasticsearch(fake.url)
+    ElasticEngine(fake.url, client=client).upsert_pros([pro(1)])
+    index = "marketplace-pros-v1"
+    with pytest.raises(BadRequestError, match="parsing_exception"):
+        client.search(index=index, query={"fuzzy_wuzzy": {"name": "x"}})
+    with pytest.raises(BadRequestError, match="strict_dynamic_mapping_exception"):
+        client.index(index=index, id="1-9", routing="1", document={"pro_id": 9, "nickname": "x"})
+    with pytest.raises(BadRequestError, match="routing_missing_exception"):
+        client.index(index=index, id="1-9", document={"pro_id": 9})
+    client.index(index=index, id="1-9", routing="1", document={"tenant_id": 1, "pro_id": 9})
+    assert client.count(index=index)["count"] == 1  # not searchable before a refresh
+    client.indices.refresh(index=index)
+    assert client.count(index=index)["count"] == 2
