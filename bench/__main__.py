@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import chat, ledger, login, orders, reviews, startup
+from bench import chat, ledger, login, orders, reviews, search, startup
 from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -134,6 +134,13 @@ def reviews_part(tables: list[Table]) -> None:
         show(table, tables)
 
 
+def search_part(tables: list[Table]) -> None:
+    print(f"search: {search.PROS:,} professionals, tantivy vs PostgreSQL, {len(search.MIXES)} query mixes ...",
+          flush=True)
+    for table in search.search_benchmark():
+        show(table, tables)
+
+
 def chat_part(tables: list[Table]) -> None:
     print(f"chat over Reflex's WebSocket, {chat.CLIENTS} users, vs a bare WebSocket echo ...", flush=True)
     show(chat.chat_delivery(), tables)
@@ -148,6 +155,9 @@ PARTS = {
     "reviews": (reviews_part, f"profile rating summary of a professional with {reviews.REVIEWS:,} reviews vs "
                               f"recounting it, review publication 1 vs {reviews.WRITERS} concurrent writers "
                               "(PostgreSQL), aggregates checked after"),
+    "search": (search_part, f"search over {search.PROS:,} synthetic professionals (SEARCH_BENCH_PROS): index build, "
+                            "size and memory, p50/p95/p99 of five query mixes, embedded tantivy vs PostgreSQL "
+                            "(tsvector + GIN, earthdistance + GiST), same results checked (~4 min)"),
     "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
                                 "app (~2-3 min)"),
     "chat": (chat_part, f"chat delivery latency over Reflex's WebSocket, {chat.CLIENTS} simulated users in "
