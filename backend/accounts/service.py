@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -26,6 +27,7 @@ from backend.notifications.models import ONE_TIME_TOKEN
 from backend.notifications.service import NotificationService
 from backend.profiles import ensure_pro_profile
 from backend.profiles.models import Profile, ProProfile
+from backend.profiles.ports import SearchIndexJobs
 from backend.tenancy.hosts import tenant_url
 from backend.validation import normalize_email, parse_input as _parse
 
@@ -48,8 +50,13 @@ def _require_active_tenant(tenant: TenantPublic) -> None:
         raise DomainError("This marketplace is suspended. Please try again later.")
 
 
+class AccountJobs(JobQueue, SearchIndexJobs, Protocol):
+    """Emails, and the search index: whether a professional can be found depends on their account (active,
+    email verified, the admin's verified badge, last active)."""
+
+
 class AccountService:
-    def __init__(self, db: Database, settings: Settings, passwords: Passwords, jobs: JobQueue,
+    def __init__(self, db: Database, settings: Settings, passwords: Passwords, jobs: AccountJobs,
                  notifications: NotificationService):
         self.db = db
         self.settings = settings
@@ -114,9 +121,13 @@ class AccountService:
         """Confirm the email behind a verification token; returns the confirmed address."""
         with self.db.tenant_session(tenant.id) as session:
             user = self._consume_token(session, token, TokenPurpose.VERIFY_EMAIL)
-            if user.email_verified_at is None:
+            newly_verified = user.email_verified_at is None
+            if newly_verified:
                 user.email_verified_at = utcnow()
-            return user.email
+            email, user_id, role = user.email, user.id, user.role
+        if newly_verified and role == Role.PROFESSIONAL:  # a professional can be found from now on
+            self.jobs.index_pro(tenant.id, user_id)
+        return email
 
     # ------------------------------------------------------------------ login / sessions
 
@@ -135,7 +146,11 @@ class AccountService:
                     raise AuthenticationFailed("Your account is suspended. Contact the marketplace admin.")
                 if self.passwords.needs_rehash(user.password_hash):
                     user.password_hash = self.passwords.hash(password)
-                user.last_login_at = utcnow()
+                now = utcnow()
+                # search documents keep "last active" to the day: only a pro's first login of a day changes it
+                reindex = user.role == Role.PROFESSIONAL and (
+                    user.last_login_at is None or user.last_login_at.date() != now.date())
+                user.last_login_at = now
                 token = self._open_session(session, user, ip=ip, user_agent=user_agent)
                 profile = session.get(Profile, user.id)
                 actor = self._actor(user, profile.full_name if profile else "")
@@ -143,6 +158,8 @@ class AccountService:
             self._prune_attempts()
             raise AuthenticationFailed(BAD_LOGIN)
         self._clear_failures(tenant.slug, email)
+        if reindex:
+            self.jobs.index_pro(tenant.id, actor.id)
         return actor, token
 
     def _open_session(self, session: Session, user: User, *, ip: str, user_agent: str) -> str:
@@ -403,6 +420,9 @@ class AccountService:
                 session.exec(sa.update(AuthSession).where(AuthSession.user_id == user.id,
                                                           AuthSession.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))
+            is_pro = user.role == Role.PROFESSIONAL
+        if is_pro:  # suspended: out of search; reactivated: back in
+            self.jobs.index_pro(tenant.id, user_id)
 
     def set_pro_verified(self, tenant: TenantPublic, actor: Caller, pro_id: int, verified: bool) -> None:
         """The admin's verified badge on one of this marketplace's professionals (shown in the directory)."""
@@ -413,6 +433,7 @@ class AccountService:
             if user is None or user.role != Role.PROFESSIONAL:
                 raise NotFound("No such professional.")
             ensure_pro_profile(session, pro_id, tenant.currency).verified = verified
+        self.jobs.index_pro(tenant.id, pro_id)
 
     # ------------------------------------------------------------------ platform operators
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
 from backend.accounts.models import User, UserStatus
 from backend.catalog.models import Category
+from backend.geo import distance_km
 from backend.identity import Role
 from backend.matching.ports import ProDocument, ProSignals, fingerprinted
 from backend.profiles.models import WEEKDAYS, ProCategory, ProProfile, Profile
@@ -30,11 +31,34 @@ from backend.storage.ports import ObjectStore
 UNRATED_SCORE = 3.5
 
 
+def serves(pro: Any, latitude: float | None, longitude: float | None, city: str) -> bool:
+    """Whether a place lies in a pro's service area (`pro`: anything with latitude, longitude, radius_km, city):
+    within their radius when both have coordinates, else the same city. The leads inbox's rule, so the requests a
+    pro sees as leads and the ones counted in their response rate (orders/signals.py) are the same."""
+    if pro.latitude is not None and pro.longitude is not None and latitude is not None and longitude is not None:
+        return distance_km((pro.latitude, pro.longitude), (latitude, longitude)) <= pro.radius_km
+    return bool(city.strip()) and " ".join(pro.city.split()).casefold() == " ".join(city.split()).casefold()
+
+
+def reached_pro_ids(session: Session, category_id: int, latitude: float | None, longitude: float | None,
+                    city: str) -> list[int]:
+    """The professionals (with or without a document) whose leads a request in this category and place is."""
+    rows = session.exec(select(ProProfile.user_id, ProProfile.latitude, ProProfile.longitude, ProProfile.radius_km,
+                               ProProfile.city)
+                        .join(ProCategory, ProCategory.user_id == ProProfile.user_id)
+                        .where(ProCategory.category_id == category_id)).all()
+    return [row.user_id for row in rows if serves(row, latitude, longitude, city)]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def _day(moment: datetime) -> datetime:
-    """Last active, to the day. Recency is scored in days (ranking.RECENCY_OFFSET_DAYS), and a coarser value means
+    """Last active (naive UTC, as documents hold time), to the day. Recency is scored in days (ranking.RECENCY_OFFSET_DAYS), and a coarser value means
     a login does not make the document stale: only the first login of a day changes it (accounts then schedules
     `index_pro`)."""
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _naive_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def eligible_pro_ids(session: Session, pro_ids: Sequence[int] | None = None) -> list[int]:
@@ -70,7 +94,8 @@ def build_pro_documents(session: Session, tenant_id: int, pro_ids: Sequence[int]
     docs = {}
     for pro_id in ids:
         user, pro, profile, more = users[pro_id], pros[pro_id], profiles.get(pro_id), extra.get(pro_id, {})
-        moments = [m for m in (user.last_login_at, pro.updated_at, more.get("last_quote_at"), user.created_at) if m]
+        moments = [_naive_utc(m) for m in (user.last_login_at, pro.updated_at, more.get("last_quote_at"),
+                                           user.created_at) if m]
         docs[pro_id] = fingerprinted(ProDocument(
             tenant_id=tenant_id, pro_id=pro_id, name=profile.full_name if profile else "",
             headline=pro.headline, bio=pro.bio, skills=list(pro.skills),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -25,7 +26,7 @@ from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, ValidationFailed
 from backend.identity import Role, TenantPublic
 from backend.matching import ranking
-from backend.matching.documents import build_pro_documents, eligible_pro_ids
+from backend.matching.documents import build_pro_documents, eligible_pro_ids, reached_pro_ids
 from backend.matching.forms import PAGE_SIZE, SearchForm
 from backend.matching.ports import (
     Kind, ProHit, ProQuery, ProSignals, RequestQuery, RequestResults, RequestSource, SearchEngine,
@@ -33,7 +34,7 @@ from backend.matching.ports import (
 )
 from backend.matching.views import CategoryFacet, Consistency, ProCard, SearchPage
 from backend.money import format_money, parse_amount
-from backend.places.ports import Gazetteer
+from backend.places import UNKNOWN_PLACE, Gazetteer
 from backend.profiles import ProView, ensure_pro_profile, pro_view
 from backend.storage.ports import ObjectStore
 from backend.validation import parse_input
@@ -49,7 +50,7 @@ SUGGESTIONS = 8
 
 class MatchingService:
     def __init__(self, db: Database, store: ObjectStore, open_engine: Callable[[], SearchEngine],
-                 places: Gazetteer | None, *, signals: Sequence[ProSignals] = (),
+                 places: Gazetteer, *, signals: Sequence[ProSignals] = (),
                  requests: RequestSource | None = None):
         """`open_engine` is called on first use: building the services (tests build many) opens no index and
         reaches no server. `signals`: what services above know about pros (orders, reviews)."""
@@ -57,14 +58,17 @@ class MatchingService:
         self.store = store
         self._open_engine = open_engine
         self._engine: SearchEngine | None = None
-        self.places_gazetteer = places
+        self._opening = threading.Lock()  # one engine per process: the embedded one's writes go through one place
+        self.gazetteer = places
         self.signals = tuple(signals)
         self.requests = requests
 
     @property
     def engine(self) -> SearchEngine:
         if self._engine is None:
-            self._engine = self._open_engine()
+            with self._opening:
+                if self._engine is None:
+                    self._engine = self._open_engine()
         return self._engine
 
     def close(self) -> None:
@@ -95,9 +99,9 @@ class MatchingService:
             errors["category"] = "Choose a category from the list"
         place = None
         if form.place:
-            place = self._resolve(form.place)
+            place = self.gazetteer.resolve(form.place)
             if place is None:
-                errors["place"] = "We do not know this place: choose one from the list"
+                errors["place"] = UNKNOWN_PLACE
         if errors:
             raise ValidationFailed(errors)
         query = ProQuery(
@@ -134,9 +138,7 @@ class MatchingService:
 
     def places(self, text: str) -> list[str]:
         """Place labels for an autocomplete (every place field)."""
-        if self.places_gazetteer is None:
-            return []
-        return [place.label for place in self.places_gazetteer.suggest(" ".join((text or "").split())[:120])]
+        return [place.label for place in self.gazetteer.suggest(" ".join((text or "").split())[:120])]
 
     def top_pros(self, tenant: TenantPublic, *, category_id: int, origin: tuple[float, float] | None, city: str,
                  on=None, exclude: set[int] = frozenset(), limit: int = 5) -> list[ProHit]:
@@ -211,6 +213,12 @@ class MatchingService:
             self.engine.delete_requests(tenant_id, [request_id])
             return "removed"
         self.engine.upsert_requests([fingerprinted(doc)])
+        # a posted request is a lead of every pro it reaches, which changes their response rate (orders/signals.py)
+        with self.db.tenant_session(tenant_id) as session:
+            reached = reached_pro_ids(session, doc.category_id, doc.latitude, doc.longitude, doc.city)
+            docs = self._pro_documents(session, tenant_id, reached)
+        if docs:
+            self.engine.upsert_pros(list(docs.values()))
         return "indexed"
 
     def reindex(self, tenant_id: int) -> dict[str, int]:
@@ -264,11 +272,6 @@ class MatchingService:
             rows = session.exec(select(Category.id, Category.name).where(Category.active)
                                 .order_by(Category.sort, Category.id)).all()
         return {cid: name for cid, name in rows}
-
-    def _resolve(self, text: str):
-        if self.places_gazetteer is None:
-            return None
-        return self.places_gazetteer.resolve(text)
 
 
 def _summary(total: int, form: SearchForm, place: str, category: str) -> str:

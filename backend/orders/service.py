@@ -31,6 +31,7 @@ from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavai
 from backend.payments.service import PaymentService
 from backend.payments.steps import STEP_RECORDED, STEP_WAITING, StepInDoubt, StepRecord
 from backend.profiles.models import WEEKDAYS, ProProfile
+from backend.profiles.ports import SearchIndexJobs
 from backend.storage.ports import ObjectStore, new_key
 from backend.tenancy.models import Tenant
 from backend.validation import parse_input
@@ -42,8 +43,9 @@ ADMIN_REFUND = "admin_refund"  # PaymentStep.action of an admin's partial refund
 NOT_INVOICEABLE = "No completed order to invoice."
 
 
-class OrderJobs(Protocol):
-    """What the order service schedules after commit (Celery in production)."""
+class OrderJobs(SearchIndexJobs, Protocol):
+    """What the order service schedules after commit (Celery in production); index_pro: a completed order counts
+    in the professional's search document (completed jobs)."""
 
     def generate_invoice(self, tenant_id: int, order_id: int) -> None: ...
 
@@ -288,6 +290,7 @@ class OrderService:
                 order.state = transition.target
                 order.state_changed_at = now
                 completed = transition.target == OrderState.COMPLETED
+                pro_id = order.pro_id
                 released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
                 reviewable = transition.action in REVIEWABLE_ENDINGS
                 session.flush()
@@ -302,6 +305,7 @@ class OrderService:
             raise
         if completed:
             self.jobs.generate_invoice(tenant.id, order_id)
+            self.jobs.index_pro(tenant.id, pro_id)
         if released:
             self.jobs.pay_out_order(tenant.id, order_id)
         if reviewable:

@@ -16,10 +16,11 @@ from backend.identity import Caller, Role, TenantPublic
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import NotFound, PermissionDenied, ValidationFailed
-from backend.geo import locate
 from backend.money import format_money, parse_amount
 from backend.catalog.models import Category
+from backend.places import UNKNOWN_PLACE, Gazetteer
 from backend.profiles.models import WEEKDAYS, PortfolioImage, ProCategory, ProProfile, ProProfileUpdate, Profile
+from backend.profiles.ports import SearchIndexJobs
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore
 from backend.validation import parse_input
@@ -91,10 +92,13 @@ def pro_view(session: Session, store: ObjectStore, pro: ProProfile) -> ProView:
 class ProService:
     """A professional's own profile: read, edit, portfolio; and the availability check bookings use."""
 
-    def __init__(self, db: Database, settings: Settings, store: ObjectStore):
+    def __init__(self, db: Database, settings: Settings, store: ObjectStore, *, jobs: SearchIndexJobs,
+                 places: Gazetteer):
         self.db = db
         self.settings = settings
         self.store = store
+        self.places = places  # the city typed becomes one known place: its label and coordinates
+        self.jobs = jobs  # everything the editor saves is in the pro's search document
 
     @staticmethod
     def _require_pro(actor: Caller | None) -> Caller:
@@ -118,6 +122,9 @@ class ProService:
                                 maximum_major=10_000)
         except ValueError as exc:
             raise ValidationFailed({"hourly_rate": str(exc)}) from None
+        place = self.places.resolve(form.city)
+        if place is None:
+            raise ValidationFailed({"city": UNKNOWN_PLACE})
         with self.db.tenant_session(tenant.id) as session:
             valid_ids = set(session.exec(select(Category.id).where(Category.active == sa.true())).all())
             if not form.category_ids:
@@ -125,9 +132,9 @@ class ProService:
             if not set(form.category_ids) <= valid_ids:
                 raise ValidationFailed({"category_ids": "Choose categories from the list"})
             pro = ensure_pro_profile(session, actor.id, tenant.currency)
-            pro.headline, pro.bio, pro.city, pro.radius_km = form.headline, form.bio, form.city, form.radius_km
+            pro.headline, pro.bio, pro.city, pro.radius_km = form.headline, form.bio, place.label, form.radius_km
             pro.skills = [s for s in form.skills.split(", ") if s]
-            pro.latitude, pro.longitude = locate(form.city) or (None, None)
+            pro.latitude, pro.longitude = place.latitude, place.longitude
             pro.hourly_rate_minor, pro.currency = rate, tenant.currency
             pro.availability = form.availability
             pro.blocked_dates = [d.isoformat() for d in form.blocked_dates]
@@ -136,7 +143,9 @@ class ProService:
             for category_id in sorted(set(form.category_ids)):
                 session.add(ProCategory(user_id=actor.id, category_id=category_id))
             session.flush()
-            return pro_view(session, self.store, pro)
+            view = pro_view(session, self.store, pro)
+        self.jobs.index_pro(tenant.id, actor.id)
+        return view
 
     def add_portfolio_image(self, tenant: TenantPublic, actor: Caller, data: bytes, caption: str = "") -> ProView:
         actor = self._require_pro(actor)

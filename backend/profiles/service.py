@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-from backend.identity import Caller
+from backend.identity import Caller, Role
 from backend.config import Settings
 from backend.db import Database, utcnow
-from backend.errors import NotFound, PermissionDenied
+from backend.errors import NotFound, PermissionDenied, ValidationFailed
+from backend.places import UNKNOWN_PLACE, Gazetteer
 from backend.profiles.models import Profile, ProfileUpdate, ProfileView
+from backend.profiles.ports import SearchIndexJobs
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore
 from backend.validation import parse_input
@@ -17,10 +19,13 @@ AVATAR_SIZE = 256
 
 
 class ProfileService:
-    def __init__(self, db: Database, settings: Settings, store: ObjectStore):
+    def __init__(self, db: Database, settings: Settings, store: ObjectStore, *, jobs: SearchIndexJobs,
+                 places: Gazetteer):
         self.db = db
         self.settings = settings
         self.store = store
+        self.places = places  # a city, when given, is stored as the gazetteer's label for it
+        self.jobs = jobs  # a professional's name and photo are in their search document
 
     @staticmethod
     def _require_member(actor: Caller | None) -> Caller:
@@ -43,13 +48,21 @@ class ProfileService:
     def update_own(self, actor: Caller, data: dict) -> ProfileView:
         actor = self._require_member(actor)
         form = parse_input(ProfileUpdate, data)
+        city = ""
+        if form.city:  # optional for everyone (a client need not say where they live)
+            place = self.places.resolve(form.city)
+            if place is None:
+                raise ValidationFailed({"city": UNKNOWN_PLACE})
+            city = place.label
         with self.db.tenant_session(actor.tenant_id) as session:
             profile = session.get(Profile, actor.id)
             if profile is None:
                 raise NotFound("Profile not found.")
-            profile.full_name, profile.phone, profile.city = form.full_name, form.phone, form.city
+            profile.full_name, profile.phone, profile.city = form.full_name, form.phone, city
             profile.updated_at = utcnow()
-            return self._view(profile)
+            view = self._view(profile)
+        self._reindex(actor)
+        return view
 
     def set_avatar(self, actor: Caller, data: bytes) -> ProfileView:
         actor = self._require_member(actor)
@@ -65,4 +78,11 @@ class ProfileService:
                 raise NotFound("Profile not found.")
             profile.avatar_key = key
             profile.updated_at = utcnow()
-            return self._view(profile)
+            view = self._view(profile)
+        self._reindex(actor)
+        return view
+
+    def _reindex(self, actor: Caller) -> None:
+        """After commit: a professional's search card shows their name and photo."""
+        if actor.role == Role.PROFESSIONAL:
+            self.jobs.index_pro(actor.tenant_id, actor.id)

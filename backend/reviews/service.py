@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -26,6 +27,7 @@ from backend.identity import Caller, Role, TenantPublic
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.orders.facts import OrderOutcome, ended_order_ids, order_outcome
+from backend.profiles.ports import SearchIndexJobs
 from backend.reviews import aggregates
 from backend.reviews.aggregates import RatingBadge, RatingSummary, visible
 from backend.reviews.models import Review, ReviewInput, ReviewModeration, ReviewReport, ReviewWindow
@@ -52,6 +54,11 @@ class _Outbox:
 
     in_app: list[tuple[int, str]] = field(default_factory=list)
     emails: list[int] = field(default_factory=list)
+    rated_pros: set[int] = field(default_factory=set)  # professionals whose rating changed: their search document
+
+
+class ReviewJobs(JobQueue, SearchIndexJobs, Protocol):
+    """Emails, and the search index (a professional's rating is in their document)."""
 
 
 def _member(tenant: TenantPublic, caller: Caller | None) -> Caller:
@@ -89,7 +96,7 @@ def _refusal(outcome: OrderOutcome) -> str:
 
 
 class ReviewService:
-    def __init__(self, db: Database, settings: Settings, notifications: NotificationService, jobs: JobQueue):
+    def __init__(self, db: Database, settings: Settings, notifications: NotificationService, jobs: ReviewJobs):
         self.db = db
         self.settings = settings
         self.notifications = notifications
@@ -377,6 +384,8 @@ class ReviewService:
                                                        ReviewReport.resolved_at.is_(None)).values(resolved_at=now))
             session.flush()
             aggregates.refresh(session, [row.subject_id])
+            if row.author_role == Party.CLIENT:  # the subject is the professional
+                outbox.rated_pros.add(row.subject_id)
             names = names_of(session, [row.author_id, row.subject_id])
             if hide:
                 self._notify(session, tenant, outbox, row.subject_id, row.order_id, "A review of you was hidden",
@@ -485,6 +494,7 @@ class ReviewService:
         session.flush()
         if rows:
             aggregates.refresh(session, [r.subject_id for r in rows])
+            outbox.rated_pros.update(r.subject_id for r in rows if r.subject_id == outcome.pro_id)
             for user_id in sorted({window.client_id, window.pro_id}):
                 self._notify(session, tenant, outbox, user_id, window.order_id, f"Reviews published: {outcome.title}",
                              f"The reviews of “{outcome.title}” are published: see them on the order page.")
@@ -556,3 +566,5 @@ class ReviewService:
                 log.exception("in-app notification to user %s failed", user_id)
         for note_id in outbox.emails:
             self.jobs.deliver_notification(tenant.id, note_id)
+        for pro_id in sorted(outbox.rated_pros):
+            self.jobs.index_pro(tenant.id, pro_id)
