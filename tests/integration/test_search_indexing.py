@@ -402,3 +402,35 @@ def test_a_fresh_process_on_the_same_data_dir_reads_the_index(world):
         assert names(other, t) == ["Ann Archer"] and other.matching.check(t.id).ok
     finally:
         other.close()
+
+
+def test_a_posted_request_and_a_quote_refresh_the_response_rate_of_the_pros_it_reaches(world):
+    svc, t = world["svc"], world["t"]
+    ann = pro(svc, t, "ann@example.com", name="Ann Archer", city="Austin")
+    bob = pro(svc, t, "bob@example.com", name="Bob Builder", city="Boston")
+    assert indexed(svc, t, ann.id).response_rate is None  # no lead yet
+    request = {"title": "Fix a leaking kitchen tap", "description": "The kitchen tap drips all night, needs a washer.",
+               "city": "Austin", "budget_min": "50", "budget_max": "150",
+               "category_id": category_id(svc, t, "plumbing")}
+    first = svc.quotes.create_request(t, world["client"], request)
+    assert indexed(svc, t, ann.id).response_rate == 0.0  # one lead, unanswered
+    assert indexed(svc, t, bob.id).response_rate is None  # Boston: not reached
+    svc.quotes.send_quote(t, ann, first, {"price": "120", "message": "I can fix it tomorrow morning.",
+                                          "duration_hours": 2, "valid_until": (TOMORROW + timedelta(days=7)).isoformat()})
+    doc = indexed(svc, t, ann.id)
+    assert doc.response_rate == 1.0 and doc.median_quote_minutes is not None
+    svc.quotes.create_request(t, world["client"], request | {"title": "Replace the bathroom tap"})
+    assert indexed(svc, t, ann.id).response_rate == 0.5
+    assert svc.matching.check(t.id).ok
+
+
+def test_index_jobs_go_to_the_search_queue_and_retry_while_the_engine_is_unavailable():
+    from backend.config import Settings
+    from backend.jobqueue import MATCHING_INDEX_PRO, MATCHING_INDEX_REQUEST, SEARCH_QUEUE, make_celery
+    from backend.jobs import index_pro, index_request
+
+    app = make_celery(Settings(environment="test", redis_url=None))
+    for name in (MATCHING_INDEX_PRO, MATCHING_INDEX_REQUEST):
+        assert app.amqp.router.route({}, name)["queue"].name == SEARCH_QUEUE
+    for task in (index_pro, index_request):
+        assert SearchUnavailable in task.autoretry_for and task.max_retries >= 5
