@@ -49,7 +49,7 @@ def profile_card() -> rx.Component:
     )
 
 
-def stat_link(icon: str, value, label: str, href: str, element_id: str) -> rx.Component:
+def stat_link(icon: str, value, label, href, element_id: str) -> rx.Component:
     return card_link(rx.hstack(
         rx.center(rx.icon(icon, size=20, color="var(--brand)"), width="40px", height="40px", border_radius="10px",
                   background="var(--accent-3)"),
@@ -59,6 +59,24 @@ def stat_link(icon: str, value, label: str, href: str, element_id: str) -> rx.Co
         spacing="3", align="center"), href)
 
 
+def category_tiles() -> rx.Component:
+    """The marketplace's categories, each opening the search for it."""
+    return rx.cond(HomeState.categories.length() > 0, rx.vstack(
+        rx.heading("Browse by category", size="5", margin_top="8px"),
+        rx.grid(
+            rx.foreach(HomeState.categories, lambda c: rx.link(
+                rx.hstack(rx.icon(c.icon, size=18, color="var(--brand)"),
+                          rx.text(c.name, weight="medium", size="2", color="var(--gray-12)"),
+                          padding="14px 16px", border_radius="12px", background="var(--color-panel-solid)",
+                          border="1px solid var(--gray-a4)", spacing="3", align="center", width="100%",
+                          _hover={"border_color": "var(--accent-8)"}),
+                href=c.href, underline="none", class_name="category-tile")),
+            columns=rx.breakpoints(initial="2", sm="3", md="5"), spacing="3", width="100%",
+        ),
+        spacing="3", width="100%", id="category-tiles",
+    ))
+
+
 @page(HOME_FOR_ROLE["client"], "My dashboard", on_load=HomeState.load_client)
 def client_home() -> rx.Component:
     return page_shell(rx.vstack(
@@ -66,8 +84,12 @@ def client_home() -> rx.Component:
                     rx.link(rx.button(rx.icon("plus", size=16), "Post a request"), href="/requests/new")),
         verify_banner(),
         rx.grid(stat_link("package", HomeState.active_orders, "active orders", "/orders", "active-orders"),
-                stat_link("search", "Browse", "professionals near you", "/pros", "browse-pros"),
+                stat_link("search", "Find a pro", rx.cond(HomeState.city != "",
+                                                          rx.text.span("professionals near ", HomeState.city),
+                                                          rx.text.span("professionals on the marketplace")),
+                          HomeState.near_href, "browse-pros"),
                 columns=rx.breakpoints(initial="1", sm="2"), spacing="3", width="100%"),
+        category_tiles(),
         rx.heading("Recent requests", size="5", margin_top="8px"),
         rx.cond(HomeState.recent_requests.length() == 0,
                 empty_state("clipboard-list", "No requests yet",

@@ -1,55 +1,25 @@
-"""Public pages: the professionals directory and a professional's profile with booking."""
+"""Public pages: the search for professionals (/pros) and a professional's profile with booking."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from components.forms import field, form_dialog
-from components.layout import empty_state, loaded_list, loading_panel, page_header, page_shell
+from components.layout import empty_state, loading_panel, page_header, page_shell
 from components.market import meta, section, verified_badge
-from components.reviews import rating_badge, stars
+from components.reviews import stars
+from components.search import search_layout
 from pages.registry import page
 from pages.reviews import profile_reviews
-from state.pros import DAY_NAMES, DirectoryState, PublicProState
+from state.pros import DAY_NAMES, PublicProState, SearchState
 from state.reviews import ProReviewsState
 
 
-def pro_card(p) -> rx.Component:
-    return rx.link(
-        rx.card(
-            rx.vstack(
-                rx.hstack(
-                    rx.avatar(src=p.avatar_url, fallback=p.full_name.to(str)[0:1], size="4", radius="full"),
-                    rx.vstack(rx.text(p.full_name, weight="bold"),
-                              rx.flex(rating_badge(DirectoryState.badges[p.user_id.to_string()]),
-                                      rx.cond(p.verified, verified_badge()), gap="4px 8px", wrap="wrap",
-                                      align="center"),
-                              spacing="1"),
-                    spacing="3", align="center"),
-                rx.text(p.headline, size="2", color="var(--gray-11)"),
-                rx.flex(meta("map-pin", p.city), meta("wallet", rx.text(p.hourly_rate, "/h")), gap="12px",
-                        wrap="wrap"),
-                spacing="2", width="100%",
-            ),
-            width="100%", height="100%", class_name="pro-card", _hover={"border_color": "var(--accent-8)"},
-        ),
-        href=f"/pros/{p.user_id}", underline="none", color="inherit",
-    )
-
-
-@page("/pros", "Professionals", on_load=DirectoryState.load)
+@page("/pros", "Find a professional", on_load=SearchState.load)
 def directory() -> rx.Component:
-    chip = lambda slug, name: rx.badge(  # noqa: E731
-        name, size="2", radius="full", cursor="pointer", on_click=DirectoryState.choose(slug),
-        variant=rx.cond(DirectoryState.category_choice == slug, "solid", "outline"))
     return page_shell(rx.vstack(
-        page_header("Professionals", "Browse local pros, then book or ask for a quote."),
-        rx.flex(chip("all", "All"), rx.foreach(DirectoryState.categories, lambda c: chip(c.slug, c.name)),
-                gap="8px", wrap="wrap"),
-        loaded_list(DirectoryState.loaded, DirectoryState.pros,
-                    empty_state("users", "No professionals here yet", "Try another category."),
-                    rx.grid(rx.foreach(DirectoryState.pros, pro_card),
-                            columns=rx.breakpoints(initial="1", sm="2", lg="3"), spacing="3", width="100%")),
+        page_header("Find a professional", "Search local pros by what you need, where and when."),
+        search_layout(),
         spacing="4", width="100%",
     ), gated=False)
 

@@ -1,21 +1,24 @@
-"""Professional profiles: the pro's editor, the public profile page with booking, the directory."""
+"""Professional profiles: the pro's editor, the public profile page with booking, and the search page (/pros)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
+from urllib.parse import urlencode
 
 import reflex as rx
 
 from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
-from backend.geo import CITIES
 from backend.catalog.service import CategoryRow
+from backend.matching.forms import DEFAULT_RADIUS_KM
+from backend.matching.ports import Sort
+from backend.matching.views import ProCard, SearchPage
 from backend.profiles.models import WEEKDAYS
 from backend.profiles.pros import MAX_PORTFOLIO, ProView
-from backend.reviews import RatingBadge
 from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
-from state.reviews import rating_badges
 from state.uploads import image_limit_mb, read_uploads
 
 DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -26,10 +29,90 @@ def _editor(ctx: Ctx) -> tuple[list[CategoryRow], ProView]:
     return services().catalog.categories(ctx.tenant.id), services().pros.get_own(ctx.tenant, ctx.caller)
 
 
-def _directory(ctx: Ctx, category_id: int | None) -> tuple[list[ProView], dict[str, RatingBadge]]:
-    """Blocking: the professionals in a category (None: all), and their rating badges by user id."""
-    pros = services().directory.browse(ctx.tenant, category_id=category_id)
-    return pros, rating_badges(ctx, [p.user_id for p in pros])
+# ------------------------------------------------------------------------------------------------ search (/pros)
+
+# What /pros?... carries, in this order (the matching service's search form reads the same names).
+SEARCH_PARAMS = ("q", "category", "place", "radius", "price_min", "price_max", "min_rating", "verified", "date",
+                 "sort", "page")
+DEFAULTS = {"radius": str(DEFAULT_RADIUS_KM), "sort": Sort.BEST.value, "page": "1"}  # left out of the URL
+ANY_RATING = "any"  # a radio's value cannot be empty
+RATINGS = ((ANY_RATING, "Any rating"), ("3", "3 and up"), ("4", "4 and up"), ("4.5", "4.5 and up"))
+RADII = ("5", "10", "25", "50", "100", "250")
+SORTS = ((Sort.BEST.value, "Best match"), (Sort.DISTANCE.value, "Nearest first"),
+         (Sort.RATING.value, "Highest rated"), (Sort.PRICE_LOW.value, "Lowest price"),
+         (Sort.PRICE_HIGH.value, "Highest price"))
+
+
+@dataclass(frozen=True)
+class FacetLink:
+    """A category in the sidebar: its count, whether it is the chosen one, and the search it links to (the chosen
+    one links to the search without it)."""
+
+    id: int
+    name: str
+    count: int
+    selected: bool
+    href: str
+
+
+@dataclass(frozen=True)
+class FilterChip:
+    """An applied filter above the results, and the search without it (its remove link)."""
+
+    label: str
+    href: str
+
+
+def search_href(params: Mapping[str, str], **changes: str) -> str:
+    """The /pros URL of `params` with `changes`: defaults and blanks left out, the radius only with a place, and
+    back to the first page unless the change is the page."""
+    merged = {**params, **changes}
+    if "page" not in changes:
+        merged.pop("page", None)
+    if not str(merged.get("place") or "").strip():
+        merged.pop("radius", None)
+    kept = [(k, v) for k in SEARCH_PARAMS if (v := str(merged.get(k) or "").strip()) and v != DEFAULTS.get(k)]
+    return "/pros" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def _day(iso: str) -> str:
+    try:
+        return date.fromisoformat(iso).strftime("%a %-d %b")
+    except ValueError:
+        return iso
+
+
+def filter_chips(params: Mapping[str, str], category: str, place: str) -> list[FilterChip]:
+    """The applied filters in words ("Plumbing", "Within 25 km of Austin, ...", "4+ stars"), each with its remove
+    link. `category` and `place` are the names the service resolved them to."""
+    chips = []
+    if params.get("category"):
+        chips.append(FilterChip(category or "Category", search_href(params, category="")))
+    if params.get("place"):
+        chips.append(FilterChip(f"Within {params.get('radius') or DEFAULT_RADIUS_KM} km of {place}",
+                                search_href(params, place="")))
+    low, high = params.get("price_min", ""), params.get("price_max", "")
+    if low or high:
+        words = f"{low} to {high}" if low and high else (f"From {low}" if low else f"Up to {high}")
+        chips.append(FilterChip(f"{words} per hour", search_href(params, price_min="", price_max="")))
+    if params.get("min_rating"):
+        chips.append(FilterChip(f"{params['min_rating']}+ stars", search_href(params, min_rating="")))
+    if params.get("verified"):
+        chips.append(FilterChip("Verified only", search_href(params, verified="")))
+    if params.get("date"):
+        chips.append(FilterChip(f"Available {_day(params['date'])}", search_href(params, date="")))
+    return chips
+
+
+def _search(ctx: Ctx, params: dict[str, str]) -> tuple[SearchPage, dict[str, str]]:
+    """Blocking: one page of results, and the params as searched. A category may come as its slug (the landing
+    page's links): it is searched, and linked to from here on, by its id."""
+    params = dict(params)
+    category = params.get("category", "")
+    if category and not category.isdigit():
+        slugs = {c.slug: c.id for c in services().catalog.categories(ctx.tenant.id)}
+        params["category"] = str(slugs.get(category.lower(), category))  # an unknown one: the service says so
+    return services().matching.search(ctx.tenant, params), params
 
 
 def _refused_upload():
@@ -44,7 +127,6 @@ class ProEditorState(FormMixin, AppState):
     blocked: list[str] = []
     blocked_input: str = ""
     form_key: int = 0
-    cities: list[str] = sorted(CITIES)
     max_portfolio: int = MAX_PORTFOLIO
     max_image_mb: int = image_limit_mb()
 
@@ -139,7 +221,7 @@ class PublicProState(FormMixin, AppState):
         self._reset_form()
         self.pro, self.missing = None, False
         try:
-            self.pro = await self._run(services().directory.public, ctx.tenant, self._route_id())
+            self.pro = await self._run(services().matching.public, ctx.tenant, self._route_id())
         except DomainError:
             self.missing = True
         self.min_day = date.today().isoformat()
@@ -165,28 +247,159 @@ class PublicProState(FormMixin, AppState):
         yield rx.redirect(f"/orders/{order_id}")
 
 
-class DirectoryState(AppState):
-    pros: list[ProView] = []
-    badges: dict[str, RatingBadge] = {}  # user id -> stars and count, for the cards
-    categories: list[CategoryRow] = []
-    category_choice: str = "all"
-    loaded: bool = False
+class SearchState(FormMixin, AppState):
+    """The search page, /pros. The URL is the search: every change navigates to the new /pros?... (a history entry),
+    and `load` (on_load, also on back/forward and for a shared link) reads it, shows it in the fields and asks the
+    matching service. Links (categories, chips, pages) are plain hrefs built here from the applied search."""
 
-    async def _reload(self, ctx: Ctx) -> None:
-        chosen = next((c.id for c in self.categories if c.slug == self.category_choice), None)
-        self.pros, self.badges = await self._run(_directory, ctx, chosen)
-        self.loaded = True
+    applied: dict[str, str] = {}  # the search the URL asked for, as the service took it
+    # the fields (drafts until applied)
+    q: str = ""
+    place: str = ""
+    radius: str = str(DEFAULT_RADIUS_KM)
+    price_min: str = ""
+    price_max: str = ""
+    min_rating: str = ANY_RATING
+    verified: bool = False
+    date: str = ""
+    sort: str = Sort.BEST.value
+    suggestions: list[str] = []
+    # the results
+    cards: list[ProCard] = []
+    total: int = 0
+    page: int = 1
+    pages: int = 1
+    summary: str = ""
+    facets: list[FacetLink] = []
+    chips: list[FilterChip] = []
+    all_categories_href: str = "/pros"
+    clear_href: str = "/pros"
+    previous_href: str = ""
+    next_href: str = ""
+    loaded: bool = False  # the first search has answered (a spinner until then)
+    searching: bool = False  # a search is under way (the results shown are the previous ones)
+    unavailable: bool = False  # the engine did not answer
+    filters_open: bool = False  # the filters drawer (phones)
+    min_day: str = ""
+
+    def _show_fields(self, params: dict[str, str]) -> None:
+        self.q, self.place = params.get("q", ""), params.get("place", "")
+        self.radius = params.get("radius", "") or str(DEFAULT_RADIUS_KM)
+        self.price_min, self.price_max = params.get("price_min", ""), params.get("price_max", "")
+        self.min_rating = params.get("min_rating", "") or ANY_RATING
+        self.verified = params.get("verified", "") not in ("", "0")
+        self.date = params.get("date", "")
+        self.sort = params.get("sort", "") or Sort.BEST.value
+
+    def _fields(self) -> dict[str, str]:
+        """The filters as the fields hold them now (the keyword and the category stay as applied)."""
+        return {"place": self.place.strip(), "radius": self.radius, "price_min": self.price_min.strip(),
+                "price_max": self.price_max.strip(), "min_rating": "" if self.min_rating == ANY_RATING else
+                self.min_rating, "verified": "1" if self.verified else "", "date": self.date, "sort": self.sort}
+
+    def _show_results(self, result: SearchPage | None, params: dict[str, str]) -> None:
+        self.applied = params
+        self.cards = result.cards if result else []
+        self.total = result.total if result else 0
+        self.page, self.pages = (result.page, result.pages) if result else (1, 1)
+        self.summary = result.summary if result else ""
+        self.facets = [FacetLink(f.id, f.name, f.count, f.selected,
+                                 search_href(params, category="" if f.selected else str(f.id)))
+                       for f in (result.facets if result else [])]
+        category = next((f.name for f in self.facets if f.selected), "")
+        self.chips = filter_chips(params, category, result.place if result else params.get("place", ""))
+        self.all_categories_href = search_href(params, category="")
+        self.clear_href = search_href({"q": params.get("q", ""), "sort": params.get("sort", "")})
+        self.previous_href = search_href(params, page=str(self.page - 1)) if self.page > 1 else ""
+        self.next_href = search_href(params, page=str(self.page + 1)) if self.page < self.pages else ""
 
     @rx.event
     @requires()
     async def load(self, ctx: Ctx):
-        self.loaded = False
-        self.categories = await self._run(services().catalog.categories, ctx.tenant.id)
-        self.category_choice = self.router.url.query_parameters.get("category", "all") or "all"
-        await self._reload(ctx)
+        query = self.router.url.query_parameters
+        params = {k: v for k in SEARCH_PARAMS if (v := str(query.get(k, "")).strip())}
+        self._show_fields(params)
+        self.min_day = date.today().isoformat()
+        self.searching, self.unavailable, self.suggestions = True, False, []
+        yield
+        result = await self._call(_search, ctx, params)
+        self.searching, self.loaded = False, True
+        if result is FAILED:
+            self._show_results(None, params)
+            if not self.errors:  # not the input: the engine (the message says to try again)
+                self.unavailable = True
+                yield rx.toast.error(self.form_error)
+            return
+        page, params = result
+        self._show_results(page, params)
+        if page.place:  # which place the words were taken for ("Austin" -> "Austin, TX, United States")
+            self.place = page.place
 
     @rx.event
-    @requires()
-    async def choose(self, ctx: Ctx, slug: str):
-        self.category_choice = slug
-        await self._reload(ctx)
+    @requires(reuse_seconds=30)
+    async def type_query(self, ctx: Ctx, value: str):
+        """The search box, as the user types (debounced by the input): up to 8 suggestions."""
+        self.q = value[:100]
+        self.suggestions = await self._run(services().matching.suggest, ctx.tenant, self.q)
+
+    @rx.event
+    def set_place(self, value: str):
+        self.place = value[:120]
+
+    @rx.event
+    def set_price_min(self, value: str):
+        self.price_min = value[:12]
+
+    @rx.event
+    def set_price_max(self, value: str):
+        self.price_max = value[:12]
+
+    @rx.event
+    def set_date(self, value: str):
+        self.date = value[:10]
+
+    @rx.event
+    def set_filters_open(self, value: bool):
+        self.filters_open = value
+
+    @rx.event
+    def submit_search(self, form: dict):
+        """The search box's form: the keyword (as typed: the field's debounce may not have reached `q` yet)."""
+        self.q = str(form.get("q", self.q)).strip()[:100]
+        return rx.redirect(search_href(self.applied, q=self.q))
+
+    @rx.event
+    def apply_filters(self, form: dict):
+        """The filters' form (Enter in a field, or Apply): the text fields as typed, the rest as chosen."""
+        for name in ("place", "price_min", "price_max", "date"):
+            if name in form:
+                setattr(self, name, str(form[name]).strip())
+        return rx.redirect(search_href(self.applied, **self._fields()))
+
+    @rx.event
+    def choose_radius(self, value: str):
+        self.radius = value
+        if self.place.strip():  # without a place, the distance means nothing yet: it waits for one
+            return rx.redirect(search_href(self.applied, **self._fields()))
+
+    @rx.event
+    def choose_rating(self, value: str):
+        self.min_rating = value
+        return rx.redirect(search_href(self.applied, **self._fields()))
+
+    @rx.event
+    def choose_verified(self, value: bool):
+        self.verified = bool(value)
+        return rx.redirect(search_href(self.applied, **self._fields()))
+
+    @rx.event
+    def choose_sort(self, value: str):
+        self.sort = value
+        return rx.redirect(search_href(self.applied, sort=value))
+
+    @rx.var
+    def active_filters(self) -> int:
+        """How many filters narrow the search (the count on the phones' Filters button)."""
+        a = self.applied
+        return sum(bool(a.get(k)) for k in ("category", "place", "min_rating", "verified", "date")) + bool(
+            a.get("price_min") or a.get("price_max"))
