@@ -33,7 +33,7 @@ from backend.payments.ports import PaymentGateway
 from backend.payments.service import PaymentService
 from backend.profiles.pros import ProService
 from backend.matching.ports import SearchEngine
-from backend.matching import MatchingService, ProDirectory
+from backend.matching import MatchingService
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.profiles.ports import SearchIndexJobs
@@ -67,7 +67,6 @@ class Services:
     notifications: NotificationService
     catalog: CatalogService
     pros: ProService
-    directory: ProDirectory
     quotes: QuoteService
     orders: OrderService
     payments: PaymentService
@@ -143,7 +142,6 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         notifications=notifications,
         catalog=CatalogService(db),
         pros=ProService(db, settings, store, jobs=jobs, places=places),
-        directory=ProDirectory(db, store),
         quotes=QuoteService(db, settings, store, orders, JobConversations()),
         orders=orders,
         payments=payments,

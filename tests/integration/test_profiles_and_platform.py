@@ -71,7 +71,7 @@ def _set_user(svc, tenant, user_id, **values):
             setattr(user, name, value)
 
 
-def test_directory_shows_active_professionals_and_the_admins_badge(svc, tenants):
+def test_public_pages_of_active_professionals_and_the_admins_badge(svc, tenants):
     demo, acme = tenants
     svc.catalog.seed_defaults(demo.id)
     ids = {c.slug: c.id for c in svc.catalog.categories(demo.id)}
@@ -94,28 +94,24 @@ def test_directory_shows_active_professionals_and_the_admins_badge(svc, tenants)
     admin = svc.accounts.login(demo, "boss@example.com", PW)[0]
     _set_user(svc, demo, cat.id, status=UserStatus.SUSPENDED)
 
-    assert [v.full_name for v in svc.directory.browse(demo)] == ["Ann", "Bob"]
-    assert [v.full_name for v in svc.directory.browse(demo, category_id=ids["plumbing"])] == ["Ann"]
-    assert svc.directory.browse(acme) == []
-    view = svc.directory.public(demo, ann.id)
+    view = svc.matching.public(demo, ann.id)
     assert (view.full_name, view.headline, view.hourly_rate_input, view.verified) == ("Ann", "Ann at work", "80.00",
                                                                                      False)
-    assert svc.directory.public(demo, quiet.id).headline == ""
+    assert svc.matching.public(demo, quiet.id).headline == ""
     for hidden in (cat.id, client.id, admin.id, 9999):
         with pytest.raises(NotFound, match="not on the marketplace"):
-            svc.directory.public(demo, hidden)
+            svc.matching.public(demo, hidden)
     with pytest.raises(NotFound):  # another tenant's directory does not know demo's pros
-        svc.directory.public(acme, ann.id)
+        svc.matching.public(acme, ann.id)
 
     svc.accounts.set_pro_verified(demo, admin, bob.id, True)
-    assert [v.full_name for v in svc.directory.browse(demo)] == ["Bob", "Ann"]  # verified first
-    assert svc.directory.public(demo, bob.id).verified
+    assert svc.matching.public(demo, bob.id).verified
     assert next(u for u in svc.accounts.list_users(demo, admin) if u.id == bob.id).verified
     fresh = sign_up("fresh@example.com", "Fresh")
     svc.accounts.set_pro_verified(demo, admin, fresh.id, True)  # a pro without a profile row yet gets one
     assert svc.pros.get_own(demo, fresh).verified
     svc.accounts.set_pro_verified(demo, admin, bob.id, False)
-    assert not svc.directory.public(demo, bob.id).verified
+    assert not svc.matching.public(demo, bob.id).verified
     for caller in (None, client, ann):
         with pytest.raises(PermissionDenied, match="Only the marketplace admin can verify professionals."):
             svc.accounts.set_pro_verified(demo, caller, bob.id, True)
