@@ -23,6 +23,7 @@ from backend.notifications.adapters.unconfigured import UnconfiguredEmailSender
 from backend.catalog.service import CatalogService
 from backend.orders.facts import OrderFacts
 from backend.orders.quotes import QuoteService
+from backend.orders.requests_index import OrderRequestSource
 from backend.orders.service import OrderJobs, OrderService
 from backend.orders.signals import OrderSignals
 from backend.payments.adapters.demo import DemoGateway
@@ -142,7 +143,8 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         notifications=notifications,
         catalog=CatalogService(db),
         pros=ProService(db, settings, store, jobs=jobs, places=places),
-        quotes=QuoteService(db, settings, store, orders, JobConversations()),
+        quotes=QuoteService(db, settings, store, orders, JobConversations(), places=places, matching=matching,
+                            notifications=notifications, jobs=jobs),
         orders=orders,
         payments=payments,
         store=store,
@@ -162,7 +164,7 @@ def make_matching(settings: Settings, db: Database, store: ObjectStore, places: 
     """Search and instant match; the engine is opened on first use (building services opens no index). Orders and
     reviews tell it what they know about pros (ProSignals)."""
     return MatchingService(db, store, lambda: make_search_engine(settings), places,
-                           signals=(OrderSignals(), RatingSignals()))
+                           signals=(OrderSignals(), RatingSignals()), requests=OrderRequestSource(db))
 
 
 def make_search_engine(settings: Settings) -> SearchEngine:

@@ -112,3 +112,31 @@ def why(doc: ProDocument, distance_km: float | None) -> str:
     if doc.verified and len(parts) < 3:
         parts.append("verified")
     return " · ".join(parts[:3])
+
+
+# ---------------------------------------------------------------------------------------------- leads
+# A professional's leads inbox: the requests they were instantly matched to come first, by their match rank
+# (backend/orders/quotes.py); the others by lead_quality: close to the pro (relative to how far they travel) and
+# fresh (early quotes are the ones clients read) rank higher.
+
+@dataclass(frozen=True)
+class LeadWeights:
+    matched: float = 3.0  # instant match chose this pro for the request
+    distance: float = 2.0  # gauss over the distance, half at half the pro's service radius
+    freshness: float = 1.5  # gauss over the request's age: full for FRESH_HOURS, half a LEAD_HALF_HOURS later
+
+
+LEAD_WEIGHTS = LeadWeights()
+FRESH_HOURS = 2.0
+LEAD_HALF_HOURS = 48.0
+UNKNOWN_DISTANCE = 0.5  # same city without coordinates: neither near nor far
+
+
+def lead_quality(distance_km: float | None, radius_km: float, age_hours: float, matched: bool) -> float:
+    """How good a lead is for one professional: higher is better."""
+    if distance_km is None:
+        near = UNKNOWN_DISTANCE
+    else:
+        near = gauss(distance_km, scale=max(1.0, radius_km / 2))
+    fresh = gauss(max(0.0, age_hours), scale=LEAD_HALF_HOURS, offset=FRESH_HOURS)
+    return LEAD_WEIGHTS.matched * matched + LEAD_WEIGHTS.distance * near + LEAD_WEIGHTS.freshness * fresh

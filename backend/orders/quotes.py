@@ -1,10 +1,19 @@
 """Quoting: a client posts a service request, matching professionals see it as a lead and send quotes, and the
-client accepts one (which becomes an order)."""
+client accepts one (which becomes an order).
+
+Instant match: when a request is posted, the tenant's `instant_match_count` best professionals for it (the matching
+service's ranking: its category, its place within their service radius, available on its preferred start) are
+recorded as LeadMatch rows and emailed through the notification outbox in the request's own transaction, and get
+an in-app note after commit; their leads inbox lists it first, marked "Matched to you". Every change to whether a
+request is open (posted, closed, expired, a quote accepted) schedules its search document's rebuild after commit.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -14,17 +23,38 @@ from backend.accounts.models import User, UserStatus
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
-from backend.geo import distance_km, locate
+from backend.geo import distance_km
+from backend.matching import MatchingService
+from backend.matching.documents import serves
+from backend.matching.ports import ProHit, RequestQuery
+from backend.matching.ranking import lead_quality
 from backend.money import format_money, parse_amount
 from backend.catalog.models import Category
+from backend.notifications.ports import JobQueue
+from backend.notifications.service import NotificationService
 from backend.orders.forms import MAX_PHOTOS, MAX_PRICE_MAJOR, QuoteCreate, RequestCreate
-from backend.orders.models import LeadDecline, Order, OrderState, Quote, QuoteStatus, RequestStatus, ServiceRequest
+from backend.orders.models import (
+    LeadDecline, LeadMatch, Order, OrderState, Quote, QuoteStatus, RequestStatus, ServiceRequest,
+)
 from backend.orders.ports import Conversations
 from backend.orders.service import OrderService
-from backend.profiles.models import ProCategory, ProProfile, Profile
+from backend.places import UNKNOWN_PLACE, Gazetteer
+from backend.profiles.models import WEEKDAYS, ProCategory, ProProfile, Profile
+from backend.profiles.ports import SearchIndexJobs
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore, new_key
+from backend.tenancy.hosts import tenant_url
 from backend.validation import parse_input
+
+log = logging.getLogger(__name__)
+
+LEADS_LIMIT = 500  # the newest open requests a leads inbox considers
+MATCH_HEADROOM = 5  # matches asked beyond the tenant's count, for hits the database check turns down (stale index)
+
+
+class QuoteJobs(JobQueue, SearchIndexJobs, Protocol):
+    """What quoting schedules after commit: email delivery, and the search documents of the requests and pros a
+    use case changed."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,34 @@ class RequestRow:
     client_id: int = 0  # whose rating a professional sees on the lead
     distance_km: int | None = None
     order_id: int | None = None
+    matched_count: int = 0  # professionals instant match sent it to (the client's views)
+    match_note: str = ""  # "We sent your request to 5 matching pros", or what happens without matches
+    matched: bool = False  # a lead instant match chose this professional for (the professional's views)
+    match_why: str = ""  # the ranking's line for them when matched: "3 km away · usually quotes within 2 h"
+
+
+def match_note(matched_count: int) -> str:
+    """What the client is told about instant match: on the request page and right after posting."""
+    if matched_count <= 0:
+        return "We posted your request; matching professionals will see it in their leads."
+    pros = "pro" if matched_count == 1 else "pros"
+    return f"We sent your request to {matched_count} matching {pros}."
+
+
+def _available(pro: ProProfile, day: date | None) -> bool:
+    """Works that weekday and has not blocked that date (any day when the request names none)."""
+    if day is None:
+        return True
+    return WEEKDAYS[day.weekday()] in (pro.availability or {}) and day.isoformat() not in (pro.blocked_dates or [])
+
+
+def _reach(pro: ProProfile, request: ServiceRequest) -> tuple[bool, float | None]:
+    """Whether the request is in the pro's service area (matching's rule, which their response rate counts
+    leads by), and the distance when both have coordinates."""
+    served = serves(pro, request.latitude, request.longitude, request.city)
+    if pro.latitude is None or request.latitude is None:
+        return served, None
+    return served, distance_km((pro.latitude, pro.longitude), (request.latitude, request.longitude))
 
 
 def _money_range(lo: int, hi: int, currency: str) -> str:
@@ -84,12 +142,17 @@ def _dates(start: date | None, end: date | None) -> str:
 
 class QuoteService:
     def __init__(self, db: Database, settings: Settings, store: ObjectStore, orders: OrderService,
-                 conversations: Conversations):
+                 conversations: Conversations, *, places: Gazetteer, matching: MatchingService,
+                 notifications: NotificationService, jobs: QuoteJobs):
         self.db = db
         self.settings = settings
         self.store = store
         self.orders = orders  # an accepted quote becomes an order through the order service (the one writer)
         self.conversations = conversations
+        self.places = places  # the typed city becomes a known place: its label and coordinates
+        self.matching = matching  # instant match, and the keyword box of the leads inbox
+        self.notifications = notifications
+        self.jobs = jobs
 
     # ------------------------------------------------------------------ helpers
 
@@ -102,7 +165,8 @@ class QuoteService:
         return actor
 
     def _request_row(self, session: Session, r: ServiceRequest, *, quote_count: int = 0,
-                     distance: float | None = None) -> RequestRow:
+                     distance: float | None = None, matched_count: int = 0,
+                     match: LeadMatch | None = None) -> RequestRow:
         category = session.get(Category, r.category_id)
         client = session.get(Profile, r.client_id)
         order_id = session.exec(select(Order.id).where(Order.request_id == r.id)).first()
@@ -115,6 +179,8 @@ class QuoteService:
             client_name=(client.full_name.split()[0] if client and client.full_name else "A client"),
             client_id=r.client_id,
             distance_km=round(distance) if distance is not None else None, order_id=order_id,
+            matched_count=matched_count, match_note=match_note(matched_count),
+            matched=match is not None, match_why=match.why if match is not None else "",
         )
 
     def _quote_row(self, session: Session, q: Quote) -> QuoteRow:
@@ -153,6 +219,11 @@ class QuoteService:
         images = []
         for data_bytes in photos if not errors else []:
             images.append(load_image(data_bytes, field="photos", max_bytes=self.settings.max_avatar_bytes))
+        place = self.places.resolve(form.city)
+        if place is None:
+            errors["city"] = UNKNOWN_PLACE
+        in_app: list[tuple[int, str]] = []
+        emails: list[int] = []
         with self.db.tenant_session(tenant.id) as session:
             category = session.get(Category, form.category_id)
             if category is None or not category.active:
@@ -164,17 +235,90 @@ class QuoteService:
                 key = new_key(tenant.id, "requests", ".jpg")
                 self.store.put(key, thumbnail(image, 1600), "image/jpeg")
                 keys.append(key)
-            lat_lng = locate(form.city)
             request = ServiceRequest(
                 client_id=actor.id, category_id=form.category_id, title=form.title, description=form.description,
-                city=form.city, latitude=lat_lng[0] if lat_lng else None, longitude=lat_lng[1] if lat_lng else None,
+                city=place.label, latitude=place.latitude, longitude=place.longitude,
                 budget_min_minor=budget["budget_min"], budget_max_minor=budget["budget_max"],
                 currency=tenant.currency, preferred_start=form.preferred_start, preferred_end=form.preferred_end,
                 photo_keys=keys, expires_at=utcnow() + timedelta(days=tenant.request_expiry_days),
             )
             session.add(request)
             session.flush()
-            return request.id
+            request_id = request.id
+            for match in self._instant_match(session, tenant, request):
+                self._notify_match(session, tenant, request, category, match.pro_id, in_app, emails)
+        self._after_commit(tenant.id, in_app, emails, [request_id])
+        return request_id
+
+    def _instant_match(self, session: Session, tenant: TenantPublic, request: ServiceRequest) -> list[LeadMatch]:
+        """The tenant's best `instant_match_count` professionals for the request, as LeadMatch rows written in the
+        request's transaction. The engine's answer is checked against the database in this same transaction (the
+        index is rebuilt after commits, so it can lag a suspension or a profile edit by moments): only an active,
+        email-verified professional of the request's category whose service area reaches it and who is
+        available on its preferred start is matched. Without the engine the request is posted unmatched."""
+        count = tenant.instant_match_count
+        if count <= 0:
+            return []
+        origin = (request.latitude, request.longitude) if request.latitude is not None else None
+        # [] when the engine is down (top_pros logs it): the request is posted, unmatched
+        hits = self.matching.top_pros(tenant, category_id=request.category_id, origin=origin, city=request.city,
+                                      on=request.preferred_start, exclude={request.client_id},
+                                      limit=count + MATCH_HEADROOM)
+        matches: list[LeadMatch] = []
+        for hit in self._still_eligible(session, request, hits):
+            match = LeadMatch(request_id=request.id, pro_id=hit.doc.pro_id, rank=len(matches) + 1,
+                              score=float(hit.score), why=self.matching.why(hit)[:200])
+            session.add(match)
+            matches.append(match)
+            if len(matches) == count:
+                break
+        session.flush()
+        return matches
+
+    @staticmethod
+    def _still_eligible(session: Session, request: ServiceRequest, hits: list[ProHit]) -> list[ProHit]:
+        """The hits the database agrees with, in the engine's order."""
+        ids = list(dict.fromkeys(h.doc.pro_id for h in hits if h.doc.pro_id != request.client_id))
+        if not ids:
+            return []
+        users = session.exec(select(User.id).where(User.id.in_(ids), User.role == Role.PROFESSIONAL,
+                                                   User.status == UserStatus.ACTIVE,
+                                                   User.email_verified_at.is_not(None))).all()
+        serving = set(session.exec(select(ProCategory.user_id).where(
+            ProCategory.user_id.in_(users), ProCategory.category_id == request.category_id)).all())
+        pros = {p.user_id: p for p in session.exec(select(ProProfile).where(ProProfile.user_id.in_(serving))).all()}
+        return [h for h in hits if h.doc.pro_id in pros and _reach(pros[h.doc.pro_id], request)[0]
+                and _available(pros[h.doc.pro_id], request.preferred_start)]
+
+    def _notify_match(self, session: Session, tenant: TenantPublic, request: ServiceRequest, category: Category,
+                      pro_id: int, in_app: list[tuple[int, str]], emails: list[int]) -> None:
+        """The email goes into the outbox in the request's transaction (nothing is sent if it rolls back); the
+        in-app note is written after commit."""
+        path = f"/pro/leads/{request.id}"
+        text = f"You were matched to a new request: {request.title}"
+        in_app.append((pro_id, f"{text} ({path})"))
+        pro = session.get(User, pro_id)
+        link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant, path)
+        body = (f"{text}\n\n{category.name} in {request.city}\n"
+                f"Budget: {_money_range(request.budget_min_minor, request.budget_max_minor, request.currency)}\n"
+                f"When: {_dates(request.preferred_start, request.preferred_end)}\n\n"
+                f"You are one of the first professionals to see it. Read it and send a quote:\n{link}")
+        note = self.notifications.queue_email(session, user_id=pro_id, recipient=pro.email, subject=text[:200],
+                                              body=body)
+        emails.append(note.id)
+
+    def _after_commit(self, tenant_id: int, in_app: list[tuple[int, str]], emails: list[int],
+                      request_ids: list[int]) -> None:
+        """Follow-ups of a committed use case: in-app notes, email deliveries, request documents' rebuilds."""
+        for user_id, text in in_app:
+            try:
+                self.notifications.in_app(tenant_id, user_id, text)
+            except Exception:  # the request is posted; a lost note must not turn that into an error
+                log.exception("in-app note to user %s failed", user_id)
+        for note_id in emails:
+            self.jobs.deliver_notification(tenant_id, note_id)
+        for request_id in request_ids:
+            self.jobs.index_request(tenant_id, request_id)
 
     def my_requests(self, tenant: TenantPublic, actor: Caller) -> list[RequestRow]:
         actor = self._require(actor, tenant, Role.CLIENT)
@@ -184,9 +328,14 @@ class QuoteService:
                 .where(ServiceRequest.client_id == actor.id, Quote.status.in_([QuoteStatus.SENT,
                                                                                QuoteStatus.ACCEPTED]))
                 .group_by(Quote.request_id)).all())
+            matched = dict(session.exec(
+                select(LeadMatch.request_id, sa.func.count()).join(ServiceRequest,
+                                                                   ServiceRequest.id == LeadMatch.request_id)
+                .where(ServiceRequest.client_id == actor.id).group_by(LeadMatch.request_id)).all())
             requests = session.exec(select(ServiceRequest).where(ServiceRequest.client_id == actor.id)
                                     .order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())).all()
-            return [self._request_row(session, r, quote_count=counts.get(r.id, 0)) for r in requests]
+            return [self._request_row(session, r, quote_count=counts.get(r.id, 0), matched_count=matched.get(r.id, 0))
+                    for r in requests]
 
     def request_with_quotes(self, tenant: TenantPublic, actor: Caller,
                             request_id: int) -> tuple[RequestRow, list[QuoteRow]]:
@@ -199,7 +348,9 @@ class QuoteService:
             quotes = session.exec(select(Quote).where(Quote.request_id == request_id,
                                                       Quote.status != QuoteStatus.WITHDRAWN)
                                   .order_by(Quote.price_minor, Quote.id)).all()
-            return (self._request_row(session, request, quote_count=len(quotes)),
+            matched = session.exec(select(sa.func.count()).select_from(LeadMatch)
+                                   .where(LeadMatch.request_id == request_id)).one()
+            return (self._request_row(session, request, quote_count=len(quotes), matched_count=matched),
                     [self._quote_row(session, q) for q in quotes])
 
     def close_request(self, tenant: TenantPublic, actor: Caller, request_id: int) -> None:
@@ -214,6 +365,7 @@ class QuoteService:
             request.status = RequestStatus.CLOSED
             session.exec(sa.update(Quote).where(Quote.request_id == request_id, Quote.status == QuoteStatus.SENT)
                          .values(status=QuoteStatus.DECLINED))
+        self._after_commit(tenant.id, [], [], [request_id])
 
     # ------------------------------------------------------------------ professionals: leads and quotes
 
@@ -234,21 +386,56 @@ class QuoteService:
                                          ServiceRequest.category_id.in_(category_ids),
                                          ServiceRequest.client_id != pro_id,
                                          ServiceRequest.id.not_in(declined), ServiceRequest.id.not_in(quoted))
-            .order_by(ServiceRequest.created_at.desc()).limit(500)).all()
+            .order_by(ServiceRequest.created_at.desc()).limit(LEADS_LIMIT)).all()
         out = []
         for r in candidates:
-            if pro.latitude is not None and r.latitude is not None:
-                d = distance_km((pro.latitude, pro.longitude), (r.latitude, r.longitude))
-                if d <= pro.radius_km:
-                    out.append((r, d))
-            elif pro.city and pro.city.lower() == r.city.lower():
-                out.append((r, None))
+            served, d = _reach(pro, r)
+            if served:
+                out.append((r, d))
         return out
 
-    def leads(self, tenant: TenantPublic, actor: Caller) -> list[RequestRow]:
+    def _lead_rows(self, session: Session, pro_id: int) -> list[RequestRow]:
+        """The pro's leads by match quality: those instant match chose them for first, by their rank; then the
+        others by ranking.lead_quality (near and fresh first)."""
+        leads = self._matching(session, pro_id)
+        if not leads:
+            return []
+        pro = session.get(ProProfile, pro_id)
+        matches = {m.request_id: m for m in session.exec(select(LeadMatch).where(
+            LeadMatch.pro_id == pro_id, LeadMatch.request_id.in_([r.id for r, _ in leads]))).all()}
+        now = utcnow()
+
+        def order(lead: tuple[ServiceRequest, float | None]) -> tuple:
+            r, d = lead
+            match = matches.get(r.id)
+            age_hours = (now - r.created_at).total_seconds() / 3600
+            quality = lead_quality(d, pro.radius_km, age_hours, match is not None)
+            return (0, match.rank, -quality, -r.id) if match else (1, 0, -quality, -r.id)
+
+        return [self._request_row(session, r, distance=d, match=matches.get(r.id))
+                for r, d in sorted(leads, key=order)]
+
+    def leads(self, tenant: TenantPublic, actor: Caller, q: str = "") -> list[RequestRow]:
+        """The pro's leads, best first; with keywords (`q`), only those the search engine finds for them (typos
+        forgiven, title and description)."""
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
+        text = " ".join(str(q or "").split())
+        if len(text) > 100:
+            raise ValidationFailed({"q": "Search with at most 100 characters"})
         with self.db.tenant_session(tenant.id) as session:
-            return [self._request_row(session, r, distance=d) for r, d in self._matching(session, actor.id)]
+            rows = self._lead_rows(session, actor.id)
+            pro = session.get(ProProfile, actor.id)
+            category_ids = tuple(session.exec(select(ProCategory.category_id)
+                                              .where(ProCategory.user_id == actor.id)).all())
+        if not text or not rows:
+            return rows
+        # the engine is asked outside the transaction (a DomainError when it is down); what it finds only narrows
+        # the leads read above, so a stale index can hide a lead from a search but never show one that isn't theirs
+        query = RequestQuery(text=text, category_ids=category_ids,
+                             origin=(pro.latitude, pro.longitude) if pro.latitude is not None else None,
+                             radius_km=float(pro.radius_km), limit=LEADS_LIMIT)
+        found = {hit.doc.request_id for hit in self.matching.search_requests(tenant, query).hits}
+        return [row for row in rows if row.id in found]
 
     def _lead_for(self, session: Session, pro_id: int, request_id: int) -> ServiceRequest:
         for r, _ in self._matching(session, pro_id):
@@ -265,7 +452,11 @@ class QuoteService:
     def lead(self, tenant: TenantPublic, actor: Caller, request_id: int) -> RequestRow:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         with self.db.tenant_session(tenant.id) as session:
-            return self._request_row(session, self._lead_for(session, actor.id, request_id))
+            request = self._lead_for(session, actor.id, request_id)
+            pro = session.get(ProProfile, actor.id)
+            match = session.exec(select(LeadMatch).where(LeadMatch.request_id == request_id,
+                                                         LeadMatch.pro_id == actor.id)).first()
+            return self._request_row(session, request, distance=_reach(pro, request)[1], match=match)
 
     def send_quote(self, tenant: TenantPublic, actor: Caller, request_id: int, data: dict) -> int:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
@@ -290,13 +481,16 @@ class QuoteService:
             # the client and this pro can talk from the first quote on
             self.conversations.ensure_job_conversation(session, tenant.id, client_id=request.client_id,
                                                        pro_id=actor.id, request_id=request_id)
-            return quote.id
+            quote_id = quote.id
+        self.jobs.index_pro(tenant.id, actor.id)  # an answered lead: their response rate and quote time change
+        return quote_id
 
     def decline_lead(self, tenant: TenantPublic, actor: Caller, request_id: int) -> None:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
         with self.db.tenant_session(tenant.id) as session:
             self._lead_for(session, actor.id, request_id)
             session.add(LeadDecline(request_id=request_id, pro_id=actor.id))
+        self.jobs.index_pro(tenant.id, actor.id)  # a declined lead is answered too: their response rate changes
 
     def my_quotes(self, tenant: TenantPublic, actor: Caller) -> list[QuoteRow]:
         actor = self._require(actor, tenant, Role.PROFESSIONAL)
@@ -351,10 +545,12 @@ class QuoteService:
                                                     Quote.status == QuoteStatus.SENT)
                              .values(status=QuoteStatus.DECLINED))
                 request.status = RequestStatus.CLOSED
+                request_id = request.id
                 self.conversations.attach_order(session, tenant.id, request_id=request.id, order_id=order_id)
-                return order_id
         except sa.exc.IntegrityError:
             raise Conflict("This request already has an accepted quote.") from None
+        self._after_commit(tenant.id, [], [], [request_id])  # closed: out of professionals' search
+        return order_id
 
     # ------------------------------------------------------------------ timers
 
@@ -367,4 +563,6 @@ class QuoteService:
                 session.exec(sa.update(Quote).where(Quote.request_id == request.id,
                                                     Quote.status == QuoteStatus.SENT)
                              .values(status=QuoteStatus.DECLINED))
-            return len(expired)
+            expired_ids = [r.id for r in expired]
+        self._after_commit(tenant_id, [], [], expired_ids)
+        return len(expired_ids)
