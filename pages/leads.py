@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, field_error, form_alert, form_dialog, place_field, text_area_field
-from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
+from components.forms import field, field_error, field_label, form_alert, form_dialog, place_field, text_area_field
+from components.layout import (
+    card_stack, empty_state, list_page, loaded_list, loading_panel, page_header, page_shell,
+)
 from components.market import meta, photo_strip, request_summary, section, status_badge
 from components.reviews import rating_badge
 from pages.registry import page
 from state.leads import LeadsState, MyQuotesState
 from state.pros import DAY_NAMES, ProEditorState
+
+
+def matched_badge(r) -> rx.Component:
+    """Instant match chose this pro for the request: the badge, and the ranking's line for them."""
+    return rx.cond(r.matched, rx.hstack(
+        rx.badge(rx.icon("sparkles", size=12), "Matched to you", color_scheme="green", variant="solid",
+                 class_name="matched-badge"),
+        rx.text(r.match_why, size="1", color="var(--gray-11)"),
+        spacing="2", align="center", wrap="wrap"))
 
 
 def lead_card(r) -> rx.Component:
@@ -20,6 +31,7 @@ def lead_card(r) -> rx.Component:
                       rx.cond(r.distance_km != None, rx.badge(  # noqa: E711
                           rx.cond(r.distance_km == 0, "nearby", rx.text(r.distance_km, " km away")), variant="soft")),
                       width="100%", align="center"),
+            matched_badge(r),
             request_summary(r),
             rx.text(r.description, size="2", color="var(--gray-11)", white_space="pre-wrap",
                     class_name="lead-description"),
@@ -36,7 +48,7 @@ def lead_card(r) -> rx.Component:
             ),
             spacing="3", width="100%",
         ),
-        width="100%", class_name="lead-card", data_title=r.title,
+        width="100%", class_name="lead-card", data_title=r.title, data_matched=rx.cond(r.matched, "yes", "no"),
     )
 
 
@@ -61,13 +73,54 @@ def quote_dialog() -> rx.Component:
     )
 
 
+def lead_search() -> rx.Component:
+    """The keyword box: finds among the pro's own leads (title and description, typos forgiven)."""
+    errors = LeadsState.errors
+    return rx.form(
+        rx.vstack(
+            field_label("Search your leads", "q"),
+            rx.hstack(
+                rx.input(name="q", id="q", type="search", placeholder="e.g. leaking tap", max_length=100,
+                         default_value=LeadsState.query, size="3", width="100%",
+                         color_scheme=rx.cond(errors.contains("q"), "red", "gray")),
+                rx.button(rx.icon("search", size=16), "Search", type="submit", size="3", id="lead-search"),
+                rx.cond(LeadsState.query != "",
+                        rx.button("Clear", type="button", size="3", variant="soft", color_scheme="gray",
+                                  on_click=LeadsState.clear_search, id="lead-search-clear")),
+                spacing="2", width="100%",
+            ),
+            field_error(errors, "q"),
+            form_alert(LeadsState.form_error),
+            spacing="1", width="100%",
+        ),
+        on_submit=LeadsState.search, key=LeadsState.query, role="search", width="100%", id="lead-search-form",
+    )
+
+
 @page("/pro/leads", "Leads", on_load=LeadsState.load)
 def leads() -> rx.Component:
-    return list_page("Leads", "Open requests in your categories and service area.",
+    none = empty_state("inbox", "No new leads", "Make sure your profile lists your categories and city; new "
+                       "requests appear here.",
+                       rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile"))
+    nothing_found = empty_state("search-x", "No leads match your search",
+                                "Try other words, or clear the search to see every lead.")
+    return page_shell(rx.vstack(
+        page_header("Leads", "Open requests in your categories and service area; those you were matched to first."),
+        lead_search(),
+        loaded_list(LeadsState.loaded, LeadsState.leads, rx.cond(LeadsState.query != "", nothing_found, none),
+                    card_stack(LeadsState.leads, lead_card, spacing="3", id="leads")),
+        quote_dialog(),
+        spacing="4", width="100%",
+    ))
+
+
+@page("/pro/leads/[request_id]", "Lead", on_load=LeadsState.load)
+def lead_detail() -> rx.Component:
+    return list_page("Lead", "A request you can quote on.",
+                     rx.link(rx.button("All leads", variant="soft"), href="/pro/leads"),
                      loaded=LeadsState.loaded, items=LeadsState.leads,
-                     empty=empty_state("inbox", "No new leads", "Make sure your profile lists your categories and "
-                                       "city; new requests appear here.",
-                                       rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile")),
+                     empty=empty_state("inbox", "Not one of your leads", LeadsState.gone,
+                                       rx.link(rx.button("See your leads", variant="soft"), href="/pro/leads")),
                      shown=card_stack(LeadsState.leads, lead_card, spacing="3", id="leads"),
                      after=(quote_dialog(),))
 

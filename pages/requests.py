@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.forms import field, field_error, form_alert, place_field, text_area_field
+from components.forms import field, field_error, field_label, form_alert, place_field, text_area_field
 from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, photo_strip, request_summary, section, status_badge, verified_badge
 from pages.registry import page
@@ -48,7 +48,7 @@ def new_request() -> rx.Component:
             rx.form(
                 rx.vstack(
                     rx.vstack(
-                        rx.text("Category", size="2", weight="medium"),
+                        field_label("Category", "category"),
                         rx.select.root(
                             rx.select.trigger(placeholder="Choose a category", width="100%", id="category"),
                             rx.select.content(rx.foreach(NewRequestState.categories, lambda c: rx.select.item(
@@ -156,6 +156,8 @@ def request_detail() -> rx.Component:
                             rx.button("Close request", variant="soft", color_scheme="gray",
                                       on_click=RequestDetailState.close, id="close-request")),
                     rx.cond(r.order_id, rx.link(rx.button("Go to order"), href=f"/orders/{r.order_id}"))),
+        rx.cond(r.status == "open",
+                rx.callout(r.match_note, icon="send", color_scheme="green", width="100%", id="match-note")),
         section("Details",
                 rx.hstack(status_badge(r.status), rx.text("expires ", r.expires_at, size="1",
                                                            color="var(--gray-10)"), align="center"),

@@ -14,6 +14,13 @@ from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
 from state.uploads import image_limit_mb, read_uploads
 
 
+def _post_request(ctx: Ctx, data: dict, photos: list[bytes]) -> tuple[int, str]:
+    """Blocking: post the request (instant match runs in it), then what the client is told about its matches."""
+    request_id = services().quotes.create_request(ctx.tenant, ctx.caller, data, photos)
+    request, _ = services().quotes.request_with_quotes(ctx.tenant, ctx.caller, request_id)
+    return request_id, request.match_note
+
+
 def _request_page(ctx: Ctx, request_id: int) -> tuple[RequestRow, list[QuoteRow], dict[str, int]]:
     """Blocking: the client's request, its quotes, and the conversation with each quoting pro (pro id -> chat)."""
     request, quotes = services().quotes.request_with_quotes(ctx.tenant, ctx.caller, request_id)
@@ -70,12 +77,12 @@ class NewRequestState(FormMixin, AppState):
             yield rx.clear_selected_files("request-photos")
             return
         data = self._form | {"category_id": self.category_choice or 0}
-        request_id = await self._call(services().quotes.create_request, ctx.tenant, ctx.caller, data,
-                                      [content for _, content in photos])
-        if request_id is FAILED:
+        posted = await self._call(_post_request, ctx, data, [content for _, content in photos])
+        if posted is FAILED:
             return
+        request_id, note = posted
         yield rx.clear_selected_files("request-photos")
-        yield rx.toast.success("Your request is live: matching pros now see it in their leads.")
+        yield rx.toast.success(note)  # "We sent your request to 5 matching pros", or that pros will see it
         yield rx.redirect(f"/requests/{request_id}")
 
 
