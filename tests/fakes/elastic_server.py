@@ -657,7 +657,13 @@ def _terms_agg(spec: dict[str, Any], docs: list[_Doc], index: _Index) -> dict[st
         for value in set(_values(doc, name)):
             if pattern is None or pattern.fullmatch(str(value)):
                 counts[value] = counts.get(value, 0) + 1
-    buckets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    order = spec.get("order", {"_count": "desc"})
+    if order == {"_count": "desc"}:
+        buckets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    elif order in ({"_key": "asc"}, {"_key": "desc"}):
+        buckets = sorted(counts.items(), reverse=order["_key"] == "desc")
+    else:
+        raise _bad_query(f"the fake orders terms buckets by _count desc or _key, not {order}")
     size = int(spec.get("size", 10))
     shown = buckets[:size]
     return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": sum(count for _, count in buckets[size:]),

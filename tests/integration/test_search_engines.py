@@ -130,7 +130,7 @@ def test_upsert_replaces_and_delete_removes(engine):
     engine.upsert_pros([pro(1), pro(2)])
     assert engine.search_pros(T1, q()).total == 2
 
-    engine.upsert_pros([pro(1, headline="Tiler and plasterer")])
+    engine.upsert_pros([pro(1, headline="Roofer"), pro(1, headline="Tiler and plasterer")])  # the last one wins
     results = engine.search_pros(T1, q(text="plasterer"))
     assert ids(results) == [1] and results.total == 1
     assert engine.search_pros(T1, q()).total == 2  # replaced, not added
@@ -200,6 +200,19 @@ def test_category_filter_and_facets_that_ignore_it(engine):
     assert results.category_counts == {1: 3, 2: 2, 3: 1}  # other categories still show what they would give
     verified = engine.search_pros(T1, q(category_id=2, verified_only=True))
     assert verified.total == 0 and verified.category_counts == {1: 1, 3: 1}  # other filters do apply
+
+
+def test_facets_in_a_place_count_every_category(engine):
+    many = list(range(1, 14))  # more categories than the embedded engine packs per pro: counted another way
+    engine.upsert_pros([
+        pro(1, category_ids=[4, 2, 2_000_000, 9, 5]), pro(2, category_ids=[2]), pro(3, category_ids=[2],
+                                                                                  at=north(BERLIN, 40)),
+    ])
+    assert engine.search_pros(T1, q(origin=BERLIN, radius_km=10)).category_counts == {
+        2: 2, 4: 1, 5: 1, 9: 1, 2_000_000: 1}
+    engine.upsert_pros([pro(4, category_ids=many), pro(5, category_ids=[3_000_000, 2])])
+    counts = engine.search_pros(T1, q(origin=BERLIN, radius_km=10, category_id=2)).category_counts
+    assert counts == {**{i: 1 for i in many}, 2: 4, 4: 2, 5: 2, 9: 2, 2_000_000: 1, 3_000_000: 1}
 
 
 def test_place_and_radius_are_exact(engine):
@@ -335,6 +348,26 @@ def test_best_match_without_a_place_is_exact_beyond_the_first_candidates(engine)
     assert ids(engine.search_pros(T1, q(text="handyman", limit=25))) == [d.pro_id for d in expected[:25]]
 
 
+def test_best_match_with_a_place_is_exact_beyond_the_first_candidates(engine):
+    # As above, in a place: the pros scored first (the highest possible scores: full recency assumed) are the
+    # inactive ones; the page must still be the exact top.
+    away, today = NOW - timedelta(days=200), NOW - timedelta(hours=3)
+    docs = [pro(i, at=north(BERLIN, i % 17 * 0.01), rating_score=4.0 + (i % 10) / 100, last_active=away)
+            for i in range(1, 211)]
+    docs += [pro(i, at=north(BERLIN, i % 13 * 0.01), rating_score=3.2 + (i % 10) / 100, last_active=today)
+             for i in range(211, 261)]
+    engine.upsert_pros(docs)
+
+    def score(doc: ProDocument) -> float:
+        return ranking.best_match_score(1.0, doc, distance_km(BERLIN, (doc.latitude, doc.longitude)), NOW)
+
+    expected = [d.pro_id for d in sorted(docs, key=lambda d: (-score(d), d.pro_id))]
+    assert all(i > 210 for i in expected[:50])
+    results = engine.search_pros(T1, q(origin=BERLIN, radius_km=5, limit=25))
+    assert results.total == 260 and ids(results) == expected[:25]
+    assert ids(engine.search_pros(T1, q(origin=BERLIN, radius_km=5, offset=240, limit=25))) == expected[240:]
+
+
 def test_browse_with_a_place_scores_like_ranking(engine, varied):
     results = engine.search_pros(T1, q(origin=BERLIN, radius_km=50, limit=30))
     for hit in results.hits:
@@ -400,6 +433,7 @@ def test_suggest_offers_skills_categories_names_and_headline_words(engine):
     assert engine.suggest(T1, "plu") == ["Plumbing", "plumber", "Ines Pluto", "Paula Plume"]
     assert engine.suggest(T1, "emergency PLU", limit=2) == ["Plumbing", "plumber"]  # the last word, any case
     assert engine.suggest(T1, "rep") == ["Pipe repair"]  # any word of a skill
+    assert engine.suggest(T1, "pa") == ["painter", "Painting", "Paula Plume"]  # what pros do, then names
     assert engine.suggest(T1, "web") == ["Max Weber"]
     assert engine.suggest(T1, "zzz") == []
     assert engine.suggest(T1, "") == []
@@ -415,6 +449,8 @@ def test_fingerprints_and_clear_tenant(engine):
     assert engine.fingerprints(T1, Kind.REQUEST) == {5: request_doc(5).fingerprint}
     engine.upsert_pros([pro(2, headline="Changed")])
     assert engine.fingerprints(T1, Kind.PRO)[2] == pro(2, headline="Changed").fingerprint
+    engine.upsert_pros([replace(pro(3), fingerprint="")])  # a document nobody fingerprinted
+    assert engine.fingerprints(T1, Kind.PRO)[3] == ""
 
     engine.clear_tenant(T1)
     assert engine.fingerprints(T1, Kind.PRO) == {} and engine.fingerprints(T1, Kind.REQUEST) == {}

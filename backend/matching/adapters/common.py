@@ -5,9 +5,11 @@
   word of the field (0 under 4 letters, 1 from 4, 2 from 8: Elasticsearch's `fuzziness: "AUTO:4,8"`); the last word
   also matches as a prefix (typing "plumb" finds "plumber"). A word's score is its best field's, times that field's
   boost (PRO_TEXT_FIELDS), and the words' scores add up.
-- Suggestions: every pro carries "key\\x1fDisplay" entries (SUGGEST_SEPARATOR) for its skills, category names, name
-  and headline words, one entry per word position ("pipe repair" and "repair" both lead to "Pipe repair"); the
-  engines count entries whose key starts with the folded last word typed, and `merge_suggestions` orders them.
+- Suggestions: every pro carries "key\\x1fDisplay" entries (SUGGEST_SEPARATOR) for its skills, category names and
+  headline words (`suggest_vocabulary`) and its name (`suggest_names`), one entry per word position ("pipe repair"
+  and "repair" both lead to "Pipe repair"); the engines count entries whose key starts with the folded last word
+  typed (all vocabulary entries, the first NAME_ENTRIES names in key order), and `merge_vocabulary_and_names`
+  orders them: what pros do, most pros first, then names.
 - A document is stored whole (`pro_source`/`pro_from_source`), so hits are rebuilt without the database.
 """
 
@@ -17,7 +19,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
@@ -38,7 +40,7 @@ FUZZY_ONE_FROM, FUZZY_TWO_FROM = 4, 8
 ES_FUZZINESS = f"AUTO:{FUZZY_ONE_FROM},{FUZZY_TWO_FROM}"
 
 # Phase one of best match: at least this many candidates are ranked exactly (see the tantivy adapter).
-MIN_CANDIDATES = 200
+MIN_CANDIDATES = 50
 
 SUGGEST_SEPARATOR = "\x1f"
 SUGGEST_MIN_LETTERS = 3  # headline words shorter than this are not worth suggesting
@@ -50,6 +52,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 def fold(text: str) -> str:
     """Lower case without accents: what both engines' analyzers make of a word ("Café" -> "cafe")."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
@@ -81,20 +85,43 @@ def prefix_word(words_: list[str]) -> str | None:
 
 # ---------------------------------------------------------------------------------------------------- suggest
 
-def suggest_entries(doc: ProDocument) -> list[str]:
-    """The suggestion entries of one pro ("key\\x1fDisplay"), each once."""
-    phrases = [*doc.skills, *doc.category_names, doc.name]
-    entries: set[str] = set()
+def _phrase_entries(phrases: Iterable[str]) -> set[str]:
+    entries = set()
     for phrase in phrases:
         display = " ".join(phrase.split())
         parts = [fold(word) for word in words(display)]
         for start in range(len(parts)):
             entries.add(f"{' '.join(parts[start:])}{SUGGEST_SEPARATOR}{display}")
+    return entries
+
+
+def suggest_vocabulary(doc: ProDocument) -> list[str]:
+    """A pro's suggestion entries ("key\x1fDisplay") for what they do: skills, category names, headline words.
+    Shared by many pros, so few distinct entries: counted in full."""
+    entries = _phrase_entries([*doc.skills, *doc.category_names])
     for word in words(doc.headline):
         key = fold(word)
         if len(key) >= SUGGEST_MIN_LETTERS and key not in STOPWORDS and not key.isdigit():
             entries.add(f"{key}{SUGGEST_SEPARATOR}{word.lower()}")
     return sorted(entries)
+
+
+def suggest_names(doc: ProDocument) -> list[str]:
+    """A pro's name as suggestion entries (one per word: "schm" finds "Anna Schmidt"). Nearly one distinct entry per
+    pro, so the engines read only the first NAME_ENTRIES (in key order) that match."""
+    return sorted(_phrase_entries([doc.name]))
+
+
+NAME_ENTRIES = 20
+
+
+def merge_vocabulary_and_names(vocabulary: Iterable[tuple[str, int]], names: Iterable[tuple[str, int]],
+                               limit: int) -> list[str]:
+    """What the pros do first (most pros first), then names, one per display case-insensitively."""
+    first = merge_suggestions(vocabulary, limit)
+    seen = {display.casefold() for display in first}
+    rest = [display for display in merge_suggestions(names, limit) if display.casefold() not in seen]
+    return (first + rest)[:limit]
 
 
 def suggest_prefix(text: str) -> str:
@@ -130,13 +157,15 @@ def lucene_prefix_regex(prefix: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------- documents
 
-_PRO_FIELDS = {f.name for f in fields(ProDocument)}
-_REQUEST_FIELDS = {f.name for f in fields(RequestDocument)}
+_PRO_FIELD_NAMES = tuple(f.name for f in fields(ProDocument))
+_REQUEST_FIELD_NAMES = tuple(f.name for f in fields(RequestDocument))
+_PRO_FIELDS = set(_PRO_FIELD_NAMES)
+_REQUEST_FIELDS = set(_REQUEST_FIELD_NAMES)
 
 
 def pro_source(doc: ProDocument) -> dict[str, Any]:
     """The document as JSON-ready data (dates as ISO text)."""
-    return _jsonable(asdict(doc))
+    return _jsonable(doc, _PRO_FIELD_NAMES)
 
 
 def pro_from_source(source: dict[str, Any]) -> ProDocument:
@@ -146,7 +175,7 @@ def pro_from_source(source: dict[str, Any]) -> ProDocument:
 
 
 def request_source(doc: RequestDocument) -> dict[str, Any]:
-    return _jsonable(asdict(doc))
+    return _jsonable(doc, _REQUEST_FIELD_NAMES)
 
 
 def request_from_source(source: dict[str, Any]) -> RequestDocument:
@@ -158,8 +187,13 @@ def request_from_source(source: dict[str, Any]) -> RequestDocument:
     return RequestDocument(**values)
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value.isoformat() if isinstance(value, date | datetime) else value for key, value in values.items()}
+def _jsonable(doc: ProDocument | RequestDocument, names: tuple[str, ...]) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every value, the slowest part of indexing 100,000 pros.
+    values = {}
+    for name in names:
+        value = getattr(doc, name)
+        values[name] = value.isoformat() if isinstance(value, date | datetime) else value
+    return values
 
 
 def located(doc: ProDocument | RequestDocument) -> tuple[float, float] | None:

@@ -54,15 +54,17 @@ from backend.matching.adapters.common import (
     effective_sort,
     located,
     lucene_prefix_regex,
-    merge_suggestions,
+    NAME_ENTRIES,
+    merge_vocabulary_and_names,
     prefix_word,
     pro_from_source,
     pro_source,
     query_words,
     request_from_source,
     request_source,
-    suggest_entries,
+    suggest_names,
     suggest_prefix,
+    suggest_vocabulary,
 )
 from backend.matching.ports import (
     Kind,
@@ -107,7 +109,8 @@ PRO_MAPPING = {
         "rating_score": {"type": "double"}, "completed_jobs": {"type": "integer"},
         "response_rate": {"type": "double"}, "median_quote_minutes": {"type": "integer"},
         "available_days": {"type": "keyword"}, "blocked_dates": {"type": "keyword"},
-        "last_active": {"type": "date"}, "fingerprint": {"type": "keyword"}, "suggest": {"type": "keyword"},
+        "last_active": {"type": "date"}, "fingerprint": {"type": "keyword"},
+        "suggest": {"type": "keyword"}, "suggest_name": {"type": "keyword"},
     },
 }
 REQUEST_MAPPING = {
@@ -242,7 +245,7 @@ def pro_search_body(tenant_id: int, query: ProQuery, now: datetime,
     search.aggs.bucket("categories", A("terms", field="category_ids", size=FACET_SIZE))
     if query.category_id is not None:
         search = search.post_filter(Q("term", category_ids=query.category_id))
-    search = search.sort(*pro_sort(sort, query.origin)).source(excludes=["suggest"])
+    search = search.sort(*pro_sort(sort, query.origin)).source(excludes=["suggest", "suggest_name"])
     return search.extra(from_=query.offset, size=query.limit, track_total_hits=True).to_dict()
 
 
@@ -256,9 +259,15 @@ def radius_values_body(tenant_id: int, query: ProQuery) -> dict[str, Any]:
 
 
 def suggest_body(tenant_id: int, start: str) -> dict[str, Any]:
-    search = Search().query(scoped(tenant_id, filters=[Q("prefix", suggest=start)]))
-    search.aggs.bucket("entries", A("terms", field="suggest", include=lucene_prefix_regex(start),
-                                    size=SUGGEST_BUCKETS))
+    """Entries starting with `start`: what pros do (the most frequent), and the first names in key order
+    (common.py: names are nearly all distinct)."""
+    starting = Q("bool", should=[Q("prefix", suggest=start), Q("prefix", suggest_name=start)],
+                 minimum_should_match=1)
+    search = Search().query(scoped(tenant_id, filters=[starting]))
+    include = lucene_prefix_regex(start)
+    search.aggs.bucket("vocabulary", A("terms", field="suggest", include=include, size=SUGGEST_BUCKETS))
+    search.aggs.bucket("names", A("terms", field="suggest_name", include=include, size=NAME_ENTRIES,
+                                  order={"_key": "asc"}))
     return search.extra(size=0).to_dict()
 
 
@@ -290,7 +299,7 @@ def doc_id(tenant_id: int, own_id: int) -> str:
 
 
 def pro_body(doc: ProDocument) -> dict[str, Any]:
-    body = {**pro_source(doc), "suggest": suggest_entries(doc)}
+    body = {**pro_source(doc), "suggest": suggest_vocabulary(doc), "suggest_name": suggest_names(doc)}
     if (point := located(doc)) is not None:
         body["location"] = geo(point)
     return body
@@ -425,8 +434,9 @@ class ElasticEngine:
         if not start or limit <= 0:
             return []
         answer = self._search(self.pros_index, tenant_id, suggest_body(tenant_id, start))
-        return merge_suggestions(((bucket["key"], bucket["doc_count"])
-                                  for bucket in answer["aggregations"]["entries"]["buckets"]), limit)
+        vocabulary, names = ([(bucket["key"], bucket["doc_count"]) for bucket in answer["aggregations"][name]["buckets"]]
+                             for name in ("vocabulary", "names"))
+        return merge_vocabulary_and_names(vocabulary, names, limit)
 
     def fingerprints(self, tenant_id: int, kind: Kind) -> dict[int, str]:
         index, id_field = ((self.pros_index, "pro_id") if kind is Kind.PRO

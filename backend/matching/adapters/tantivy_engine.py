@@ -9,11 +9,12 @@ but outside the circle is left out, and the total counts only pros inside the ci
 
 Best match is computed here with ranking.best_match_score, exactly:
 - with a place, every pro in the box is a candidate (few: a city and its radius), scored and sorted;
-- without one, candidates come in rounds ordered by a key whose remainder is bounded: BM25 (the rest of the
-  score, ranking's signals, is at most MAX_SIGNALS) or, browsing, the static `quality` field (rating, response,
-  verified: all but recency, at most WEIGHTS.recency). A round fetches the top K (at least MIN_CANDIDATES), and stops
-  when even the K-th fetched key plus the largest remainder cannot reach the score of the page's last hit; else it
-  fetches four times more. The page is the exact top of the ranking, without reading every match.
+- without one, tantivy orders the matches by text relevance (BM25, or nothing when browsing) plus a floor of the
+  signals it can add up itself: optional constant-score clauses on an indexed step of the static quality (rating,
+  response, verified) and on `last_active` ranges for recency, at most SIGNAL_SLACK below the real signals.
+  Candidates come in rounds (the first at least MIN_CANDIDATES): each is scored exactly, and the rounds stop when
+  even the last fetched key plus the slack cannot reach the score of the page's last hit. So the page is the exact
+  top of the ranking after reading a few hundred matches, not all of them.
 Other sorts (distance, rating, price) are exact too: ties on the sort value are all fetched and broken by pro id,
 like the Elasticsearch adapter's `sort`.
 
@@ -28,11 +29,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +53,17 @@ from backend.matching.adapters.common import (
     effective_sort,
     fuzzy_edits,
     located,
-    merge_suggestions,
+    NAME_ENTRIES,
+    merge_vocabulary_and_names,
     prefix_word,
     pro_from_source,
     pro_source,
     query_words,
     request_from_source,
     request_source,
-    suggest_entries,
+    suggest_names,
     suggest_prefix,
+    suggest_vocabulary,
 )
 from backend.matching.ports import (
     Kind,
@@ -76,15 +81,45 @@ from backend.matching.ports import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
+SCHEMA_VERSION = 4  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
 RELOAD_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0  # another process's batch usually commits within milliseconds
 WRITER_HEAP_BYTES = 50_000_000
 ANALYZER = "folding"
-# The largest total of the signals after text (ranking.py): a shrunk rating is at most 5 stars, a rate at most 1.
-MAX_SIGNALS = (ranking.WEIGHTS.rating + ranking.WEIGHTS.response + ranking.WEIGHTS.verified
-               + ranking.WEIGHTS.recency)
 FACET_SIZE = 10_000  # categories of a marketplace: all of them
+# Category ids packed in fast fields (see _category_packs): facets of a place count the pros inside its circle from
+# these, instead of an aggregation over a set of thousands of ids (slow in tantivy: ~6 µs an id).
+CATEGORY_PACKS, PACK_SLOTS, PACK_BITS = 4, 3, 21
+
+# The signal floor (see _signal_floor): steps of the static quality and of recency, and how far below the signals
+# the floor may be. The highest static quality: a 5-star shrunk rating, every lead answered, verified.
+QUALITY_STEP = 0.05
+MAX_QUALITY_STEP = math.ceil((ranking.WEIGHTS.rating + ranking.WEIGHTS.response + ranking.WEIGHTS.verified)
+                             / QUALITY_STEP)
+RECENCY_STEP = 0.05
+SIGNAL_SLACK = QUALITY_STEP + RECENCY_STEP + 1e-4  # + tantivy's f32 scores
+
+
+def _recency_points(days: float) -> float:
+    return ranking.WEIGHTS.recency * ranking.gauss(days, scale=ranking.RECENCY_HALF_DAYS,
+                                                   offset=ranking.RECENCY_OFFSET_DAYS)
+
+
+def _recency_step_days() -> list[float]:
+    """The days of inactivity after which recency is worth one more RECENCY_STEP less (by bisection over
+    ranking.py's own curve, which only falls with time)."""
+    steps = []
+    for level in range(1, round(ranking.WEIGHTS.recency / RECENCY_STEP)):
+        target = ranking.WEIGHTS.recency - level * RECENCY_STEP
+        low, high = 0.0, 100_000.0
+        for _ in range(100):
+            middle = (low + high) / 2
+            low, high = (middle, high) if _recency_points(middle) > target else (low, middle)
+        steps.append(low)
+    return steps
+
+
+RECENCY_STEP_DAYS = _recency_step_days()
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
@@ -96,18 +131,26 @@ def _analyzer() -> tantivy.TextAnalyzer:
 def _pro_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("tenant_id", indexed=True, fast=True)
+    builder.add_integer_field("key", indexed=True)  # _key(tenant, id): one term per document, for replacing it
     builder.add_integer_field("pro_id", indexed=True, fast=True)
+    builder.add_unsigned_field("fingerprint_hi", fast=True)  # the fingerprint read without loading documents
+    builder.add_unsigned_field("fingerprint_lo", fast=True)
     for name in PRO_TEXT_FIELDS:
         builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq")
     builder.add_integer_field("category_ids", indexed=True, fast=True)
+    for pack in range(CATEGORY_PACKS):  # category ids readable per document (fast_field_values reads one value)
+        builder.add_unsigned_field(f"category_pack_{pack}", fast=True)
+    builder.add_boolean_field("category_overflow", fast=True)
     for name in ("lat", "lon", "rating_average", "rating_score", "response_rate", "quality"):
         builder.add_float_field(name, fast=True)
     for name in ("hourly_rate_minor", "rating_count", "radius_km", "last_active"):
         builder.add_integer_field(name, fast=True)
     builder.add_boolean_field("verified", indexed=True, fast=True)
+    builder.add_integer_field("quality_step", indexed=True)  # floor(quality / QUALITY_STEP): the signal floor
     builder.add_integer_field("weekdays", indexed=True)  # date.weekday() of each day with hours
     builder.add_integer_field("blocked", indexed=True)  # date.toordinal() of each blocked date
     builder.add_text_field("suggest", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("suggest_name", tokenizer_name="raw", index_option="basic")
     builder.add_bytes_field("source", stored=True)
     return builder.build()
 
@@ -115,7 +158,10 @@ def _pro_schema() -> tantivy.Schema:
 def _request_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("tenant_id", indexed=True, fast=True)
+    builder.add_integer_field("key", indexed=True)
     builder.add_integer_field("request_id", indexed=True, fast=True)
+    builder.add_unsigned_field("fingerprint_hi", fast=True)
+    builder.add_unsigned_field("fingerprint_lo", fast=True)
     for name in REQUEST_TEXT_FIELDS:
         builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq")
     builder.add_integer_field("category_id", indexed=True, fast=True)
@@ -130,8 +176,30 @@ def _epoch(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp())
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 def _from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def _doc_key(tenant_id: int, doc_id: int) -> int:
+    """One integer per (tenant, id): replacing a document deletes one term, not a query per document."""
+    if not (0 <= tenant_id < 2 ** 31 and 0 <= doc_id < 2 ** 32):
+        raise ValueError(f"ids out of range for the search key: tenant {tenant_id}, document {doc_id}")
+    return tenant_id << 32 | doc_id
+
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{24}")
+
+
+def _with_fingerprint(document: Document, fingerprint: str) -> Document:
+    """ports.fingerprinted's 24 hex digits as two fast integers (tantivy reads no text fast fields); anything
+    else is read from the stored document."""
+    if _FINGERPRINT.fullmatch(fingerprint):
+        document.add_unsigned("fingerprint_hi", int(fingerprint[:16], 16))
+        document.add_unsigned("fingerprint_lo", int(fingerprint[16:], 16))
+    return document
 
 
 def _static_quality(doc: ProDocument) -> float:
@@ -141,34 +209,59 @@ def _static_quality(doc: ProDocument) -> float:
 
 
 def _pro_document(doc: ProDocument) -> Document:
+    quality = _static_quality(doc)
     fields: dict[str, Any] = {
-        "tenant_id": doc.tenant_id, "pro_id": doc.pro_id, "name": doc.name, "headline": doc.headline,
+        "tenant_id": doc.tenant_id, "key": _doc_key(doc.tenant_id, doc.pro_id), "pro_id": doc.pro_id,
+        "name": doc.name, "headline": doc.headline,
         "skills": list(doc.skills), "category_names": list(doc.category_names), "bio": doc.bio,
         "category_ids": list(doc.category_ids), "hourly_rate_minor": doc.hourly_rate_minor,
         "rating_average": float(doc.rating_average), "rating_count": doc.rating_count,
         "rating_score": float(doc.rating_score), "radius_km": doc.radius_km, "verified": doc.verified,
-        "last_active": _epoch(doc.last_active), "quality": _static_quality(doc),
+        "last_active": _epoch(doc.last_active), "quality": quality,
+        "quality_step": min(MAX_QUALITY_STEP, math.floor(quality / QUALITY_STEP)),
         "weekdays": [WEEKDAY_CODES.index(day) for day in doc.available_days if day in WEEKDAY_CODES],
         "blocked": [date.fromisoformat(day).toordinal() for day in doc.blocked_dates],
-        "suggest": suggest_entries(doc),
+        "suggest": suggest_vocabulary(doc), "suggest_name": suggest_names(doc),
         "source": json.dumps(pro_source(doc)).encode(),
     }
     if doc.response_rate is not None:  # absent: ranking.NEUTRAL_RESPONSE
         fields["response_rate"] = float(doc.response_rate)
     if (point := located(doc)) is not None:
         fields["lat"], fields["lon"] = point
-    return Document(**{name: value for name, value in fields.items() if value != []})
+    document = Document(**{name: value for name, value in fields.items() if value != []})
+    packs = _category_packs(doc.category_ids)
+    for pack, value in enumerate(packs or []):
+        document.add_unsigned(f"category_pack_{pack}", value)
+    document.add_boolean("category_overflow", packs is None)
+    return _with_fingerprint(document, doc.fingerprint)
+
+
+def _category_packs(category_ids: Sequence[int]) -> list[int] | None:
+    """The category ids, PACK_SLOTS to an unsigned integer (PACK_BITS each); None when they do not fit (more than
+    CATEGORY_PACKS * PACK_SLOTS, or an id out of range): facets then count those pros the slow way."""
+    ids = sorted(set(category_ids))
+    if len(ids) > CATEGORY_PACKS * PACK_SLOTS or any(not 0 < id_ < 2 ** PACK_BITS for id_ in ids):
+        return None
+    return [sum(id_ << (PACK_BITS * slot) for slot, id_ in enumerate(ids[start:start + PACK_SLOTS]))
+            for start in range(0, len(ids), PACK_SLOTS)]
+
+
+def _unpack_categories(packs: Iterable[int | None]) -> list[int]:
+    mask = 2 ** PACK_BITS - 1
+    return [pack >> (PACK_BITS * slot) & mask for pack in packs if pack
+            for slot in range(PACK_SLOTS) if pack >> (PACK_BITS * slot) & mask]
 
 
 def _request_document(doc: RequestDocument) -> Document:
     fields: dict[str, Any] = {
-        "tenant_id": doc.tenant_id, "request_id": doc.request_id, "title": doc.title,
+        "tenant_id": doc.tenant_id, "key": _doc_key(doc.tenant_id, doc.request_id), "request_id": doc.request_id,
+        "title": doc.title,
         "description": doc.description, "category_name": doc.category_name, "category_id": doc.category_id,
         "created_at": _epoch(doc.created_at), "source": json.dumps(request_source(doc)).encode(),
     }
     if (point := located(doc)) is not None:
         fields["lat"], fields["lon"] = point
-    return Document(**fields)
+    return _with_fingerprint(Document(**fields), doc.fingerprint)
 
 
 class _Index:
@@ -270,6 +363,16 @@ class _Index:
         return [(Occur.Must, self.filter(latitude)), (Occur.Must, self.filter(longitude))]
 
 
+@dataclass(frozen=True, slots=True)
+class _Inside:
+    """A pro within a place's radius, before ranking."""
+
+    address: tantivy.DocAddress
+    text_score: float
+    distance_km: float
+    pro_id: int
+
+
 @dataclass(slots=True)
 class _Candidate:
     """A pro while ranking: the values best match and the sorts read (ranking.Ranked), from fast fields."""
@@ -299,7 +402,7 @@ class TantivyEngine:
 
     def upsert_pros(self, docs: Sequence[ProDocument]) -> None:
         if docs:
-            self._pros.write(lambda writer: self._replace(writer, self._pros, "pro_id", [
+            self._pros.write(lambda writer: self._replace(writer, [
                 (doc.tenant_id, doc.pro_id, _pro_document(doc)) for doc in docs]))
 
     def delete_pros(self, tenant_id: int, pro_ids: Iterable[int]) -> None:
@@ -307,7 +410,7 @@ class TantivyEngine:
 
     def upsert_requests(self, docs: Sequence[RequestDocument]) -> None:
         if docs:
-            self._requests.write(lambda writer: self._replace(writer, self._requests, "request_id", [
+            self._requests.write(lambda writer: self._replace(writer, [
                 (doc.tenant_id, doc.request_id, _request_document(doc)) for doc in docs]))
 
     def delete_requests(self, tenant_id: int, request_ids: Iterable[int]) -> None:
@@ -318,13 +421,13 @@ class TantivyEngine:
             index.write(lambda writer, index=index: writer.delete_documents_by_query(index.scoped(tenant_id)))
 
     @staticmethod
-    def _replace(writer: tantivy.IndexWriter, index: _Index, id_field: str,
-                 rows: list[tuple[int, int, Document]]) -> None:
-        # Deletes apply to documents added before them in the same commit: delete, then add (one commit).
-        for tenant_id, doc_id, _ in rows:
-            writer.delete_documents_by_query(index.scoped(
-                tenant_id, (Occur.Must, Query.term_query(index.schema, id_field, doc_id))))
-        for _, _, document in rows:
+    def _replace(writer: tantivy.IndexWriter, rows: list[tuple[int, int, Document]]) -> None:
+        # Deletes apply to documents added before them in the same commit: delete, then add (one commit); a
+        # document given twice in one batch is added once, its last version.
+        latest = {_doc_key(tenant_id, doc_id): document for tenant_id, doc_id, document in rows}
+        for key in latest:
+            writer.delete_documents_by_term("key", key)
+        for document in latest.values():
             writer.add_document(document)
 
     @staticmethod
@@ -354,7 +457,7 @@ class TantivyEngine:
         if total == 0 or needed == 0:
             return ProResults(total=total, hits=[], category_counts=facets)
         if sort is Sort.BEST:
-            candidates = self._best_candidates(searcher, matching, needed, now, text is not None)
+            candidates = self._best_candidates(searcher, matching, needed, now, text is not None, text, tenant_id)
         else:
             candidates = self._sorted_candidates(searcher, matching, needed, sort, tenant_id, clauses + category)
         page = self._ordered(candidates, sort)[query.offset:needed]
@@ -391,57 +494,150 @@ class TantivyEngine:
         radius reaches the place): exact totals, facets and order."""
         index = self._pros
         assert query.origin is not None
-        boxed = [*clauses, *index.bbox_clauses(query.origin, query.radius_km)]
+        radius = query.radius_km
+        if query.serves_origin:  # nobody reaches farther than the longest service radius: a smaller box
+            longest = searcher.search(index.scoped(tenant_id, *clauses), limit=1, order_by_field="radius_km",
+                                      order=Order.Desc).hits
+            radius = min(radius, float(longest[0][0])) if longest else 0.0
+        boxed = [*clauses, *index.bbox_clauses(query.origin, radius)]
         hits = index.every(searcher, index.scoped(tenant_id, *boxed))
         addresses = [address for _, address in hits]
         values = self._fast(searcher, addresses, ("lat", "lon", "radius_km", "pro_id"))
-        inside: list[tuple[float, tantivy.DocAddress, float]] = []
-        for (score, address), lat, lon, reach in zip(hits, values["lat"], values["lon"], values["radius_km"],
-                                                     strict=True):
+        inside: list[_Inside] = []
+        for (score, address), lat, lon, reach, pro_id in zip(hits, *values.values(), strict=True):
             distance = distance_km(query.origin, (lat, lon))
             if distance <= query.radius_km and (not query.serves_origin or distance <= reach):
-                inside.append((score if has_text else 1.0, address, distance))
-        pro_ids = {_key(address): pro_id for address, pro_id in zip(addresses, values["pro_id"], strict=True)}
-        facets = (self._category_counts(searcher, index.scoped(tenant_id, (Occur.Must, Query.term_set_query(
-            index.schema, "pro_id", sorted(pro_ids[_key(address)] for _, address, _ in inside)))))
-            if inside else {})
+                inside.append(_Inside(address, score if has_text else 1.0, distance, int(pro_id)))
+        facets = self._facets_of(searcher, tenant_id, inside)
         if category:
             in_category = {_key(address) for _, address in index.every(searcher, index.scoped(
                 tenant_id, *boxed, *category))}
-            inside = [row for row in inside if _key(row[1]) in in_category]
-        candidates = self._candidates(searcher, [(score, address) for score, address, _ in inside], now, has_text)
-        for candidate, (_, _, distance) in zip(candidates, inside, strict=True):
-            candidate.distance_km = distance
-            candidate.score = ranking.best_match_score(candidate.text_score, candidate, distance, now)
-        page = self._ordered(candidates, sort)[query.offset:query.offset + query.limit]
-        return ProResults(total=len(candidates), hits=self._pro_hits(searcher, page, sort), category_counts=facets)
+            inside = [row for row in inside if _key(row.address) in in_category]
+        needed = query.offset + query.limit
+        if sort is Sort.BEST:
+            ranked = self._ordered(self._best_in_place(searcher, inside, needed, now), sort)
+        else:
+            ranked = self._sorted_in_place(searcher, inside, needed, sort, now)
+        page = ranked[query.offset:needed]
+        return ProResults(total=len(inside), hits=self._pro_hits(searcher, page, sort), category_counts=facets)
+
+    def _facets_of(self, searcher: Searcher, tenant_id: int, inside: list[_Inside]) -> dict[int, int]:
+        """Pros per category among `inside`, from the packed category ids."""
+        if not inside:
+            return {}
+        names = [f"category_pack_{pack}" for pack in range(CATEGORY_PACKS)] + ["category_overflow"]
+        values = self._fast(searcher, [row.address for row in inside], names)
+        if any(values["category_overflow"]):
+            index = self._pros
+            return self._category_counts(searcher, index.scoped(tenant_id, (Occur.Must, Query.term_set_query(
+                index.schema, "pro_id", sorted(row.pro_id for row in inside)))))
+        counts: dict[int, int] = {}
+        for packs in zip(*(values[name] for name in names[:-1]), strict=True):
+            for category_id in _unpack_categories(packs):
+                counts[category_id] = counts.get(category_id, 0) + 1
+        return counts
+
+    def _best_in_place(self, searcher: Searcher, inside: list[_Inside], needed: int,
+                       now: datetime) -> list[_Candidate]:
+        """Scored exactly: enough of `inside` that the top `needed` are among them. Each pro's ceiling (its text,
+        distance and static quality, plus full recency) orders the scoring, which stops once the next ceiling
+        cannot reach the page."""
+        if not inside or needed == 0:
+            return []
+        qualities = self._fast(searcher, [row.address for row in inside], ("quality",))["quality"]
+        ceilings = [ranking.WEIGHTS.text * row.text_score + quality + ranking.WEIGHTS.recency
+                    + ranking.WEIGHTS.distance * ranking.gauss(row.distance_km, scale=ranking.DISTANCE_HALF_KM)
+                    for row, quality in zip(inside, qualities, strict=True)]
+        order = sorted(range(len(inside)), key=ceilings.__getitem__, reverse=True)
+        scored: list[_Candidate] = []
+        position, batch = 0, max(MIN_CANDIDATES, needed)
+        while position < len(order):
+            chunk = [inside[i] for i in order[position:position + batch]]
+            position += batch
+            candidates = self._candidates(searcher, [(row.text_score, row.address) for row in chunk], now, True)
+            for candidate, row in zip(candidates, chunk, strict=True):
+                candidate.distance_km = row.distance_km
+                candidate.score = ranking.best_match_score(candidate.text_score, candidate, row.distance_km, now)
+            scored += candidates
+            if position < len(order) and len(scored) >= needed:
+                page_floor = sorted((candidate.score for candidate in scored), reverse=True)[needed - 1]
+                if ceilings[order[position]] + 1e-9 < page_floor:
+                    break
+            batch *= 4
+        return scored
+
+    def _sorted_in_place(self, searcher: Searcher, inside: list[_Inside], needed: int, sort: Sort,
+                         now: datetime) -> list[_Candidate]:
+        """Distance, rating or price order of `inside`, read from fast fields; candidates built for the page."""
+        if sort is Sort.DISTANCE:
+            order = sorted(range(len(inside)), key=lambda i: (inside[i].distance_km, inside[i].pro_id))
+        else:
+            addresses = [row.address for row in inside]
+            if sort is Sort.RATING:
+                values = self._fast(searcher, addresses, ("rating_score", "rating_count"))
+                keys = [(-score, -count, row.pro_id) for score, count, row in zip(
+                    values["rating_score"], values["rating_count"], inside, strict=True)]
+            else:
+                sign = 1 if sort is Sort.PRICE_LOW else -1
+                rates = self._fast(searcher, addresses, ("hourly_rate_minor",))["hourly_rate_minor"]
+                keys = [(sign * rate, row.pro_id) for rate, row in zip(rates, inside, strict=True)]
+            order = sorted(range(len(inside)), key=keys.__getitem__)
+        chosen = [inside[i] for i in order[:needed]]
+        candidates = self._candidates(searcher, [(row.text_score, row.address) for row in chosen], now, True)
+        for candidate, row in zip(candidates, chosen, strict=True):
+            candidate.distance_km = row.distance_km
+        return candidates
 
     def _best_candidates(self, searcher: Searcher, matching: Query, needed: int, now: datetime,
-                         has_text: bool) -> list[_Candidate]:
+                         has_text: bool, text: Query | None, tenant_id: int) -> list[_Candidate]:
         """Enough candidates that the top `needed` by best match are among them (module docstring)."""
-        # Phase-one key: BM25 (what is left, at most MAX_SIGNALS) or the static quality (left: recency).
-        remainder = MAX_SIGNALS if has_text else ranking.WEIGHTS.recency
+        index = self._pros
+        # Phase one: tantivy orders by text relevance plus a floor of the signals (within SIGNAL_SLACK of them).
+        ordered = Query.boolean_query([(Occur.Must, Query.boost_query(matching, ranking.WEIGHTS.text)),
+                                       *self._signal_floor(now)])
         fetch = max(MIN_CANDIDATES, needed)
         while True:
+            result = searcher.search(ordered, limit=fetch, count=True)
+            keyed = [(1.0, address) for _, address in result.hits]
             if has_text:
-                result = searcher.search(matching, limit=fetch, count=True)
-                keyed = [(score, address) for score, address in result.hits]
-            else:
-                result = searcher.search(matching, limit=fetch, count=True, order_by_field="quality",
-                                         order=Order.Desc)
-                keyed = [(float(value), address) for value, address in result.hits]
-            candidates = self._candidates(searcher, keyed, now, has_text)
+                assert text is not None
+                keyed = self._text_scores(searcher, tenant_id, text, keyed)
+            candidates = self._candidates(searcher, keyed, now, True)
             for candidate in candidates:
                 candidate.score = ranking.best_match_score(candidate.text_score, candidate, None, now)
             if len(keyed) >= result.count:
                 return candidates
-            # No pro left out can score more than the last key fetched allows.
-            last_key = keyed[-1][0]
-            ceiling = (ranking.WEIGHTS.text * last_key if has_text else ranking.WEIGHTS.text + last_key) + remainder
+            # No pro left out can score more than the last one fetched plus the floor's slack.
+            ceiling = result.hits[-1][0] + (0.0 if has_text else ranking.WEIGHTS.text) + SIGNAL_SLACK
             page_floor = sorted((candidate.score for candidate in candidates), reverse=True)[needed - 1]
             if ceiling < page_floor:
                 return candidates
             fetch *= 4
+
+    def _signal_floor(self, now: datetime) -> list[tuple[Occur, Query]]:
+        """Optional clauses whose scores add up to a floor of a pro's signals, at most SIGNAL_SLACK below them:
+        the static quality in QUALITY_STEP steps (an indexed step number), recency in RECENCY_STEP steps (last
+        active after the day each step is lost)."""
+        schema = self._pros.schema
+        clauses = [(Occur.Should, Query.const_score_query(Query.term_query(schema, "quality_step", step),
+                                                          step * QUALITY_STEP))
+                   for step in range(1, MAX_QUALITY_STEP + 1)]
+        now_seconds = _epoch(now)
+        for days in RECENCY_STEP_DAYS:
+            since = math.floor(now_seconds - days * 86400)
+            clauses.append((Occur.Should, Query.const_score_query(Query.range_query(
+                schema, "last_active", FieldType.Integer, since, None, include_lower=False), RECENCY_STEP)))
+        return clauses
+
+    def _text_scores(self, searcher: Searcher, tenant_id: int, text: Query,
+                     keyed: list[tuple[float, tantivy.DocAddress]]) -> list[tuple[float, tantivy.DocAddress]]:
+        """The text relevance alone (BM25) of the fetched pros: phase one's scores include the signals' floor."""
+        index = self._pros
+        pro_ids = self._fast(searcher, [address for _, address in keyed], ("pro_id",))["pro_id"]
+        relevant = searcher.search(index.scoped(tenant_id, (Occur.Must, text), (Occur.Must, index.filter(
+            Query.term_set_query(index.schema, "pro_id", sorted(set(pro_ids)))))), limit=len(keyed), count=False)
+        scores = {_key(address): score for score, address in relevant.hits}
+        return [(scores[_key(address)], address) for _, address in keyed]
 
     def _sorted_candidates(self, searcher: Searcher, matching: Query, needed: int, sort: Sort, tenant_id: int,
                            clauses: list) -> list[_Candidate]:
@@ -544,16 +740,22 @@ class TantivyEngine:
         if not start or limit <= 0:
             return []
         searcher = self._pros.searcher()
-        counted = searcher.terms_with_prefix("suggest", start, filter_query=self._pros.scoped(tenant_id))
-        return merge_suggestions(((entry, count) for entry, count in counted if count > 0), limit)
+        mine = self._pros.scoped(tenant_id)
+        vocabulary = searcher.terms_with_prefix("suggest", start, filter_query=mine)
+        names = searcher.terms_with_prefix("suggest_name", start, filter_query=mine, limit=NAME_ENTRIES)
+        return merge_vocabulary_and_names(vocabulary, names, limit)
 
     def fingerprints(self, tenant_id: int, kind: Kind) -> dict[int, str]:
         index, id_field = (self._pros, "pro_id") if kind is Kind.PRO else (self._requests, "request_id")
         searcher = index.searcher()
+        addresses = [address for _, address in index.every(searcher, index.scoped(tenant_id))]
+        values = self._fast(searcher, addresses, (id_field, "fingerprint_hi", "fingerprint_lo"))
         result = {}
-        for _, address in index.every(searcher, index.scoped(tenant_id)):
-            source = json.loads(searcher.doc(address)["source"][0])
-            result[int(source[id_field])] = source["fingerprint"]
+        for address, doc_id, high, low in zip(addresses, *values.values(), strict=True):
+            if high is None or low is None:
+                result[int(doc_id)] = json.loads(searcher.doc(address)["source"][0])["fingerprint"]
+            else:
+                result[int(doc_id)] = f"{high:016x}{low:08x}"
         return result
 
     def close(self) -> None:
