@@ -330,7 +330,7 @@ class ElasticEngine:
         try:
             yield
         except ApiError as exc:
-            if 400 <= exc.status_code < 500:
+            if 400 <= exc.status_code < 500 and exc.status_code != 429:  # 429: busy, not a bad request
                 log.error("Elasticsearch refused a request: %s %s", exc.status_code, exc.body)
             raise SearchUnavailable(f"Elasticsearch answered {exc.status_code}: {exc.message}") from exc
         except TransportError as exc:

@@ -1,14 +1,16 @@
 """The embedded search engine: tantivy (Rust, in process, no server), one index directory per kind under `path`.
 
-Tenant isolation: every document carries `tenant_id`, and every query, count, aggregation, suggestion and delete
-goes through `_Index.scoped`, which adds a required term on it. Nothing else builds a top-level query.
+Tenant isolation: every document carries `tenant_id`, and every query, count, aggregation and suggestion goes
+through `_Index.scoped`, which adds a required term on it; nothing else builds a top-level query. Writes replace and
+delete documents by their `key`, which is the tenant and the id in one integer (`_doc_key`).
 
 Geography: tantivy has no geo type. A place filter is a lat/lon bounding box over fast fields (two range queries),
 then the exact haversine distance (backend.geo.distance_km) of every box hit decides; so a pro in the box's corner
 but outside the circle is left out, and the total counts only pros inside the circle.
 
 Best match is computed here with ranking.best_match_score, exactly:
-- with a place, every pro in the box is a candidate (few: a city and its radius), scored and sorted;
+- with a place, every pro inside the circle is a candidate; each one's ceiling (text, distance and static quality
+  known, full recency assumed) orders the exact scoring, which stops when the next ceiling cannot reach the page;
 - without one, tantivy orders the matches by text relevance (BM25, or nothing when browsing) plus a floor of the
   signals it can add up itself: optional constant-score clauses on an indexed step of the static quality (rating,
   response, verified) and on `last_active` ranges for recency, at most SIGNAL_SLACK below the real signals.
@@ -27,8 +29,8 @@ this process's commits and at most every RELOAD_SECONDS otherwise, to see other 
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 import math
 import re
 import threading
@@ -46,6 +48,7 @@ from backend.geo import distance_km
 from backend.matching import ranking
 from backend.matching.adapters.common import (
     MIN_CANDIDATES,
+    NAME_ENTRIES,
     PRO_TEXT_FIELDS,
     REQUEST_TEXT_FIELDS,
     WEEKDAY_CODES,
@@ -53,7 +56,6 @@ from backend.matching.adapters.common import (
     effective_sort,
     fuzzy_edits,
     located,
-    NAME_ENTRIES,
     merge_vocabulary_and_names,
     prefix_word,
     pro_from_source,
@@ -78,8 +80,6 @@ from backend.matching.ports import (
     SearchUnavailable,
     Sort,
 )
-
-log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
 RELOAD_SECONDS = 0.5
@@ -131,7 +131,7 @@ def _analyzer() -> tantivy.TextAnalyzer:
 def _pro_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("tenant_id", indexed=True, fast=True)
-    builder.add_integer_field("key", indexed=True)  # _key(tenant, id): one term per document, for replacing it
+    builder.add_integer_field("key", indexed=True)  # _doc_key(tenant, id): one term per document, to replace it
     builder.add_integer_field("pro_id", indexed=True, fast=True)
     builder.add_unsigned_field("fingerprint_hi", fast=True)  # the fingerprint read without loading documents
     builder.add_unsigned_field("fingerprint_lo", fast=True)
@@ -293,7 +293,7 @@ class _Index:
             self._reloaded = time.monotonic()
         return self.index.searcher()
 
-    def write(self, change: Callable[[tantivy.IndexWriter], None]) -> None:
+    def write(self, change: Callable[[tantivy.IndexWriter], object]) -> None:
         """Apply `change` with this index's one writer and commit; visible to this process's next search."""
         with self._write_lock:
             writer = self._open_writer()
@@ -301,7 +301,8 @@ class _Index:
                 change(writer)
                 writer.commit()
             except BaseException:
-                writer.rollback()
+                with contextlib.suppress(ValueError):  # a writer tantivy killed cannot roll back either
+                    writer.rollback()
                 raise
             finally:
                 writer.wait_merging_threads()  # lets merges finish, then drops the writer and its lock
@@ -401,41 +402,38 @@ class TantivyEngine:
     # -- writes -------------------------------------------------------------------------------------------------
 
     def upsert_pros(self, docs: Sequence[ProDocument]) -> None:
-        if docs:
-            self._pros.write(lambda writer: self._replace(writer, [
-                (doc.tenant_id, doc.pro_id, _pro_document(doc)) for doc in docs]))
+        rows = {_doc_key(doc.tenant_id, doc.pro_id): _pro_document(doc) for doc in docs}  # the last one wins
+        if rows:
+            self._pros.write(lambda writer: self._replace(writer, rows))
 
     def delete_pros(self, tenant_id: int, pro_ids: Iterable[int]) -> None:
-        self._delete(self._pros, "pro_id", tenant_id, pro_ids)
+        self._delete(self._pros, tenant_id, pro_ids)
 
     def upsert_requests(self, docs: Sequence[RequestDocument]) -> None:
-        if docs:
-            self._requests.write(lambda writer: self._replace(writer, [
-                (doc.tenant_id, doc.request_id, _request_document(doc)) for doc in docs]))
+        rows = {_doc_key(doc.tenant_id, doc.request_id): _request_document(doc) for doc in docs}
+        if rows:
+            self._requests.write(lambda writer: self._replace(writer, rows))
 
     def delete_requests(self, tenant_id: int, request_ids: Iterable[int]) -> None:
-        self._delete(self._requests, "request_id", tenant_id, request_ids)
+        self._delete(self._requests, tenant_id, request_ids)
 
     def clear_tenant(self, tenant_id: int) -> None:
         for index in (self._pros, self._requests):
             index.write(lambda writer, index=index: writer.delete_documents_by_query(index.scoped(tenant_id)))
 
     @staticmethod
-    def _replace(writer: tantivy.IndexWriter, rows: list[tuple[int, int, Document]]) -> None:
-        # Deletes apply to documents added before them in the same commit: delete, then add (one commit); a
-        # document given twice in one batch is added once, its last version.
-        latest = {_doc_key(tenant_id, doc_id): document for tenant_id, doc_id, document in rows}
-        for key in latest:
+    def _replace(writer: tantivy.IndexWriter, rows: dict[int, Document]) -> None:
+        # Deletes apply to documents added before them in the same commit: delete, then add (one commit).
+        for key in rows:
             writer.delete_documents_by_term("key", key)
-        for document in latest.values():
+        for document in rows.values():
             writer.add_document(document)
 
     @staticmethod
-    def _delete(index: _Index, id_field: str, tenant_id: int, doc_ids: Iterable[int]) -> None:
-        ids = sorted(set(doc_ids))
-        if ids:
-            index.write(lambda writer: writer.delete_documents_by_query(index.scoped(
-                tenant_id, (Occur.Must, Query.term_set_query(index.schema, id_field, ids)))))
+    def _delete(index: _Index, tenant_id: int, doc_ids: Iterable[int]) -> None:
+        keys = sorted({_doc_key(tenant_id, doc_id) for doc_id in doc_ids})  # the tenant is part of the key
+        if keys:
+            index.write(lambda writer: [writer.delete_documents_by_term("key", key) for key in keys])
 
     # -- professionals ------------------------------------------------------------------------------------------
 
