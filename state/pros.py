@@ -323,17 +323,25 @@ class SearchState(FormMixin, AppState):
         self.searching, self.unavailable, self.suggestions = True, False, []
         yield
         result = await self._call(_search, ctx, params)
-        self.searching, self.loaded = False, True
+        self.searching = False
         if result is FAILED:
+            self.loaded = True
             self._show_results(None, params)
             if not self.errors:  # not the input: the engine (the message says to try again)
                 self.unavailable = True
                 yield rx.toast.error(self.form_error)
             return
         page, params = result
+        if page.total and page.page > page.pages:  # an old link past the last page: the last page, in its place
+            yield rx.redirect(search_href(params, page=str(page.pages)), replace=True)
+            return
+        turned = self.loaded and params.get("page", "1") != self.applied.get("page", "1")
         self._show_results(page, params)
+        self.loaded = True
         if page.place:  # which place the words were taken for ("Austin" -> "Austin, TX, United States")
             self.place = page.place
+        if turned:  # another page of the same search: start reading it from the top
+            yield rx.call_script("window.scrollTo({top: 0, behavior: 'smooth'})")
 
     @rx.event
     @requires(reuse_seconds=30)

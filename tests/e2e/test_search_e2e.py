@@ -123,6 +123,10 @@ def test_categories_sort_and_paging_state_live_in_the_url(page, app):
     categories.get_by_role("link", name=re.compile("^All categories")).click()
     expect(page.get_by_role("status")).to_contain_text("10 professionals")
 
+    page.goto(app.url("/pros?q=clean&page=9"))  # an old link past the last page opens the last one instead
+    expect(page).to_have_url(re.compile(r"/pros/?\?q=clean$"))
+    expect(card(page, "Emma Schultz")).to_be_visible()
+
 
 def test_field_errors_from_a_link_and_the_empty_state(page, app):
     page.goto(app.url("/pros?price_min=cheap&place=Nowhereville%20Zzq"))
