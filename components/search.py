@@ -75,10 +75,12 @@ def category_facets() -> rx.Component:
             rx.text(label, size="2", weight=rx.cond(selected, "bold", "regular"), flex="1"),
             rx.cond(count >= 0, rx.text(count, size="1", color=rx.cond(selected, "inherit", "var(--gray-10)"))),
             href=href, underline="none", display="flex", align_items="center", gap="8px", padding="6px 10px",
-            border_radius="8px", color=rx.cond(selected, "var(--accent-contrast)", "var(--gray-12)"),
+            width="100%", border_radius="8px", color=rx.cond(selected, "var(--accent-contrast)", "var(--gray-12)"),
             background=rx.cond(selected, "var(--accent-9)", "transparent"),
             _hover={"background": rx.cond(selected, "var(--accent-10)", "var(--gray-a3)")},
             aria_current=rx.cond(selected, "true", "false"), class_name="category-facet",
+            aria_label=rx.cond(count >= 0, f"{label}, {count} " + rx.cond(count == 1, "professional",
+                                                                            "professionals"), label),
         )
 
     none_chosen = ~SearchState.applied.contains("category")
