@@ -233,7 +233,8 @@ def toolbar() -> rx.Component:
                     rx.text(SearchState.summary, size="2", weight="medium", id="search-summary")),
             rx.cond(SearchState.searching, rx.spinner(size="1")),
             spacing="2", align="center", min_width="0", role="status", aria_live="polite",
-            flex=rx.breakpoints(initial="1 1 100%", **{WIDE: "1 1 0"}), order=rx.breakpoints(initial="3", **{WIDE: "0"}),
+            flex=rx.breakpoints(initial="1 1 100%", **{WIDE: "1 1 0"}),
+            order=rx.breakpoints(initial="3", **{WIDE: "0"}),
         ),
         rx.hstack(
             field_label("Sort by", "sort"),
