@@ -20,6 +20,7 @@ from backend.migrate import upgrade
 from backend.crypto import SecretBox
 from backend.notifications.adapters.maildir import MaildirEmailSender
 from backend.notifications.adapters.unconfigured import UnconfiguredEmailSender
+from backend.catalog.ports import CatalogJobs
 from backend.catalog.service import CatalogService
 from backend.orders.facts import OrderFacts
 from backend.orders.quotes import QuoteService
@@ -51,7 +52,7 @@ from backend.tenancy.service import TenantDirectory
 log = logging.getLogger(__name__)
 
 
-class Jobs(JobQueue, OrderJobs, SearchIndexJobs, Protocol):
+class Jobs(JobQueue, OrderJobs, SearchIndexJobs, CatalogJobs, Protocol):
     """Every background job the services schedule."""
 
     def process_webhook(self, event_row_id: int) -> None: ...
@@ -141,7 +142,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         accounts=AccountService(db, settings, passwords, jobs, notifications),
         profiles=ProfileService(db, settings, store, jobs=jobs, places=places),
         notifications=notifications,
-        catalog=CatalogService(db),
+        catalog=CatalogService(db, jobs),
         pros=ProService(db, settings, store, jobs=jobs, places=places),
         quotes=QuoteService(db, settings, store, orders, JobConversations(), places=places, matching=matching,
                             notifications=notifications, jobs=jobs),

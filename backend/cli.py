@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("--email", required=True)
     password_sources(reset)
 
-    for name, text in (("reindex", "clear and rebuild the search index from the database"),
+    for name, text in (("reindex", "rebuild the search index from the database"),
                        ("check-index", "compare the search index with the database (exit code 1 when they differ)")):
         command = commands.add_parser(name, help=text)
         command.add_argument("--tenant", metavar="SLUG", help="only this marketplace (default: every one)")

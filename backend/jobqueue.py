@@ -26,6 +26,7 @@ PAY_OUT_ORDER = "payments.pay_out_order"
 OPEN_REVIEWS = "reviews.open_for_order"
 MATCHING_INDEX_PRO = "matching.index_pro"
 MATCHING_INDEX_REQUEST = "matching.index_request"
+MATCHING_REINDEX_TENANT = "matching.reindex_tenant"
 SEARCH_QUEUE = "search"  # index writes: with the embedded engine (tantivy, one writer) one worker, -Q search -c 1
 TIMER_INTERVAL_SECONDS = 300.0
 
@@ -44,7 +45,8 @@ def make_celery(settings: Settings) -> Celery:
                     # index writes go to their own queue: the embedded engine allows one writer at a time, so
                     # `celery -A backend.jobs worker -Q search -c 1` is its single writer (Elasticsearch: any number)
                     task_routes={MATCHING_INDEX_PRO: {"queue": SEARCH_QUEUE},
-                                 MATCHING_INDEX_REQUEST: {"queue": SEARCH_QUEUE}})
+                                 MATCHING_INDEX_REQUEST: {"queue": SEARCH_QUEUE},
+                                 MATCHING_REINDEX_TENANT: {"queue": SEARCH_QUEUE}})
     return app
 
 
@@ -74,6 +76,9 @@ class CeleryJobQueue:
 
     def index_request(self, tenant_id: int, request_id: int) -> None:
         self.app.send_task(MATCHING_INDEX_REQUEST, args=(tenant_id, request_id), queue=SEARCH_QUEUE)
+
+    def reindex_tenant(self, tenant_id: int) -> None:
+        self.app.send_task(MATCHING_REINDEX_TENANT, args=(tenant_id,), queue=SEARCH_QUEUE)
 
 
 class InlineJobQueue:
@@ -128,6 +133,9 @@ class InlineJobQueue:
 
     def index_request(self, tenant_id: int, request_id: int) -> str | None:
         return self._run(MATCHING_INDEX_REQUEST, self.services.matching.index_request, tenant_id, request_id)
+
+    def reindex_tenant(self, tenant_id: int) -> dict | None:
+        return self._run(MATCHING_REINDEX_TENANT, self.services.matching.reindex, tenant_id)
 
     def run_timers(self) -> dict | None:
         return self._run(RUN_TIMERS, self.services.run_timers)

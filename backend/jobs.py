@@ -12,7 +12,8 @@ import logging
 from backend.bootstrap import services
 from backend.config import get_settings
 from backend.jobqueue import (
-    DELIVER_NOTIFICATION, GENERATE_INVOICE, MATCHING_INDEX_PRO, MATCHING_INDEX_REQUEST, OPEN_REVIEWS, PAY_OUT_ORDER,
+    DELIVER_NOTIFICATION, GENERATE_INVOICE, MATCHING_INDEX_PRO, MATCHING_INDEX_REQUEST,
+    MATCHING_REINDEX_TENANT, OPEN_REVIEWS, PAY_OUT_ORDER,
     PROCESS_WEBHOOK, RUN_TIMERS, TIMER_INTERVAL_SECONDS, InlineJobQueue, make_celery,
 )
 from backend.matching.ports import SearchUnavailable
@@ -69,6 +70,12 @@ def index_pro(tenant_id: int, pro_id: int) -> str:
                  retry_backoff_max=300, retry_jitter=True, max_retries=10)
 def index_request(tenant_id: int, request_id: int) -> str:
     return _here().index_request(tenant_id, request_id)
+
+
+@celery_app.task(name=MATCHING_REINDEX_TENANT, autoretry_for=(SearchUnavailable,), retry_backoff=2,
+                 retry_backoff_max=300, retry_jitter=True, max_retries=10)
+def reindex_tenant(tenant_id: int) -> dict:
+    return _here().reindex_tenant(tenant_id)
 
 
 @celery_app.task(name=RUN_TIMERS)

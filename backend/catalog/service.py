@@ -12,6 +12,7 @@ from backend.identity import Caller, Role
 from backend.db import Database
 from backend.errors import NotFound, PermissionDenied, ValidationFailed
 from backend.catalog.models import Category
+from backend.catalog.ports import CatalogJobs
 
 DEFAULT_CATEGORIES = [
     ("cleaning", "Cleaning", "sparkles"), ("plumbing", "Plumbing", "wrench"), ("electrical", "Electrical", "zap"),
@@ -36,8 +37,9 @@ def _row(c: Category) -> CategoryRow:
 
 
 class CatalogService:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, jobs: CatalogJobs | None = None):
         self.db = db
+        self.jobs = jobs  # None: nothing is indexed (tools that only read categories)
 
     def categories(self, tenant_id: int, *, include_inactive: bool = False) -> list[CategoryRow]:
         with self.db.tenant_session(tenant_id) as session:
@@ -67,6 +69,7 @@ class CatalogService:
         if errors:
             raise ValidationFailed(errors)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "category"
+        renamed = False
         with self.db.tenant_session(actor.tenant_id) as session:
             if category_id is None:
                 if session.exec(select(Category.id).where(Category.slug == slug)).first() is not None:
@@ -78,8 +81,12 @@ class CatalogService:
                 category = session.get(Category, category_id)
                 if category is None:
                     raise NotFound("No such category.")
+                renamed = category.name != name or ("active" in data and category.active != bool(data["active"]))
                 category.name, category.icon = name, icon
                 if "active" in data:
                     category.active = bool(data["active"])
             session.flush()
-            return _row(category)
+            row = _row(category)
+        if renamed and self.jobs is not None:  # its name is in its professionals' search documents
+            self.jobs.reindex_tenant(actor.tenant_id)
+        return row

@@ -222,24 +222,28 @@ class MatchingService:
         return "indexed"
 
     def reindex(self, tenant_id: int) -> dict[str, int]:
-        """Clear the tenant's index and rebuild it from the database, in batches."""
+        """Rebuild the tenant's documents from the database, in batches, then remove the ones that should not be
+        there. Nothing is cleared first, so searches keep finding everyone while it runs (a renamed category, a
+        changed ranking input, a repaired index)."""
         started = time.perf_counter()
         engine = self.engine
-        engine.clear_tenant(tenant_id)
-        pros = 0
+        pros: set[int] = set()
         with self.db.tenant_session(tenant_id) as session:
             ids = eligible_pro_ids(session)
             for start in range(0, len(ids), BATCH):
                 docs = self._pro_documents(session, tenant_id, ids[start:start + BATCH])
                 engine.upsert_pros(list(docs.values()))
-                pros += len(docs)
+                pros |= set(docs)
         requests = [fingerprinted(doc) for doc in self.requests.open_request_documents(tenant_id)] \
             if self.requests else []
         for start in range(0, len(requests), BATCH):
             engine.upsert_requests(requests[start:start + BATCH])
-        log.info("reindexed tenant %s: %d pros, %d requests in %.2f s", tenant_id, pros, len(requests),
+        engine.delete_pros(tenant_id, set(engine.fingerprints(tenant_id, Kind.PRO)) - pros)
+        engine.delete_requests(tenant_id, set(engine.fingerprints(tenant_id, Kind.REQUEST))
+                               - {doc.request_id for doc in requests})
+        log.info("reindexed tenant %s: %d pros, %d requests in %.2f s", tenant_id, len(pros), len(requests),
                  time.perf_counter() - started)
-        return {"pros": pros, "requests": len(requests)}
+        return {"pros": len(pros), "requests": len(requests)}
 
     def check(self, tenant_id: int) -> Consistency:
         """The index against the database: documents missing, stale (another fingerprint) or extra, per kind."""

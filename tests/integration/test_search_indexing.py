@@ -434,3 +434,16 @@ def test_index_jobs_go_to_the_search_queue_and_retry_while_the_engine_is_unavail
         assert app.amqp.router.route({}, name)["queue"].name == SEARCH_QUEUE
     for task in (index_pro, index_request):
         assert SearchUnavailable in task.autoretry_for and task.max_retries >= 5
+
+
+def test_a_renamed_category_is_searchable_by_its_new_name_at_once(world):
+    """The category's name is in its professionals' documents: renaming it rebuilds the marketplace's index
+    (without clearing it first: the pros stay findable meanwhile)."""
+    svc, t = world["svc"], world["t"]
+    pro(svc, t, "ann@example.com", name="Ann Archer")
+    admin = make_admin(svc, t, "catalog-admin@example.com")
+    plumbing = category_id(svc, t, "plumbing")
+    assert names(svc, t, q="pipework") == []
+    svc.catalog.save(admin, {"name": "Pipework", "icon": "wrench"}, plumbing)
+    assert names(svc, t, q="pipework") == ["Ann Archer"]
+    assert svc.matching.check(t.id).ok
