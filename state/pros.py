@@ -13,9 +13,7 @@ from backend.identity import Role
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.catalog.service import CategoryRow
-from backend.matching.forms import DEFAULT_RADIUS_KM
-from backend.matching.ports import Sort
-from backend.matching.views import ProCard, SearchPage
+from backend.matching import DEFAULT_RADIUS_KM, ProCard, SearchPage, Sort
 from backend.profiles.models import WEEKDAYS
 from backend.profiles.pros import MAX_PORTFOLIO, ProView
 from state.app_state import FAILED, AppState, Ctx, FormMixin, requires
