@@ -215,6 +215,29 @@ def test_facets_in_a_place_count_every_category(engine):
     assert counts == {**{i: 1 for i in many}, 2: 4, 4: 2, 5: 2, 9: 2, 2_000_000: 1, 3_000_000: 1}
 
 
+def test_tantivy_counts_a_big_box_by_an_aggregation(tmp_path, monkeypatch):
+    # A box of PLACE_FETCH pros or more is counted by an aggregation, less the pros in its corners (outside the
+    # circle): the same totals, category counts and pages as counting the pros one by one.
+    engine = TantivyEngine(tmp_path / "search")
+    min_lat, max_lat, min_lon, max_lon = bounding_box(*BERLIN, 10)
+    corner = (BERLIN[0] + (max_lat - BERLIN[0]) * 0.9, BERLIN[1] + (max_lon - BERLIN[1]) * 0.9)
+    engine.upsert_pros([
+        pro(1, category_ids=[4, 2, 2_000_000, 9, 5]), pro(2, category_ids=[2], at=north(BERLIN, 3)),
+        pro(3, category_ids=[2], at=corner), pro(4, category_ids=list(range(1, 14)), at=corner),
+        pro(5, category_ids=[3_000_000, 2], at=east(BERLIN, 5), hourly_rate_minor=1000),
+        pro(6, category_ids=[3_000_000], at=corner),
+    ])
+    queries = [q(origin=BERLIN, radius_km=10), q(origin=BERLIN, radius_km=10, category_id=2),
+               q(origin=BERLIN, radius_km=10, category_id=3_000_000, sort=Sort.DISTANCE),
+               q(origin=BERLIN, radius_km=10, sort=Sort.PRICE_LOW), q(origin=BERLIN, radius_km=10, category_id=7)]
+    one_by_one = [engine.search_pros(T1, query) for query in queries]
+    assert one_by_one[0].category_counts == {2: 3, 4: 1, 5: 1, 9: 1, 2_000_000: 1, 3_000_000: 1}
+    assert [results.total for results in one_by_one] == [3, 3, 1, 3, 0]
+    assert ids(one_by_one[2]) == [5] and ids(one_by_one[3])[0] == 5
+    monkeypatch.setattr(tantivy_engine, "PLACE_FETCH", 1)
+    assert [engine.search_pros(T1, query) for query in queries] == one_by_one
+
+
 def test_place_and_radius_are_exact(engine):
     min_lat, max_lat, min_lon, max_lon = bounding_box(*BERLIN, 10)
     corner = (BERLIN[0] + (max_lat - BERLIN[0]) * 0.9, BERLIN[1] + (max_lon - BERLIN[1]) * 0.9)
@@ -346,6 +369,22 @@ def test_best_match_without_a_place_is_exact_beyond_the_first_candidates(engine)
         assert hit.score == pytest.approx(ranking.best_match_score(1.0, hit.doc, None, NOW), abs=1e-4)
     # Keywords every pro matches alike ("handyman" is in every headline): the signals decide, exactly.
     assert ids(engine.search_pros(T1, q(text="handyman", limit=25))) == [d.pro_id for d in expected[:25]]
+
+
+def test_tantivy_rescores_keywords_within_its_window(tmp_path, monkeypatch):
+    # Keywords' best match re-ranks the RESCORE_WINDOW best text matches (the adapter's docstring, as
+    # Elasticsearch's rescore window): when the bound cannot prove the page within them, the page is the exact best
+    # match among them. Here the 5 pros with the best signals have the longest bios (the lowest text relevance).
+    monkeypatch.setattr(tantivy_engine, "RESCORE_WINDOW", 20)
+    engine = TantivyEngine(tmp_path / "search")
+    filler = " ".join(f"word{i}" for i in range(60))
+    top = dict(verified=True, response_rate=1.0, rating_average=5.0, rating_count=50, rating_score=4.9)
+    low = dict(response_rate=0.0)
+    engine.upsert_pros([pro(i, headline="Garden care", bio=f"Garden work. {filler[:i * 7]}", **(top if i > 55 else low))
+                        for i in range(1, 61)])
+    assert ids(engine.search_pros(T1, q(text="garden", limit=5))) == [1, 2, 3, 4, 5]
+    monkeypatch.setattr(tantivy_engine, "RESCORE_WINDOW", 60)
+    assert ids(engine.search_pros(T1, q(text="garden", limit=5))) == [56, 57, 58, 59, 60]
 
 
 def test_best_match_with_a_place_is_exact_beyond_the_first_candidates(engine):

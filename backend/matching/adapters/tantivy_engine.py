@@ -4,21 +4,33 @@ Tenant isolation: every document carries `tenant_id`, and every query, count, ag
 through `_Index.scoped`, which adds a required term on it; nothing else builds a top-level query. Writes replace and
 delete documents by their `key`, which is the tenant and the id in one integer (`_doc_key`).
 
+A search of pros is at most a few passes over the matches, each in Rust: an aggregation (the category counts, which
+also give the total of a category), a top-k search, and for a place the hits of its box. Python only sees the
+candidates of the page and, for a place, the pros in its box.
+
 Geography: tantivy has no geo type. A place filter is a lat/lon bounding box over fast fields (two range queries),
 then the exact haversine distance (backend.geo.distance_km) of every box hit decides; so a pro in the box's corner
-but outside the circle is left out, and the total counts only pros inside the circle.
+but outside the circle is left out, and totals and category counts count only pros inside the circle. A box of at
+most PLACE_FETCH pros is counted in Python from one fetch (category ids packed in fast fields); a bigger one is
+counted by an aggregation over the box, less the pros of its corners.
 
-Best match is computed here with ranking.best_match_score, exactly:
+Best match (ranking.best_match_score, computed here from fast fields: text relevance, the static quality stored at
+indexing, recency from `now`, distance) is ranked in two phases, as Elasticsearch's rescoring does, but with a bound
+that makes the page exact whenever it can be proved:
+- browsing without a place: tantivy orders the matches by the stored static quality (fast field); no pro left out can
+  score more than 1 + the last quality fetched + full recency, so rounds of candidates (x4 each) stop as soon as the
+  page's last score beats that: exact, after reading a few hundred pros.
+- keywords without a place: tantivy orders the matches by text relevance (BM25) and returns up to RESCORE_WINDOW of
+  them; they are scored in that order, and scoring stops when the next one's text relevance + the highest static
+  quality and recency among all matches (from the aggregation) cannot reach the page. Exact whenever that bound is
+  reached within the window (at 100,000 pros: every query of the benchmark's keyword mix); when thousands of matches
+  tie on text relevance (one common word), the page is the exact best match among the RESCORE_WINDOW best text
+  matches, the same contract as Elasticsearch's rescore window.
 - with a place, every pro inside the circle is a candidate; each one's ceiling (text, distance and static quality
-  known, full recency assumed) orders the exact scoring, which stops when the next ceiling cannot reach the page;
-- without one, tantivy orders the matches by text relevance (BM25, or nothing when browsing) plus a floor of the
-  signals it can add up itself: optional constant-score clauses on an indexed step of the static quality (rating,
-  response, verified) and on `last_active` ranges for recency, at most SIGNAL_SLACK below the real signals.
-  Candidates come in rounds (the first at least MIN_CANDIDATES): each is scored exactly, and the rounds stop when
-  even the last fetched key plus the slack cannot reach the score of the page's last hit. So the page is the exact
-  top of the ranking after reading a few hundred matches, not all of them.
-Other sorts (distance, rating, price) are exact too: ties on the sort value are all fetched and broken by pro id,
-like the Elasticsearch adapter's `sort`.
+  known, full recency assumed) orders the exact scoring, which stops when the next ceiling cannot reach the page.
+Other sorts (distance, rating, price) are exact: ties on the sort value are broken by pro id (for the rating, by the
+number of reviews first), like the Elasticsearch adapter's `sort`; tantivy orders the tied pros by a tie-break fast
+field, so a page never reads more than its own pros.
 
 Writers: tantivy allows one IndexWriter per index directory (a lock file; another process gets LockBusy). A writer
 is opened per write batch under a thread lock, committed, and dropped once its merges finish, so the app's inline
@@ -30,6 +42,7 @@ this process's commits and at most every RELOAD_SECONDS otherwise, to see other 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import math
 import re
@@ -42,12 +55,11 @@ from pathlib import Path
 from typing import Any
 
 import tantivy
-from tantivy import Document, FieldType, Index, Occur, Order, Query, Searcher
+from tantivy import DocAddress, Document, FieldType, Index, Occur, Order, Query, Searcher
 
-from backend.geo import distance_km
+from backend.geo import EARTH_RADIUS_KM, distance_km
 from backend.matching import ranking
 from backend.matching.adapters.common import (
-    MIN_CANDIDATES,
     NAME_ENTRIES,
     PRO_TEXT_FIELDS,
     REQUEST_TEXT_FIELDS,
@@ -81,45 +93,21 @@ from backend.matching.ports import (
     Sort,
 )
 
-SCHEMA_VERSION = 4  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
+SCHEMA_VERSION = 5  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
 RELOAD_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0  # another process's batch usually commits within milliseconds
 WRITER_HEAP_BYTES = 50_000_000
 ANALYZER = "folding"
 FACET_SIZE = 10_000  # categories of a marketplace: all of them
-# Category ids packed in fast fields (see _category_packs): facets of a place count the pros inside its circle from
-# these, instead of an aggregation over a set of thousands of ids (slow in tantivy: ~6 µs an id).
+# Category ids packed in fast fields (see _category_packs): a place's pros are counted per category from these.
 CATEGORY_PACKS, PACK_SLOTS, PACK_BITS = 4, 3, 21
+PACK_OVERFLOW = 2 ** (PACK_SLOTS * PACK_BITS) - 1  # category_pack_0 of a pro whose ids do not fit: counted apart
+PLACE_FETCH = 1_000  # a place's box with fewer pros is counted from one fetch, a bigger one by an aggregation
 
-# The signal floor (see _signal_floor): steps of the static quality and of recency, and how far below the signals
-# the floor may be. The highest static quality: a 5-star shrunk rating, every lead answered, verified.
-QUALITY_STEP = 0.05
-MAX_QUALITY_STEP = math.ceil((ranking.WEIGHTS.rating + ranking.WEIGHTS.response + ranking.WEIGHTS.verified)
-                             / QUALITY_STEP)
-RECENCY_STEP = 0.05
-SIGNAL_SLACK = QUALITY_STEP + RECENCY_STEP + 1e-4  # + tantivy's f32 scores
-
-
-def _recency_points(days: float) -> float:
-    return ranking.WEIGHTS.recency * ranking.gauss(days, scale=ranking.RECENCY_HALF_DAYS,
-                                                   offset=ranking.RECENCY_OFFSET_DAYS)
-
-
-def _recency_step_days() -> list[float]:
-    """The days of inactivity after which recency is worth one more RECENCY_STEP less (by bisection over
-    ranking.py's own curve, which only falls with time)."""
-    steps = []
-    for level in range(1, round(ranking.WEIGHTS.recency / RECENCY_STEP)):
-        target = ranking.WEIGHTS.recency - level * RECENCY_STEP
-        low, high = 0.0, 100_000.0
-        for _ in range(100):
-            middle = (low + high) / 2
-            low, high = (middle, high) if _recency_points(middle) > target else (low, middle)
-        steps.append(low)
-    return steps
-
-
-RECENCY_STEP_DAYS = _recency_step_days()
+# Best match (module docstring): the first round of candidates, and how many of the best text matches keywords
+# re-rank at most.
+FIRST_ROUND = 100
+RESCORE_WINDOW = 2_000
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
@@ -140,13 +128,12 @@ def _pro_schema() -> tantivy.Schema:
     builder.add_integer_field("category_ids", indexed=True, fast=True)
     for pack in range(CATEGORY_PACKS):  # category ids readable per document (fast_field_values reads one value)
         builder.add_unsigned_field(f"category_pack_{pack}", fast=True)
-    builder.add_boolean_field("category_overflow", fast=True)
     for name in ("lat", "lon", "rating_average", "rating_score", "response_rate", "quality"):
         builder.add_float_field(name, fast=True)
     for name in ("hourly_rate_minor", "rating_count", "radius_km", "last_active"):
         builder.add_integer_field(name, fast=True)
     builder.add_boolean_field("verified", indexed=True, fast=True)
-    builder.add_integer_field("quality_step", indexed=True)  # floor(quality / QUALITY_STEP): the signal floor
+    builder.add_unsigned_field("rating_tiebreak", fast=True)  # _rating_tiebreak: the rating sort's ties in order
     builder.add_integer_field("weekdays", indexed=True)  # date.weekday() of each day with hours
     builder.add_integer_field("blocked", indexed=True)  # date.toordinal() of each blocked date
     builder.add_text_field("suggest", tokenizer_name="raw", index_option="basic")
@@ -214,11 +201,10 @@ def _pro_document(doc: ProDocument) -> Document:
         "tenant_id": doc.tenant_id, "key": _doc_key(doc.tenant_id, doc.pro_id), "pro_id": doc.pro_id,
         "name": doc.name, "headline": doc.headline,
         "skills": list(doc.skills), "category_names": list(doc.category_names), "bio": doc.bio,
-        "category_ids": list(doc.category_ids), "hourly_rate_minor": doc.hourly_rate_minor,
+        "category_ids": sorted(set(doc.category_ids)), "hourly_rate_minor": doc.hourly_rate_minor,
         "rating_average": float(doc.rating_average), "rating_count": doc.rating_count,
         "rating_score": float(doc.rating_score), "radius_km": doc.radius_km, "verified": doc.verified,
         "last_active": _epoch(doc.last_active), "quality": quality,
-        "quality_step": min(MAX_QUALITY_STEP, math.floor(quality / QUALITY_STEP)),
         "weekdays": [WEEKDAY_CODES.index(day) for day in doc.available_days if day in WEEKDAY_CODES],
         "blocked": [date.fromisoformat(day).toordinal() for day in doc.blocked_dates],
         "suggest": suggest_vocabulary(doc), "suggest_name": suggest_names(doc),
@@ -229,27 +215,35 @@ def _pro_document(doc: ProDocument) -> Document:
     if (point := located(doc)) is not None:
         fields["lat"], fields["lon"] = point
     document = Document(**{name: value for name, value in fields.items() if value != []})
-    packs = _category_packs(doc.category_ids)
-    for pack, value in enumerate(packs or []):
+    document.add_unsigned("rating_tiebreak", _rating_tiebreak(doc.rating_count, doc.pro_id))
+    for pack, value in enumerate(_category_packs(doc.category_ids)):
         document.add_unsigned(f"category_pack_{pack}", value)
-    document.add_boolean("category_overflow", packs is None)
     return _with_fingerprint(document, doc.fingerprint)
 
 
-def _category_packs(category_ids: Sequence[int]) -> list[int] | None:
-    """The category ids, PACK_SLOTS to an unsigned integer (PACK_BITS each); None when they do not fit (more than
-    CATEGORY_PACKS * PACK_SLOTS, or an id out of range): facets then count those pros the slow way."""
+def _rating_tiebreak(rating_count: int, pro_id: int) -> int:
+    """Among pros of equal rating, the rating sort's order (more reviews, then the lower id) as one descending
+    number: tantivy orders by one fast field."""
+    return min(rating_count, 2 ** 31 - 1) << 32 | (2 ** 32 - 1 - pro_id)
+
+
+def _category_packs(category_ids: Sequence[int]) -> list[int]:
+    """The category ids, PACK_SLOTS to an unsigned integer (PACK_BITS each, in ascending order, 0 for an empty
+    slot); [PACK_OVERFLOW] when they do not fit (more than CATEGORY_PACKS * PACK_SLOTS, or an id out of range):
+    such pros are counted by an aggregation (_count_categories)."""
     ids = sorted(set(category_ids))
-    if len(ids) > CATEGORY_PACKS * PACK_SLOTS or any(not 0 < id_ < 2 ** PACK_BITS for id_ in ids):
-        return None
+    if len(ids) > CATEGORY_PACKS * PACK_SLOTS or any(not 0 < id_ < 2 ** PACK_BITS - 1 for id_ in ids):
+        return [PACK_OVERFLOW]
     return [sum(id_ << (PACK_BITS * slot) for slot, id_ in enumerate(ids[start:start + PACK_SLOTS]))
             for start in range(0, len(ids), PACK_SLOTS)]
 
 
-def _unpack_categories(packs: Iterable[int | None]) -> list[int]:
-    mask = 2 ** PACK_BITS - 1
-    return [pack >> (PACK_BITS * slot) & mask for pack in packs if pack
-            for slot in range(PACK_SLOTS) if pack >> (PACK_BITS * slot) & mask]
+_SLOT_MASK = 2 ** PACK_BITS - 1
+_LAST_SLOT = PACK_BITS * (PACK_SLOTS - 1)
+
+
+def _unpack(pack: int) -> list[int]:
+    return [id_ for slot in range(PACK_SLOTS) if (id_ := pack >> (PACK_BITS * slot) & _SLOT_MASK)]
 
 
 def _request_document(doc: RequestDocument) -> Document:
@@ -364,31 +358,93 @@ class _Index:
         return [(Occur.Must, self.filter(latitude)), (Occur.Must, self.filter(longitude))]
 
 
-@dataclass(frozen=True, slots=True)
-class _Inside:
-    """A pro within a place's radius, before ranking."""
 
-    address: tantivy.DocAddress
-    text_score: float
-    distance_km: float
-    pro_id: int
+_CATEGORY_TERMS = {"terms": {"field": "category_ids", "size": FACET_SIZE}}
+
+
+def _buckets(aggregation: dict[str, Any]) -> dict[int, int]:
+    return {int(bucket["key"]): int(bucket["doc_count"]) for bucket in aggregation["categories"]["buckets"]}
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """A search's clauses. Its queries are all built by _Index.scoped, so all of them carry the tenant's term."""
+
+    index: _Index
+    tenant_id: int
+    clauses: tuple[tuple[Occur, Query], ...]  # keywords and filters, not the category nor the place
+    category_id: int | None
+
+    def counted(self, *extra: tuple[Occur, Query]) -> Query:
+        """What the category counts count: everything but the category filter."""
+        return self.index.scoped(self.tenant_id, *self.clauses, *extra)
+
+    def matching(self, *extra: tuple[Occur, Query]) -> Query:
+        category = () if self.category_id is None else (
+            (Occur.Must, self.index.filter(Query.term_query(self.index.schema, "category_ids", self.category_id))),)
+        return self.index.scoped(self.tenant_id, *self.clauses, *category, *extra)
 
 
 @dataclass(slots=True)
-class _Candidate:
-    """A pro while ranking: the values best match and the sorts read (ranking.Ranked), from fast fields."""
+class _Row:
+    """A matching pro while ranking: where it is in the index, and what its order needs."""
 
-    address: tantivy.DocAddress
-    text_score: float
-    pro_id: int
-    rating_score: float
-    response_rate: float | None
-    verified: bool
-    last_active: datetime
-    rating_count: int
-    hourly_rate_minor: int
-    distance_km: float | None = None
-    score: float = 0.0
+    address: DocAddress
+    text: float  # text relevance; 1.0 when browsing
+    distance: float | None = None  # from the place, when there is one
+    pro_id: int = 0
+    score: float = 0.0  # best match, or the value sorted on
+
+
+class _Recency:
+    """ranking.py's recency points of a `last_active` fast field value (epoch seconds), once per distinct value."""
+
+    def __init__(self, now: datetime):
+        self.now_us = (now - _EPOCH) // timedelta(microseconds=1)
+        self.known: dict[int, float] = {}
+
+    def __call__(self, seconds: int) -> float:
+        points = self.known.get(seconds)
+        if points is None:
+            # ranking.days_since(_from_epoch(seconds), now), the same float: timedelta.total_seconds() divides the
+            # microseconds by a million
+            days = max(0.0, (self.now_us - seconds * 1_000_000) / 1_000_000 / 86400)
+            points = self.known[seconds] = ranking.WEIGHTS.recency * ranking.gauss(
+                days, scale=ranking.RECENCY_HALF_DAYS, offset=ranking.RECENCY_OFFSET_DAYS)
+        return points
+
+
+def _best_match(text: float, quality: float, recency: float, distance_points: float = 0.0) -> float:
+    """ranking.best_match_score from a pro's stored static quality (its rating, response and verified points,
+    summed in ranking.signal_points' order), so the same float: text + (static + recency) [+ distance]. Rounding
+    is monotonic, so the same sum over upper bounds is an upper bound (the rescoring's ceilings)."""
+    signals = quality + recency
+    return ranking.WEIGHTS.text * text + (signals + distance_points if distance_points else signals)
+
+
+def _distance_points(distance: float) -> float:
+    return ranking.WEIGHTS.distance * ranking.gauss(distance, scale=ranking.DISTANCE_HALF_KM)
+
+
+def _distances(origin: tuple[float, float], lats: list[float], lons: list[float]) -> list[float]:
+    """backend.geo.distance_km from `origin` to each point, the same operations with the origin's part once."""
+    lat1, lon1 = math.radians(origin[0]), math.radians(origin[1])
+    cos1 = math.cos(lat1)
+    radians, sin, cos, asin, sqrt = math.radians, math.sin, math.cos, math.asin, math.sqrt
+    result = []
+    for lat, lon in zip(lats, lons, strict=True):
+        lat2 = radians(lat)
+        h = sin((lat2 - lat1) / 2) ** 2 + cos1 * cos(lat2) * sin((radians(lon) - lon1) / 2) ** 2
+        result.append(EARTH_RADIUS_KM * 2 * asin(sqrt(min(1.0, h))))
+    return result
+
+
+# Sort -> (fast field, order, its type, the tie-break fast field, its order): the Elasticsearch adapter's `sort`.
+_FIELD_SORTS = {
+    Sort.RATING: ("rating_score", Order.Desc, FieldType.Float, "rating_tiebreak", Order.Desc),
+    Sort.PRICE_LOW: ("hourly_rate_minor", Order.Asc, FieldType.Integer, "pro_id", Order.Asc),
+    Sort.PRICE_HIGH: ("hourly_rate_minor", Order.Desc, FieldType.Integer, "pro_id", Order.Asc),
+}
 
 
 class TantivyEngine:
@@ -444,22 +500,14 @@ class TantivyEngine:
         sort = effective_sort(query.sort, query.origin)
         text = index.text_query(PRO_TEXT_FIELDS, query.text)
         clauses = ([(Occur.Must, text)] if text is not None else []) + self._pro_filters(query)
-        category = ([(Occur.Must, index.filter(Query.term_query(index.schema, "category_ids", query.category_id)))]
-                    if query.category_id is not None else [])
+        scope = _Scope(index, tenant_id, tuple(clauses), query.category_id)
         needed = query.offset + query.limit
         if query.origin is not None:
-            return self._search_place(searcher, tenant_id, query, clauses, category, text is not None, sort, now)
-        matching = index.scoped(tenant_id, *clauses, *category)
-        total = index.count(searcher, matching)
-        facets = self._category_counts(searcher, index.scoped(tenant_id, *clauses))
-        if total == 0 or needed == 0:
-            return ProResults(total=total, hits=[], category_counts=facets)
-        if sort is Sort.BEST:
-            candidates = self._best_candidates(searcher, matching, needed, now, text is not None, text, tenant_id)
+            total, facets, ranked = self._search_place(searcher, scope, query, text is not None, sort, needed, now)
         else:
-            candidates = self._sorted_candidates(searcher, matching, needed, sort, tenant_id, clauses + category)
-        page = self._ordered(candidates, sort)[query.offset:needed]
-        return ProResults(total=total, hits=self._pro_hits(searcher, page, sort), category_counts=facets)
+            total, facets, ranked = self._search_everywhere(searcher, scope, text is not None, sort, needed, now)
+        page = ranked[query.offset:needed]
+        return ProResults(total=total, hits=self._pro_hits(searcher, page), category_counts=facets)
 
     def _pro_filters(self, query: ProQuery) -> list[tuple[Occur, Query]]:
         """Every filter of the query except the category and the place (facets leave the category out; the place
@@ -482,222 +530,271 @@ class TantivyEngine:
             clauses.append((Occur.MustNot, Query.term_set_query(schema, "pro_id", sorted(set(query.exclude_ids)))))
         return clauses
 
-    def _category_counts(self, searcher: Searcher, query: Query) -> dict[int, int]:
-        result = searcher.aggregate(query, {"categories": {"terms": {"field": "category_ids", "size": FACET_SIZE}}})
-        return {int(bucket["key"]): int(bucket["doc_count"]) for bucket in result["categories"]["buckets"]}
-
-    def _search_place(self, searcher: Searcher, tenant_id: int, query: ProQuery, clauses: list,
-                      category: list, has_text: bool, sort: Sort, now: datetime) -> ProResults:
-        """Every pro in the place's box, kept when within the radius (and, for instant match, when their own
-        radius reaches the place): exact totals, facets and order."""
-        index = self._pros
-        assert query.origin is not None
-        radius = query.radius_km
-        if query.serves_origin:  # nobody reaches farther than the longest service radius: a smaller box
-            longest = searcher.search(index.scoped(tenant_id, *clauses), limit=1, order_by_field="radius_km",
-                                      order=Order.Desc).hits
-            radius = min(radius, float(longest[0][0])) if longest else 0.0
-        boxed = [*clauses, *index.bbox_clauses(query.origin, radius)]
-        hits = index.every(searcher, index.scoped(tenant_id, *boxed))
-        addresses = [address for _, address in hits]
-        values = self._fast(searcher, addresses, ("lat", "lon", "radius_km", "pro_id"))
-        inside: list[_Inside] = []
-        for (score, address), lat, lon, reach, pro_id in zip(hits, *values.values(), strict=True):
-            distance = distance_km(query.origin, (lat, lon))
-            if distance <= query.radius_km and (not query.serves_origin or distance <= reach):
-                inside.append(_Inside(address, score if has_text else 1.0, distance, int(pro_id)))
-        facets = self._facets_of(searcher, tenant_id, inside)
-        if category:
-            in_category = {_key(address) for _, address in index.every(searcher, index.scoped(
-                tenant_id, *boxed, *category))}
-            inside = [row for row in inside if _key(row.address) in in_category]
-        needed = query.offset + query.limit
-        if sort is Sort.BEST:
-            ranked = self._ordered(self._best_in_place(searcher, inside, needed, now), sort)
+    def _search_everywhere(self, searcher: Searcher, scope: _Scope, has_text: bool, sort: Sort, needed: int,
+                           now: datetime) -> tuple[int, dict[int, int], list[_Row]]:
+        """Without a place: one aggregation (the category counts, and a category's total), then one top-k
+        search (a few for browsing's rounds or a sort's ties)."""
+        keywords = has_text and sort is Sort.BEST
+        aggregations: dict[str, Any] = {"categories": _CATEGORY_TERMS}
+        if keywords:  # the rescoring's bound: the best signals any match has
+            aggregations |= {"quality": {"max": {"field": "quality"}}, "active": {"max": {"field": "last_active"}}}
+        aggregated = searcher.aggregate(scope.counted(), aggregations)
+        facets = _buckets(aggregated)
+        total = None if scope.category_id is None else facets.get(scope.category_id, 0)
+        if total == 0 or (keywords and aggregated["quality"]["value"] is None):  # nothing matches
+            return 0, facets, []
+        if needed == 0:
+            return (total if total is not None else self._pros.count(searcher, scope.matching())), facets, []
+        if sort is not Sort.BEST:
+            ranked, count = self._by_field(searcher, scope, sort, needed, total)
+        elif keywords:
+            best_signals = float(aggregated["quality"]["value"]) + _Recency(now)(int(aggregated["active"]["value"]))
+            ranked, count = self._best_by_text(searcher, scope, needed, now, total, best_signals)
         else:
-            ranked = self._sorted_in_place(searcher, inside, needed, sort, now)
-        page = ranked[query.offset:needed]
-        return ProResults(total=len(inside), hits=self._pro_hits(searcher, page, sort), category_counts=facets)
+            ranked, count = self._best_by_quality(searcher, scope, needed, now, total)
+        return count, facets, ranked
 
-    def _facets_of(self, searcher: Searcher, tenant_id: int, inside: list[_Inside]) -> dict[int, int]:
-        """Pros per category among `inside`, from the packed category ids."""
-        if not inside:
-            return {}
-        names = [f"category_pack_{pack}" for pack in range(CATEGORY_PACKS)] + ["category_overflow"]
-        values = self._fast(searcher, [row.address for row in inside], names)
-        if any(values["category_overflow"]):
-            index = self._pros
-            return self._category_counts(searcher, index.scoped(tenant_id, (Occur.Must, Query.term_set_query(
-                index.schema, "pro_id", sorted(row.pro_id for row in inside)))))
-        counts: dict[int, int] = {}
-        for packs in zip(*(values[name] for name in names[:-1]), strict=True):
-            for category_id in _unpack_categories(packs):
-                counts[category_id] = counts.get(category_id, 0) + 1
-        return counts
-
-    def _best_in_place(self, searcher: Searcher, inside: list[_Inside], needed: int,
-                       now: datetime) -> list[_Candidate]:
-        """Scored exactly: enough of `inside` that the top `needed` are among them. Each pro's ceiling (its text,
-        distance and static quality, plus full recency) orders the scoring, which stops once the next ceiling
-        cannot reach the page."""
-        if not inside or needed == 0:
-            return []
-        qualities = self._fast(searcher, [row.address for row in inside], ("quality",))["quality"]
-        ceilings = [ranking.WEIGHTS.text * row.text_score + quality + ranking.WEIGHTS.recency
-                    + ranking.WEIGHTS.distance * ranking.gauss(row.distance_km, scale=ranking.DISTANCE_HALF_KM)
-                    for row, quality in zip(inside, qualities, strict=True)]
-        order = sorted(range(len(inside)), key=ceilings.__getitem__, reverse=True)
-        scored: list[_Candidate] = []
-        position, batch = 0, max(MIN_CANDIDATES, needed)
-        while position < len(order):
-            chunk = [inside[i] for i in order[position:position + batch]]
-            position += batch
-            candidates = self._candidates(searcher, [(row.text_score, row.address) for row in chunk], now, True)
-            for candidate, row in zip(candidates, chunk, strict=True):
-                candidate.distance_km = row.distance_km
-                candidate.score = ranking.best_match_score(candidate.text_score, candidate, row.distance_km, now)
-            scored += candidates
-            if position < len(order) and len(scored) >= needed:
-                page_floor = sorted((candidate.score for candidate in scored), reverse=True)[needed - 1]
-                if ceilings[order[position]] + 1e-9 < page_floor:
+    def _best_by_text(self, searcher: Searcher, scope: _Scope, needed: int, now: datetime, total: int | None,
+                      best_signals: float) -> tuple[list[_Row], int]:
+        """Keywords' best match (module docstring): up to RESCORE_WINDOW matches by text relevance, scored in that
+        order until the next one's text relevance plus `best_signals` cannot reach the page."""
+        result = searcher.search(scope.matching(), limit=max(RESCORE_WINDOW, needed), count=total is None)
+        hits = result.hits
+        recency = _Recency(now)
+        rows: list[_Row] = []
+        floor = -math.inf  # the page's last score so far
+        position, take = 0, max(FIRST_ROUND, 4 * needed)
+        while position < len(hits):
+            chunk = hits[position:position + take]
+            position += len(chunk)
+            rows = self._top(rows + self._scored(searcher, chunk, recency, floor), needed)
+            if len(rows) >= needed:
+                floor = rows[-1].score
+                if position < len(hits) and _best_match(hits[position][0], best_signals, 0.0) < floor:
                     break
-            batch *= 4
-        return scored
+            take *= 4
+        return rows, (result.count if total is None else total)
 
-    def _sorted_in_place(self, searcher: Searcher, inside: list[_Inside], needed: int, sort: Sort,
-                         now: datetime) -> list[_Candidate]:
-        """Distance, rating or price order of `inside`, read from fast fields; candidates built for the page."""
-        if sort is Sort.DISTANCE:
-            order = sorted(range(len(inside)), key=lambda i: (inside[i].distance_km, inside[i].pro_id))
-        else:
-            addresses = [row.address for row in inside]
-            if sort is Sort.RATING:
-                values = self._fast(searcher, addresses, ("rating_score", "rating_count"))
-                keys = [(-score, -count, row.pro_id) for score, count, row in zip(
-                    values["rating_score"], values["rating_count"], inside, strict=True)]
-            else:
-                sign = 1 if sort is Sort.PRICE_LOW else -1
-                rates = self._fast(searcher, addresses, ("hourly_rate_minor",))["hourly_rate_minor"]
-                keys = [(sign * rate, row.pro_id) for rate, row in zip(rates, inside, strict=True)]
-            order = sorted(range(len(inside)), key=keys.__getitem__)
-        chosen = [inside[i] for i in order[:needed]]
-        candidates = self._candidates(searcher, [(row.text_score, row.address) for row in chosen], now, True)
-        for candidate, row in zip(candidates, chosen, strict=True):
-            candidate.distance_km = row.distance_km
-        return candidates
-
-    def _best_candidates(self, searcher: Searcher, matching: Query, needed: int, now: datetime,
-                         has_text: bool, text: Query | None, tenant_id: int) -> list[_Candidate]:
-        """Enough candidates that the top `needed` by best match are among them (module docstring)."""
-        index = self._pros
-        # Phase one: tantivy orders by text relevance plus a floor of the signals (within SIGNAL_SLACK of them).
-        ordered = Query.boolean_query([(Occur.Must, Query.boost_query(matching, ranking.WEIGHTS.text)),
-                                       *self._signal_floor(now)])
-        fetch = max(MIN_CANDIDATES, needed)
+    def _best_by_quality(self, searcher: Searcher, scope: _Scope, needed: int, now: datetime,
+                         total: int | None) -> tuple[list[_Row], int]:
+        """Browsing's best match, exactly (module docstring): rounds of the matches with the highest static quality
+        until no pro left out can reach the page."""
+        recency = _Recency(now)
+        take = max(FIRST_ROUND, 4 * needed)
         while True:
-            result = searcher.search(ordered, limit=fetch, count=True)
-            keyed = [(1.0, address) for _, address in result.hits]
-            if has_text:
-                assert text is not None
-                keyed = self._text_scores(searcher, tenant_id, text, keyed)
-            candidates = self._candidates(searcher, keyed, now, True)
-            for candidate in candidates:
-                candidate.score = ranking.best_match_score(candidate.text_score, candidate, None, now)
-            if len(keyed) >= result.count:
-                return candidates
-            # No pro left out can score more than the last one fetched plus the floor's slack.
-            ceiling = result.hits[-1][0] + (0.0 if has_text else ranking.WEIGHTS.text) + SIGNAL_SLACK
-            page_floor = sorted((candidate.score for candidate in candidates), reverse=True)[needed - 1]
-            if ceiling < page_floor:
-                return candidates
-            fetch *= 4
-
-    def _signal_floor(self, now: datetime) -> list[tuple[Occur, Query]]:
-        """Optional clauses whose scores add up to a floor of a pro's signals, at most SIGNAL_SLACK below them:
-        the static quality in QUALITY_STEP steps (an indexed step number), recency in RECENCY_STEP steps (last
-        active after the day each step is lost)."""
-        schema = self._pros.schema
-        clauses = [(Occur.Should, Query.const_score_query(Query.term_query(schema, "quality_step", step),
-                                                          step * QUALITY_STEP))
-                   for step in range(1, MAX_QUALITY_STEP + 1)]
-        now_seconds = _epoch(now)
-        for days in RECENCY_STEP_DAYS:
-            since = math.floor(now_seconds - days * 86400)
-            clauses.append((Occur.Should, Query.const_score_query(Query.range_query(
-                schema, "last_active", FieldType.Integer, since, None, include_lower=False), RECENCY_STEP)))
-        return clauses
-
-    def _text_scores(self, searcher: Searcher, tenant_id: int, text: Query,
-                     keyed: list[tuple[float, tantivy.DocAddress]]) -> list[tuple[float, tantivy.DocAddress]]:
-        """The text relevance alone (BM25) of the fetched pros: phase one's scores include the signals' floor."""
-        index = self._pros
-        pro_ids = self._fast(searcher, [address for _, address in keyed], ("pro_id",))["pro_id"]
-        relevant = searcher.search(index.scoped(tenant_id, (Occur.Must, text), (Occur.Must, index.filter(
-            Query.term_set_query(index.schema, "pro_id", sorted(set(pro_ids)))))), limit=len(keyed), count=False)
-        scores = {_key(address): score for score, address in relevant.hits}
-        return [(scores[_key(address)], address) for _, address in keyed]
-
-    def _sorted_candidates(self, searcher: Searcher, matching: Query, needed: int, sort: Sort, tenant_id: int,
-                           clauses: list) -> list[_Candidate]:
-        """The first `needed` by a sort field, plus every pro tied with the last of them (pro id breaks ties)."""
-        index = self._pros
-        field, order = {Sort.RATING: ("rating_score", Order.Desc), Sort.PRICE_LOW: ("hourly_rate_minor", Order.Asc),
-                        Sort.PRICE_HIGH: ("hourly_rate_minor", Order.Desc)}[sort]
-        field_type = FieldType.Float if field == "rating_score" else FieldType.Integer
-        result = searcher.search(matching, limit=needed, count=True, order_by_field=field, order=order)
-        keyed = [(0.0, address) for _, address in result.hits]
-        if len(keyed) < result.count:
-            boundary = result.hits[-1][0]
-            ties = index.every(searcher, index.scoped(tenant_id, *clauses, (Occur.Must, index.filter(
-                Query.range_query(index.schema, field, field_type, boundary, boundary)))))
-            seen = {_key(address) for _, address in keyed}
-            keyed += [(0.0, address) for _, address in ties if _key(address) not in seen]
-        return self._candidates(searcher, keyed, None, False)
-
-    def _candidates(self, searcher: Searcher, keyed: list[tuple[float, tantivy.DocAddress]], now: datetime | None,
-                    has_text: bool) -> list[_Candidate]:
-        addresses = [address for _, address in keyed]
-        values = self._fast(searcher, addresses, ("pro_id", "rating_score", "response_rate", "verified",
-                                                  "last_active", "rating_count", "hourly_rate_minor"))
-        return [
-            _Candidate(address=address, text_score=score if has_text else 1.0, pro_id=int(pro_id),
-                       rating_score=float(rating_score), response_rate=response_rate, verified=bool(verified),
-                       last_active=_from_epoch(last_active), rating_count=int(rating_count),
-                       hourly_rate_minor=int(hourly_rate))
-            for (score, address), pro_id, rating_score, response_rate, verified, last_active, rating_count,
-            hourly_rate in zip(keyed, *values.values(), strict=True)]
+            result = searcher.search(scope.matching(), limit=take, count=total is None, order_by_field="quality",
+                                     order=Order.Desc)
+            total = result.count if total is None else total
+            hits = result.hits
+            rows = self._top(self._scored(searcher, [(1.0, address) for _, address in hits], recency), needed)
+            if len(hits) >= total or len(hits) < take:
+                break
+            # No pro left out has a higher static quality than the last one fetched, nor more than full recency.
+            ceiling = _best_match(1.0, float(hits[-1][0]), ranking.WEIGHTS.recency)
+            if len(rows) >= needed and ceiling < rows[-1].score:
+                break
+            take *= 4
+        return rows, total
 
     @staticmethod
-    def _fast(searcher: Searcher, addresses: list[tantivy.DocAddress], names: Sequence[str]) -> dict[str, list]:
+    def _scored(searcher: Searcher, hits: list[tuple[float, DocAddress]], recency: _Recency,
+                floor: float = -math.inf) -> list[_Row]:
+        """(text relevance, address) -> rows scored by best match without a place; not those that cannot reach
+        `floor` (the page's last score so far) even with full recency."""
+        addresses = [address for _, address in hits]
+        quality = searcher.fast_field_values("quality", addresses)
+        if floor > -math.inf:
+            full = ranking.WEIGHTS.recency
+            kept = [i for i, ((text, _), points) in enumerate(zip(hits, quality, strict=True))
+                    if _best_match(text, points, full) >= floor]
+            hits, quality, addresses = [hits[i] for i in kept], [quality[i] for i in kept], [addresses[i] for i in kept]
+        if not addresses:
+            return []
+        active = searcher.fast_field_values("last_active", addresses)
+        pro_ids = searcher.fast_field_values("pro_id", addresses)
+        return [_Row(address, text, pro_id=pro_id, score=_best_match(text, points, recency(seconds)))
+                for (text, address), points, seconds, pro_id in zip(hits, quality, active, pro_ids, strict=True)]
+
+    @staticmethod
+    def _top(rows: list[_Row], needed: int) -> list[_Row]:
+        """Best match's order (the pro id breaks ties, as in the Elasticsearch adapter), the first `needed`."""
+        return heapq.nsmallest(needed, rows, key=lambda row: (-row.score, row.pro_id))
+
+    def _by_field(self, searcher: Searcher, scope: _Scope, sort: Sort, needed: int,
+                  total: int | None) -> tuple[list[_Row], int]:
+        """The first `needed` by a sort field; the pros tied with the last of them come in tie-break order."""
+        index = self._pros
+        field, order, field_type, tiebreak, tie_order = _FIELD_SORTS[sort]
+        result = searcher.search(scope.matching(), limit=needed, count=total is None, order_by_field=field,
+                                 order=order)
+        hits = result.hits
+        addresses = [address for _, address in hits]
+        if len(hits) == needed:  # more pros may share the last value: the tie-break field picks among them all
+            boundary = hits[-1][0]
+            addresses = [address for value, address in hits if value != boundary]
+            tied = index.filter(Query.range_query(index.schema, field, field_type, boundary, boundary))
+            addresses += [address for _, address in searcher.search(
+                scope.matching((Occur.Must, tied)), limit=needed - len(addresses), count=False,
+                order_by_field=tiebreak, order=tie_order).hits]
+        rows = self._sorted(searcher, [_Row(address, 0.0) for address in addresses], sort)
+        return rows, (result.count if total is None else total)
+
+    @staticmethod
+    def _sorted(searcher: Searcher, rows: list[_Row], sort: Sort) -> list[_Row]:
+        """The Elasticsearch adapter's `sort` clauses, in Python: the value (kept as the row's score), then the
+        pro id (for the rating, the number of reviews first)."""
+        addresses = [row.address for row in rows]
+        pro_ids = searcher.fast_field_values("pro_id", addresses) if rows else []
+        if sort is Sort.DISTANCE:
+            values: list[Any] = [row.distance for row in rows]
+            keys = [(value, pro_id) for value, pro_id in zip(values, pro_ids, strict=True)]
+        elif sort is Sort.RATING:
+            values = searcher.fast_field_values("rating_score", addresses) if rows else []
+            counts = searcher.fast_field_values("rating_count", addresses) if rows else []
+            keys = [(-value, -count, pro_id) for value, count, pro_id in zip(values, counts, pro_ids, strict=True)]
+        else:
+            values = searcher.fast_field_values("hourly_rate_minor", addresses) if rows else []
+            sign = 1 if sort is Sort.PRICE_LOW else -1
+            keys = [(sign * value, pro_id) for value, pro_id in zip(values, pro_ids, strict=True)]
+        for row, value, pro_id in zip(rows, values, pro_ids, strict=True):
+            row.score, row.pro_id = float(value), pro_id
+        return [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
+
+    def _search_place(self, searcher: Searcher, scope: _Scope, query: ProQuery, has_text: bool, sort: Sort,
+                      needed: int, now: datetime) -> tuple[int, dict[int, int], list[_Row]]:
+        """Every pro in the place's box, kept when within the radius (and, for instant match, when their own
+        radius reaches the place): exact totals, category counts and order (module docstring)."""
+        assert query.origin is not None
+        index = self._pros
+        reach = query.radius_km
+        if query.serves_origin:  # nobody reaches farther than the longest service radius: a smaller box
+            longest = searcher.search(scope.counted(), limit=1, order_by_field="radius_km", order=Order.Desc).hits
+            reach = min(reach, float(longest[0][0])) if longest else 0.0
+        box = tuple(index.bbox_clauses(query.origin, reach))
+        first = searcher.search(scope.counted(*box), limit=PLACE_FETCH, count=True)
+        if first.count < PLACE_FETCH:  # the whole box at once: counted here
+            inside, _ = self._split(searcher, first.hits, query, has_text)
+            facets, members = self._categories(searcher, scope, [row.address for row in inside])
+            if scope.category_id is not None:
+                inside = [row for row, member in zip(inside, members, strict=True) if member]
+        else:  # counted by an aggregation over the box, less its pros outside the circle
+            facets = _buckets(searcher.aggregate(scope.counted(*box), {"categories": _CATEGORY_TERMS}))
+            hits = searcher.search(scope.counted(*box), limit=first.count, count=False).hits
+            inside, outside = self._split(searcher, hits, query, has_text)
+            for category_id, count in self._categories(searcher, scope, outside)[0].items():
+                facets[category_id] -= count
+            facets = {category_id: count for category_id, count in facets.items() if count}
+            if scope.category_id is not None:
+                in_box = searcher.search(scope.matching(*box), limit=first.count, count=False).hits
+                in_category = {_key(address) for _, address in in_box}
+                inside = [row for row in inside if _key(row.address) in in_category]
+        if sort is Sort.BEST:
+            ranked = self._best_in_place(searcher, inside, needed, now)
+        else:
+            ranked = self._sorted(searcher, inside, sort)[:needed]
+        return len(inside), facets, ranked
+
+    @staticmethod
+    def _split(searcher: Searcher, hits: list[tuple[float, DocAddress]], query: ProQuery,
+               has_text: bool) -> tuple[list[_Row], list[DocAddress]]:
+        """Box hits -> (rows within the radius, with their distance; the addresses of the others)."""
+        assert query.origin is not None
+        addresses = [address for _, address in hits]
+        if not addresses:
+            return [], []
+        distances = _distances(query.origin, searcher.fast_field_values("lat", addresses),
+                               searcher.fast_field_values("lon", addresses))
+        reaches = (searcher.fast_field_values("radius_km", addresses) if query.serves_origin
+                   else [math.inf] * len(addresses))
+        inside, outside = [], []
+        for (score, address), distance, own in zip(hits, distances, reaches, strict=True):
+            if distance <= query.radius_km and distance <= own:
+                inside.append(_Row(address, score if has_text else 1.0, distance))
+            else:
+                outside.append(address)
+        return inside, outside
+
+    def _categories(self, searcher: Searcher, scope: _Scope,
+                    addresses: list[DocAddress]) -> tuple[dict[int, int], list[bool]]:
+        """Pros per category among `addresses`, and which of them are in the query's category: from the packed
+        category ids (_category_packs); pros whose ids did not fit are asked of the index by their ids."""
+        counts: dict[int, int] = {}
+        if not addresses:
+            return counts, []
+        packs = searcher.fast_field_values("category_pack_0", addresses)
+        ids = [_unpack(pack) if pack and pack != PACK_OVERFLOW else [] for pack in packs]
+        overflow = [position for position, pack in enumerate(packs) if pack == PACK_OVERFLOW]
+        full = [position for position, pack in enumerate(packs)  # a full pack: the next one may hold more
+                if pack and pack != PACK_OVERFLOW and pack >> _LAST_SLOT]
+        for pack_number in range(1, CATEGORY_PACKS):
+            if not full:
+                break
+            more = searcher.fast_field_values(f"category_pack_{pack_number}", [addresses[i] for i in full])
+            for position, pack in zip(full, more, strict=True):
+                ids[position] += _unpack(pack) if pack else []
+            full = [position for position, pack in zip(full, more, strict=True) if pack and pack >> _LAST_SLOT]
+        wanted = scope.category_id
+        members = [wanted in mine for mine in ids]
+        for mine in ids:
+            for category_id in mine:
+                counts[category_id] = counts.get(category_id, 0) + 1
+        if overflow:
+            index = self._pros
+            pro_ids = searcher.fast_field_values("pro_id", [addresses[i] for i in overflow])
+            theirs = (Occur.Must, Query.term_set_query(index.schema, "pro_id", sorted(pro_ids)))
+            aggregated = searcher.aggregate(index.scoped(scope.tenant_id, theirs), {"categories": _CATEGORY_TERMS})
+            for category_id, count in _buckets(aggregated).items():
+                counts[category_id] = counts.get(category_id, 0) + count
+            if wanted is not None:
+                category = (Occur.Must, index.filter(Query.term_query(index.schema, "category_ids", wanted)))
+                found = searcher.search(index.scoped(scope.tenant_id, theirs, category), limit=len(overflow),
+                                        count=False).hits
+                in_category = set(searcher.fast_field_values("pro_id", [address for _, address in found])
+                                  if found else [])
+                for position, pro_id in zip(overflow, pro_ids, strict=True):
+                    members[position] = pro_id in in_category
+        return counts, members
+
+    @staticmethod
+    def _best_in_place(searcher: Searcher, rows: list[_Row], needed: int, now: datetime) -> list[_Row]:
+        """Best match among `rows`, exactly: each pro's ceiling (text, distance and static quality, plus full
+        recency) orders the scoring, which stops once the next ceiling cannot reach the page."""
+        if not rows or needed == 0:
+            return []
+        quality = searcher.fast_field_values("quality", [row.address for row in rows])
+        near = [_distance_points(row.distance) for row in rows]  # type: ignore[arg-type]
+        ceilings = [_best_match(row.text, points, ranking.WEIGHTS.recency, distance_points)
+                    for row, points, distance_points in zip(rows, quality, near, strict=True)]
+        order = sorted(range(len(rows)), key=ceilings.__getitem__, reverse=True)
+        recency = _Recency(now)
+        scored: list[_Row] = []
+        position, take = 0, max(FIRST_ROUND, 4 * needed)
+        while position < len(order):
+            chunk = order[position:position + take]
+            position += len(chunk)
+            addresses = [rows[i].address for i in chunk]
+            active = searcher.fast_field_values("last_active", addresses)
+            pro_ids = searcher.fast_field_values("pro_id", addresses)
+            for i, seconds, pro_id in zip(chunk, active, pro_ids, strict=True):
+                row = rows[i]
+                row.pro_id, row.score = pro_id, _best_match(row.text, quality[i], recency(seconds), near[i])
+                scored.append(row)
+            if position < len(order) and len(scored) >= needed:
+                if ceilings[order[position]] < heapq.nlargest(needed, (row.score for row in scored))[-1]:
+                    break
+            take *= 4
+        return TantivyEngine._top(scored, needed)
+
+    @staticmethod
+    def _fast(searcher: Searcher, addresses: list[DocAddress], names: Sequence[str]) -> dict[str, list]:
         if not addresses:
             return {name: [] for name in names}
         return {name: searcher.fast_field_values(name, addresses) for name in names}
 
     @staticmethod
-    def _ordered(candidates: list[_Candidate], sort: Sort) -> list[_Candidate]:
-        """The Elasticsearch adapter's `sort` clauses, in Python: the value, then the pro id."""
-        if sort is Sort.DISTANCE:
-            key: Callable[[_Candidate], tuple] = lambda c: (c.distance_km, c.pro_id)  # noqa: E731
-        elif sort is Sort.RATING:
-            key = lambda c: (-c.rating_score, -c.rating_count, c.pro_id)  # noqa: E731
-        elif sort is Sort.PRICE_LOW:
-            key = lambda c: (c.hourly_rate_minor, c.pro_id)  # noqa: E731
-        elif sort is Sort.PRICE_HIGH:
-            key = lambda c: (-c.hourly_rate_minor, c.pro_id)  # noqa: E731
-        else:
-            key = lambda c: (-c.score, c.pro_id)  # noqa: E731
-        return sorted(candidates, key=key)
-
-    @staticmethod
-    def _pro_hits(searcher: Searcher, page: list[_Candidate], sort: Sort) -> list[ProHit]:
-        hits = []
-        for candidate in page:
-            doc = pro_from_source(json.loads(searcher.doc(candidate.address)["source"][0]))
-            score = {Sort.DISTANCE: candidate.distance_km, Sort.RATING: candidate.rating_score,
-                     Sort.PRICE_LOW: float(candidate.hourly_rate_minor),
-                     Sort.PRICE_HIGH: float(candidate.hourly_rate_minor)}.get(sort, candidate.score)
-            hits.append(ProHit(doc=doc, score=float(score), distance_km=candidate.distance_km))
-        return hits
+    def _pro_hits(searcher: Searcher, page: list[_Row]) -> list[ProHit]:
+        return [ProHit(doc=pro_from_source(json.loads(searcher.doc(row.address)["source"][0])),
+                       score=float(row.score), distance_km=row.distance) for row in page]
 
     # -- requests -----------------------------------------------------------------------------------------------
 
