@@ -352,8 +352,8 @@ def test_sorted_pages_without_a_place_take_ties_in_pro_id_order(engine):
 def test_best_match_without_a_place_is_exact_beyond_the_first_candidates(engine):
     # 210 well-rated pros who have not been active for months, then 50 rated a little lower but active today:
     # recency lifts the latter above the former, although the static quality puts them last. The first round of
-    # candidates (MIN_CANDIDATES, by quality or by text relevance) holds none of them; the page must still be the
-    # exact top by ranking.py.
+    # candidates (tantivy: FIRST_ROUND, by quality or by text relevance) holds none of them; the page must still be
+    # the exact top by ranking.py.
     away, today = NOW - timedelta(days=200), NOW - timedelta(hours=3)
     docs = [pro(i, rating_score=4.0 + (i % 10) / 100, response_rate=0.5, last_active=away) for i in range(1, 211)]
     docs += [pro(i, rating_score=3.2 + (i % 10) / 100, response_rate=0.5, last_active=today, verified=i % 7 == 0)

@@ -39,9 +39,6 @@ PREFIX_MIN_LETTERS = 3  # the last word matches as a prefix from this length ("p
 FUZZY_ONE_FROM, FUZZY_TWO_FROM = 4, 8
 ES_FUZZINESS = f"AUTO:{FUZZY_ONE_FROM},{FUZZY_TWO_FROM}"
 
-# Phase one of best match: at least this many candidates are ranked exactly (see the tantivy adapter).
-MIN_CANDIDATES = 50
-
 SUGGEST_SEPARATOR = "\x1f"
 SUGGEST_MIN_LETTERS = 3  # headline words shorter than this are not worth suggesting
 

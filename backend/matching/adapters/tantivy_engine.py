@@ -4,9 +4,10 @@ Tenant isolation: every document carries `tenant_id`, and every query, count, ag
 through `_Index.scoped`, which adds a required term on it; nothing else builds a top-level query. Writes replace and
 delete documents by their `key`, which is the tenant and the id in one integer (`_doc_key`).
 
-A search of pros is at most a few passes over the matches, each in Rust: an aggregation (the category counts, which
-also give the total of a category), a top-k search, and for a place the hits of its box. Python only sees the
-candidates of the page and, for a place, the pros in its box.
+A search of pros is a few passes over the matches, each in Rust: an aggregation (the category counts), which runs in a
+worker thread beside a top-k search with the total (tantivy releases the GIL: two cores overlap them), or for a
+place the hits of its box. Python reads fast fields of the candidates it ranks and of a place's box, and the stored
+documents of the page only.
 
 Geography: tantivy has no geo type. A place filter is a lat/lon bounding box over fast fields (two range queries),
 then the exact haversine distance (backend.geo.distance_km) of every box hit decides; so a pro in the box's corner
@@ -45,10 +46,12 @@ import contextlib
 import heapq
 import json
 import math
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -358,8 +361,27 @@ class _Index:
         return [(Occur.Must, self.filter(latitude)), (Occur.Must, self.filter(longitude))]
 
 
-
 _CATEGORY_TERMS = {"terms": {"field": "category_ids", "size": FACET_SIZE}}
+
+
+class _Beside:
+    """Worker threads for a search's aggregation, which runs beside its top-k pass: tantivy releases the GIL while
+    it searches, so with two cores a search takes the longer pass's time, not both (Elasticsearch likewise searches
+    a request's shards at once). Recreated in a forked child (a prefork Celery worker inherits no threads)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
+
+    def __call__(self, call: Callable[..., Any], *args: Any) -> Future:
+        with self.lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="tantivy")
+            return self.pool.submit(call, *args)
+
+
+_beside = _Beside()
+os.register_at_fork(after_in_child=_beside.__init__)
 
 
 def _buckets(aggregation: dict[str, Any]) -> dict[int, int]:
@@ -416,10 +438,10 @@ class _Recency:
 
 def _best_match(text: float, quality: float, recency: float, distance_points: float = 0.0) -> float:
     """ranking.best_match_score from a pro's stored static quality (its rating, response and verified points,
-    summed in ranking.signal_points' order), so the same float: text + (static + recency) [+ distance]. Rounding
-    is monotonic, so the same sum over upper bounds is an upper bound (the rescoring's ceilings)."""
-    signals = quality + recency
-    return ranking.WEIGHTS.text * text + (signals + distance_points if distance_points else signals)
+    summed in ranking.signal_points' order), so the same float: text + ((static + recency) + distance); without a
+    place, adding 0.0 changes nothing. Rounding is monotonic, so the same sum over upper bounds is an upper bound
+    (the rescoring's ceilings)."""
+    return ranking.WEIGHTS.text * text + ((quality + recency) + distance_points)
 
 
 def _distance_points(distance: float) -> float:
@@ -532,35 +554,37 @@ class TantivyEngine:
 
     def _search_everywhere(self, searcher: Searcher, scope: _Scope, has_text: bool, sort: Sort, needed: int,
                            now: datetime) -> tuple[int, dict[int, int], list[_Row]]:
-        """Without a place: one aggregation (the category counts, and a category's total), then one top-k
-        search (a few for browsing's rounds or a sort's ties)."""
+        """Without a place: the category counts (an aggregation, beside the rest) and one top-k search with the
+        total (a few for browsing's rounds or a sort's ties)."""
         keywords = has_text and sort is Sort.BEST
         aggregations: dict[str, Any] = {"categories": _CATEGORY_TERMS}
         if keywords:  # the rescoring's bound: the best signals any match has
             aggregations |= {"quality": {"max": {"field": "quality"}}, "active": {"max": {"field": "last_active"}}}
-        aggregated = searcher.aggregate(scope.counted(), aggregations)
-        facets = _buckets(aggregated)
-        total = None if scope.category_id is None else facets.get(scope.category_id, 0)
-        if total == 0 or (keywords and aggregated["quality"]["value"] is None):  # nothing matches
-            return 0, facets, []
-        if needed == 0:
-            return (total if total is not None else self._pros.count(searcher, scope.matching())), facets, []
-        if sort is not Sort.BEST:
-            ranked, count = self._by_field(searcher, scope, sort, needed, total)
-        elif keywords:
-            best_signals = float(aggregated["quality"]["value"]) + _Recency(now)(int(aggregated["active"]["value"]))
-            ranked, count = self._best_by_text(searcher, scope, needed, now, total, best_signals)
-        else:
-            ranked, count = self._best_by_quality(searcher, scope, needed, now, total)
-        return count, facets, ranked
+        counting = _beside(searcher.aggregate, scope.counted(), aggregations)
+        try:
+            if needed == 0:
+                ranked, total = [], self._pros.count(searcher, scope.matching())
+            elif sort is not Sort.BEST:
+                ranked, total = self._by_field(searcher, scope, sort, needed)
+            elif keywords:
+                ranked, total = self._best_by_text(searcher, scope, needed, now, counting)
+            else:
+                ranked, total = self._best_by_quality(searcher, scope, needed, now)
+        finally:
+            aggregated = counting.result()
+        return total, _buckets(aggregated), ranked
 
-    def _best_by_text(self, searcher: Searcher, scope: _Scope, needed: int, now: datetime, total: int | None,
-                      best_signals: float) -> tuple[list[_Row], int]:
+    def _best_by_text(self, searcher: Searcher, scope: _Scope, needed: int, now: datetime,
+                      counting: Future) -> tuple[list[_Row], int]:
         """Keywords' best match (module docstring): up to RESCORE_WINDOW matches by text relevance, scored in that
-        order until the next one's text relevance plus `best_signals` cannot reach the page."""
-        result = searcher.search(scope.matching(), limit=max(RESCORE_WINDOW, needed), count=total is None)
+        order until the next one's text relevance plus the best signals of any match cannot reach the page."""
+        result = searcher.search(scope.matching(), limit=max(RESCORE_WINDOW, needed), count=True)
         hits = result.hits
+        if not hits:
+            return [], result.count
         recency = _Recency(now)
+        aggregated = counting.result()
+        best_signals = float(aggregated["quality"]["value"]) + recency(int(aggregated["active"]["value"]))
         rows: list[_Row] = []
         floor = -math.inf  # the page's last score so far
         position, take = 0, max(FIRST_ROUND, 4 * needed)
@@ -573,14 +597,15 @@ class TantivyEngine:
                 if position < len(hits) and _best_match(hits[position][0], best_signals, 0.0) < floor:
                     break
             take *= 4
-        return rows, (result.count if total is None else total)
+        return rows, result.count
 
-    def _best_by_quality(self, searcher: Searcher, scope: _Scope, needed: int, now: datetime,
-                         total: int | None) -> tuple[list[_Row], int]:
+    def _best_by_quality(self, searcher: Searcher, scope: _Scope, needed: int,
+                         now: datetime) -> tuple[list[_Row], int]:
         """Browsing's best match, exactly (module docstring): rounds of the matches with the highest static quality
         until no pro left out can reach the page."""
         recency = _Recency(now)
         take = max(FIRST_ROUND, 4 * needed)
+        total: int | None = None
         while True:
             result = searcher.search(scope.matching(), limit=take, count=total is None, order_by_field="quality",
                                      order=Order.Desc)
@@ -620,13 +645,11 @@ class TantivyEngine:
         """Best match's order (the pro id breaks ties, as in the Elasticsearch adapter), the first `needed`."""
         return heapq.nsmallest(needed, rows, key=lambda row: (-row.score, row.pro_id))
 
-    def _by_field(self, searcher: Searcher, scope: _Scope, sort: Sort, needed: int,
-                  total: int | None) -> tuple[list[_Row], int]:
+    def _by_field(self, searcher: Searcher, scope: _Scope, sort: Sort, needed: int) -> tuple[list[_Row], int]:
         """The first `needed` by a sort field; the pros tied with the last of them come in tie-break order."""
         index = self._pros
         field, order, field_type, tiebreak, tie_order = _FIELD_SORTS[sort]
-        result = searcher.search(scope.matching(), limit=needed, count=total is None, order_by_field=field,
-                                 order=order)
+        result = searcher.search(scope.matching(), limit=needed, count=True, order_by_field=field, order=order)
         hits = result.hits
         addresses = [address for _, address in hits]
         if len(hits) == needed:  # more pros may share the last value: the tie-break field picks among them all
@@ -637,7 +660,7 @@ class TantivyEngine:
                 scope.matching((Occur.Must, tied)), limit=needed - len(addresses), count=False,
                 order_by_field=tiebreak, order=tie_order).hits]
         rows = self._sorted(searcher, [_Row(address, 0.0) for address in addresses], sort)
-        return rows, (result.count if total is None else total)
+        return rows, result.count
 
     @staticmethod
     def _sorted(searcher: Searcher, rows: list[_Row], sort: Sort) -> list[_Row]:
@@ -678,9 +701,12 @@ class TantivyEngine:
             if scope.category_id is not None:
                 inside = [row for row, member in zip(inside, members, strict=True) if member]
         else:  # counted by an aggregation over the box, less its pros outside the circle
-            facets = _buckets(searcher.aggregate(scope.counted(*box), {"categories": _CATEGORY_TERMS}))
-            hits = searcher.search(scope.counted(*box), limit=first.count, count=False).hits
-            inside, outside = self._split(searcher, hits, query, has_text)
+            counting = _beside(searcher.aggregate, scope.counted(*box), {"categories": _CATEGORY_TERMS})
+            try:
+                hits = searcher.search(scope.counted(*box), limit=first.count, count=False).hits
+                inside, outside = self._split(searcher, hits, query, has_text)
+            finally:
+                facets = _buckets(counting.result())
             for category_id, count in self._categories(searcher, scope, outside)[0].items():
                 facets[category_id] -= count
             facets = {category_id: count for category_id, count in facets.items() if count}
