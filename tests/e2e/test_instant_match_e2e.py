@@ -51,6 +51,8 @@ def test_a_new_request_notifies_the_matched_pros(new_context, app):
     # the keyword box narrows the inbox to what it finds among the pro's leads
     pro.get_by_label("Search your leads").fill(tag)
     pro.get_by_role("button", name="Search", exact=True).click()
+    # the answer has arrived when the search offers to be cleared (the box is redrawn with the search then)
+    expect(pro.get_by_role("button", name="Clear")).to_be_visible()
     expect(pro.locator(".lead-card")).to_have_count(1)
     expect(pro.locator(".lead-card", has_text=title)).to_be_visible()
     pro.get_by_label("Search your leads").fill(f"nothing{tag}")
