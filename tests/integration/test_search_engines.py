@@ -155,8 +155,8 @@ def test_a_hit_carries_the_whole_document(engine):
 def test_keywords_forgive_typos_and_match_prefixes(engine):
     engine.upsert_pros([
         pro(1, headline="Emergency plumber", skills=["Pipe repair"], category_names=["Plumbing"]),
-        pro(2, headline="Licensed electrician", skills=["Wiring"], category_names=["Electrical"]),
-        pro(3, headline="Garden design", skills=["Hedges"], category_names=["Gardening"]),
+        pro(2, headline="Licensed electrician", skills=["Wiring"], category_names=["Electrical"], category_ids=[2]),
+        pro(3, headline="Garden design", skills=["Hedges"], category_names=["Gardening"], category_ids=[3, 1]),
     ])
     assert ids(engine.search_pros(T1, q(text="plumbr"))) == [1]  # one edit from 4 letters
     assert ids(engine.search_pros(T1, q(text="elektrican"))) == [2]  # two edits from 8 letters
@@ -166,6 +166,10 @@ def test_keywords_forgive_typos_and_match_prefixes(engine):
     assert ids(engine.search_pros(T1, q(text="plumber for pipe"))) == [1]  # stop words do not have to match
     assert ids(engine.search_pros(T1, q(text="gar"))) == [3]
     assert engine.search_pros(T1, q(text="xylophone")).total == 0
+    # The category counts count the same matches (typos and prefixes included), whatever the category filter.
+    typo = engine.search_pros(T1, q(text="elektrican", category_id=1))
+    assert typo.total == 0 and typo.category_counts == {2: 1}
+    assert engine.search_pros(T1, q(text="gar", category_id=3)).category_counts == {1: 1, 3: 1}
 
 
 def test_every_word_must_match_somewhere(engine):

@@ -6,7 +6,10 @@ delete documents by their `key`, which is the tenant and the id in one integer (
 
 A search of pros is a few passes over the matches, each in Rust: an aggregation (the category counts), which runs in a
 worker thread beside a top-k search with the total (tantivy releases the GIL: two cores overlap them), or for a
-place the hits of its box. Python reads fast fields of the candidates it ranks and of a place's box, and the stored
+place the hits of its box. Keywords are scored per field (text_query) only where best match needs the text
+relevance; elsewhere (counts, aggregations, orders by a field) they select through one field holding every word of
+the five (ANY_TEXT, matches_query): the same pros, one term-dictionary walk per word instead of five, which is most
+of a fuzzy query's cost. Python reads fast fields of the candidates it ranks and of a place's box, and the stored
 documents of the page only.
 
 Geography: tantivy has no geo type. A place filter is a lat/lon bounding box over fast fields (two range queries),
@@ -101,6 +104,7 @@ RELOAD_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0  # another process's batch usually commits within milliseconds
 WRITER_HEAP_BYTES = 50_000_000
 ANALYZER = "folding"
+ANY_TEXT = "any_text"
 FACET_SIZE = 10_000  # categories of a marketplace: all of them
 # Category ids packed in fast fields (see _category_packs): a place's pros are counted per category from these.
 CATEGORY_PACKS, PACK_SLOTS, PACK_BITS = 4, 3, 21
@@ -128,6 +132,9 @@ def _pro_schema() -> tantivy.Schema:
     builder.add_unsigned_field("fingerprint_lo", fast=True)
     for name in PRO_TEXT_FIELDS:
         builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq")
+    # Every word of those fields in one: which pros match keywords, without scores, walks one term dictionary per
+    # word instead of one per field (_Index.matches_query)
+    builder.add_text_field(ANY_TEXT, tokenizer_name=ANALYZER, index_option="basic")
     builder.add_integer_field("category_ids", indexed=True, fast=True)
     for pack in range(CATEGORY_PACKS):  # category ids readable per document (fast_field_values reads one value)
         builder.add_unsigned_field(f"category_pack_{pack}", fast=True)
@@ -204,6 +211,7 @@ def _pro_document(doc: ProDocument) -> Document:
         "tenant_id": doc.tenant_id, "key": _doc_key(doc.tenant_id, doc.pro_id), "pro_id": doc.pro_id,
         "name": doc.name, "headline": doc.headline,
         "skills": list(doc.skills), "category_names": list(doc.category_names), "bio": doc.bio,
+        ANY_TEXT: [doc.name, doc.headline, *doc.skills, *doc.category_names, doc.bio],
         "category_ids": sorted(set(doc.category_ids)), "hourly_rate_minor": doc.hourly_rate_minor,
         "rating_average": float(doc.rating_average), "rating_count": doc.rating_count,
         "rating_score": float(doc.rating_score), "radius_km": doc.radius_km, "verified": doc.verified,
@@ -340,6 +348,24 @@ class _Index:
             must.append((Occur.Must, Query.disjunction_max_query(per_field)))
         return Query.boolean_query(must)
 
+    def matches_query(self, text: str) -> Query | None:
+        """The pros text_query matches, without its scores, over the ANY_TEXT field: a word matches there exactly
+        when it matches in some field (the same tokens), so the same pros; for the category counts."""
+        query_terms = [token for word in query_words(text) for token in self.analyzer.analyze(word)]
+        if not query_terms:
+            return None
+        prefix = prefix_word(query_terms)
+        must = []
+        for position, term in enumerate(query_terms):
+            options = [(Occur.Should, Query.term_query(self.schema, ANY_TEXT, term))]
+            if edits := fuzzy_edits(term):
+                options.append((Occur.Should, Query.fuzzy_term_query(self.schema, ANY_TEXT, term, distance=edits)))
+            if position == len(query_terms) - 1 and prefix:
+                options.append((Occur.Should, Query.fuzzy_term_query(self.schema, ANY_TEXT, prefix, distance=0,
+                                                                     prefix=True)))
+            must.append((Occur.Must, Query.boolean_query(options)))
+        return self.filter(Query.boolean_query(must))
+
     def count(self, searcher: Searcher, query: Query) -> int:
         return searcher.search(query, limit=1, count=True).count
 
@@ -390,21 +416,27 @@ def _buckets(aggregation: dict[str, Any]) -> dict[int, int]:
 
 @dataclass(frozen=True)
 class _Scope:
-    """A search's clauses. Its queries are all built by _Index.scoped, so all of them carry the tenant's term."""
+    """A search's clauses. Its queries are all built by _Index.scoped, so all of them carry the tenant's term.
+    With `scored`, the keywords score the hits (text_query); otherwise they only select (matches_query: the same
+    pros, cheaper), for counts, aggregations and orders by a field."""
 
     index: _Index
     tenant_id: int
-    clauses: tuple[tuple[Occur, Query], ...]  # keywords and filters, not the category nor the place
+    text: Query | None  # text_query
+    words: Query | None  # matches_query
+    filters: tuple[tuple[Occur, Query], ...]  # every other filter but the category and the place
     category_id: int | None
 
-    def counted(self, *extra: tuple[Occur, Query]) -> Query:
+    def counted(self, *extra: tuple[Occur, Query], scored: bool = False) -> Query:
         """What the category counts count: everything but the category filter."""
-        return self.index.scoped(self.tenant_id, *self.clauses, *extra)
+        keywords = self.text if scored else self.words
+        return self.index.scoped(self.tenant_id, *([(Occur.Must, keywords)] if keywords is not None else []),
+                                 *self.filters, *extra)
 
-    def matching(self, *extra: tuple[Occur, Query]) -> Query:
+    def matching(self, *extra: tuple[Occur, Query], scored: bool = False) -> Query:
         category = () if self.category_id is None else (
             (Occur.Must, self.index.filter(Query.term_query(self.index.schema, "category_ids", self.category_id))),)
-        return self.index.scoped(self.tenant_id, *self.clauses, *category, *extra)
+        return self.counted(*category, *extra, scored=scored)
 
 
 @dataclass(slots=True)
@@ -521,8 +553,8 @@ class TantivyEngine:
         now = query.now or datetime.now(UTC).replace(tzinfo=None)
         sort = effective_sort(query.sort, query.origin)
         text = index.text_query(PRO_TEXT_FIELDS, query.text)
-        clauses = ([(Occur.Must, text)] if text is not None else []) + self._pro_filters(query)
-        scope = _Scope(index, tenant_id, tuple(clauses), query.category_id)
+        words = index.matches_query(query.text)
+        scope = _Scope(index, tenant_id, text, words, tuple(self._pro_filters(query)), query.category_id)
         needed = query.offset + query.limit
         if query.origin is not None:
             total, facets, ranked = self._search_place(searcher, scope, query, text is not None, sort, needed, now)
@@ -578,7 +610,7 @@ class TantivyEngine:
                       counting: Future) -> tuple[list[_Row], int]:
         """Keywords' best match (module docstring): up to RESCORE_WINDOW matches by text relevance, scored in that
         order until the next one's text relevance plus the best signals of any match cannot reach the page."""
-        result = searcher.search(scope.matching(), limit=max(RESCORE_WINDOW, needed), count=True)
+        result = searcher.search(scope.matching(scored=True), limit=max(RESCORE_WINDOW, needed), count=True)
         hits = result.hits
         if not hits:
             return [], result.count
@@ -694,7 +726,8 @@ class TantivyEngine:
             longest = searcher.search(scope.counted(), limit=1, order_by_field="radius_km", order=Order.Desc).hits
             reach = min(reach, float(longest[0][0])) if longest else 0.0
         box = tuple(index.bbox_clauses(query.origin, reach))
-        first = searcher.search(scope.counted(*box), limit=PLACE_FETCH, count=True)
+        scored = has_text and sort is Sort.BEST  # only best match reads the text relevance
+        first = searcher.search(scope.counted(*box, scored=scored), limit=PLACE_FETCH, count=True)
         if first.count < PLACE_FETCH:  # the whole box at once: counted here
             inside, _ = self._split(searcher, first.hits, query, has_text)
             facets, members = self._categories(searcher, scope, [row.address for row in inside])
@@ -703,7 +736,7 @@ class TantivyEngine:
         else:  # counted by an aggregation over the box, less its pros outside the circle
             counting = _beside(searcher.aggregate, scope.counted(*box), {"categories": _CATEGORY_TERMS})
             try:
-                hits = searcher.search(scope.counted(*box), limit=first.count, count=False).hits
+                hits = searcher.search(scope.counted(*box, scored=scored), limit=first.count, count=False).hits
                 inside, outside = self._split(searcher, hits, query, has_text)
             finally:
                 facets = _buckets(counting.result())
