@@ -99,7 +99,7 @@ from backend.matching.ports import (
     Sort,
 )
 
-SCHEMA_VERSION = 5  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
+SCHEMA_VERSION = 6  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
 RELOAD_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0  # another process's batch usually commits within milliseconds
 WRITER_HEAP_BYTES = 50_000_000
@@ -114,6 +114,7 @@ PLACE_FETCH = 1_000  # a place's box with fewer pros is counted from one fetch, 
 # Best match (module docstring): the first round of candidates, and how many of the best text matches keywords
 # re-rank at most.
 FIRST_ROUND = 100
+LISTED_TERMS = 32  # a fuzzy or prefix clause matching at most this many words is those words' term queries
 RESCORE_WINDOW = 2_000
 
 
@@ -149,6 +150,13 @@ def _pro_schema() -> tantivy.Schema:
     builder.add_text_field("suggest", tokenizer_name="raw", index_option="basic")
     builder.add_text_field("suggest_name", tokenizer_name="raw", index_option="basic")
     builder.add_bytes_field("source", stored=True)
+    return builder.build()
+
+
+def _words_schema() -> tantivy.Schema:
+    """Every word of the pros' text fields once (_Vocabulary); `fast` lists the words an aggregation finds."""
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("word", tokenizer_name="raw", index_option="basic", fast=True)
     return builder.build()
 
 
@@ -272,8 +280,9 @@ def _request_document(doc: RequestDocument) -> Document:
 class _Index:
     """One index directory: its schema, the single writer, and readers that see recent commits."""
 
-    def __init__(self, directory: Path, schema: tantivy.Schema):
+    def __init__(self, directory: Path, schema: tantivy.Schema, follower: _Index | None = None):
         directory.mkdir(parents=True, exist_ok=True)
+        self.follower = follower  # reloaded right after this index, so never older than it (the words index)
         self.schema = schema
         self.analyzer = _analyzer()
         self.index = Index(schema, path=str(directory), reuse=True)
@@ -294,9 +303,14 @@ class _Index:
 
     def searcher(self) -> Searcher:
         if time.monotonic() - self._reloaded > RELOAD_SECONDS:
-            self.index.reload()
-            self._reloaded = time.monotonic()
+            self.reload()
         return self.index.searcher()
+
+    def reload(self) -> None:
+        self.index.reload()
+        self._reloaded = time.monotonic()
+        if self.follower is not None:
+            self.follower.reload()
 
     def write(self, change: Callable[[tantivy.IndexWriter], object]) -> None:
         """Apply `change` with this index's one writer and commit; visible to this process's next search."""
@@ -311,8 +325,7 @@ class _Index:
                 raise
             finally:
                 writer.wait_merging_threads()  # lets merges finish, then drops the writer and its lock
-            self.index.reload()
-            self._reloaded = time.monotonic()
+            self.reload()
 
     def _open_writer(self) -> tantivy.IndexWriter:
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -326,9 +339,10 @@ class _Index:
                     raise SearchUnavailable("the search index is being written by another process") from exc
                 time.sleep(0.05)
 
-    def text_query(self, fields: dict[str, float], text: str) -> Query | None:
+    def text_query(self, fields: dict[str, float], text: str, vocabulary: _Vocabulary | None = None) -> Query | None:
         """common.py's keyword rules: every word in some field (fuzzy, the last one also as a prefix); a word
-        scores its best field (BM25, +1 for a fuzzy or prefix match) times the field's boost."""
+        scores its best field (BM25, +1 for a fuzzy or prefix match) times the field's boost. With a vocabulary,
+        the fuzzy and prefix clauses are the terms they would match, listed (_Vocabulary): the same scores."""
         query_terms = [token for word in query_words(text) for token in self.analyzer.analyze(word)]
         if not query_terms:
             return None
@@ -339,30 +353,50 @@ class _Index:
             per_field = []
             for field, boost in fields.items():
                 options = [(Occur.Should, Query.term_query(self.schema, field, term))]
-                if edits := fuzzy_edits(term):
-                    options.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, term, distance=edits)))
-                if last and prefix:
-                    options.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, prefix, distance=0,
-                                                                         prefix=True)))
+                options += self._near(field, term, prefix if last else None, vocabulary)
                 per_field.append(Query.boost_query(Query.boolean_query(options), boost))
             must.append((Occur.Must, Query.disjunction_max_query(per_field)))
         return Query.boolean_query(must)
 
-    def matches_query(self, text: str) -> Query | None:
+    def _near(self, field: str, term: str, prefix: str | None,
+              vocabulary: _Vocabulary | None) -> list[tuple[Occur, Query]]:
+        """The clauses scoring 1.0 when `field` has a term within the fuzzy edits of `term`, and when it has a
+        term starting with `prefix`: each an automaton over the field's terms, or the terms themselves when the
+        vocabulary lists them."""
+        clauses = []
+        if edits := fuzzy_edits(term):
+            near = vocabulary.near(term, edits) if vocabulary is not None else None
+            if near is None:
+                clauses.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, term, distance=edits)))
+            elif near:
+                clauses.append((Occur.Should, self._any_term(field, near)))
+        if prefix:
+            starting = vocabulary.starting(prefix) if vocabulary is not None else None
+            if starting is None:
+                clauses.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, prefix, distance=0,
+                                                                     prefix=True)))
+            elif starting:
+                clauses.append((Occur.Should, self._any_term(field, starting)))
+        return clauses
+
+    def _any_term(self, field: str, terms: list[str]) -> Query:
+        """1.0 when `field` has any of `terms`, as the automaton's clause scores: term queries, read lazily (they
+        seek to the documents the other clauses propose, where an automaton reads all their postings)."""
+        return Query.const_score_query(Query.disjunction_max_query(
+            [Query.term_query(self.schema, field, term) for term in terms]), 1.0)
+
+    def matches_query(self, text: str, vocabulary: _Vocabulary | None = None) -> Query | None:
         """The pros text_query matches, without its scores, over the ANY_TEXT field: a word matches there exactly
-        when it matches in some field (the same tokens), so the same pros; for the category counts."""
+        when it matches in some field (the same tokens), so the same pros; for counts and orders by a field."""
         query_terms = [token for word in query_words(text) for token in self.analyzer.analyze(word)]
         if not query_terms:
             return None
         prefix = prefix_word(query_terms)
         must = []
         for position, term in enumerate(query_terms):
+            last = position == len(query_terms) - 1
             options = [(Occur.Should, Query.term_query(self.schema, ANY_TEXT, term))]
-            if edits := fuzzy_edits(term):
-                options.append((Occur.Should, Query.fuzzy_term_query(self.schema, ANY_TEXT, term, distance=edits)))
-            if position == len(query_terms) - 1 and prefix:
-                options.append((Occur.Should, Query.fuzzy_term_query(self.schema, ANY_TEXT, prefix, distance=0,
-                                                                     prefix=True)))
+            options += self._near(ANY_TEXT, term, prefix if last else None, vocabulary)
             must.append((Occur.Must, Query.boolean_query(options)))
         return self.filter(Query.boolean_query(must))
 
@@ -385,6 +419,35 @@ class _Index:
                 (Occur.Should, Query.range_query(self.schema, "lon", FieldType.Float, min_lon, 180.0)),
                 (Occur.Should, Query.range_query(self.schema, "lon", FieldType.Float, -180.0, max_lon))])
         return [(Occur.Must, self.filter(latitude)), (Occur.Must, self.filter(longitude))]
+
+
+class _Vocabulary:
+    """The words index as a search sees it: which words a fuzzy or a prefix clause would match, listed, so that
+    the clause becomes those terms' queries, read lazily (_Index._any_term). An automaton clause reads every posting
+    of every term it matches, in every field and segment, before the other clauses narrow anything down: most of
+    a keyword search's cost, and all of it in a small place. None when more than LISTED_TERMS words match (an
+    automaton is then the cheaper way). Exact: the words index holds every word of every pro's text fields
+    (written before the pros, and reloaded after them: _Index.follower), and a word no pro has matches nothing."""
+
+    def __init__(self, index: _Index):
+        self.schema = index.schema
+        self.searcher = index.searcher()
+        self.known: dict[tuple[str, int | None], list[str] | None] = {}
+
+    def near(self, term: str, edits: int) -> list[str] | None:
+        if (term, edits) not in self.known:
+            found = self.searcher.aggregate(Query.fuzzy_term_query(self.schema, "word", term, distance=edits),
+                                            {"words": {"terms": {"field": "word", "size": LISTED_TERMS + 1}}})
+            buckets = found["words"]["buckets"]
+            self.known[term, edits] = None if len(buckets) > LISTED_TERMS or found["words"]["sum_other_doc_count"] \
+                else sorted(bucket["key"] for bucket in buckets)
+        return self.known[term, edits]
+
+    def starting(self, prefix: str) -> list[str] | None:
+        if (prefix, None) not in self.known:
+            found = self.searcher.terms_with_prefix("word", prefix, limit=LISTED_TERMS + 1)
+            self.known[prefix, None] = None if len(found) > LISTED_TERMS else sorted(word for word, _ in found)
+        return self.known[prefix, None]
 
 
 _CATEGORY_TERMS = {"terms": {"field": "category_ids", "size": FACET_SIZE}}
@@ -506,7 +569,8 @@ class TantivyEngine:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._pros = _Index(self.path / f"pros-v{SCHEMA_VERSION}", _pro_schema())
+        self._words = _Index(self.path / f"words-v{SCHEMA_VERSION}", _words_schema())
+        self._pros = _Index(self.path / f"pros-v{SCHEMA_VERSION}", _pro_schema(), follower=self._words)
         self._requests = _Index(self.path / f"requests-v{SCHEMA_VERSION}", _request_schema())
 
     # -- writes -------------------------------------------------------------------------------------------------
@@ -514,7 +578,22 @@ class TantivyEngine:
     def upsert_pros(self, docs: Sequence[ProDocument]) -> None:
         rows = {_doc_key(doc.tenant_id, doc.pro_id): _pro_document(doc) for doc in docs}  # the last one wins
         if rows:
+            self._add_words(docs)
             self._pros.write(lambda writer: self._replace(writer, rows))
+
+    def _add_words(self, docs: Iterable[ProDocument]) -> None:
+        """The words of the documents' text fields that the words index lacks, committed before the documents
+        (_Vocabulary). Words are never removed: one that no pro has any more matches nothing."""
+        analyze = self._pros.analyzer.analyze
+        words: set[str] = set()
+        for doc in docs:  # the tokenizer splits on spaces: the fields' tokens, all at once
+            words.update(analyze(" ".join((doc.name, doc.headline, *doc.skills, *doc.category_names, doc.bio))))
+        index = self._words
+        index.index.reload()  # the words other processes added
+        searcher = index.index.searcher()
+        new = sorted(word for word in words if not searcher.doc_freq("word", word))
+        if new:
+            index.write(lambda writer: [writer.add_document(Document(word=word)) for word in new])
 
     def delete_pros(self, tenant_id: int, pro_ids: Iterable[int]) -> None:
         self._delete(self._pros, tenant_id, pro_ids)
@@ -552,8 +631,12 @@ class TantivyEngine:
         searcher = index.searcher()
         now = query.now or datetime.now(UTC).replace(tzinfo=None)
         sort = effective_sort(query.sort, query.origin)
-        text = index.text_query(PRO_TEXT_FIELDS, query.text)
-        words = index.matches_query(query.text)
+        # after the pros' searcher, so at least as new (_Index.follower)
+        vocabulary: _Vocabulary | None = _Vocabulary(self._words)
+        if vocabulary.searcher.num_docs == 0 < searcher.num_docs:  # a words index lost: the automata find all
+            vocabulary = None
+        text = index.text_query(PRO_TEXT_FIELDS, query.text, vocabulary)
+        words = index.matches_query(query.text, vocabulary)
         scope = _Scope(index, tenant_id, text, words, tuple(self._pro_filters(query)), query.category_id)
         needed = query.offset + query.limit
         if query.origin is not None:
