@@ -242,6 +242,31 @@ def test_tantivy_counts_a_big_box_by_an_aggregation(tmp_path, monkeypatch):
     assert [engine.search_pros(T1, query) for query in queries] == one_by_one
 
 
+def destination(origin: tuple[float, float], km: float, bearing: float) -> tuple[float, float]:
+    """The point `km` from `origin` along `bearing` (degrees) on backend.geo's sphere, longitude in [-180, 180)."""
+    lat1, lon1, angle, theta = math.radians(origin[0]), math.radians(origin[1]), km / EARTH_KM, math.radians(bearing)
+    lat2 = math.asin(math.sin(lat1) * math.cos(angle) + math.cos(lat1) * math.sin(angle) * math.cos(theta))
+    lon2 = lon1 + math.atan2(math.sin(theta) * math.sin(angle) * math.cos(lat1),
+                             math.cos(angle) - math.sin(lat1) * math.sin(lat2))
+    return (math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180)
+
+
+@pytest.mark.parametrize("origin,km", [((0, 179.9), 50), ((65, -179.5), 250), ((89.9, 45), 50), ((-89.5, 0), 100),
+                                       (BERLIN, 10), (BERLIN, 400), ((-33.9, 151.2), 3)])
+def test_tantivy_places_across_the_antimeridian_near_the_poles_and_at_every_scale(tmp_path, origin, km):
+    # The embedded engine narrows a place to the grid cells around it (or its box near a pole): whatever the
+    # cells, exactly the pros within the radius, as backend.geo measures it.
+    engine = TantivyEngine(tmp_path / "search")
+    points = [destination(origin, km * share, bearing) for share in (0.2, 0.9, 0.99, 1.01, 1.3)
+              for bearing in range(0, 360, 30)]
+    engine.upsert_pros([pro(i, at=point) for i, point in enumerate(points, start=1)])
+    expected = sorted(i for i, point in enumerate(points, start=1) if distance_km(origin, point) <= km)
+    assert len(expected) == 36
+    for sort in (Sort.BEST, Sort.DISTANCE):
+        results = engine.search_pros(T1, q(origin=origin, radius_km=km, sort=sort, limit=100))
+        assert results.total == 36 and sorted(ids(results)) == expected
+
+
 def test_place_and_radius_are_exact(engine):
     min_lat, max_lat, min_lon, max_lon = bounding_box(*BERLIN, 10)
     corner = (BERLIN[0] + (max_lat - BERLIN[0]) * 0.9, BERLIN[1] + (max_lon - BERLIN[1]) * 0.9)

@@ -99,7 +99,7 @@ from backend.matching.ports import (
     Sort,
 )
 
-SCHEMA_VERSION = 6  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
+SCHEMA_VERSION = 7  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
 RELOAD_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0  # another process's batch usually commits within milliseconds
 WRITER_HEAP_BYTES = 50_000_000
@@ -109,6 +109,10 @@ FACET_SIZE = 10_000  # categories of a marketplace: all of them
 # Category ids packed in fast fields (see _category_packs): a place's pros are counted per category from these.
 CATEGORY_PACKS, PACK_SLOTS, PACK_BITS = 4, 3, 21
 PACK_OVERFLOW = 2 ** (PACK_SLOTS * PACK_BITS) - 1  # category_pack_0 of a pro whose ids do not fit: counted apart
+# Grid cells of pros' locations (_cells), 0.01 degrees (~1 km) and 10 coarser levels, each twice the previous:
+# a place's box is the cells covering it, at most CELLS_PER_SIDE each way.
+CELL_DEGREES = [0.01 * 2 ** level for level in range(11)]
+CELLS_PER_SIDE = 16
 PLACE_FETCH = 1_000  # a place's box with fewer pros is counted from one fetch, a bigger one by an aggregation
 
 # Best match (module docstring): the first round of candidates, and how many of the best text matches keywords
@@ -145,6 +149,7 @@ def _pro_schema() -> tantivy.Schema:
         builder.add_integer_field(name, fast=True)
     builder.add_boolean_field("verified", indexed=True, fast=True)
     builder.add_unsigned_field("rating_tiebreak", fast=True)  # _rating_tiebreak: the rating sort's ties in order
+    builder.add_integer_field("cells", indexed=True)  # _cells: where the pro is, at each CELL_DEGREES
     builder.add_integer_field("weekdays", indexed=True)  # date.weekday() of each day with hours
     builder.add_integer_field("blocked", indexed=True)  # date.toordinal() of each blocked date
     builder.add_text_field("suggest", tokenizer_name="raw", index_option="basic")
@@ -233,11 +238,26 @@ def _pro_document(doc: ProDocument) -> Document:
         fields["response_rate"] = float(doc.response_rate)
     if (point := located(doc)) is not None:
         fields["lat"], fields["lon"] = point
+        fields["cells"] = _cells(*point)
     document = Document(**{name: value for name, value in fields.items() if value != []})
     document.add_unsigned("rating_tiebreak", _rating_tiebreak(doc.rating_count, doc.pro_id))
     for pack, value in enumerate(_category_packs(doc.category_ids)):
         document.add_unsigned(f"category_pack_{pack}", value)
     return _with_fingerprint(document, doc.fingerprint)
+
+
+def _cell(level: int, latitude_index: int, longitude_index: int) -> int:
+    return level << 48 | latitude_index << 24 | longitude_index
+
+
+def _cell_index(degrees: float, size: float) -> int:
+    return int(degrees // size)
+
+
+def _cells(lat: float, lon: float) -> list[int]:
+    """The grid cells holding (lat, lon), one per level of CELL_DEGREES."""
+    return [_cell(level, _cell_index(lat + 90, size), _cell_index(lon + 180, size))
+            for level, size in enumerate(CELL_DEGREES)]
 
 
 def _rating_tiebreak(rating_count: int, pro_id: int) -> int:
@@ -408,6 +428,22 @@ class _Index:
         total = self.count(searcher, query)
         return [(score, address) for score, address in searcher.search(query, limit=total, count=False).hits] \
             if total else []
+
+    def near_clauses(self, origin: tuple[float, float], km: float) -> list[tuple[Occur, Query]]:
+        """Pros in the grid cells (_cells) that cover the bounding box of the circle: at the finest level where
+        that takes at most CELLS_PER_SIDE cells each way, so a little more than the box, never less. Postings of
+        a few terms, where the box's two ranges scan both fast fields of the whole index. Near a pole or around
+        the whole globe: the box itself."""
+        min_lat, max_lat, min_lon, max_lon = bounding_box(*origin, km)
+        longitudes = [(min_lon, max_lon)] if min_lon <= max_lon else [(min_lon, 180.0), (-180.0, max_lon)]
+        for level, size in enumerate(CELL_DEGREES):
+            rows = range(_cell_index(min_lat + 90, size), _cell_index(max_lat + 90, size) + 1)
+            columns = [column for low, high in longitudes
+                       for column in range(_cell_index(low + 180, size), _cell_index(high + 180, size) + 1)]
+            if len(rows) <= CELLS_PER_SIDE and len(columns) <= CELLS_PER_SIDE:
+                cells = sorted(_cell(level, row, column) for row in rows for column in columns)
+                return [(Occur.Must, self.filter(Query.term_set_query(self.schema, "cells", cells)))]
+        return self.bbox_clauses(origin, km)
 
     def bbox_clauses(self, origin: tuple[float, float], km: float) -> list[tuple[Occur, Query]]:
         min_lat, max_lat, min_lon, max_lon = bounding_box(*origin, km)
@@ -808,7 +844,7 @@ class TantivyEngine:
         if query.serves_origin:  # nobody reaches farther than the longest service radius: a smaller box
             longest = searcher.search(scope.counted(), limit=1, order_by_field="radius_km", order=Order.Desc).hits
             reach = min(reach, float(longest[0][0])) if longest else 0.0
-        box = tuple(index.bbox_clauses(query.origin, reach))
+        box = tuple(index.near_clauses(query.origin, reach))
         scored = has_text and sort is Sort.BEST  # only best match reads the text relevance
         first = searcher.search(scope.counted(*box, scored=scored), limit=PLACE_FETCH, count=True)
         if first.count < PLACE_FETCH:  # the whole box at once: counted here
