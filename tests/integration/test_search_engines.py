@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import subprocess
 import sys
 import time
@@ -253,7 +254,7 @@ def destination(origin: tuple[float, float], km: float, bearing: float) -> tuple
 
 @pytest.mark.parametrize("origin,km", [((0, 179.9), 50), ((65, -179.5), 250), ((89.9, 45), 50), ((-89.5, 0), 100),
                                        (BERLIN, 10), (BERLIN, 400), ((-33.9, 151.2), 3)])
-def test_tantivy_places_across_the_antimeridian_near_the_poles_and_at_every_scale(tmp_path, origin, km):
+def test_tantivy_places_across_the_antimeridian_near_the_poles_and_at_every_scale(tmp_path, monkeypatch, origin, km):
     # The embedded engine narrows a place to the grid cells around it (or its box near a pole): whatever the
     # cells, exactly the pros within the radius, as backend.geo measures it.
     engine = TantivyEngine(tmp_path / "search")
@@ -265,6 +266,31 @@ def test_tantivy_places_across_the_antimeridian_near_the_poles_and_at_every_scal
     for sort in (Sort.BEST, Sort.DISTANCE):
         results = engine.search_pros(T1, q(origin=origin, radius_km=km, sort=sort, limit=100))
         assert results.total == 36 and sorted(ids(results)) == expected
+    monkeypatch.setattr(tantivy_engine, "PLACE_FETCH", 1)  # counted by aggregations, in and around the circle
+    results = engine.search_pros(T1, q(origin=origin, radius_km=km, category_id=1, limit=100))
+    assert results.total == 36 and sorted(ids(results)) == expected and results.category_counts == {1: 36}
+
+
+def test_tantivy_grid_cells_hold_the_circle_and_the_inner_ones_are_inside_it():
+    rng = random.Random(7)
+    for _ in range(300):
+        origin = (rng.uniform(-80, 80), rng.uniform(-179, 179))
+        km = rng.choice([0.5, 3, 10, 25, 60, 100, 300, 800])
+        cells = tantivy_engine._circle_cells(*origin, km)
+        if cells is None:  # near a pole or across the antimeridian: the box
+            continue
+        meeting, inside = set(cells[0]), set(cells[1])
+        level = next(iter(meeting)) >> 48
+        min_lat, max_lat, min_lon, max_lon = bounding_box(*origin, km)
+        for _ in range(200):
+            point = (rng.uniform(min_lat, max_lat), rng.uniform(min_lon, max_lon))
+            if rng.random() < 0.3:  # on the circle itself
+                point = destination(origin, km * rng.choice([0.999999, 1.0, 1.000001]), rng.uniform(0, 360))
+            cell = tantivy_engine._cells(*point)[level]
+            if distance_km(origin, point) <= km:
+                assert cell in meeting
+            if cell in inside:
+                assert distance_km(origin, point) <= km
 
 
 def test_place_and_radius_are_exact(engine):

@@ -46,6 +46,7 @@ this process's commits and at most every RELOAD_SECONDS otherwise, to see other 
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import json
 import math
@@ -110,9 +111,10 @@ FACET_SIZE = 10_000  # categories of a marketplace: all of them
 CATEGORY_PACKS, PACK_SLOTS, PACK_BITS = 4, 3, 21
 PACK_OVERFLOW = 2 ** (PACK_SLOTS * PACK_BITS) - 1  # category_pack_0 of a pro whose ids do not fit: counted apart
 # Grid cells of pros' locations (_cells), 0.01 degrees (~1 km) and 10 coarser levels, each twice the previous:
-# a place's box is the cells covering it, at most CELLS_PER_SIDE each way.
+# a place is the cells meeting its circle, at most MAX_CELLS of them (_circle_cells).
 CELL_DEGREES = [0.01 * 2 ** level for level in range(11)]
-CELLS_PER_SIDE = 16
+MAX_CELLS = 16  # more, finer cells fit the circle closer but cost more terms to look up (measured: 16-24 best)
+CELL_MARGIN = 1e-7  # degrees (about a centimetre)
 PLACE_FETCH = 1_000  # a place's box with fewer pros is counted from one fetch, a bigger one by an aggregation
 
 # Best match (module docstring): the first round of candidates, and how many of the best text matches keywords
@@ -258,6 +260,54 @@ def _cells(lat: float, lon: float) -> list[int]:
     """The grid cells holding (lat, lon), one per level of CELL_DEGREES."""
     return [_cell(level, _cell_index(lat + 90, size), _cell_index(lon + 180, size))
             for level, size in enumerate(CELL_DEGREES)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _circle_cells(lat: float, lon: float, km: float) -> tuple[list[int], list[int]] | None:
+    """(the grid cells that meet the circle of `km` around (lat, lon), those of them wholly inside it) at the finest
+    level of CELL_DEGREES with at most MAX_CELLS of the first; None when the circle reaches a pole or crosses the
+    antimeridian. Row by row (a band of latitudes): the circle's half-width in longitude at a latitude (the
+    spherical law of cosines solved for it) is largest at the band's widest latitude, which bounds the cells it
+    meets; a cell is inside when its four corners are, which holds when its longitudes are within the smaller
+    half-width of the band's two edges (at a fixed longitude offset, the distance is largest at a band's edge).
+    CELL_MARGIN degrees of slack on every side cover floating-point rounding."""
+    alpha = km / EARTH_RADIUS_KM
+    phi0 = math.radians(lat)
+    south, north = phi0 - alpha, phi0 + alpha
+    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, km)
+    if south <= -math.pi / 2 or north >= math.pi / 2 or min_lon > max_lon or max_lon - min_lon >= 180:
+        return None
+    sin0, cos0, cos_alpha = math.sin(phi0), math.cos(phi0), math.cos(alpha)
+    widest = math.asin(min(1.0, sin0 / cos_alpha))
+
+    def half_width(phi: float) -> float:  # degrees of longitude from `lon` to the circle at latitude phi
+        phi = min(max(phi, south), north)
+        cosine = (cos_alpha - sin0 * math.sin(phi)) / (cos0 * math.cos(phi))
+        return math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
+
+    for level, size in enumerate(CELL_DEGREES):
+        first_row, last_row = _cell_index(min_lat + 90, size), _cell_index(max_lat + 90, size)
+        if last_row - first_row >= MAX_CELLS:
+            continue
+        meeting: list[int] = []
+        inside: list[int] = []
+        for row in range(first_row, last_row + 1):
+            low, high = row * size - 90, (row + 1) * size - 90  # the band's latitudes
+            band_low, band_high = math.radians(max(low, min_lat)), math.radians(min(high, max_lat))
+            widest_here = half_width(widest) if band_low <= widest <= band_high else 0.0
+            reach = max(half_width(band_low), half_width(band_high), widest_here) + CELL_MARGIN
+            columns = range(_cell_index(lon - reach + 180, size), _cell_index(lon + reach + 180, size) + 1)
+            meeting += [_cell(level, row, column) for column in columns]
+            if math.radians(low - CELL_MARGIN) > south and math.radians(high + CELL_MARGIN) < north:
+                sure = min(half_width(math.radians(low)), half_width(math.radians(high))) - CELL_MARGIN
+                inside += [_cell(level, row, column) for column in columns
+                           if column * size - 180 - CELL_MARGIN >= lon - sure
+                           and (column + 1) * size - 180 + CELL_MARGIN <= lon + sure]
+            if len(meeting) > MAX_CELLS:
+                break
+        if len(meeting) <= MAX_CELLS:
+            return sorted(meeting), sorted(inside)
+    return None
 
 
 def _rating_tiebreak(rating_count: int, pro_id: int) -> int:
@@ -429,21 +479,26 @@ class _Index:
         return [(score, address) for score, address in searcher.search(query, limit=total, count=False).hits] \
             if total else []
 
-    def near_clauses(self, origin: tuple[float, float], km: float) -> list[tuple[Occur, Query]]:
-        """Pros in the grid cells (_cells) that cover the bounding box of the circle: at the finest level where
-        that takes at most CELLS_PER_SIDE cells each way, so a little more than the box, never less. Postings of
-        a few terms, where the box's two ranges scan both fast fields of the whole index. Near a pole or around
-        the whole globe: the box itself."""
+    def near(self, origin: tuple[float, float], km: float) -> tuple[list[tuple[Occur, Query]], Query | None]:
+        """(clauses selecting at least every pro within `km` of `origin`, a little more: the grid cells meeting the
+        circle (_circle_cells), or those covering its box across the antimeridian, or the box itself near a pole;
+        a query of the pros surely within it, or None). Postings of a few terms, where the box's
+        two range queries scan both coordinate fast fields of the whole index."""
+        circle = _circle_cells(origin[0], origin[1], km)
+        if circle is not None:
+            meeting, inside = circle
+            return ([(Occur.Must, self.filter(Query.term_set_query(self.schema, "cells", meeting)))],
+                    Query.term_set_query(self.schema, "cells", inside) if inside else None)
         min_lat, max_lat, min_lon, max_lon = bounding_box(*origin, km)
         longitudes = [(min_lon, max_lon)] if min_lon <= max_lon else [(min_lon, 180.0), (-180.0, max_lon)]
         for level, size in enumerate(CELL_DEGREES):
             rows = range(_cell_index(min_lat + 90, size), _cell_index(max_lat + 90, size) + 1)
             columns = [column for low, high in longitudes
                        for column in range(_cell_index(low + 180, size), _cell_index(high + 180, size) + 1)]
-            if len(rows) <= CELLS_PER_SIDE and len(columns) <= CELLS_PER_SIDE:
+            if len(rows) * len(columns) <= MAX_CELLS:
                 cells = sorted(_cell(level, row, column) for row in rows for column in columns)
-                return [(Occur.Must, self.filter(Query.term_set_query(self.schema, "cells", cells)))]
-        return self.bbox_clauses(origin, km)
+                return [(Occur.Must, self.filter(Query.term_set_query(self.schema, "cells", cells)))], None
+        return self.bbox_clauses(origin, km), None
 
     def bbox_clauses(self, origin: tuple[float, float], km: float) -> list[tuple[Occur, Query]]:
         min_lat, max_lat, min_lon, max_lon = bounding_box(*origin, km)
@@ -844,7 +899,8 @@ class TantivyEngine:
         if query.serves_origin:  # nobody reaches farther than the longest service radius: a smaller box
             longest = searcher.search(scope.counted(), limit=1, order_by_field="radius_km", order=Order.Desc).hits
             reach = min(reach, float(longest[0][0])) if longest else 0.0
-        box = tuple(index.near_clauses(query.origin, reach))
+        near, surely = index.near(query.origin, reach)
+        box = tuple(near)
         scored = has_text and sort is Sort.BEST  # only best match reads the text relevance
         first = searcher.search(scope.counted(*box, scored=scored), limit=PLACE_FETCH, count=True)
         if first.count < PLACE_FETCH:  # the whole box at once: counted here
@@ -852,6 +908,21 @@ class TantivyEngine:
             facets, members = self._categories(searcher, scope, [row.address for row in inside])
             if scope.category_id is not None:
                 inside = [row for row, member in zip(inside, members, strict=True) if member]
+        elif scope.category_id is not None and surely is not None and not query.serves_origin:
+            # Counted by an aggregation over the cells surely inside the circle, plus the others' pros one by one;
+            # the category's pros alone are ranked.
+            counting = _beside(searcher.aggregate, scope.counted(*box, (Occur.Must, index.filter(surely))),
+                               {"categories": _CATEGORY_TERMS})
+            try:
+                edge = self._every(searcher, scope.counted(*box, (Occur.MustNot, surely)))
+                edge_inside, _ = self._split(searcher, edge, query, has_text)
+                extra = self._categories(searcher, scope, [row.address for row in edge_inside])[0]
+                inside, _ = self._split(searcher, self._every(searcher, scope.matching(*box, scored=scored)), query,
+                                        has_text)
+            finally:
+                facets = _buckets(counting.result())
+            for category_id, count in extra.items():
+                facets[category_id] = facets.get(category_id, 0) + count
         else:  # counted by an aggregation over the box, less its pros outside the circle
             counting = _beside(searcher.aggregate, scope.counted(*box), {"categories": _CATEGORY_TERMS})
             try:
@@ -871,6 +942,14 @@ class TantivyEngine:
         else:
             ranked = self._sorted(searcher, inside, sort)[:needed]
         return len(inside), facets, ranked
+
+    @staticmethod
+    def _every(searcher: Searcher, query: Query) -> list[tuple[float, DocAddress]]:
+        """Every hit of `query`: one search when they are fewer than PLACE_FETCH."""
+        first = searcher.search(query, limit=PLACE_FETCH, count=True)
+        if first.count <= len(first.hits):
+            return first.hits
+        return searcher.search(query, limit=first.count, count=False).hits
 
     @staticmethod
     def _split(searcher: Searcher, hits: list[tuple[float, DocAddress]], query: ProQuery,
