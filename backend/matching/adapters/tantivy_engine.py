@@ -520,10 +520,10 @@ class _Vocabulary:
     automaton is then the cheaper way). Exact: the words index holds every word of every pro's text fields
     (written before the pros, and reloaded after them: _Index.follower), and a word no pro has matches nothing."""
 
-    def __init__(self, index: _Index):
+    def __init__(self, index: _Index, cache: _VocabularyCache):
         self.schema = index.schema
         self.searcher = index.searcher()
-        self.known: dict[tuple[str, int | None], list[str] | None] = {}
+        self.known = cache.for_words(self.searcher.num_docs)
 
     def near(self, term: str, edits: int) -> list[str] | None:
         if (term, edits) not in self.known:
@@ -539,6 +539,22 @@ class _Vocabulary:
             found = self.searcher.terms_with_prefix("word", prefix, limit=LISTED_TERMS + 1)
             self.known[prefix, None] = None if len(found) > LISTED_TERMS else sorted(word for word, _ in found)
         return self.known[prefix, None]
+
+
+class _VocabularyCache:
+    """The words a clause matches, kept while the words index holds as many words: words are only ever added, so
+    the same number of them is the same index (searches ask for the same words again and again)."""
+
+    LIMIT = 10_000  # entries, then it starts over
+
+    def __init__(self) -> None:
+        self.words = -1
+        self.known: dict[tuple[str, int | None], list[str] | None] = {}
+
+    def for_words(self, words: int) -> dict[tuple[str, int | None], list[str] | None]:
+        if words != self.words or len(self.known) > self.LIMIT:
+            self.words, self.known = words, {}
+        return self.known
 
 
 _CATEGORY_TERMS = {"terms": {"field": "category_ids", "size": FACET_SIZE}}
@@ -662,6 +678,7 @@ class TantivyEngine:
         self.path = Path(path)
         self._words = _Index(self.path / f"words-v{SCHEMA_VERSION}", _words_schema())
         self._pros = _Index(self.path / f"pros-v{SCHEMA_VERSION}", _pro_schema(), follower=self._words)
+        self._vocabulary = _VocabularyCache()
         self._requests = _Index(self.path / f"requests-v{SCHEMA_VERSION}", _request_schema())
 
     # -- writes -------------------------------------------------------------------------------------------------
@@ -723,7 +740,7 @@ class TantivyEngine:
         now = query.now or datetime.now(UTC).replace(tzinfo=None)
         sort = effective_sort(query.sort, query.origin)
         # after the pros' searcher, so at least as new (_Index.follower)
-        vocabulary: _Vocabulary | None = _Vocabulary(self._words)
+        vocabulary: _Vocabulary | None = _Vocabulary(self._words, self._vocabulary)
         if vocabulary.searcher.num_docs == 0 < searcher.num_docs:  # a words index lost: the automata find all
             vocabulary = None
         text = index.text_query(PRO_TEXT_FIELDS, query.text, vocabulary)
