@@ -207,6 +207,17 @@ def test_category_filter_and_facets_that_ignore_it(engine):
     assert verified.total == 0 and verified.category_counts == {1: 1, 3: 1}  # other filters do apply
 
 
+def test_category_counts_follow_every_write(engine):
+    # The embedded engine keeps a tenant's unfiltered counts for one version of its index: a write is a new one.
+    engine.upsert_pros([pro(1, category_ids=[1]), pro(2, category_ids=[2]), pro(3, T2, category_ids=[1])])
+    assert engine.search_pros(T1, q()).category_counts == {1: 1, 2: 1}
+    engine.upsert_pros([pro(4, category_ids=[2, 3])])
+    assert engine.search_pros(T1, q(category_id=3)).category_counts == {1: 1, 2: 2, 3: 1}
+    engine.delete_pros(T1, [1])
+    assert engine.search_pros(T1, q()).category_counts == {2: 2, 3: 1}
+    assert engine.search_pros(T2, q()).category_counts == {1: 1}
+
+
 def test_facets_in_a_place_count_every_category(engine):
     many = list(range(1, 14))  # more categories than the embedded engine packs per pro: counted another way
     engine.upsert_pros([

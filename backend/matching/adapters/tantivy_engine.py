@@ -352,6 +352,7 @@ class _Index:
 
     def __init__(self, directory: Path, schema: tantivy.Schema, follower: _Index | None = None):
         directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         self.follower = follower  # reloaded right after this index, so never older than it (the words index)
         self.schema = schema
         self.analyzer = _analyzer()
@@ -359,7 +360,10 @@ class _Index:
         self.index.register_tokenizer(ANALYZER, self.analyzer)
         self.index.config_reader(reload_policy="manual")
         self._write_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         self._reloaded = time.monotonic()
+        self._meta = self._meta_stamp()
+        self.version = 0  # changes with every reload that may bring other documents
 
     def scoped(self, tenant_id: int, *clauses: tuple[Occur, Query]) -> Query:
         """The tenant's documents matching every clause. EVERY query of this engine is built here."""
@@ -372,15 +376,35 @@ class _Index:
         return Query.const_score_query(query, 0.0)
 
     def searcher(self) -> Searcher:
-        if time.monotonic() - self._reloaded > RELOAD_SECONDS:
-            self.reload()
-        return self.index.searcher()
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[Searcher, int]:
+        """A searcher and its version. At most every RELOAD_SECONDS, the reader reloads when another process
+        committed: tantivy rewrites meta.json with every commit (and merge)."""
+        with self._reload_lock:
+            if time.monotonic() - self._reloaded > RELOAD_SECONDS:
+                self._reloaded = time.monotonic()
+                if self._meta_stamp() != self._meta:
+                    self._reload()
+            return self.index.searcher(), self.version
 
     def reload(self) -> None:
+        with self._reload_lock:
+            self._reload()
+
+    def _reload(self) -> None:
+        self._meta = self._meta_stamp()  # first: a commit after it is reloaded next time
         self.index.reload()
+        self.version += 1
         self._reloaded = time.monotonic()
         if self.follower is not None:
             self.follower.reload()
+
+    def _meta_stamp(self) -> tuple[int, int, int] | None:
+        with contextlib.suppress(FileNotFoundError):
+            stat = os.stat(self.directory / "meta.json")
+            return stat.st_ino, stat.st_mtime_ns, stat.st_size
+        return None
 
     def write(self, change: Callable[[tantivy.IndexWriter], object]) -> None:
         """Apply `change` with this index's one writer and commit; visible to this process's next search."""
@@ -557,6 +581,30 @@ class _VocabularyCache:
         return self.known
 
 
+class _TenantCounts:
+    """Each tenant's category counts without any filter (browsing, the search page before anything is chosen: the
+    most frequent search), kept for one version of the index: it changes with every commit seen
+    (Elasticsearch's request cache keeps aggregations until a refresh alike)."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.known: dict[int, dict[str, Any]] = {}
+
+    def get(self, version: int, tenant_id: int) -> dict[str, Any] | None:
+        return self.known.get(tenant_id) if version == self.version else None
+
+    def put(self, version: int, tenant_id: int, aggregated: dict[str, Any]) -> None:
+        if version != self.version:
+            self.version, self.known = version, {}
+        self.known[tenant_id] = aggregated
+
+
+def _done(value: Any) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
 _CATEGORY_TERMS = {"terms": {"field": "category_ids", "size": FACET_SIZE}}
 
 
@@ -679,6 +727,7 @@ class TantivyEngine:
         self._words = _Index(self.path / f"words-v{SCHEMA_VERSION}", _words_schema())
         self._pros = _Index(self.path / f"pros-v{SCHEMA_VERSION}", _pro_schema(), follower=self._words)
         self._vocabulary = _VocabularyCache()
+        self._tenant_counts = _TenantCounts()
         self._requests = _Index(self.path / f"requests-v{SCHEMA_VERSION}", _request_schema())
 
     # -- writes -------------------------------------------------------------------------------------------------
@@ -736,7 +785,7 @@ class TantivyEngine:
 
     def search_pros(self, tenant_id: int, query: ProQuery) -> ProResults:
         index = self._pros
-        searcher = index.searcher()
+        searcher, version = index.snapshot()
         now = query.now or datetime.now(UTC).replace(tzinfo=None)
         sort = effective_sort(query.sort, query.origin)
         # after the pros' searcher, so at least as new (_Index.follower)
@@ -750,7 +799,8 @@ class TantivyEngine:
         if query.origin is not None:
             total, facets, ranked = self._search_place(searcher, scope, query, text is not None, sort, needed, now)
         else:
-            total, facets, ranked = self._search_everywhere(searcher, scope, text is not None, sort, needed, now)
+            total, facets, ranked = self._search_everywhere(searcher, version, scope, text is not None, sort, needed,
+                                                            now)
         page = ranked[query.offset:needed]
         return ProResults(total=total, hits=self._pro_hits(searcher, page), category_counts=facets)
 
@@ -775,15 +825,17 @@ class TantivyEngine:
             clauses.append((Occur.MustNot, Query.term_set_query(schema, "pro_id", sorted(set(query.exclude_ids)))))
         return clauses
 
-    def _search_everywhere(self, searcher: Searcher, scope: _Scope, has_text: bool, sort: Sort, needed: int,
-                           now: datetime) -> tuple[int, dict[int, int], list[_Row]]:
+    def _search_everywhere(self, searcher: Searcher, version: int, scope: _Scope, has_text: bool, sort: Sort,
+                           needed: int, now: datetime) -> tuple[int, dict[int, int], list[_Row]]:
         """Without a place: the category counts (an aggregation, beside the rest) and one top-k search with the
         total (a few for browsing's rounds or a sort's ties)."""
         keywords = has_text and sort is Sort.BEST
         aggregations: dict[str, Any] = {"categories": _CATEGORY_TERMS}
         if keywords:  # the rescoring's bound: the best signals any match has
             aggregations |= {"quality": {"max": {"field": "quality"}}, "active": {"max": {"field": "last_active"}}}
-        counting = _beside(searcher.aggregate, scope.counted(), aggregations)
+        unfiltered = scope.words is None and not scope.filters  # a tenant's counts: the same until the index changes
+        known = self._tenant_counts.get(version, scope.tenant_id) if unfiltered else None
+        counting = _beside(searcher.aggregate, scope.counted(), aggregations) if known is None else _done(known)
         try:
             if needed == 0:
                 ranked, total = [], self._pros.count(searcher, scope.matching())
@@ -795,6 +847,8 @@ class TantivyEngine:
                 ranked, total = self._best_by_quality(searcher, scope, needed, now)
         finally:
             aggregated = counting.result()
+        if unfiltered and known is None:
+            self._tenant_counts.put(version, scope.tenant_id, aggregated)
         return total, _buckets(aggregated), ranked
 
     def _best_by_text(self, searcher: Searcher, scope: _Scope, needed: int, now: datetime,
