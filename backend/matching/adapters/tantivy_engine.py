@@ -100,7 +100,7 @@ from backend.matching.ports import (
     Sort,
 )
 
-SCHEMA_VERSION = 7  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
+SCHEMA_VERSION = 8  # part of the directory name: a changed schema starts an empty index, and `reindex` fills it
 RELOAD_SECONDS = 0.5
 LOCK_WAIT_SECONDS = 2.0  # another process's batch usually commits within milliseconds
 WRITER_HEAP_BYTES = 50_000_000
@@ -151,6 +151,8 @@ def _pro_schema() -> tantivy.Schema:
         builder.add_integer_field(name, fast=True)
     builder.add_boolean_field("verified", indexed=True, fast=True)
     builder.add_unsigned_field("rating_tiebreak", fast=True)  # _rating_tiebreak: the rating sort's ties in order
+    builder.add_unsigned_field("price_up", fast=True)  # _price_keys: the price sorts, ties in pro id order
+    builder.add_unsigned_field("price_down", fast=True)
     builder.add_integer_field("cells", indexed=True)  # _cells: where the pro is, at each CELL_DEGREES
     builder.add_integer_field("weekdays", indexed=True)  # date.weekday() of each day with hours
     builder.add_integer_field("blocked", indexed=True)  # date.toordinal() of each blocked date
@@ -243,6 +245,9 @@ def _pro_document(doc: ProDocument) -> Document:
         fields["cells"] = _cells(*point)
     document = Document(**{name: value for name, value in fields.items() if value != []})
     document.add_unsigned("rating_tiebreak", _rating_tiebreak(doc.rating_count, doc.pro_id))
+    up, down = _price_keys(doc.hourly_rate_minor, doc.pro_id)
+    document.add_unsigned("price_up", up)
+    document.add_unsigned("price_down", down)
     for pack, value in enumerate(_category_packs(doc.category_ids)):
         document.add_unsigned(f"category_pack_{pack}", value)
     return _with_fingerprint(document, doc.fingerprint)
@@ -308,6 +313,13 @@ def _circle_cells(lat: float, lon: float, km: float) -> tuple[list[int], list[in
         if len(meeting) <= MAX_CELLS:
             return sorted(meeting), sorted(inside)
     return None
+
+
+def _price_keys(hourly_rate_minor: int, pro_id: int) -> tuple[int, int]:
+    """The price sorts' order as numbers: (rate, then the lower id) ascending, (rate, then the lower id) for a
+    descending sort. Rates are minor units: below 2**31 (21 million an hour in major units) by far."""
+    rate = min(max(hourly_rate_minor, 0), 2 ** 31 - 1) << 32
+    return rate | pro_id, rate | (2 ** 32 - 1 - pro_id)
 
 
 def _rating_tiebreak(rating_count: int, pro_id: int) -> int:
@@ -712,10 +724,11 @@ def _distances(origin: tuple[float, float], lats: list[float], lons: list[float]
 
 
 # Sort -> (fast field, order, its type, the tie-break fast field, its order): the Elasticsearch adapter's `sort`.
+# A sort by price is one ordered fast field, the price and the pro id in one number (_price_keys): no ties.
 _FIELD_SORTS = {
     Sort.RATING: ("rating_score", Order.Desc, FieldType.Float, "rating_tiebreak", Order.Desc),
-    Sort.PRICE_LOW: ("hourly_rate_minor", Order.Asc, FieldType.Integer, "pro_id", Order.Asc),
-    Sort.PRICE_HIGH: ("hourly_rate_minor", Order.Desc, FieldType.Integer, "pro_id", Order.Asc),
+    Sort.PRICE_LOW: ("price_up", Order.Asc, None, None, None),
+    Sort.PRICE_HIGH: ("price_down", Order.Desc, None, None, None),
 }
 
 
@@ -923,13 +936,14 @@ class TantivyEngine:
         return heapq.nsmallest(needed, rows, key=lambda row: (-row.score, row.pro_id))
 
     def _by_field(self, searcher: Searcher, scope: _Scope, sort: Sort, needed: int) -> tuple[list[_Row], int]:
-        """The first `needed` by a sort field; the pros tied with the last of them come in tie-break order."""
+        """The first `needed` by a sort field; for the rating, the pros tied with the last of them come in
+        tie-break order (a second search among them)."""
         index = self._pros
         field, order, field_type, tiebreak, tie_order = _FIELD_SORTS[sort]
         result = searcher.search(scope.matching(), limit=needed, count=True, order_by_field=field, order=order)
         hits = result.hits
         addresses = [address for _, address in hits]
-        if len(hits) == needed:  # more pros may share the last value: the tie-break field picks among them all
+        if len(hits) == needed and tiebreak is not None:  # more pros may share the last value
             boundary = hits[-1][0]
             addresses = [address for value, address in hits if value != boundary]
             tied = index.filter(Query.range_query(index.schema, field, field_type, boundary, boundary))
