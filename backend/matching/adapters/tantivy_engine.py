@@ -5,18 +5,23 @@ through `_Index.scoped`, which adds a required term on it; nothing else builds a
 delete documents by their `key`, which is the tenant and the id in one integer (`_doc_key`).
 
 A search of pros is a few passes over the matches, each in Rust: an aggregation (the category counts), which runs in a
-worker thread beside a top-k search with the total (tantivy releases the GIL: two cores overlap them), or for a
-place the hits of its box. Keywords are scored per field (text_query) only where best match needs the text
-relevance; elsewhere (counts, aggregations, orders by a field) they select through one field holding every word of
-the five (ANY_TEXT, matches_query): the same pros, one term-dictionary walk per word instead of five, which is most
-of a fuzzy query's cost. Python reads fast fields of the candidates it ranks and of a place's box, and the stored
-documents of the page only.
+worker thread beside a top-k search that also counts the total (tantivy releases the GIL: two cores overlap them), or
+for a place one fetch of the pros around it. A tenant's unfiltered counts are kept until the index changes. Python
+reads fast fields of the candidates it ranks, and the stored documents of the page only.
 
-Geography: tantivy has no geo type. A place filter is a lat/lon bounding box over fast fields (two range queries),
-then the exact haversine distance (backend.geo.distance_km) of every box hit decides; so a pro in the box's corner
-but outside the circle is left out, and totals and category counts count only pros inside the circle. A box of at
-most PLACE_FETCH pros is counted in Python from one fetch (category ids packed in fast fields); a bigger one is
-counted by an aggregation over the box, less the pros of its corners.
+Keywords (common.py's rules): a fuzzy or prefix clause as tantivy builds it is an automaton that reads every posting
+of every term it matches, in every field and segment, before anything narrows it down. So the engine keeps a words
+index (every word of the pros' text fields; _Vocabulary) and turns such a clause into the few terms it would match,
+read lazily: the same scores. Keywords are scored per field (text_query) only where best match needs the text
+relevance; counts, aggregations and orders by a field select through one field holding every word of the five
+(ANY_TEXT, matches_query): the same pros.
+
+Geography: tantivy has no geo type. Each pro is indexed in grid cells of 11 sizes (_cells); a place selects the cells
+that meet its circle (_circle_cells; near a pole, a lat/lon box over fast fields), then the exact haversine distance
+(backend.geo.distance_km) of every pro selected decides, so totals and category counts count only pros inside the
+circle. Fewer than PLACE_FETCH pros are counted in Python from one fetch (category ids packed in fast fields); more
+by an aggregation: over the cells wholly inside the circle plus the others' pros one by one (a category search), or
+over all the cells less the pros outside the circle.
 
 Best match (ranking.best_match_score, computed here from fast fields: text relevance, the static quality stored at
 indexing, recency from `now`, distance) is ranked in two phases, as Elasticsearch's rescoring does, but with a bound
@@ -27,20 +32,21 @@ that makes the page exact whenever it can be proved:
 - keywords without a place: tantivy orders the matches by text relevance (BM25) and returns up to RESCORE_WINDOW of
   them; they are scored in that order, and scoring stops when the next one's text relevance + the highest static
   quality and recency among all matches (from the aggregation) cannot reach the page. Exact whenever that bound is
-  reached within the window (at 100,000 pros: every query of the benchmark's keyword mix); when thousands of matches
-  tie on text relevance (one common word), the page is the exact best match among the RESCORE_WINDOW best text
-  matches, the same contract as Elasticsearch's rescore window.
+  reached within the window (at 100,000 pros: every page 1 and 5 of the benchmark's keyword queries); when thousands of
+  matches tie on text relevance (one common word), the page is the exact best match among the RESCORE_WINDOW best
+  text matches, the same contract as Elasticsearch's rescore window.
 - with a place, every pro inside the circle is a candidate; each one's ceiling (text, distance and static quality
   known, full recency assumed) orders the exact scoring, which stops when the next ceiling cannot reach the page.
 Other sorts (distance, rating, price) are exact: ties on the sort value are broken by pro id (for the rating, by the
-number of reviews first), like the Elasticsearch adapter's `sort`; tantivy orders the tied pros by a tie-break fast
+number of reviews first), like the Elasticsearch adapter's `sort`: a price sort is one fast field holding the price
+and the id; a rating sort's pros tied with the page's last one come from a second search ordered by a tie-break
 field, so a page never reads more than its own pros.
 
 Writers: tantivy allows one IndexWriter per index directory (a lock file; another process gets LockBusy). A writer
 is opened per write batch under a thread lock, committed, and dropped once its merges finish, so the app's inline
 jobs, a Celery worker and the `reindex` command can all write, one at a time. When another process holds the lock
 longer than LOCK_WAIT_SECONDS, writes raise SearchUnavailable and the indexing job retries. Readers reload after
-this process's commits and at most every RELOAD_SECONDS otherwise, to see other processes' commits.
+this process's commits and, at most every RELOAD_SECONDS, after another process's (meta.json changed).
 """
 
 from __future__ import annotations
@@ -115,7 +121,7 @@ PACK_OVERFLOW = 2 ** (PACK_SLOTS * PACK_BITS) - 1  # category_pack_0 of a pro wh
 CELL_DEGREES = [0.01 * 2 ** level for level in range(11)]
 MAX_CELLS = 16  # more, finer cells fit the circle closer but cost more terms to look up (measured: 16-24 best)
 CELL_MARGIN = 1e-7  # degrees (about a centimetre)
-PLACE_FETCH = 1_000  # a place's box with fewer pros is counted from one fetch, a bigger one by an aggregation
+PLACE_FETCH = 1_000  # fewer pros around a place are counted from one fetch, more by an aggregation
 
 # Best match (module docstring): the first round of candidates, and how many of the best text matches keywords
 # re-rank at most.
@@ -316,8 +322,9 @@ def _circle_cells(lat: float, lon: float, km: float) -> tuple[list[int], list[in
 
 
 def _price_keys(hourly_rate_minor: int, pro_id: int) -> tuple[int, int]:
-    """The price sorts' order as numbers: (rate, then the lower id) ascending, (rate, then the lower id) for a
-    descending sort. Rates are minor units: below 2**31 (21 million an hour in major units) by far."""
+    """The price sorts' orders as numbers: the rate, then the id (ascending: cheapest first, the lower id first), and
+    the rate, then the id reversed (descending: dearest first, the lower id first). Rates are minor units, far below
+    2**31."""
     rate = min(max(hourly_rate_minor, 0), 2 ** 31 - 1) << 32
     return rate | pro_id, rate | (2 ** 32 - 1 - pro_id)
 
@@ -518,8 +525,8 @@ class _Index:
     def near(self, origin: tuple[float, float], km: float) -> tuple[list[tuple[Occur, Query]], Query | None]:
         """(clauses selecting at least every pro within `km` of `origin`, a little more: the grid cells meeting the
         circle (_circle_cells), or those covering its box across the antimeridian, or the box itself near a pole;
-        a query of the pros surely within it, or None). Postings of a few terms, where the box's
-        two range queries scan both coordinate fast fields of the whole index."""
+        a query of the pros surely within it, or None). Postings of a few terms, where a box's two range queries
+        scan both coordinate fast fields of the whole index."""
         circle = _circle_cells(origin[0], origin[1], km)
         if circle is not None:
             meeting, inside = circle
@@ -759,8 +766,8 @@ class TantivyEngine:
         for doc in docs:  # the tokenizer splits on spaces: the fields' tokens, all at once
             words.update(analyze(" ".join((doc.name, doc.headline, *doc.skills, *doc.category_names, doc.bio))))
         index = self._words
-        index.index.reload()  # the words other processes added
-        searcher = index.index.searcher()
+        index.reload()  # the words other processes added
+        searcher = index.searcher()
         new = sorted(word for word in words if not searcher.doc_freq("word", word))
         if new:
             index.write(lambda writer: [writer.add_document(Document(word=word)) for word in new])
@@ -819,7 +826,7 @@ class TantivyEngine:
 
     def _pro_filters(self, query: ProQuery) -> list[tuple[Occur, Query]]:
         """Every filter of the query except the category and the place (facets leave the category out; the place
-        is a box, then exact distances)."""
+        is its grid cells, then exact distances)."""
         schema, only = self._pros.schema, self._pros.filter
         clauses: list[tuple[Occur, Query]] = []
         if query.price_min_minor is not None or query.price_max_minor is not None:
@@ -976,19 +983,19 @@ class TantivyEngine:
 
     def _search_place(self, searcher: Searcher, scope: _Scope, query: ProQuery, has_text: bool, sort: Sort,
                       needed: int, now: datetime) -> tuple[int, dict[int, int], list[_Row]]:
-        """Every pro in the place's box, kept when within the radius (and, for instant match, when their own
-        radius reaches the place): exact totals, category counts and order (module docstring)."""
+        """Every pro in the place's cells (`box`), kept when within the radius (and, for instant match, when their
+        own radius reaches the place): exact totals, category counts and order (module docstring)."""
         assert query.origin is not None
         index = self._pros
         reach = query.radius_km
-        if query.serves_origin:  # nobody reaches farther than the longest service radius: a smaller box
+        if query.serves_origin:  # nobody reaches farther than the longest service radius: a smaller circle
             longest = searcher.search(scope.counted(), limit=1, order_by_field="radius_km", order=Order.Desc).hits
             reach = min(reach, float(longest[0][0])) if longest else 0.0
         near, surely = index.near(query.origin, reach)
         box = tuple(near)
         scored = has_text and sort is Sort.BEST  # only best match reads the text relevance
         first = searcher.search(scope.counted(*box, scored=scored), limit=PLACE_FETCH, count=True)
-        if first.count < PLACE_FETCH:  # the whole box at once: counted here
+        if first.count < PLACE_FETCH:  # all of them at once: counted here
             inside, _ = self._split(searcher, first.hits, query, has_text)
             facets, members = self._categories(searcher, scope, [row.address for row in inside])
             if scope.category_id is not None:
@@ -1008,7 +1015,7 @@ class TantivyEngine:
                 facets = _buckets(counting.result())
             for category_id, count in extra.items():
                 facets[category_id] = facets.get(category_id, 0) + count
-        else:  # counted by an aggregation over the box, less its pros outside the circle
+        else:  # counted by an aggregation over all the cells, less their pros outside the circle
             counting = _beside(searcher.aggregate, scope.counted(*box), {"categories": _CATEGORY_TERMS})
             try:
                 hits = searcher.search(scope.counted(*box, scored=scored), limit=first.count, count=False).hits
@@ -1039,7 +1046,7 @@ class TantivyEngine:
     @staticmethod
     def _split(searcher: Searcher, hits: list[tuple[float, DocAddress]], query: ProQuery,
                has_text: bool) -> tuple[list[_Row], list[DocAddress]]:
-        """Box hits -> (rows within the radius, with their distance; the addresses of the others)."""
+        """Hits around a place -> (rows within the radius, with their distance; the addresses of the others)."""
         assert query.origin is not None
         addresses = [address for _, address in hits]
         if not addresses:
