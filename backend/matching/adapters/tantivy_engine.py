@@ -566,7 +566,7 @@ class _Vocabulary:
     def __init__(self, index: _Index, cache: _VocabularyCache):
         self.schema = index.schema
         self.searcher = index.searcher()
-        self.known = cache.for_words(self.searcher.num_docs)
+        self.known, self.built = cache.for_words(self.searcher.num_docs)
 
     def near(self, term: str, edits: int) -> list[str] | None:
         if (term, edits) not in self.known:
@@ -585,19 +585,22 @@ class _Vocabulary:
 
 
 class _VocabularyCache:
-    """The words a clause matches, kept while the words index holds as many words: words are only ever added, so
-    the same number of them is the same index (searches ask for the same words again and again)."""
+    """The words a clause matches, and the keyword queries built from them, kept while the words index holds as
+    many words: words are only ever added, so the same number of them is the same index (searches ask for the same
+    words again and again)."""
 
     LIMIT = 10_000  # entries, then it starts over
 
     def __init__(self) -> None:
         self.words = -1
         self.known: dict[tuple[str, int | None], list[str] | None] = {}
+        self.built: dict[str, tuple[Query | None, Query | None]] = {}
 
-    def for_words(self, words: int) -> dict[tuple[str, int | None], list[str] | None]:
-        if words != self.words or len(self.known) > self.LIMIT:
-            self.words, self.known = words, {}
-        return self.known
+    def for_words(self, words: int) -> tuple[dict[tuple[str, int | None], list[str] | None],
+                                             dict[str, tuple[Query | None, Query | None]]]:
+        if words != self.words or len(self.known) + len(self.built) > self.LIMIT:
+            self.words, self.known, self.built = words, {}, {}
+        return self.known, self.built
 
 
 class _TenantCounts:
@@ -809,11 +812,15 @@ class TantivyEngine:
         now = query.now or datetime.now(UTC).replace(tzinfo=None)
         sort = effective_sort(query.sort, query.origin)
         # after the pros' searcher, so at least as new (_Index.follower)
-        vocabulary: _Vocabulary | None = _Vocabulary(self._words, self._vocabulary)
+        vocabulary = _Vocabulary(self._words, self._vocabulary)
         if vocabulary.searcher.num_docs == 0 < searcher.num_docs:  # a words index lost: the automata find all
-            vocabulary = None
-        text = index.text_query(PRO_TEXT_FIELDS, query.text, vocabulary)
-        words = index.matches_query(query.text, vocabulary)
+            text, words = index.text_query(PRO_TEXT_FIELDS, query.text), index.matches_query(query.text)
+        elif (built := vocabulary.built.get(query.text)) is not None:
+            text, words = built
+        else:
+            text = index.text_query(PRO_TEXT_FIELDS, query.text, vocabulary)
+            words = index.matches_query(query.text, vocabulary)
+            vocabulary.built[query.text] = (text, words)
         scope = _Scope(index, tenant_id, text, words, tuple(self._pro_filters(query)), query.category_id)
         needed = query.offset + query.limit
         if query.origin is not None:
