@@ -120,6 +120,7 @@ PACK_OVERFLOW = 2 ** (PACK_SLOTS * PACK_BITS) - 1  # category_pack_0 of a pro wh
 # a place is the cells meeting its circle, at most MAX_CELLS of them (_circle_cells).
 CELL_DEGREES = [0.01 * 2 ** level for level in range(11)]
 MAX_CELLS = 16  # more, finer cells fit the circle closer but cost more terms to look up (measured: 16-24 best)
+MAX_INNER_CELLS = 256  # the cells counted by an aggregation as wholly inside a circle (_search_place)
 CELL_MARGIN = 1e-7  # degrees (about a centimetre)
 PLACE_FETCH = 1_000  # fewer pros around a place are counted from one fetch, more by an aggregation
 
@@ -275,13 +276,14 @@ def _cells(lat: float, lon: float) -> list[int]:
 
 @functools.lru_cache(maxsize=4096)
 def _circle_cells(lat: float, lon: float, km: float) -> tuple[list[int], list[int]] | None:
-    """(the grid cells that meet the circle of `km` around (lat, lon), those of them wholly inside it) at the finest
-    level of CELL_DEGREES with at most MAX_CELLS of the first; None when the circle reaches a pole or crosses the
-    antimeridian. Row by row (a band of latitudes): the circle's half-width in longitude at a latitude (the
-    spherical law of cosines solved for it) is largest at the band's widest latitude, which bounds the cells it
-    meets; a cell is inside when its four corners are, which holds when its longitudes are within the smaller
-    half-width of the band's two edges (at a fixed longitude offset, the distance is largest at a band's edge).
-    CELL_MARGIN degrees of slack on every side cover floating-point rounding."""
+    """(the grid cells that meet the circle of `km` around (lat, lon), at the finest level of CELL_DEGREES with at
+    most MAX_CELLS of them; cells wholly inside it, at the finest level with at most MAX_INNER_CELLS), or None when
+    the circle reaches a pole or crosses the antimeridian. Row by row (a band of latitudes): the circle's
+    half-width in longitude at a latitude (the spherical law of cosines solved for it) is largest at the band's
+    widest latitude, which bounds the cells it meets; a cell is inside when its four corners are, which holds when
+    its longitudes are within the smaller half-width of the band's two edges (at a fixed longitude offset, the
+    distance is largest at a band's edge). CELL_MARGIN degrees of slack on every side cover floating-point
+    rounding."""
     alpha = km / EARTH_RADIUS_KM
     phi0 = math.radians(lat)
     south, north = phi0 - alpha, phi0 + alpha
@@ -296,29 +298,39 @@ def _circle_cells(lat: float, lon: float, km: float) -> tuple[list[int], list[in
         cosine = (cos_alpha - sin0 * math.sin(phi)) / (cos0 * math.cos(phi))
         return math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
 
-    for level, size in enumerate(CELL_DEGREES):
+    def cells(level: int, size: float, inner: bool, limit: int) -> list[int] | None:
         first_row, last_row = _cell_index(min_lat + 90, size), _cell_index(max_lat + 90, size)
-        if last_row - first_row >= MAX_CELLS:
-            continue
-        meeting: list[int] = []
-        inside: list[int] = []
+        if last_row - first_row >= limit:
+            return None
+        found: list[int] = []
         for row in range(first_row, last_row + 1):
             low, high = row * size - 90, (row + 1) * size - 90  # the band's latitudes
-            band_low, band_high = math.radians(max(low, min_lat)), math.radians(min(high, max_lat))
-            widest_here = half_width(widest) if band_low <= widest <= band_high else 0.0
-            reach = max(half_width(band_low), half_width(band_high), widest_here) + CELL_MARGIN
-            columns = range(_cell_index(lon - reach + 180, size), _cell_index(lon + reach + 180, size) + 1)
-            meeting += [_cell(level, row, column) for column in columns]
-            if math.radians(low - CELL_MARGIN) > south and math.radians(high + CELL_MARGIN) < north:
+            if inner:
+                if math.radians(low - CELL_MARGIN) <= south or math.radians(high + CELL_MARGIN) >= north:
+                    continue
                 sure = min(half_width(math.radians(low)), half_width(math.radians(high))) - CELL_MARGIN
-                inside += [_cell(level, row, column) for column in columns
-                           if column * size - 180 - CELL_MARGIN >= lon - sure
-                           and (column + 1) * size - 180 + CELL_MARGIN <= lon + sure]
-            if len(meeting) > MAX_CELLS:
-                break
-        if len(meeting) <= MAX_CELLS:
-            return sorted(meeting), sorted(inside)
-    return None
+                first = _cell_index(lon - sure + CELL_MARGIN + 180, size) + 1
+                last = _cell_index(lon + sure - CELL_MARGIN + 180, size) - 1
+                found += [_cell(level, row, column) for column in range(first, last + 1)
+                          if column * size - 180 - CELL_MARGIN >= lon - sure
+                          and (column + 1) * size - 180 + CELL_MARGIN <= lon + sure]
+            else:
+                band_low, band_high = math.radians(max(low, min_lat)), math.radians(min(high, max_lat))
+                widest_here = half_width(widest) if band_low <= widest <= band_high else 0.0
+                reach = max(half_width(band_low), half_width(band_high), widest_here) + CELL_MARGIN
+                found += [_cell(level, row, column) for column in
+                          range(_cell_index(lon - reach + 180, size), _cell_index(lon + reach + 180, size) + 1)]
+            if len(found) > limit:
+                return None
+        return sorted(found)
+
+    meeting = next((found for level, size in enumerate(CELL_DEGREES)
+                    if (found := cells(level, size, False, MAX_CELLS)) is not None), None)
+    if meeting is None:
+        return None
+    inside = next((found for level, size in enumerate(CELL_DEGREES)
+                   if (found := cells(level, size, True, MAX_INNER_CELLS)) is not None), [])
+    return meeting, inside
 
 
 def _price_keys(hourly_rate_minor: int, pro_id: int) -> tuple[int, int]:
@@ -1001,13 +1013,7 @@ class TantivyEngine:
         near, surely = index.near(query.origin, reach)
         box = tuple(near)
         scored = has_text and sort is Sort.BEST  # only best match reads the text relevance
-        first = searcher.search(scope.counted(*box, scored=scored), limit=PLACE_FETCH, count=True)
-        if first.count < PLACE_FETCH:  # all of them at once: counted here
-            inside, _ = self._split(searcher, first.hits, query, has_text)
-            facets, members = self._categories(searcher, scope, [row.address for row in inside])
-            if scope.category_id is not None:
-                inside = [row for row, member in zip(inside, members, strict=True) if member]
-        elif scope.category_id is not None and surely is not None and not query.serves_origin:
+        if scope.category_id is not None and surely is not None and not query.serves_origin:
             # Counted by an aggregation over the cells surely inside the circle, plus the others' pros one by one;
             # the category's pros alone are ranked.
             counting = _beside(searcher.aggregate, scope.counted(*box, (Occur.Must, index.filter(surely))),
@@ -1022,6 +1028,13 @@ class TantivyEngine:
                 facets = _buckets(counting.result())
             for category_id, count in extra.items():
                 facets[category_id] = facets.get(category_id, 0) + count
+            return len(inside), facets, self._place_order(searcher, inside, sort, needed, now)
+        first = searcher.search(scope.counted(*box, scored=scored), limit=PLACE_FETCH, count=True)
+        if first.count < PLACE_FETCH:  # all of them at once: counted here
+            inside, _ = self._split(searcher, first.hits, query, has_text)
+            facets, members = self._categories(searcher, scope, [row.address for row in inside])
+            if scope.category_id is not None:
+                inside = [row for row, member in zip(inside, members, strict=True) if member]
         else:  # counted by an aggregation over all the cells, less their pros outside the circle
             counting = _beside(searcher.aggregate, scope.counted(*box), {"categories": _CATEGORY_TERMS})
             try:
@@ -1036,11 +1049,13 @@ class TantivyEngine:
                 in_box = searcher.search(scope.matching(*box), limit=first.count, count=False).hits
                 in_category = {_key(address) for _, address in in_box}
                 inside = [row for row in inside if _key(row.address) in in_category]
+        return len(inside), facets, self._place_order(searcher, inside, sort, needed, now)
+
+    def _place_order(self, searcher: Searcher, inside: list[_Row], sort: Sort, needed: int,
+                     now: datetime) -> list[_Row]:
         if sort is Sort.BEST:
-            ranked = self._best_in_place(searcher, inside, needed, now)
-        else:
-            ranked = self._sorted(searcher, inside, sort)[:needed]
-        return len(inside), facets, ranked
+            return self._best_in_place(searcher, inside, needed, now)
+        return self._sorted(searcher, inside, sort)[:needed]
 
     @staticmethod
     def _every(searcher: Searcher, query: Query) -> list[tuple[float, DocAddress]]:
