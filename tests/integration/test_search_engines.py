@@ -23,10 +23,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 
-from backend.geo import distance_km
+from backend.geo import bounding_box, distance_km
 from backend.matching import ranking
 from backend.matching.adapters import tantivy_engine
-from backend.matching.adapters.common import bounding_box
 from backend.matching.adapters.elastic import ElasticEngine
 from backend.matching.adapters.tantivy_engine import TantivyEngine
 from backend.matching.ports import (

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -202,25 +201,3 @@ def located(doc: ProDocument | RequestDocument) -> tuple[float, float] | None:
 def effective_sort(sort: Sort, origin: tuple[float, float] | None) -> Sort:
     """Nearest first needs a place: without one it is best match (ports.Sort)."""
     return Sort.BEST if sort is Sort.DISTANCE and origin is None else sort
-
-
-# ---------------------------------------------------------------------------------------------------- geo
-
-EARTH_RADIUS_KM = 6371.0  # backend.geo.distance_km's
-
-
-def bounding_box(lat: float, lon: float, km: float) -> tuple[float, float, float, float]:
-    """(min_lat, max_lat, min_lon, max_lon) of every point within `km` of (lat, lon). Across the antimeridian
-    min_lon > max_lon (the box wraps); near a pole every longitude."""
-    angular = km / EARTH_RADIUS_KM
-    min_lat, max_lat = lat - math.degrees(angular), lat + math.degrees(angular)
-    if min_lat <= -90 or max_lat >= 90:
-        return max(min_lat, -90.0), min(max_lat, 90.0), -180.0, 180.0
-    # The widest longitude span is at the latitude where a great circle through the edge touches the circle.
-    delta = math.degrees(math.asin(min(1.0, math.sin(angular) / math.cos(math.radians(lat)))))
-    min_lon, max_lon = lon - delta, lon + delta
-    if min_lon < -180:
-        min_lon += 360
-    if max_lon > 180:
-        max_lon -= 360
-    return min_lat, max_lat, min_lon, max_lon

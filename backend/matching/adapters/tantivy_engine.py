@@ -70,14 +70,13 @@ from typing import Any
 import tantivy
 from tantivy import DocAddress, Document, FieldType, Index, Occur, Order, Query, Searcher
 
-from backend.geo import EARTH_RADIUS_KM, distance_km
+from backend.geo import EARTH_RADIUS_KM, bounding_box, distance_km
 from backend.matching import ranking
 from backend.matching.adapters.common import (
     NAME_ENTRIES,
     PRO_TEXT_FIELDS,
     REQUEST_TEXT_FIELDS,
     WEEKDAY_CODES,
-    bounding_box,
     effective_sort,
     fuzzy_edits,
     located,
