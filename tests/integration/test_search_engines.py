@@ -253,6 +253,39 @@ def test_tantivy_counts_a_big_box_by_an_aggregation(tmp_path, monkeypatch):
     assert [engine.search_pros(T1, query) for query in queries] == one_by_one
 
 
+@pytest.mark.parametrize("text", ["care", "after care", "carer", "hand strip", "cart", "plumbr", "xylophone care"])
+def test_tantivy_listed_keywords_score_exactly_as_its_automata(tmp_path, text):
+    # With the words index, a word's fuzzy and prefix clauses become the terms they match, in one flat
+    # disjunction per word (_Index._listed_clauses); without it, automata. Same pros, same scores, in every case
+    # of the bonus: the word itself, a word both near and a prefix, one only near ("card"), one only a prefix
+    # ("careful"), and both of those in one field without the word (pro 5).
+    engine = TantivyEngine(tmp_path / "search")
+    engine.upsert_pros([
+        pro(1, headline="Home care", bio="After school care and careful driving"),
+        pro(2, headline="Carer", skills=["Card games"], bio="Hand stripping of terriers"),
+        pro(3, name="Cart Ridley", headline="Cargo bikes", bio="care care care"),
+        pro(4, headline="Plumber", skills=["Careers advice"], bio="after hours"),
+        pro(5, headline="Magician", skills=["Card tricks", "Careful packing"], bio="Handy strip lights"),
+    ])
+    index, searcher = engine._pros, engine._pros.searcher()
+    vocabulary = tantivy_engine._Vocabulary(engine._words, engine._vocabulary)
+
+    def scores(query) -> dict[int, float]:
+        hits = searcher.search(index.scoped(T1, (tantivy_engine.Occur.Must, query)), limit=10).hits
+        pro_ids = searcher.fast_field_values("pro_id", [address for _, address in hits])
+        return dict(zip(pro_ids, (score for score, _ in hits), strict=True))
+
+    listed = scores(index.text_query(tantivy_engine.PRO_TEXT_FIELDS, text, vocabulary))
+    automata = scores(index.text_query(tantivy_engine.PRO_TEXT_FIELDS, text))
+    assert listed.keys() == automata.keys()
+    assert all(listed[pro_id] == pytest.approx(automata[pro_id], rel=1e-6) for pro_id in automata)
+    words = searcher.search(index.scoped(T1, (tantivy_engine.Occur.Must, index.matches_query(text, vocabulary))),
+                            limit=10, count=True)
+    assert words.count == len(automata)
+    if text == "care":  # the fixture reaches the case of a near word and a prefix word without the word itself
+        assert automata[5] == pytest.approx(2 * 2.5)  # "card" (+1) and "careful" (+1) in skills (boost 2.5)
+
+
 def destination(origin: tuple[float, float], km: float, bearing: float) -> tuple[float, float]:
     """The point `km` from `origin` along `bearing` (degrees) on backend.geo's sphere, longitude in [-180, 180)."""
     lat1, lon1, angle, theta = math.radians(origin[0]), math.radians(origin[1]), km / EARTH_KM, math.radians(bearing)

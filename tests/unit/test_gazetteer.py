@@ -5,11 +5,12 @@ bounding box never cuts off a point inside the circle (poles, antimeridian)."""
 from __future__ import annotations
 
 import math
+import random
 import time
 
 import pytest
 
-from backend.geo import EARTH_RADIUS_KM, bounding_box, distance_km
+from backend.geo import EARTH_RADIUS_KM, LOCALITY_DEGREES, bounding_box, distance_km, locality_key
 from backend.places.adapters.geonames import GeonamesGazetteer, _index, normalize
 
 AUSTIN = "Austin, TX, United States"
@@ -160,3 +161,18 @@ def test_the_box_wraps_across_the_antimeridian():
     assert min_lon == pytest.approx(179.9 - 0.4497, abs=1e-3) and max_lon == pytest.approx(-179.65, abs=1e-3)
     assert inside((min_lat, max_lat, min_lon, max_lon), 0.1, -179.8)
     assert not inside((min_lat, max_lat, min_lon, max_lon), 0, 0)
+
+
+def test_locality_key_lays_a_region_out_in_few_stretches():
+    # Sorted by the key, the points of one city's neighbourhood come in a few runs, not scattered among the world's.
+    rng = random.Random(7)
+    world = [(rng.uniform(-60, 70), rng.uniform(-180, 180)) for _ in range(5_000)]
+    berlin = [(52.52 + rng.uniform(-0.1, 0.1), 13.40 + rng.uniform(-0.1, 0.1)) for _ in range(200)]
+    ordered = sorted([(point, False) for point in world] + [(point, True) for point in berlin],
+                     key=lambda item: locality_key(*item[0]))
+    runs = sum(1 for before, after in zip(ordered, ordered[1:]) if after[1] and not before[1]) + ordered[0][1]
+    assert runs <= 8
+    # one cell, one key; two cells side by side (here) close in the order; unknown places sort last
+    assert locality_key(52.5201, 13.4051) == locality_key(52.5202, 13.4052)
+    assert locality_key(52.52, 13.40) ^ locality_key(52.52, 13.40 + LOCALITY_DEGREES) < 2 ** 8
+    assert locality_key(None, None) > max(locality_key(89.99, 179.99), locality_key(-90, -180))

@@ -12,14 +12,18 @@ reads fast fields of the candidates it ranks, and the stored documents of the pa
 Keywords (common.py's rules): a fuzzy or prefix clause as tantivy builds it is an automaton that reads every posting
 of every term it matches, in every field and segment, before anything narrows it down. So the engine keeps a words
 index (every word of the pros' text fields; _Vocabulary) and turns such a clause into the few terms it would match,
-read lazily: the same scores. Keywords are scored per field (text_query) only where best match needs the text
-relevance; counts, aggregations and orders by a field select through one field holding every word of the five
-(ANY_TEXT, matches_query): the same pros.
+read lazily: the same scores. Those terms form one flat disjunction per word (_listed_clauses), never unions nested in
+unions: tantivy buffers a union's matches 4,096 documents at a time, so in a conjunction with a place a nested union
+scores most of the index to check a few pros. Keywords are scored per field (text_query) only where best match needs
+the text relevance; counts, aggregations and orders by a field select through one field holding every word of the
+five (ANY_TEXT, matches_query): the same pros.
 
 Geography: tantivy has no geo type. Each pro is indexed in grid cells of 11 sizes (_cells); a place selects the cells
 that meet its circle (_circle_cells; near a pole, a lat/lon box over fast fields), then the exact haversine distance
 (backend.geo.distance_km) of every pro selected decides, so totals and category counts count only pros inside the
-circle. Fewer than PLACE_FETCH pros are counted in Python from one fetch (category ids packed in fast fields); more
+circle. A reindex writes neighbours together (backend.geo.locality_key) and a segment keeps write order, so a
+place's pros are a few stretches of document ids, which is what a conjunction with keywords walks. Fewer than
+PLACE_FETCH pros are counted in Python from one fetch (category ids packed in fast fields); more
 by an aggregation: over the cells wholly inside the circle plus the others' pros one by one (a category search), or
 over all the cells less the pros outside the circle.
 
@@ -463,64 +467,104 @@ class _Index:
                     raise SearchUnavailable("the search index is being written by another process") from exc
                 time.sleep(0.05)
 
+    def _query_terms(self, text: str) -> list[str]:
+        return [token for word in query_words(text) for token in self.analyzer.analyze(word)]
+
     def text_query(self, fields: dict[str, float], text: str, vocabulary: _Vocabulary | None = None) -> Query | None:
         """common.py's keyword rules: every word in some field (fuzzy, the last one also as a prefix); a word
         scores its best field (BM25, +1 for a fuzzy or prefix match) times the field's boost. With a vocabulary,
-        the fuzzy and prefix clauses are the terms they would match, listed (_Vocabulary): the same scores."""
-        query_terms = [token for word in query_words(text) for token in self.analyzer.analyze(word)]
+        the fuzzy and prefix clauses are the terms they would match, listed (_Vocabulary): the same scores, as
+        one flat disjunction per word (_listed_clauses)."""
+        query_terms = self._query_terms(text)
         if not query_terms:
             return None
         prefix = prefix_word(query_terms)
         must = []
         for position, term in enumerate(query_terms):
-            last = position == len(query_terms) - 1
-            per_field = []
-            for field, boost in fields.items():
-                options = [(Occur.Should, Query.term_query(self.schema, field, term))]
-                options += self._near(field, term, prefix if last else None, vocabulary)
-                per_field.append(Query.boost_query(Query.boolean_query(options), boost))
-            must.append((Occur.Must, Query.disjunction_max_query(per_field)))
+            word_prefix = prefix if position == len(query_terms) - 1 else None
+            listed = self._listed(term, word_prefix, vocabulary)
+            if listed is not None:
+                clauses = [clause for field, boost in fields.items()
+                           for clause in self._listed_clauses(field, boost, term, *listed)]
+            else:
+                clauses = [Query.boost_query(Query.boolean_query(
+                    [(Occur.Should, Query.term_query(self.schema, field, term)),
+                     *self._automata(field, term, word_prefix)]), boost) for field, boost in fields.items()]
+            must.append((Occur.Must, Query.disjunction_max_query(clauses)))
         return Query.boolean_query(must)
 
-    def _near(self, field: str, term: str, prefix: str | None,
-              vocabulary: _Vocabulary | None) -> list[tuple[Occur, Query]]:
-        """The clauses scoring 1.0 when `field` has a term within the fuzzy edits of `term`, and when it has a
-        term starting with `prefix`: each an automaton over the field's terms, or the terms themselves when the
-        vocabulary lists them."""
-        clauses = []
-        if edits := fuzzy_edits(term):
-            near = vocabulary.near(term, edits) if vocabulary is not None else None
-            if near is None:
-                clauses.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, term, distance=edits)))
-            elif near:
-                clauses.append((Occur.Should, self._any_term(field, near)))
-        if prefix:
-            starting = vocabulary.starting(prefix) if vocabulary is not None else None
-            if starting is None:
-                clauses.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, prefix, distance=0,
-                                                                     prefix=True)))
-            elif starting:
-                clauses.append((Occur.Should, self._any_term(field, starting)))
+    @staticmethod
+    def _listed(term: str, prefix: str | None, vocabulary: _Vocabulary | None) -> tuple[set[str], set[str]] | None:
+        """(the words the fuzzy clause matches, the words the prefix clause matches), each empty when the word has
+        no such clause; None when either is not listed (no vocabulary, or too many words: automata then)."""
+        if vocabulary is None:
+            return None
+        edits = fuzzy_edits(term)
+        near = vocabulary.near(term, edits) if edits else []
+        starting = vocabulary.starting(prefix) if prefix else []
+        if near is None or starting is None:
+            return None
+        return set(near), set(starting)
+
+    def _listed_clauses(self, field: str, boost: float, term: str, near: set[str],
+                        starting: set[str]) -> list[Query]:
+        """A word's score in `field` as the max of clauses, each one term's postings, none a nested union: tantivy
+        buffers a union's matches 4,096 documents at a time, so nested unions in a conjunction (a place, a filter)
+        score most of the index to check a few pros. The field's score is boost x (BM25 + [some fuzzy word] +
+        [some prefix word]); the word itself is in both lists whenever a pro has it (the lists are every matching
+        word of the index), so a pro with the word scores its BM25 + its lists' bonus, the greatest clause. A
+        pro without it scores 2 for a word in both lists, else 1 for a word in one, else 1 + 1 when it has a
+        word only fuzzy and another only a prefix: the one clause that adds two disjunctions."""
+        bm25 = Query.boost_query(Query.term_query(self.schema, field, term), boost)
+        bonus = (term in near) + (term in starting)
+        # a sum over one posting list: an intersection of the term with itself, which seeks instead of buffering
+        clauses = [Query.boolean_query([(Occur.Must, bm25), (Occur.Must, self._const(field, [term], boost * bonus))])
+                   if bonus else bm25]
+        both = sorted((near & starting) - {term})
+        only_near, only_prefix = sorted(near - starting - {term}), sorted(starting - near - {term})
+        if both:
+            clauses.append(self._const(field, both, 2 * boost))
+        if only_near and only_prefix:
+            clauses.append(Query.boolean_query([(Occur.Should, self._const(field, only_near, boost)),
+                                                (Occur.Should, self._const(field, only_prefix, boost))]))
+        elif only_near or only_prefix:
+            clauses.append(self._const(field, only_near or only_prefix, boost))
         return clauses
 
-    def _any_term(self, field: str, terms: list[str]) -> Query:
-        """1.0 when `field` has any of `terms`, as the automaton's clause scores: term queries, read lazily (they
-        seek to the documents the other clauses propose, where an automaton reads all their postings)."""
-        return Query.const_score_query(Query.disjunction_max_query(
-            [Query.term_query(self.schema, field, term) for term in terms]), 1.0)
+    def _automata(self, field: str, term: str, prefix: str | None) -> list[tuple[Occur, Query]]:
+        """The fuzzy and prefix clauses as automata over the field's terms, each scoring 1.0 on a match."""
+        clauses = []
+        if edits := fuzzy_edits(term):
+            clauses.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, term, distance=edits)))
+        if prefix:
+            clauses.append((Occur.Should, Query.fuzzy_term_query(self.schema, field, prefix, distance=0,
+                                                                 prefix=True)))
+        return clauses
+
+    def _const(self, field: str, terms: list[str], score: float) -> Query:
+        """`score` when `field` has any of `terms`: term queries, read lazily (they seek to the documents the other
+        clauses propose, where an automaton reads all their postings)."""
+        queries = [Query.term_query(self.schema, field, term) for term in terms]
+        return Query.const_score_query(queries[0] if len(queries) == 1 else Query.disjunction_max_query(queries),
+                                       score)
 
     def matches_query(self, text: str, vocabulary: _Vocabulary | None = None) -> Query | None:
         """The pros text_query matches, without its scores, over the ANY_TEXT field: a word matches there exactly
         when it matches in some field (the same tokens), so the same pros; for counts and orders by a field."""
-        query_terms = [token for word in query_words(text) for token in self.analyzer.analyze(word)]
+        query_terms = self._query_terms(text)
         if not query_terms:
             return None
         prefix = prefix_word(query_terms)
         must = []
         for position, term in enumerate(query_terms):
-            last = position == len(query_terms) - 1
-            options = [(Occur.Should, Query.term_query(self.schema, ANY_TEXT, term))]
-            options += self._near(ANY_TEXT, term, prefix if last else None, vocabulary)
+            word_prefix = prefix if position == len(query_terms) - 1 else None
+            listed = self._listed(term, word_prefix, vocabulary)
+            if listed is not None:
+                terms = sorted({term} | listed[0] | listed[1])
+                options = [(Occur.Should, Query.term_query(self.schema, ANY_TEXT, word)) for word in terms]
+            else:
+                options = [(Occur.Should, Query.term_query(self.schema, ANY_TEXT, term)),
+                           *self._automata(ANY_TEXT, term, word_prefix)]
             must.append((Occur.Must, Query.boolean_query(options)))
         return self.filter(Query.boolean_query(must))
 
@@ -568,7 +612,7 @@ class _Index:
 
 class _Vocabulary:
     """The words index as a search sees it: which words a fuzzy or a prefix clause would match, listed, so that
-    the clause becomes those terms' queries, read lazily (_Index._any_term). An automaton clause reads every posting
+    the clause becomes those terms' queries, read lazily (_Index._listed_clauses). An automaton clause reads every posting
     of every term it matches, in every field and segment, before the other clauses narrow anything down: most of
     a keyword search's cost, and all of it in a small place. None when more than LISTED_TERMS words match (an
     automaton is then the cheaper way). Exact: the words index holds every word of every pro's text fields
