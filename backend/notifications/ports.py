@@ -1,15 +1,49 @@
+"""What the notification service needs from the outside world: channels (email, SMS), their dev stand-ins, provider
+status reports, the people it writes to (`Contacts`) and the job queue.
+
+Adapters live in `adapters/` and only `backend.bootstrap` picks them; the service sees these Protocols alone.
+"""
+
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
+
+from sqlmodel import Session
 
 
 class DeliveryError(Exception):
-    """A provider could not take the message now; the job retries with backoff."""
+    """Transient: the provider could not take it now (5xx, 429, timeout, connection); the job retries with backoff."""
+
+
+class PermanentDeliveryError(Exception):
+    """The provider refused this message for good (4xx other than 429): never retried; str(exc) is the provider's
+    reason."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Email
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    recipient: str
+    subject: str
+    text: str
+    html: str
+    reference: str  # our id for the row, f"t{tenant_id}-n{notification_id}": Message-ID, custom arg
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe, List-Unsubscribe-Post
+    sender_name: str = ""  # the marketplace's name, shown as the From name
+    category: str = ""  # the event value (SendGrid category)
 
 
 class EmailSender(Protocol):
-    def send(self, *, recipient: str, subject: str, body: str, message_id: str) -> str:
-        """Hand the message to the provider; return the provider's id for it."""
+    def send(self, email: OutgoingEmail) -> str:
+        """Hand the message to the provider; return the provider's id for it.
+        Raises DeliveryError (try again later) or PermanentDeliveryError (never)."""
         ...
 
 
@@ -21,7 +55,102 @@ class DevMailbox(Protocol):
         ...
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# SMS
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    to: str  # E.164
+    body: str
+    reference: str  # f"t{tenant_id}-n{notification_id}"
+    status_callback: str = ""  # absolute URL the provider posts status to ("" = none)
+
+
+class SmsSender(Protocol):
+    def send(self, sms: OutgoingSms) -> str:
+        """Hand the text to the provider; return its id (Twilio's message sid).
+        Raises DeliveryError (try again later) or PermanentDeliveryError (never)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DevSms:
+    provider_id: str
+    to: str
+    body: str
+    created_at: str  # ISO 8601, UTC
+
+
+class DevSmsBox(Protocol):
+    """The embedded SMS channel's outbox (development only): where a developer reads the phone code."""
+
+    def messages(self, to: str | None = None, limit: int = 50) -> list[DevSms]:
+        """The texts sent (to `to` only, if given), newest first."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider status reports (webhooks)
+# ---------------------------------------------------------------------------------------------------------------
+
+class StatusKind(StrEnum):
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    reference: str  # f"t{tenant}-n{id}" ("" when the provider did not echo it: then provider_id decides)
+    provider_id: str
+    kind: StatusKind
+    reason: str = ""
+    hard_bounce: bool = False  # email: the address does not exist (SendGrid "bounce" with type "bounce")
+    recipient: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recipients and jobs
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Contact:
+    user_id: int
+    email: str
+    name: str
+    role: str
+    phone: str = ""  # VERIFIED E.164 only ("" otherwise)
+    email_verified: bool = False
+
+
+class Contacts(Protocol):
+    """Who the service writes to; implemented by accounts (which sits above notifications)."""
+
+    def contacts(self, session: Session, user_ids: Sequence[int]) -> dict[int, Contact]:
+        """The active users among `user_ids` in the session's tenant, by id (unknown or inactive ones are absent)."""
+        ...
+
+    def admins(self, session: Session) -> list[int]:
+        """The ids of the session's tenant's active admins."""
+        ...
+
+
 class JobQueue(Protocol):
     def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
         """Schedule delivery. Called only after the row is committed."""
         ...
+
+
+_REFERENCE = re.compile(r"t([1-9][0-9]{0,17})-n([1-9][0-9]{0,17})")
+
+
+def format_reference(tenant_id: int, notification_id: int) -> str:
+    """The id a provider echoes back in its status reports: f"t{tenant_id}-n{notification_id}"."""
+    return f"t{tenant_id}-n{notification_id}"
+
+
+def parse_reference(reference: str) -> tuple[int, int] | None:
+    """"t3-n42" -> (3, 42); anything else (it comes from a webhook: untrusted until the signature passed) -> None."""
+    match = _REFERENCE.fullmatch(reference or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
