@@ -1,6 +1,8 @@
 """Every table, imported so that SQLModel.metadata is complete (Alembic autogenerate, test schemas)."""
 
-from backend.accounts.models import AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, User
+from backend.accounts.models import (
+    AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, User,
+)
 from backend.chat.models import Conversation, ConversationRead
 from backend.notifications.models import Notification
 from backend.catalog.models import Category
@@ -14,6 +16,6 @@ from backend.tenancy.models import Tenant
 
 __all__ = ["AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
            "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LeadMatch", "LoginAttempt", "Notification", "OneTimeToken",
-           "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PortfolioImage", "ProCategory",
+           "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PhoneVerification", "PortfolioImage", "ProCategory",
            "ProProfile", "Profile", "Quote", "RatingAggregate", "Review", "ReviewModeration", "ReviewReport",
            "ReviewWindow", "ServiceRequest", "Tenant", "User"]

@@ -37,6 +37,10 @@ class User(TenantOwned, table=True):
     email_verified_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # The mobile number on the account (E.164, "" = none) and when a texted code proved it is the user's. A new
+    # number clears phone_verified_at until its own code comes back; only a verified number receives SMS.
+    phone_e164: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
+    phone_verified_at: datetime | None = None
 
 
 class AuthSession(TenantOwned, table=True):
@@ -70,11 +74,28 @@ class AttemptKind(StrEnum):
     LOGIN = "login"  # a password check: the row is written before the check and deleted on success
     RESET = "reset"  # a password-reset email asked for (known email or not)
     VERIFY = "verify"  # a verification email re-sent
+    PHONE_CODE = "phone_code"  # an SMS code sent: `email` holds "user:<id>", `ip` the number's keyed hash
+
+
+class PhoneVerification(TenantOwned, table=True):
+    """One texted code. Only the user's newest row can be redeemed; a new code expires the older ones. The code
+    itself is never stored: `code_hash` is its HMAC (backend.accounts.phones.CodeHasher)."""
+
+    __tablename__ = "phone_verification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    phone_e164: str = Field(max_length=16)
+    code_hash: str = Field(max_length=64)
+    expires_at: datetime
+    attempts: int = 0  # wrong codes typed; at phones.MAX_TRIES the code is dead
+    created_at: datetime = Field(default_factory=utcnow)
+    verified_at: datetime | None = None
 
 
 class LoginAttempt(SQLModel, table=True):
-    """Throttled authentication attempts: logins (kept while failed), reset requests and verification
-    re-sends. A platform table: `scope` is a tenant slug or 'operator'; `ip` is the throttling bucket
+    """Throttled authentication attempts: logins (kept while failed), reset requests, verification
+    re-sends and SMS codes. A platform table: `scope` is a tenant slug or 'operator'; `ip` is the throttling bucket
     of the client address (the address, or its IPv6 /64)."""
 
     __tablename__ = "login_attempt"

@@ -15,15 +15,20 @@ from sqlmodel import Session, select
 
 from backend.accounts.addresses import throttle_bucket
 from backend.identity import Caller, Role, TenantPublic
-from backend.accounts.models import AttemptKind, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession, SignUp, TokenPurpose, User, UserRow, UserStatus
+from backend.accounts.models import AttemptKind, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, SignUp, TokenPurpose, User, UserRow, UserStatus
+from backend.accounts.phones import (
+    CODE_TTL, MAX_TRIES, SEND_WINDOW, SENDS_PER_WINDOW, CodeHasher, PhoneError, mask_phone, new_code, normalize_code,
+    number_bucket, parse_phone,
+)
 from backend.accounts.security import Passwords, hash_token, new_token
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import (
     AuthenticationFailed, DomainError, NotFound, PermissionDenied, Throttled, TokenInvalid, ValidationFailed,
 )
+from backend.notifications.catalogue import Event
 from backend.notifications.ports import JobQueue
-from backend.notifications.models import ONE_TIME_TOKEN
+from backend.notifications.models import ONE_TIME_TOKEN, Channel
 from backend.notifications.service import NotificationService
 from backend.profiles import ensure_pro_profile
 from backend.profiles.models import Profile, ProProfile
@@ -33,6 +38,11 @@ from backend.validation import normalize_email, parse_input as _parse
 
 OPERATOR_SCOPE = "operator"
 BAD_LOGIN = "Email or password is incorrect."
+# SMS codes are throttled installation-wide per number (one phone, however many marketplaces ask to text it);
+# the user key is the user's id, unique across tenants. No tenant slug contains ":".
+PHONE_SCOPE = "sms:all"
+CODE_EXPIRED = "The code expired. Ask for a new one."
+TOO_MANY_CODES = "Too many wrong codes. Ask for a new one."
 
 
 def _lock_key(*parts: str) -> int:
@@ -63,6 +73,7 @@ class AccountService:
         self.passwords = passwords
         self.jobs = jobs
         self.notifications = notifications
+        self.codes = CodeHasher(settings.secret_key.get_secret_value())
 
     # ------------------------------------------------------------------ sign-up
 
@@ -217,11 +228,11 @@ class AccountService:
     # leave no row (the exception rolls it back). A login's row counts as a failure unless the password
     # was right, and then the account's login rows are deleted.
 
-    def _admit(self, kind: AttemptKind, scope: str, email: str, ip: str, *, window: timedelta,
+    def _admit(self, kind: AttemptKind, scope: str, email: str, bucket: str, *, window: timedelta,
                per_account: int, per_address: int, refusal) -> None:
-        """Record one attempt, or raise Throttled(refusal("account"|"address", unlock_time))."""
+        """Record one attempt, or raise Throttled(refusal("account"|"address", unlock_time)). `email` is the
+        account's key, `bucket` the second one (the client address's bucket, or "" for none)."""
         since = utcnow() - window
-        bucket = throttle_bucket(ip) if ip else ""
         with self.db.platform_session() as session:
             if self.db.is_postgres:
                 # Transaction-scoped advisory locks, taken in a fixed order (no two admissions wait on
@@ -253,7 +264,7 @@ class AccountService:
             return (f"Too many failed login attempts for {whom}. "
                     f"Try again in {_in_minutes(unlock)}, or reset your password.")
 
-        self._admit(AttemptKind.LOGIN, scope, email, ip,
+        self._admit(AttemptKind.LOGIN, scope, email, throttle_bucket(ip) if ip else "",
                     window=timedelta(minutes=self.settings.login_lockout_minutes),
                     per_account=self.settings.login_max_failures_per_account,
                     per_address=self.settings.login_max_failures_per_address, refusal=refusal)
@@ -268,7 +279,7 @@ class AccountService:
             whom = "this email address" if what == "account" else "your network address"
             return f"Too many password reset requests for {whom}. Try again in {_in_minutes(unlock)}."
 
-        self._admit(kind, scope, email, ip,
+        self._admit(kind, scope, email, throttle_bucket(ip) if ip else "",
                     window=timedelta(minutes=self.settings.email_requests_window_minutes),
                     per_account=self.settings.email_requests_per_account,
                     per_address=self.settings.email_requests_per_address, refusal=refusal)
@@ -342,6 +353,111 @@ class AccountService:
             if user.email_verified_at is None:
                 user.email_verified_at = utcnow()
         self._clear_failures(tenant.slug, user.email)
+
+    # ------------------------------------------------------------------ phone number
+
+    def start_phone_verification(self, tenant: TenantPublic, actor: Caller, phone: str, region: str = "US") -> str:
+        """Text a 6-digit code to `phone`, which becomes the account's number, unverified until the code comes
+        back (verify_phone). `region` reads a number typed without its country code. Returns the number masked
+        ("+1 ••• ••• 0123"), to say where the code went."""
+        self._require_user(actor, tenant)
+        _require_active_tenant(tenant)
+        try:
+            e164 = parse_phone(phone, region)
+        except PhoneError as exc:
+            raise ValidationFailed({"phone": str(exc)}) from None
+        if Channel.SMS not in self.notifications.channels(tenant.id):
+            raise DomainError("This marketplace does not send text messages, so a phone cannot be verified here.")
+        with self.db.tenant_session(tenant.id) as session:  # refused before it spends a code from the allowance
+            user = self._active_user(session, actor)
+            if user.phone_e164 == e164 and user.phone_verified_at is not None:
+                raise DomainError("This number is already verified.")
+        self._admit_phone_code(actor.id, e164)
+        code = new_code()
+        with self.db.tenant_session(tenant.id) as session:
+            user = self._active_user(session, actor)
+            now = utcnow()
+            self._expire_codes(session, user.id, now)  # only the newest code can be redeemed
+            if user.phone_e164 != e164:  # a changed number is unverified until its own code comes back
+                user.phone_e164, user.phone_verified_at = e164, None
+            row = PhoneVerification(user_id=user.id, phone_e164=e164, expires_at=now + CODE_TTL,
+                                    code_hash=self.codes.hash(tenant.id, user.id, e164, code))
+            session.add(row)
+            session.flush()
+            note_ids = self.notifications.notify(session, tenant, Event.PHONE_CODE, [user.id], key=f"phone:{row.id}",
+                                                 context={"code": code}, sms_to=e164)
+            if not note_ids:  # nothing would reach the phone: keep no code the user cannot receive
+                raise DomainError("We could not text a code to this number. Please try again later.")
+        for note_id in note_ids:
+            self.jobs.deliver_notification(tenant.id, note_id)
+        return mask_phone(e164)
+
+    def verify_phone(self, tenant: TenantPublic, actor: Caller, code: str) -> str:
+        """Redeem the newest texted code: the account's number becomes verified. Returns it (E.164)."""
+        self._require_user(actor, tenant)
+        digits = normalize_code(code)
+        if digits is None:  # not a guess: not counted
+            raise ValidationFailed({"code": "Enter the 6-digit code from the text message."})
+        with self.db.tenant_session(tenant.id) as session:
+            user = self._active_user(session, actor)
+            row = session.exec(select(PhoneVerification).where(PhoneVerification.user_id == user.id)
+                               .order_by(PhoneVerification.id.desc()).limit(1).with_for_update()).first()
+            refusal = self._redeem_code(tenant.id, user, row, digits, utcnow())
+            e164 = user.phone_e164
+        if refusal is not None:  # raised after the commit: a wrong code must stay counted
+            raise refusal
+        return e164
+
+    def _redeem_code(self, tenant_id: int, user: User, row: PhoneVerification | None, code: str,
+                     now: datetime) -> DomainError | None:
+        """Check `code` against the user's newest code row and, when right, verify the number. Returns the
+        refusal for the caller to raise once the transaction (with the counted try) has committed."""
+        if row is None or row.verified_at is not None:
+            return DomainError("There is no code waiting for you. Ask for a new one.")
+        if row.attempts >= MAX_TRIES:
+            return DomainError(TOO_MANY_CODES)
+        if row.expires_at <= now:
+            return DomainError(CODE_EXPIRED)
+        if not self.codes.matches(row.code_hash, tenant_id, user.id, row.phone_e164, code):
+            row.attempts += 1
+            left = MAX_TRIES - row.attempts
+            if left == 0:
+                return DomainError(TOO_MANY_CODES)
+            return ValidationFailed({"code": f"That code is not right. {left} {'try' if left == 1 else 'tries'} left."})
+        row.verified_at = now
+        # Not unique: another account of this marketplace may have verified the same number (a family sharing
+        # one phone). Each account proved it holds the phone, which is all a verified number claims.
+        user.phone_e164, user.phone_verified_at = row.phone_e164, now
+        return None
+
+    def remove_phone(self, tenant: TenantPublic, actor: Caller) -> None:
+        """Take the number off the account (no more SMS); a code still on its way can no longer be redeemed."""
+        self._require_user(actor, tenant)
+        with self.db.tenant_session(tenant.id) as session:
+            user = self._active_user(session, actor)
+            user.phone_e164, user.phone_verified_at = "", None
+            self._expire_codes(session, user.id, utcnow())
+
+    @staticmethod
+    def _expire_codes(session: Session, user_id: int, now: datetime) -> None:
+        session.exec(sa.update(PhoneVerification)
+                     .where(PhoneVerification.user_id == user_id, PhoneVerification.verified_at.is_(None),
+                            PhoneVerification.expires_at > now)
+                     .values(expires_at=now))
+
+    def _admit_phone_code(self, user_id: int, e164: str) -> None:
+        """At most SENDS_PER_WINDOW codes per user and per number in SEND_WINDOW (SMS cost, and a phone that
+        strangers could otherwise flood with codes)."""
+        window_minutes = int(SEND_WINDOW.total_seconds() // 60)
+
+        def refusal(what: str, unlock: datetime) -> str:
+            whom = "you" if what == "account" else "this number"
+            return (f"We have already sent {SENDS_PER_WINDOW} codes to {whom} in the last {window_minutes} minutes. "
+                    f"Try again in {_in_minutes(unlock)}.")
+
+        self._admit(AttemptKind.PHONE_CODE, PHONE_SCOPE, f"user:{user_id}",
+                    number_bucket(self.settings.secret_key.get_secret_value(), e164),
+                    window=SEND_WINDOW, per_account=SENDS_PER_WINDOW, per_address=SENDS_PER_WINDOW, refusal=refusal)
 
     # ------------------------------------------------------------------ one-time tokens
 
@@ -505,6 +621,13 @@ class AccountService:
     def _actor(user: User, name: str) -> Caller:
         return Caller(role=Role(user.role), id=user.id, tenant_id=user.tenant_id, email=user.email, name=name,
                      email_verified=user.email_verified_at is not None)
+
+    @staticmethod
+    def _active_user(session: Session, actor: Caller) -> User:
+        user = session.get(User, actor.id)
+        if user is None or user.status != UserStatus.ACTIVE:
+            raise PermissionDenied("Please log in first.")
+        return user
 
     @staticmethod
     def _require_user(actor: Caller | None, tenant: TenantPublic) -> Caller:
