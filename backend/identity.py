@@ -60,6 +60,7 @@ class TenantPublic(BaseModel):
     instant_match_count: int = 5
     payment_provider: str = ""
     status: str
+    notification_channels: str = "email,sms,in_app"  # comma list of notifications.Channel values
 
     @property
     def is_active(self) -> bool:

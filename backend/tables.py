@@ -4,7 +4,7 @@ from backend.accounts.models import (
     AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, User,
 )
 from backend.chat.models import Conversation, ConversationRead
-from backend.notifications.models import Notification
+from backend.notifications.models import EmailSuppression, Notification, NotificationPreference
 from backend.catalog.models import Category
 from backend.orders.models import LeadDecline, LeadMatch, Order, OrderEvent, Quote, ServiceRequest
 from backend.payments.models import (
@@ -14,8 +14,9 @@ from backend.profiles.models import PortfolioImage, ProCategory, ProProfile, Pro
 from backend.reviews.models import RatingAggregate, Review, ReviewModeration, ReviewReport, ReviewWindow
 from backend.tenancy.models import Tenant
 
-__all__ = ["AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
-           "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LeadMatch", "LoginAttempt", "Notification", "OneTimeToken",
+__all__ = ["AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "EmailSuppression", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
+           "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LeadMatch", "LoginAttempt", "Notification", "NotificationPreference",
+           "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PhoneVerification", "PortfolioImage", "ProCategory",
            "ProProfile", "Profile", "Quote", "RatingAggregate", "Review", "ReviewModeration", "ReviewReport",
            "ReviewWindow", "ServiceRequest", "Tenant", "User"]

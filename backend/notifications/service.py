@@ -1,20 +1,43 @@
-"""Notification service: queue a message in the caller's transaction, deliver it in a job."""
+"""Notification service: one delivery row per (event, recipient, channel), written in the caller's transaction;
+email and SMS rows delivered by a job per row, in-app rows shown by being stored.
+
+Who gets what is decided once, in `notify`, from the catalogue (which channels an event may use, which are on by
+default), the user's stored preferences (security is locked on), the marketplace's channels and whether the user can
+receive on the channel (a suppressed address gets a SKIPPED row that says why; SMS needs a verified phone).
+Delivery (`deliver`) is idempotent under retries: the row is locked while it is handed over, and a row that left
+PENDING is never handed over again. A lost enqueue (Redis down) or a retry waiting out its backoff is found again by
+`due`, which the periodic sweeper re-enqueues.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
-from backend.identity import Caller, Role
 from backend.crypto import SecretBox
 from backend.db import Database, utcnow
-from backend.errors import PermissionDenied
-from backend.notifications.models import (ONE_TIME_TOKEN, SENT_TOKEN_TEXT, Channel, DeliveryStatus,
-                                          Notification)
-from backend.notifications.ports import DeliveryError, DevMailbox, EmailSender
+from backend.errors import DomainError, NotFound, PermissionDenied, TokenInvalid, ValidationFailed
+from backend.identity import Caller, Role, TenantPublic, TenantStatus
+from backend.notifications.catalogue import (GROUP_CHANNELS, GROUP_LABELS, Event, Group, default_enabled, locked,
+                                            spec)
+from backend.notifications.models import (FINAL_STATUSES, ONE_TIME_TOKEN, SENT_TOKEN_TEXT, Channel, DeliveryStatus,
+                                          EmailSuppression, Notification, NotificationPreference)
+from backend.notifications.ports import (Contact, Contacts, DeliveryError, DevMailbox, DevSmsBox, EmailSender,
+                                         OutgoingEmail, OutgoingSms, PermanentDeliveryError, SmsSender, StatusKind,
+                                         StatusUpdate, format_reference, parse_reference)
+from backend.notifications.render import Branding, Rendered, render
+from backend.tenancy.models import Tenant
+from backend.tenancy.service import public_view
 
 # Rows queued before one-time tokens were sealed (migration 0006) still carry `?token=<raw>` in their body: once
 # such a message is sent, its token is redacted like the sealed ones.
@@ -22,6 +45,19 @@ _LEGACY_TOKEN_IN_LINK = re.compile(r"([?&]token=)[A-Za-z0-9_-]{20,}")
 
 DEV_OUTBOX_ONLY = ("The dev outbox is a development tool: it exists only with ENVIRONMENT=development. "
                    "In production, emails go to their recipients only.")
+
+MAX_ATTEMPTS = 8  # transient failures before a row is given up (FAILED); the admin can retry it
+BACKOFF_MAX = timedelta(minutes=10)
+# A PENDING row with no next attempt set is normally delivered within seconds of its commit; one still waiting
+# after this long lost its enqueue (Redis down, a worker killed before it took the job): the sweeper re-enqueues it.
+LOST_AFTER = timedelta(minutes=1)
+# SMS is not sent at night (UTC for now; users' time zones come later): held until QUIET_END. Security never waits.
+QUIET_START, QUIET_END = time(21, 0), time(8, 0)
+DEFAULT_CHANNELS = "email,sms,in_app"
+ADMIN_FAILED_DELIVERIES_PATH = "/admin/notifications"
+_CHUNK = 500  # ids per IN (...) list: SQLite limits bound parameters
+
+CHANNEL_WORDS = {Channel.EMAIL: "emails", Channel.SMS: "text messages", Channel.IN_APP: "in-app notifications"}
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +73,273 @@ class OutboxRow:
     created_at: str
 
 
-class NotificationService:
-    """`dev_mailbox` is the embedded email channel's store (development only); without it there is no outbox page."""
+@dataclass(frozen=True)
+class PreferenceCell:
+    channel: str
+    enabled: bool
+    locked: bool  # security: shown, cannot be changed
+    available: bool  # the group has events on this channel and the marketplace uses the channel
 
-    def __init__(self, db: Database, email: EmailSender, secrets: SecretBox, *,
-                 dev_mailbox: DevMailbox | None = None):
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    group: str
+    label: str
+    cells: list[PreferenceCell]
+
+
+@dataclass(frozen=True)
+class InAppItem:
+    id: int
+    title: str
+    body: str
+    link: str
+    created_at: str  # ISO 8601, UTC
+    read: bool
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A delivery the admin should know about: failed for good, or skipped (e.g. the address bounced)."""
+    id: int
+    event: str
+    channel: str
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    last_error: str
+    created_at: str  # ISO 8601, UTC
+    can_retry: bool
+
+
+def _local_base_url(slug: str) -> str:
+    """The default marketplace URL (development); bootstrap passes the real one per tenant."""
+    return "http://localhost:3000"
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def parse_channels(value: str) -> frozenset[Channel]:
+    """A tenant's stored channel list ("email,sms,in_app"); unknown words are ignored; in-app is always there."""
+    known = {c.value for c in Channel}
+    return frozenset(Channel(word) for word in (w.strip() for w in value.split(",")) if word in known) | {
+        Channel.IN_APP}
+
+
+class NotificationService:
+    """`contacts` tells who a user is (accounts implements it); `unsubscribe_secret` signs unsubscribe links (bootstrap
+    derives it from SECRET_KEY); `public_url(slug)` is a marketplace's absolute base URL; `status_callback_url` is the
+    absolute URL Twilio posts SMS status to ("" = none). `dev_mailbox` / `dev_sms` exist in development only."""
+
+    def __init__(self, db: Database, email: EmailSender, secrets: SecretBox, *, contacts: Contacts,
+                 unsubscribe_secret: bytes | str, sms: SmsSender | None = None,
+                 dev_mailbox: DevMailbox | None = None, dev_sms: DevSmsBox | None = None,
+                 public_url: Callable[[str], str] = _local_base_url, status_callback_url: str = "",
+                 clock: Callable[[], datetime] = utcnow):
+        if not unsubscribe_secret:
+            raise ValueError("unsubscribe_secret is required: it signs the one-click unsubscribe links")
         self.db = db
         self.email = email
         self.secrets = secrets
+        self.contacts = contacts
+        self.sms = sms
         self.dev_mailbox = dev_mailbox
+        self.dev_sms = dev_sms
+        self.public_url = public_url
+        self.status_callback_url = status_callback_url
+        self.clock = clock
+        self._unsubscribe_tokens = URLSafeSerializer(unsubscribe_secret, salt="unsubscribe")
+
+    # ------------------------------------------------------------------------------------------------ fan-out
+
+    def notify(self, session: Session, tenant: TenantPublic, event: Event, user_ids: Sequence[int], *,
+               key: str, context: Mapping[str, Any], link: str = "", one_time_token: str = "",
+               sms_to: str = "") -> list[int]:
+        """In the caller's transaction: one row per (user, channel) the event may use, the tenant offers, the user
+        has on (security always) and the user can receive (email not suppressed; SMS needs a verified phone, or
+        `sms_to` for PHONE_CODE); dedupe_key f"{key}:{user_id}:{channel}" makes a repeated call a no-op.
+        In-app rows are SENT at once. SMS outside quiet hours (21:00-08:00 UTC for now) or held:
+        next_attempt_at = 08:00 (security events never wait). Returns the ids of the email/SMS rows to deliver;
+        the caller passes them to `jobs.deliver_notification` after commit."""
+        return self._notify(session, tenant, Event(event), user_ids, key=key, context=context, link=link,
+                            one_time_token=one_time_token, sms_to=sms_to)
+
+    def notify_admins(self, session: Session, tenant: TenantPublic, event: Event, *, key: str,
+                      context: Mapping[str, Any], link: str = "") -> list[int]:
+        """`notify` to every active admin of the tenant (each per their own preferences)."""
+        return self.notify(session, tenant, event, self.contacts.admins(session), key=key, context=context,
+                           link=link)
+
+    def _notify(self, session: Session, tenant: TenantPublic, event: Event, user_ids: Sequence[int], *, key: str,
+                context: Mapping[str, Any], link: str, one_time_token: str = "", sms_to: str = "",
+                only: frozenset[Channel] | None = None) -> list[int]:
+        if not key or len(key) > 150:
+            raise ValueError("a notification needs a key (what caused it) of at most 150 characters")
+        if one_time_token and ONE_TIME_TOKEN not in link:
+            raise ValueError("the link must show where the one-time token goes")
+        if sms_to and event != Event.PHONE_CODE:
+            raise ValueError("sms_to is for phone codes only: other texts go to the user's verified phone")
+        event_spec = spec(event)
+        channels = self._usable_channels(session, tenant, event_spec.channels, event_spec.group)
+        if only is not None:
+            channels &= only
+        ids = list(dict.fromkeys(user_ids))  # once each, in order
+        if not channels or not ids:
+            return []
+        contacts = self.contacts.contacts(session, ids)
+        prefs = self._stored_preferences(session, list(contacts), event_spec.group)
+        suppressed = self._suppressed(session, [c.email for c in contacts.values()]) \
+            if Channel.EMAIL in channels else set()
+        branding = self._branding(tenant)
+        shared = render(event, context, branding, link=link)  # SMS and in-app: the same for everyone
+        now = self.clock()
+        planned: list[Notification] = []
+        for user_id in ids:
+            contact = contacts.get(user_id)
+            if contact is None:  # unknown, suspended or deleted: nobody to tell
+                continue
+            for channel in sorted(channels):
+                stored = prefs.get((user_id, channel))
+                if locked(event_spec.group) or stored is None:
+                    wanted = channel in event_spec.defaults
+                else:
+                    wanted = stored
+                if not wanted:
+                    continue
+                note = self._row(tenant, event, event_spec.group, contact, channel, key=key, context=context,
+                                 link=link, shared=shared, branding=branding, token=one_time_token,
+                                 sms_to=sms_to, suppressed=suppressed, opted_in=stored is True, now=now)
+                if note is not None:
+                    planned.append(note)
+        added = self._insert_new(session, planned)
+        return [n.id for n in added if n.status == DeliveryStatus.PENDING and n.channel != Channel.IN_APP
+                and n.next_attempt_at is None]
+
+    def _row(self, tenant: TenantPublic, event: Event, group: Group, contact: Contact, channel: Channel, *,
+             key: str, context: Mapping[str, Any], link: str, shared: Rendered, branding: Branding, token: str,
+             sms_to: str, suppressed: set[str], opted_in: bool, now: datetime) -> Notification | None:
+        """The delivery row for one user on one channel, or None when the channel does not apply to them."""
+        note = Notification(tenant_id=tenant.id, user_id=contact.user_id, channel=channel, event=event,
+                            group=group, dedupe_key=f"{key}:{contact.user_id}:{channel}", link=link[:500],
+                            subject=shared.subject[:200], recipient="", body="")
+        if channel == Channel.IN_APP:
+            note.recipient = f"user:{contact.user_id}"
+            note.subject = (shared.title or shared.subject)[:200]
+            note.body = shared.body.replace(ONE_TIME_TOKEN, SENT_TOKEN_TEXT)
+            note.link = "" if ONE_TIME_TOKEN in link else link[:500]  # a one-time link never sits in the app
+            note.status, note.sent_at = DeliveryStatus.SENT, now
+            return note
+        if channel == Channel.EMAIL:
+            note.recipient = contact.email
+            if not locked(group):
+                note.unsubscribe_url = self.unsubscribe_url(tenant, contact.user_id, group, Channel.EMAIL)
+            rendered = render(event, context, branding, link=link, unsubscribe_url=note.unsubscribe_url)
+            note.body, note.html_body = rendered.text, rendered.html
+            if contact.email.strip().lower() in suppressed:
+                return self._skipped(note, "Not sent: this address bounced (the mailbox does not exist). Email "
+                                           "resumes when the user changes their email address.")
+        else:
+            note.recipient = sms_to if (event == Event.PHONE_CODE and sms_to) else contact.phone
+            note.body = shared.sms
+            if not note.recipient:
+                if not opted_in:  # SMS is simply not a channel for someone without a verified phone
+                    return None
+                return self._skipped(note, "Not sent: the user turned text messages on but has no verified "
+                                           "phone number.")
+            if group != Group.SECURITY and _in_quiet_hours(now):
+                note.next_attempt_at = _quiet_end(now)
+        if token and (ONE_TIME_TOKEN in note.body or ONE_TIME_TOKEN in note.html_body):
+            note.sealed_token = self.secrets.seal(token)
+        return note
+
+    @staticmethod
+    def _skipped(note: Notification, reason: str) -> Notification:
+        note.status, note.last_error = DeliveryStatus.SKIPPED, reason[:500]
+        note.html_body, note.unsubscribe_url = "", ""  # never sent: keep the row small
+        return note
+
+    def _insert_new(self, session: Session, planned: list[Notification]) -> list[Notification]:
+        """Add the rows whose dedupe key is new. Two transactions racing on the same key: the unique index stops
+        the second; on PostgreSQL it rolls back to a savepoint, looks again and adds only what is still new."""
+        if not planned:
+            return []
+        session.flush()  # the caller's own pending rows first: an error below is about ours only
+        for _ in range(3):
+            existing = self._existing_keys(session, [n.dedupe_key for n in planned])
+            fresh = [n for n in planned if n.dedupe_key not in existing]
+            if not fresh:
+                return []
+            if not self.db.is_postgres:  # SQLite has one writer at a time: no race to lose
+                session.add_all(fresh)
+                session.flush()
+                return fresh
+            try:
+                with session.begin_nested():
+                    session.add_all(fresh)
+                    session.flush()
+                return fresh
+            except IntegrityError:
+                for note in fresh:
+                    if note in session:
+                        session.expunge(note)
+                log.info("notification dedupe race: looking again")
+        raise DomainError("These notifications could not be written; please try again.")
+
+    @staticmethod
+    def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(keys):
+            found.update(session.exec(select(Notification.dedupe_key)
+                                      .where(col(Notification.dedupe_key).in_(chunk))).all())
+        return found
+
+    def _usable_channels(self, session: Session, tenant: TenantPublic, channels: frozenset[Channel],
+                         group: Group) -> frozenset[Channel]:
+        """The event's channels the marketplace uses (read fresh, not from the cached TenantPublic). Security
+        messages (verify email, reset password, phone code, new login) belong to the account, not to the
+        marketplace's choice of channels: they always go. SMS needs a configured SMS channel."""
+        row = session.get(Tenant, tenant.id)
+        offered = parse_channels(row.notification_channels if row else tenant.notification_channels)
+        usable = channels if group == Group.SECURITY else channels & offered
+        if self.sms is None:
+            usable -= {Channel.SMS}
+        return frozenset(usable)
+
+    @staticmethod
+    def _stored_preferences(session: Session, user_ids: list[int], group: Group) -> dict[tuple[int, str], bool]:
+        stored: dict[tuple[int, str], bool] = {}
+        for chunk in _chunks(user_ids):
+            for pref in session.exec(select(NotificationPreference).where(
+                    col(NotificationPreference.user_id).in_(chunk), NotificationPreference.group == group)).all():
+                stored[(pref.user_id, pref.channel)] = pref.enabled
+        return stored
+
+    @staticmethod
+    def _suppressed(session: Session, emails: Iterable[str]) -> set[str]:
+        wanted = sorted({e.strip().lower() for e in emails if e})
+        found: set[str] = set()
+        for chunk in _chunks(wanted):
+            found.update(session.exec(select(EmailSuppression.email)
+                                      .where(col(EmailSuppression.email).in_(chunk))).all())
+        return found
+
+    def _branding(self, tenant: TenantPublic) -> Branding:
+        return Branding.for_tenant(tenant, self.public_url(tenant.slug))
+
+    # ------------------------------------------------------------------------------------------------ legacy API
 
     def queue_email(self, session: Session, *, recipient: str, subject: str, body: str,
                     user_id: int | None = None, one_time_token: str = "") -> Notification:
-        """Add the message inside the caller's transaction (the outbox pattern).
-        The caller enqueues delivery after commit, so a rolled-back use case sends nothing.
+        """Add a plain-text email inside the caller's transaction (the outbox pattern), outside the catalogue (the
+        callers that predate it). The caller enqueues delivery after commit, so a rolled-back use case sends nothing.
 
         A message carrying a one-time token (a verification or reset link) writes ONE_TIME_TOKEN in its body where
         the token goes and passes the token here: it is stored sealed and erased once the email channel took it."""
@@ -62,60 +351,20 @@ class NotificationService:
         session.flush()
         return note
 
-    def deliver(self, tenant_id: int, notification_id: int) -> str:
-        """Idempotent: a message already sent is not sent again. Raises DeliveryError
-        (after recording the failed attempt) so that the job retries."""
-        failure: DeliveryError | None = None
-        with self.db.tenant_session(tenant_id) as session:
-            note = session.exec(
-                select(Notification).where(Notification.id == notification_id).with_for_update()
-            ).first()
-            if note is None:
-                log.warning("notification %s not found in tenant %s", notification_id, tenant_id)
-                return "missing"
-            if note.status == DeliveryStatus.SENT:
-                return "already-sent"
-            note.attempts += 1
-            try:
-                note.provider_id = self.email.send(
-                    recipient=note.recipient, subject=note.subject, body=self._body_to_send(note),
-                    message_id=f"t{tenant_id}-n{note.id}",
-                )
-                note.status = DeliveryStatus.SENT
-                note.sent_at = utcnow()
-                note.sealed_token = ""  # handed over: nothing usable stays at rest
-                note.body = _LEGACY_TOKEN_IN_LINK.sub(rf"\1{SENT_TOKEN_TEXT}", note.body)
-            except DeliveryError as exc:
-                note.last_error = str(exc)[:500]
-                note.status = DeliveryStatus.FAILED
-                failure = exc
-        if failure is not None:
-            raise failure
-        return "sent"
-
-    def _body_to_send(self, note: Notification) -> str:
-        if not note.sealed_token:
-            return note.body
-        token = self.secrets.open(note.sealed_token)
-        if token is None:  # SECRET_KEY changed since it was queued: the link could never work, so don't send it
-            raise DeliveryError("The one-time link in this message can no longer be opened (was SECRET_KEY "
-                                "changed?); the user has to ask for a new one.")
-        return note.body.replace(ONE_TIME_TOKEN, token)
-
     def in_app(self, tenant_id: int, user_id: int, text: str) -> None:
-        """An in-app notification (e.g. a chat message while the recipient was away)."""
+        """An in-app notification outside the catalogue (e.g. a chat message while the recipient was away)."""
         with self.db.tenant_session(tenant_id) as session:
             session.add(Notification(user_id=user_id, channel=Channel.IN_APP, recipient=f"user:{user_id}",
                                      subject="New message", body=text[:2000], status=DeliveryStatus.SENT,
-                                     sent_at=utcnow()))
+                                     sent_at=self.clock()))
 
     def recent_in_app(self, actor: Caller, *, limit: int = 10) -> list[OutboxRow]:
-        if actor is None or actor.tenant_id is None:
-            raise PermissionDenied("Please log in first.")
-        with self.db.tenant_session(actor.tenant_id) as session:
+        tenant_id = _member(actor)
+        with self.db.tenant_session(tenant_id) as session:
             rows = session.exec(select(Notification).where(Notification.user_id == actor.id,
                                                            Notification.channel == Channel.IN_APP)
-                                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).all()
+                                .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+                                .limit(limit)).all()
             return [OutboxRow(id=n.id, recipient=n.recipient, subject=n.subject, body=n.body, status=n.status,
                               attempts=n.attempts, created_at=n.created_at.strftime("%Y-%m-%d %H:%M"))
                     for n in rows]
@@ -125,12 +374,12 @@ class NotificationService:
         a developer can follow them. Nowhere else does a page show other users' email bodies."""
         if self.dev_mailbox is None:
             raise PermissionDenied(DEV_OUTBOX_ONLY)
-        if actor is None or actor.role != Role.ADMIN:
+        if actor is None or actor.role != Role.ADMIN or actor.tenant_id is None:
             raise PermissionDenied("Only the marketplace admin can read the outbox.")
         with self.db.tenant_session(actor.tenant_id) as session:
             rows = session.exec(
-                select(Notification).where(Notification.channel != Channel.IN_APP)
-                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+                select(Notification).where(Notification.channel == Channel.EMAIL)
+                .order_by(col(Notification.created_at).desc(), col(Notification.id).desc()).limit(limit)
             ).all()
             return [
                 OutboxRow(id=n.id, recipient=n.recipient, subject=n.subject, body=self._outbox_body(n),
@@ -142,5 +391,420 @@ class NotificationService:
         delivered = self.dev_mailbox.read(note.provider_id) if note.provider_id else None
         if delivered is not None:
             return delivered
-        return note.body.replace(ONE_TIME_TOKEN, SENT_TOKEN_TEXT if note.status == DeliveryStatus.SENT
+        return note.body.replace(ONE_TIME_TOKEN, SENT_TOKEN_TEXT if note.status in FINAL_STATUSES
                                  else "[one-time link, added when sent]")
+
+    # ------------------------------------------------------------------------------------------------ delivery
+
+    def deliver(self, tenant_id: int, notification_id: int) -> str:
+        """Idempotent (row lock; SENT/DELIVERED/FAILED/SKIPPED rows are never sent again; returns a word).
+        Not before next_attempt_at (returns "later"). Email -> EmailSender with List-Unsubscribe /
+        List-Unsubscribe-Post headers; SMS -> SmsSender. Transient DeliveryError: attempts += 1, stays PENDING with
+        next_attempt_at = backoff (2**attempts s, jitter, max 10 min), re-raised for Celery to retry; after
+        MAX_ATTEMPTS (8) -> FAILED. PermanentDeliveryError -> FAILED with the reason, no raise; an
+        ADMIN_DELIVERY_FAILED in-app alert goes to the admins (in-app only: never loops)."""
+        failure: DeliveryError | None = None
+        with self.db.tenant_session(tenant_id) as session:
+            note = session.exec(select(Notification).where(Notification.id == notification_id)
+                                .with_for_update()).first()
+            if note is None:
+                log.warning("notification %s not found in tenant %s", notification_id, tenant_id)
+                return "missing"
+            if note.status in FINAL_STATUSES:
+                return "already-sent" if note.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) \
+                    else note.status
+            now = self.clock()
+            if note.channel == Channel.IN_APP:  # stored = delivered
+                note.status, note.sent_at = DeliveryStatus.SENT, now
+                return "sent"
+            if note.next_attempt_at is not None and note.next_attempt_at > now:
+                return "later"
+            if note.channel == Channel.EMAIL and self._suppressed(session, [note.recipient]):
+                self._skipped(note, "Not sent: this address bounced (the mailbox does not exist).")
+                return "skipped"
+            note.attempts += 1
+            try:
+                note.provider_id = self._hand_over(session, tenant_id, note)[:120]
+            except PermanentDeliveryError as exc:
+                self._give_up(session, tenant_id, note, str(exc) or type(exc).__name__)
+                return "failed"
+            except DeliveryError as exc:
+                if note.attempts >= MAX_ATTEMPTS:
+                    self._give_up(session, tenant_id, note, f"Gave up after {note.attempts} attempts: {exc}")
+                    return "failed"
+                note.last_error = str(exc)[:500]
+                note.next_attempt_at = now + _backoff(note.attempts)
+                failure = exc
+            else:
+                note.status, note.sent_at = DeliveryStatus.SENT, now
+                note.next_attempt_at, note.last_error = None, ""
+                note.sealed_token = ""  # handed over: nothing usable stays at rest
+                note.body = _LEGACY_TOKEN_IN_LINK.sub(rf"\1{SENT_TOKEN_TEXT}", note.body)
+        if failure is not None:
+            raise failure
+        return "sent"
+
+    def _hand_over(self, session: Session, tenant_id: int, note: Notification) -> str:
+        """Give the row's message to its channel; returns the provider's id. Raises the channel's errors."""
+        token = self._token(note)
+        reference = format_reference(tenant_id, note.id)
+        if note.channel == Channel.SMS:
+            if self.sms is None:
+                raise DeliveryError("No SMS provider is configured, so this text was not sent.")
+            callback = f"{self.status_callback_url}?ref={reference}" if self.status_callback_url else ""
+            return self.sms.send(OutgoingSms(to=note.recipient, body=_with_token(note.body, token),
+                                             reference=reference, status_callback=callback))
+        headers: dict[str, str] = {}
+        if note.unsubscribe_url:  # RFC 8058: mail clients show an unsubscribe button that POSTs to the link
+            headers = {"List-Unsubscribe": f"<{note.unsubscribe_url}>",
+                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        tenant = session.get(Tenant, tenant_id)
+        return self.email.send(OutgoingEmail(
+            recipient=note.recipient, subject=note.subject, text=_with_token(note.body, token),
+            html=_with_token(note.html_body, token), reference=reference, headers=headers,
+            sender_name=tenant.name if tenant else "", category=note.event))
+
+    def _token(self, note: Notification) -> str:
+        if not note.sealed_token:
+            return ""
+        token = self.secrets.open(note.sealed_token)
+        if token is None:  # SECRET_KEY changed since it was queued: the link could never work, so don't send it
+            raise PermanentDeliveryError("The one-time link in this message can no longer be opened (was "
+                                         "SECRET_KEY changed?); the user has to ask for a new one.")
+        return token
+
+    def _give_up(self, session: Session, tenant_id: int, note: Notification, reason: str) -> None:
+        """FAILED for good, and the admins hear of it in the app (never by email: a failing channel must not
+        trigger more of itself)."""
+        note.status, note.last_error, note.next_attempt_at = DeliveryStatus.FAILED, reason[:500], None
+        log.warning("notification %s of tenant %s failed: %s", note.id, tenant_id, reason)
+        self._alert_admins(session, tenant_id, note)
+
+    def _alert_admins(self, session: Session, tenant_id: int, note: Notification) -> None:
+        tenant_row = session.get(Tenant, tenant_id)
+        if tenant_row is None:
+            return
+        admins = self.contacts.admins(session)
+        context = {"channel": note.channel, "recipient": note.recipient, "subject": note.subject,
+                   "reason": note.last_error}
+        stamp = self.clock().strftime("%Y%m%d%H%M%S%f")
+        self._notify(session, public_view(tenant_row), Event.ADMIN_DELIVERY_FAILED, admins,
+                     key=f"delivery-failed:{note.id}:{stamp}", context=context, link=ADMIN_FAILED_DELIVERIES_PATH,
+                     only=frozenset({Channel.IN_APP}))
+
+    def due(self, now: datetime | None = None, limit: int = 500) -> list[tuple[int, int]]:
+        """(tenant_id, id) of PENDING email/SMS rows whose next_attempt_at passed (or None and older than a minute):
+        the sweeper re-enqueues them (a lost enqueue, Redis down): nothing is lost. Cross-tenant the way the
+        timers are: the active tenants from the platform table, then each tenant's own rows in its own session
+        (so row-level security holds; a suspended marketplace's messages wait until it is active again)."""
+        now = now or self.clock()
+        found: list[tuple[int, int]] = []
+        for tenant_id in self._active_tenant_ids():
+            if len(found) >= limit:
+                break
+            with self.db.tenant_session(tenant_id) as session:
+                waiting = sa.or_(col(Notification.next_attempt_at) <= now,
+                                 sa.and_(col(Notification.next_attempt_at).is_(None),
+                                         col(Notification.created_at) <= now - LOST_AFTER))
+                ids = session.exec(select(Notification.id).where(
+                    Notification.status == DeliveryStatus.PENDING,
+                    col(Notification.channel).in_([Channel.EMAIL, Channel.SMS]), waiting)
+                    .order_by(col(Notification.id)).limit(limit - len(found))).all()
+            found.extend((tenant_id, i) for i in ids)
+        return found
+
+    def _active_tenant_ids(self) -> list[int]:
+        with self.db.platform_session() as session:
+            return list(session.exec(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE)
+                                     .order_by(Tenant.id)).all())
+
+    def apply_status(self, updates: Sequence[StatusUpdate]) -> int:
+        """Provider webhooks (verified by the web layer): DELIVERED -> status delivered; BOUNCED/FAILED -> failed +
+        reason; a hard bounce adds an EmailSuppression for the address. Rows found by reference (tenant, id), else
+        by provider_id (tenant by tenant, like the timers). Returns rows changed."""
+        changed = 0
+        for update in updates:
+            target = parse_reference(update.reference) or self._find_by_provider_id(update.provider_id)
+            if target is None:
+                log.info("status update for an unknown message ignored: %r / %r", update.reference,
+                         update.provider_id)
+                continue
+            tenant_id, notification_id = target
+            with self.db.tenant_session(tenant_id) as session:
+                note = session.exec(select(Notification).where(Notification.id == notification_id)
+                                    .with_for_update()).first()
+                if note is not None and self._apply_one(session, tenant_id, note, update):
+                    changed += 1
+        return changed
+
+    def _apply_one(self, session: Session, tenant_id: int, note: Notification, update: StatusUpdate) -> bool:
+        if note.channel == Channel.IN_APP:
+            return False
+        if update.kind == StatusKind.DELIVERED:
+            if note.status not in (DeliveryStatus.PENDING, DeliveryStatus.SENT):  # a late "delivered" after a bounce
+                return False
+            note.status, note.delivered_at = DeliveryStatus.DELIVERED, self.clock()
+            return True
+        if update.hard_bounce and note.channel == Channel.EMAIL:
+            self._suppress(session, update.recipient or note.recipient, update.reason or "hard bounce")
+        if note.status in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
+            return False
+        word = "bounced" if update.kind == StatusKind.BOUNCED else "failed"
+        reason = f"The provider reported it {word}" + (f": {update.reason}" if update.reason else ".")
+        self._give_up(session, tenant_id, note, reason)
+        return True
+
+    @staticmethod
+    def _suppress(session: Session, address: str, reason: str) -> None:
+        email = address.strip().lower()
+        if not email:
+            return
+        if session.exec(select(EmailSuppression).where(EmailSuppression.email == email)).first() is None:
+            session.add(EmailSuppression(email=email, reason=reason[:300]))
+            session.flush()
+
+    def _find_by_provider_id(self, provider_id: str) -> tuple[int, int] | None:
+        """Rare (our adapters echo the reference): look for the provider's id in each tenant, newest tenants last."""
+        if not provider_id:
+            return None
+        with self.db.platform_session() as session:
+            tenant_ids = list(session.exec(select(Tenant.id).order_by(Tenant.id)).all())
+        for tenant_id in tenant_ids:
+            with self.db.tenant_session(tenant_id) as session:
+                found = session.exec(select(Notification.id).where(Notification.provider_id == provider_id)).first()
+            if found is not None:
+                return tenant_id, found
+        return None
+
+    # ------------------------------------------------------------------------------------------------ preferences
+
+    def preferences(self, actor: Caller) -> list[PreferenceRow]:
+        """The matrix: every group (admin alerts for admins only) x every channel."""
+        tenant_id = _member(actor)
+        offered = self.channels(tenant_id)
+        with self.db.tenant_session(tenant_id) as session:
+            stored = {(p.group, p.channel): p.enabled for p in session.exec(
+                select(NotificationPreference).where(NotificationPreference.user_id == actor.id)).all()}
+        rows = []
+        for group in Group:
+            if group == Group.ADMIN and actor.role != Role.ADMIN:
+                continue
+            cells = []
+            for channel in Channel:
+                available = channel in GROUP_CHANNELS[group] and (
+                    group == Group.SECURITY or channel in offered) and (channel != Channel.SMS or self.sms is not None)
+                enabled = available and (_group_default(group, channel) if locked(group)
+                                         else stored.get((group.value, channel.value),
+                                                         _group_default(group, channel)))
+                cells.append(PreferenceCell(channel=channel.value, enabled=bool(enabled), locked=locked(group),
+                                            available=available))
+            rows.append(PreferenceRow(group=group.value, label=GROUP_LABELS[group], cells=cells))
+        return rows
+
+    def set_preference(self, actor: Caller, group: str, channel: str, enabled: bool) -> None:
+        tenant_id = _member(actor)
+        group_, channel_ = _cell(group, channel)
+        if group_ == Group.ADMIN and actor.role != Role.ADMIN:
+            raise ValidationFailed({"group": "Admin alerts are for marketplace admins."})
+        with self.db.tenant_session(tenant_id) as session:
+            self._store_preference(session, actor.id, group_, channel_, enabled)
+
+    @staticmethod
+    def _store_preference(session: Session, user_id: int, group: Group, channel: Channel, enabled: bool) -> None:
+        """Only a choice that differs from the default is stored; choosing the default again removes it."""
+        row = session.get(NotificationPreference, (user_id, group.value, channel.value))
+        if enabled == _group_default(group, channel):
+            if row is not None:
+                session.delete(row)
+            return
+        if row is None:
+            session.add(NotificationPreference(user_id=user_id, group=group, channel=channel, enabled=enabled))
+        else:
+            row.enabled, row.updated_at = enabled, utcnow()
+
+    def unsubscribe_url(self, tenant: TenantPublic, user_id: int, group: Group, channel: Channel) -> str:
+        """The signed one-click link that turns off exactly (group, channel) for this user; no login needed."""
+        group_, channel_ = Group(group), Channel(channel)
+        if locked(group_):
+            raise ValueError("security messages have no unsubscribe link: they cannot be turned off")
+        token = self._unsubscribe_tokens.dumps([tenant.id, user_id, group_.value, channel_.value])
+        return f"{self.public_url(tenant.slug).rstrip('/')}/unsubscribe?token={token}"
+
+    def unsubscribe(self, tenant: TenantPublic, token: str) -> str:
+        """Turns that one preference off (again: same answer); returns the sentence to show. A link that is not
+        ours, or is another marketplace's -> TokenInvalid."""
+        invalid = TokenInvalid("This unsubscribe link is not valid. Open the link from the email again, or change "
+                               "your notification settings on your account page.")
+        try:
+            tenant_id, user_id, group, channel = self._unsubscribe_tokens.loads(token or "")
+            group_, channel_ = Group(group), Channel(channel)
+        except (BadSignature, ValueError, TypeError):
+            raise invalid from None
+        if tenant_id != tenant.id or not isinstance(user_id, int):
+            raise invalid
+        label = GROUP_LABELS[group_]
+        if locked(group_):
+            raise DomainError(f"{label} messages cannot be turned off: they keep your account safe.")
+        with self.db.tenant_session(tenant.id) as session:
+            if not self.contacts.contacts(session, [user_id]):
+                raise invalid  # no such active user here any more
+            self._store_preference(session, user_id, group_, channel_, False)
+        return f"You will no longer get {CHANNEL_WORDS[channel_]} about {label}."
+
+    # ------------------------------------------------------------------------------------------------ tenant channels
+
+    def channels(self, tenant_id: int) -> frozenset[Channel]:
+        """The channels this marketplace uses (in-app always)."""
+        with self.db.platform_session() as session:
+            row = session.get(Tenant, tenant_id)
+            if row is None:
+                raise NotFound("No such marketplace.")
+            return parse_channels(row.notification_channels)
+
+    def set_channels(self, actor: Caller, channels: Sequence[str]) -> None:
+        """The tenant admin picks the channels; in-app cannot be removed (it is where everything shows)."""
+        if actor is None or actor.role != Role.ADMIN or actor.tenant_id is None:
+            raise PermissionDenied("Only the marketplace admin can choose the notification channels.")
+        known = {c.value for c in Channel}
+        unknown = [c for c in channels if c not in known]
+        if unknown:
+            raise ValidationFailed({"channels": f"Unknown channel: {', '.join(map(str, unknown))}. "
+                                                f"Choose among email, sms and in_app."})
+        chosen = [c.value for c in Channel if c.value in set(channels) or c == Channel.IN_APP]
+        with self.db.platform_session() as session:
+            row = session.get(Tenant, actor.tenant_id)
+            if row is None:
+                raise NotFound("No such marketplace.")
+            row.notification_channels = ",".join(chosen)
+
+    # ------------------------------------------------------------------------------------------------ in-app inbox
+
+    def inbox(self, actor: Caller, *, unread_only: bool = False, limit: int = 50) -> list[InAppItem]:
+        tenant_id = _member(actor)
+        query = select(Notification).where(Notification.user_id == actor.id, Notification.channel == Channel.IN_APP)
+        if unread_only:
+            query = query.where(col(Notification.read_at).is_(None))
+        with self.db.tenant_session(tenant_id) as session:
+            rows = session.exec(query.order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+                                .limit(max(1, min(limit, 200)))).all()
+            return [InAppItem(id=n.id, title=n.subject, body=n.body, link=n.link, created_at=_iso(n.created_at),
+                              read=n.read_at is not None) for n in rows]
+
+    def unread_count(self, actor: Caller) -> int:
+        tenant_id = _member(actor)
+        with self.db.tenant_session(tenant_id) as session:
+            return session.exec(select(sa.func.count()).select_from(Notification).where(
+                Notification.user_id == actor.id, Notification.channel == Channel.IN_APP,
+                col(Notification.read_at).is_(None))).one()
+
+    def mark_read(self, actor: Caller, notification_id: int) -> None:
+        tenant_id = _member(actor)
+        with self.db.tenant_session(tenant_id) as session:
+            note = session.exec(select(Notification).where(
+                Notification.id == notification_id, Notification.user_id == actor.id,
+                Notification.channel == Channel.IN_APP)).first()
+            if note is None:
+                raise NotFound("Notification not found.")
+            if note.read_at is None:
+                note.read_at = self.clock()
+
+    def mark_all_read(self, actor: Caller) -> int:
+        tenant_id = _member(actor)
+        with self.db.tenant_session(tenant_id) as session:
+            result = session.execute(sa.update(Notification).where(
+                Notification.user_id == actor.id, Notification.channel == Channel.IN_APP,
+                col(Notification.read_at).is_(None)).values(read_at=self.clock()))
+            return result.rowcount or 0
+
+    # ------------------------------------------------------------------------------------------------ admin
+
+    def failed_deliveries(self, actor: Caller, limit: int = 100) -> list[DeliveryRow]:
+        """This marketplace's email/SMS deliveries that failed or were skipped, newest first (admin only)."""
+        tenant_id = _admin(actor)
+        with self.db.tenant_session(tenant_id) as session:
+            rows = session.exec(select(Notification).where(
+                col(Notification.status).in_([DeliveryStatus.FAILED, DeliveryStatus.SKIPPED]),
+                Notification.channel != Channel.IN_APP)
+                .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+                .limit(max(1, min(limit, 500)))).all()
+            return [DeliveryRow(id=n.id, event=n.event, channel=n.channel, recipient=n.recipient, subject=n.subject,
+                                status=n.status, attempts=n.attempts, last_error=n.last_error,
+                                created_at=_iso(n.created_at), can_retry=n.status == DeliveryStatus.FAILED)
+                    for n in rows]
+
+    def retry(self, actor: Caller, notification_id: int) -> int:
+        """FAILED -> PENDING with its attempts reset; returns the id for the caller to enqueue after this commit."""
+        tenant_id = _admin(actor)
+        with self.db.tenant_session(tenant_id) as session:
+            note = session.exec(select(Notification).where(Notification.id == notification_id,
+                                                           Notification.channel != Channel.IN_APP)
+                                .with_for_update()).first()
+            if note is None:
+                raise NotFound("Delivery not found.")
+            if note.status != DeliveryStatus.FAILED:
+                raise DomainError("Only a failed delivery can be retried." if note.status != DeliveryStatus.SKIPPED
+                                  else f"This delivery was skipped and cannot be retried: {note.last_error}")
+            if note.channel == Channel.EMAIL and self._suppressed(session, [note.recipient]):
+                raise DomainError("This address bounced (the mailbox does not exist): email to it stays off until "
+                                  "the user changes their email address.")
+            note.status, note.attempts, note.next_attempt_at = DeliveryStatus.PENDING, 0, None
+            return note.id
+
+
+def _member(actor: Caller | None) -> int:
+    """The caller's tenant; only a signed-in user of a marketplace has notifications."""
+    if actor is None or actor.tenant_id is None or actor.is_operator:
+        raise PermissionDenied("Please log in first.")
+    return actor.tenant_id
+
+
+def _admin(actor: Caller | None) -> int:
+    tenant_id = _member(actor)
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied("Only the marketplace admin can see and retry failed deliveries.")
+    return tenant_id
+
+
+def _cell(group: str, channel: str) -> tuple[Group, Channel]:
+    """A preference cell the user may change, or ValidationFailed saying why not."""
+    try:
+        group_ = Group(group)
+    except ValueError:
+        raise ValidationFailed({"group": f"Unknown notification group: {group!r}."}) from None
+    try:
+        channel_ = Channel(channel)
+    except ValueError:
+        raise ValidationFailed({"channel": f"Unknown channel: {channel!r}."}) from None
+    if locked(group_):
+        raise ValidationFailed({"group": f"{GROUP_LABELS[group_]} messages cannot be turned off."})
+    if channel_ not in GROUP_CHANNELS[group_]:
+        raise ValidationFailed({"channel": f"{GROUP_LABELS[group_]} are not sent as {CHANNEL_WORDS[channel_]}."})
+    return group_, channel_
+
+
+def _group_default(group: Group, channel: Channel) -> bool:
+    """A cell's value when the user never touched it; only cells the group uses can be on."""
+    return channel in GROUP_CHANNELS[group] and default_enabled(group, channel)
+
+
+def _with_token(text: str, token: str) -> str:
+    return text.replace(ONE_TIME_TOKEN, token) if token else text
+
+
+def _backoff(attempts: int) -> timedelta:
+    """2**attempts seconds, between half and all of it (jitter: retries of a fan-out do not arrive together),
+    at most 10 minutes."""
+    ceiling = min(2.0 ** attempts, BACKOFF_MAX.total_seconds())
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def _in_quiet_hours(now: datetime) -> bool:
+    moment = now.astimezone(UTC).time()
+    return moment >= QUIET_START or moment < QUIET_END
+
+
+def _quiet_end(now: datetime) -> datetime:
+    """The next QUIET_END (UTC) after `now`."""
+    now = now.astimezone(UTC)
+    end = now.replace(hour=QUIET_END.hour, minute=QUIET_END.minute, second=0, microsecond=0)
+    return end if end > now else end + timedelta(days=1)

@@ -39,6 +39,7 @@ class Tenant(SQLModel, table=True):
     payment_provider: str = Field(default="", max_length=16)
     status: str = Field(default=TenantStatus.ACTIVE, max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
+    notification_channels: str = Field(default="email,sms,in_app", max_length=40)  # the channels this marketplace uses
 
 
 class TenantBranding(BaseModel):
