@@ -2,7 +2,7 @@
 
 Each message carries our reference twice: as the custom arg "ref" (SendGrid echoes custom args in every Event Webhook
 event, so a bounce finds its row) and in the Message-ID (a retry after a timeout, when SendGrid may have taken the
-first attempt, then carries the same Message-ID, which receiving servers use to drop the duplicate).
+first attempt, then carries the same Message-ID, by which receivers such as Gmail drop the duplicate).
 
 Errors are sorted for the delivery job: a 4xx other than 429 is the provider refusing this message for good
 (PermanentDeliveryError with SendGrid's own reason), anything else that fails (429, 5xx, timeout, connection) is
@@ -11,6 +11,7 @@ transient (DeliveryError: retried with backoff).
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 
@@ -38,6 +39,9 @@ class SendGridEmailSender:
         if timeout <= 0:
             raise ValueError("The SendGrid timeout must be positive.")
         self._sender = sender_email
+        # Distinguishes deployments sharing a sender domain (staging and production both have a row t1-n1); from the
+        # key, so it is stable across restarts, and hashed, so it reveals nothing of it.
+        self._deployment = hashlib.sha256(api_key.encode()).hexdigest()[:10]
         self._client = SendGridAPIClient(api_key, host=(host or SENDGRID_API).rstrip("/"))
         # The SDK sets no timeout: without one a hung connection holds the worker forever. python_http_client copies
         # the root client's `timeout` into each per-call client it builds.
@@ -63,7 +67,7 @@ class SendGridEmailSender:
         mail.add_content(Content(MimeType.text, email.text))
         if email.html:
             mail.add_content(Content(MimeType.html, email.html))
-        mail.add_header(Header("Message-ID", message_id(email.reference, self._sender)))
+        mail.add_header(Header("Message-ID", message_id(email.reference, self._deployment, self._sender)))
         for name, value in email.headers.items():
             mail.add_header(Header(name, value))
         mail.add_custom_arg(CustomArg(REFERENCE_ARG, email.reference))
@@ -72,9 +76,9 @@ class SendGridEmailSender:
         return mail
 
 
-def message_id(reference: str, sender_email: str) -> str:
-    """Message-ID in the sender's domain, stable for a row: "<t3-n42@example.com>"."""
-    return f"<{reference}@{sender_email.rpartition('@')[2]}>"
+def message_id(reference: str, deployment: str, sender_email: str) -> str:
+    """Message-ID in the sender's domain, the same for every attempt at a row: "<t3-n42.<deployment>@example.com>"."""
+    return f"<{reference}.{deployment}@{sender_email.rpartition('@')[2]}>"
 
 
 def _classify(exc: HTTPError) -> Exception:
