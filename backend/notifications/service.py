@@ -57,6 +57,9 @@ DEFAULT_CHANNELS = "email,sms,in_app"
 ADMIN_FAILED_DELIVERIES_PATH = "/admin/notifications"
 _CHUNK = 500  # ids per IN (...) list: SQLite limits bound parameters
 
+# Stands for the unsubscribe link while a message is rendered once for all its recipients: nothing in it is
+# escaped by HTML, and no real text contains it.
+_UNSUBSCRIBE_STAND_IN = "https://unsubscribe.invalid/0c6e1f0a9d2b4c57a3f8e2d1b7c9a640"
 CHANNEL_WORDS = {Channel.EMAIL: "emails", Channel.SMS: "text messages", Channel.IN_APP: "in-app notifications"}
 
 log = logging.getLogger(__name__)
@@ -199,7 +202,10 @@ class NotificationService:
         suppressed = self._suppressed(session, [c.email for c in contacts.values()]) \
             if Channel.EMAIL in channels else set()
         branding = self._branding(tenant)
-        shared = render(event, context, branding, link=link)  # SMS and in-app: the same for everyone
+        # Rendered once per call, not per recipient (a fan-out reaches thousands): the email with a stand-in for
+        # the unsubscribe link, which differs per user and is put in per row.
+        shared = render(event, context, branding, link=link,
+                        unsubscribe_url=_UNSUBSCRIBE_STAND_IN if not locked(event_spec.group) else "")
         now = self.clock()
         planned: list[Notification] = []
         for user_id in ids:
@@ -214,9 +220,9 @@ class NotificationService:
                     wanted = stored
                 if not wanted:
                     continue
-                note = self._row(tenant, event, event_spec.group, contact, channel, key=key, context=context,
-                                 link=link, shared=shared, branding=branding, token=one_time_token,
-                                 sms_to=sms_to, suppressed=suppressed, opted_in=stored is True, now=now)
+                note = self._row(tenant, event, event_spec.group, contact, channel, key=key, link=link,
+                                 shared=shared, token=one_time_token, sms_to=sms_to, suppressed=suppressed,
+                                 opted_in=stored is True, now=now)
                 if note is not None:
                     planned.append(note)
         added = self._insert_new(session, planned)
@@ -224,12 +230,12 @@ class NotificationService:
                 and n.next_attempt_at is None]
 
     def _row(self, tenant: TenantPublic, event: Event, group: Group, contact: Contact, channel: Channel, *,
-             key: str, context: Mapping[str, Any], link: str, shared: Rendered, branding: Branding, token: str,
-             sms_to: str, suppressed: set[str], opted_in: bool, now: datetime) -> Notification | None:
+             key: str, link: str, shared: Rendered, token: str, sms_to: str, suppressed: set[str], opted_in: bool,
+             now: datetime) -> Notification | None:
         """The delivery row for one user on one channel, or None when the channel does not apply to them."""
         note = Notification(tenant_id=tenant.id, user_id=contact.user_id, channel=channel, event=event,
                             group=group, dedupe_key=f"{key}:{contact.user_id}:{channel}", link=link[:500],
-                            subject=shared.subject[:200], recipient="", body="")
+                            subject=shared.subject[:200], recipient="", body="", created_at=now)
         if channel == Channel.IN_APP:
             note.recipient = f"user:{contact.user_id}"
             note.subject = (shared.title or shared.subject)[:200]
@@ -241,8 +247,8 @@ class NotificationService:
             note.recipient = contact.email
             if not locked(group):
                 note.unsubscribe_url = self.unsubscribe_url(tenant, contact.user_id, group, Channel.EMAIL)
-            rendered = render(event, context, branding, link=link, unsubscribe_url=note.unsubscribe_url)
-            note.body, note.html_body = rendered.text, rendered.html
+            note.body = shared.text.replace(_UNSUBSCRIBE_STAND_IN, note.unsubscribe_url)
+            note.html_body = shared.html.replace(_UNSUBSCRIBE_STAND_IN, note.unsubscribe_url)
             if contact.email.strip().lower() in suppressed:
                 return self._skipped(note, "Not sent: this address bounced (the mailbox does not exist). Email "
                                            "resumes when the user changes their email address.")
@@ -356,7 +362,7 @@ class NotificationService:
         with self.db.tenant_session(tenant_id) as session:
             session.add(Notification(user_id=user_id, channel=Channel.IN_APP, recipient=f"user:{user_id}",
                                      subject="New message", body=text[:2000], status=DeliveryStatus.SENT,
-                                     sent_at=self.clock()))
+                                     created_at=self.clock(), sent_at=self.clock()))
 
     def recent_in_app(self, actor: Caller, *, limit: int = 10) -> list[OutboxRow]:
         tenant_id = _member(actor)
