@@ -11,6 +11,7 @@ PENDING is never handed over again. A lost enqueue (Redis down) or a retry waiti
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import re
@@ -493,10 +494,12 @@ class NotificationService:
         admins = self.contacts.admins(session)
         context = {"channel": note.channel, "recipient": note.recipient, "subject": note.subject,
                    "reason": note.last_error}
-        stamp = self.clock().strftime("%Y%m%d%H%M%S%f")
-        self._notify(session, public_view(tenant_row), Event.ADMIN_DELIVERY_FAILED, admins,
-                     key=f"delivery-failed:{note.id}:{stamp}", context=context, link=ADMIN_FAILED_DELIVERIES_PATH,
-                     only=frozenset({Channel.IN_APP}))
+        # One alert per channel and reason per hour: a provider that is down, or missing, fails every message the
+        # same way, and the admins need to hear it once, not once per message (the list shows them all).
+        reason = hashlib.sha256(f"{note.channel}:{note.last_error}".encode()).hexdigest()[:16]
+        key = f"delivery-failed:{reason}:{self.clock().astimezone(UTC):%Y%m%d%H}"
+        self._notify(session, public_view(tenant_row), Event.ADMIN_DELIVERY_FAILED, admins, key=key,
+                     context=context, link=ADMIN_FAILED_DELIVERIES_PATH, only=frozenset({Channel.IN_APP}))
 
     def due(self, now: datetime | None = None, limit: int = 500) -> list[tuple[int, int]]:
         """(tenant_id, id) of PENDING email/SMS rows whose next_attempt_at passed (or None and older than a minute):

@@ -361,6 +361,18 @@ def test_a_permanent_refusal_fails_at_once_and_alerts_the_admins_in_the_app(env)
     (item,) = env.notifications.inbox(env.users["admin"])
     assert item.link == "/admin/notifications" and not item.read
     assert env.rows(env.acme) == []  # acme's admin hears nothing of demo
+    # a provider failing every message the same way alerts once an hour, not once per message
+    for i, reason in enumerate(("400 Bad Request: invalid recipient", "400 Bad Request: invalid recipient",
+                                "413 Payload Too Large")):
+        (other,) = env.notify(env.demo, Event.QUOTE_RECEIVED, ["client"], key=f"quote:{i + 2}")
+        env.email.errors.append(PermanentDeliveryError(reason))
+        assert env.notifications.deliver(env.demo.id, other) == "failed"
+    assert len(env.rows(env.demo, event="admin_delivery_failed")) == 2
+    env.clock.now += timedelta(hours=1)
+    (other,) = env.notify(env.demo, Event.QUOTE_RECEIVED, ["client"], key="quote:9")
+    env.email.errors.append(PermanentDeliveryError("400 Bad Request: invalid recipient"))
+    env.notifications.deliver(env.demo.id, other)
+    assert len(env.rows(env.demo, event="admin_delivery_failed")) == 3
 
 
 def test_retries_are_given_up_after_max_attempts(env):
