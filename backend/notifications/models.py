@@ -28,7 +28,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"  # the provider took it (in-app rows: stored = sent)
     DELIVERED = "delivered"  # the provider's status webhook said delivered
     FAILED = "failed"  # permanent refusal (4xx), hard bounce, or retries exhausted; last_error says why
-    SKIPPED = "skipped"  # never sent: address suppressed after a hard bounce, no verified phone, ...; last_error says why
+    SKIPPED = "skipped"  # never sent: address suppressed after a hard bounce, no verified phone...; last_error says why
 
 
 # Rows in these states are never handed to a provider again.

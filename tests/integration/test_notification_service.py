@@ -19,12 +19,12 @@ from sqlmodel import Session, select
 from backend.accounts.models import User
 from backend.config import Settings
 from backend.crypto import SecretBox
-from backend.db import Database
+from backend.db import CrossTenantWrite, Database
 from backend.errors import DomainError, NotFound, PermissionDenied, TokenInvalid, ValidationFailed
 from backend.identity import Caller, Role, TenantPublic
 from backend.migrate import upgrade
 from backend.notifications.catalogue import CATALOGUE, Event, Group
-from backend.notifications.models import (ONE_TIME_TOKEN, Channel, DeliveryStatus, EmailSuppression, Notification,
+from backend.notifications.models import (ONE_TIME_TOKEN, Channel, EmailSuppression, Notification,
                                           NotificationPreference)
 from backend.notifications.ports import (Contact, DeliveryError, OutgoingEmail, OutgoingSms, PermanentDeliveryError,
                                          StatusKind, StatusUpdate)
@@ -258,6 +258,9 @@ def test_a_repeated_call_creates_nothing_new(env):
                                             key="quote:7", context=QUOTE)) == 1
     # users outside the tenant (or unknown) get nothing
     assert env.notify(env.demo, Event.QUOTE_RECEIVED, ["stranger"], key="quote:8") == []
+    with env.db.tenant_session(env.acme.id) as s, pytest.raises(CrossTenantWrite):  # demo's rows in acme's session
+        env.notifications.notify(s, env.demo, Event.QUOTE_RECEIVED, [env.users["client"].id], key="quote:9",
+                                 context=QUOTE)
 
 
 def test_two_transactions_racing_on_one_key_write_it_once(env, caplog):
@@ -378,7 +381,7 @@ def test_a_permanent_refusal_fails_at_once_and_alerts_the_admins_in_the_app(env)
 def test_retries_are_given_up_after_max_attempts(env):
     (note_id,) = env.notify(env.demo, Event.QUOTE_RECEIVED, ["client"], key="quote:1")
     env.email.errors.extend(DeliveryError("timed out") for _ in range(MAX_ATTEMPTS))
-    for attempt in range(1, MAX_ATTEMPTS):
+    for _ in range(1, MAX_ATTEMPTS):
         with pytest.raises(DeliveryError):
             env.notifications.deliver(env.demo.id, note_id)
         env.clock.now += timedelta(minutes=11)  # past any backoff
