@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from backend.accounts.contacts import AccountContacts
 from backend.accounts.security import Passwords
 from backend.accounts.service import AccountService
 from backend.chat.ports import StoreUnavailable
@@ -17,7 +18,8 @@ from backend.config import Settings, get_settings
 from backend.db import Database, utcnow
 from backend.jobqueue import CeleryJobQueue, InlineJobQueue, make_celery
 from backend.migrate import upgrade
-from backend.crypto import SecretBox
+from backend.crypto import SecretBox, derive_key
+from backend.notifications.adapters.dev_sms import DevSmsOutbox
 from backend.notifications.adapters.maildir import MaildirEmailSender
 from backend.notifications.adapters.unconfigured import UnconfiguredEmailSender
 from backend.catalog.ports import CatalogJobs
@@ -38,6 +40,7 @@ from backend.matching.ports import SearchEngine
 from backend.matching import MatchingService
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
+from backend.notifications.webhooks import TWILIO_STATUS_PATH
 from backend.profiles.ports import SearchIndexJobs
 from backend.profiles.service import ProfileService
 from backend.reviews import ReviewService
@@ -46,6 +49,7 @@ from backend.storage.adapters.local import LocalObjectStore
 from backend.storage.ports import ObjectStore
 from backend.storage.signing import UrlSigner
 from backend.platform.service import PlatformService
+from backend.tenancy.hosts import tenant_url
 from backend.tenancy.service import TenantDirectory
 
 
@@ -110,6 +114,12 @@ class Services:
             totals["requests_expired"] += self.quotes.expire_requests(tenant_id, now)
             for key, count in self.reviews.run_timers(tenant, now).items():  # after orders: what they completed
                 totals[key] += count
+        # Deliveries whose time came and that no job is carrying (a retry's backoff, quiet hours, an enqueue lost
+        # while Redis was down): sent again; delivery is idempotent, so a job still in flight changes nothing.
+        due = self.notifications.due(now)
+        for tenant_id, notification_id in due:
+            self.jobs.deliver_notification(tenant_id, notification_id)
+        totals["deliveries_due"] = len(due)
         return totals
 
 
@@ -212,18 +222,52 @@ def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: li
 
 
 def make_notifications(settings: Settings, db: Database, *, dev_outbox: bool | None = None) -> NotificationService:
-    """Email through the dev mailbox (./data/outbox, read on the dev outbox page) only in development, or when a
-    test suite asks for it; elsewhere no fallback: until a provider is configured, deliveries fail loudly."""
+    """Email through SendGrid (SENDGRID_API_KEY) and SMS through Twilio (TWILIO_*) when configured; otherwise the dev
+    outboxes (./data/outbox, ./data/sms-outbox, read on the dev outbox page) only in development or when a test suite
+    asks for them; elsewhere no fallback: until a provider is configured, deliveries wait and say why."""
     if dev_outbox is None:
         dev_outbox = settings.environment == "development"
     if dev_outbox and settings.environment == "production":
         raise ValueError("The dev outbox never runs with ENVIRONMENT=production")
-    secrets = SecretBox(settings.secret_key.get_secret_value(), "notification-token")
+    secret = settings.secret_key.get_secret_value()
+    email, mailbox = _email_channel(settings, dev_outbox)
+    sms, sms_box = _sms_channel(settings, dev_outbox)
+    return NotificationService(
+        db, email, SecretBox(secret, "notification-token"), contacts=AccountContacts(),
+        unsubscribe_secret=derive_key(secret, "unsubscribe-links"), sms=sms, dev_mailbox=mailbox, dev_sms=sms_box,
+        public_url=lambda slug: tenant_url(settings.public_url, slug, settings.default_tenant, ""),
+        status_callback_url=f"{settings.public_url.rstrip('/')}{TWILIO_STATUS_PATH}" if settings.twilio_account_sid
+        else "")
+
+
+def _email_channel(settings: Settings, dev_outbox: bool):
+    """(the email sender, the dev mailbox or None)."""
+    if settings.sendgrid_api_key:
+        from backend.notifications.adapters.sendgrid_email import SendGridEmailSender
+
+        return SendGridEmailSender(settings.sendgrid_api_key.get_secret_value(), settings.email_from,
+                                   host=settings.sendgrid_api_host), None
     if dev_outbox:
-        mailbox = MaildirEmailSender(settings.data_dir / "outbox")
-        return NotificationService(db, mailbox, secrets, dev_mailbox=mailbox)
-    log.error("no email provider is configured: emails (verification, password reset) will not be sent")
-    return NotificationService(db, UnconfiguredEmailSender(), secrets)
+        mailbox = MaildirEmailSender(settings.data_dir / "outbox", settings.email_from)
+        return mailbox, mailbox
+    log.error("no email provider is configured (SENDGRID_API_KEY): emails will wait until one is")
+    return UnconfiguredEmailSender(), None
+
+
+def _sms_channel(settings: Settings, dev_outbox: bool):
+    """(the SMS sender or None: without one nobody is offered SMS, the dev SMS box or None)."""
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        from backend.notifications.adapters.twilio_sms import TwilioSmsSender
+
+        return TwilioSmsSender(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
+                               from_number=settings.twilio_from_number or "",
+                               messaging_service_sid=settings.twilio_messaging_service_sid or "",
+                               base_url=settings.twilio_api_base), None
+    if dev_outbox:
+        box = DevSmsOutbox(settings.data_dir / "sms-outbox")
+        return box, box
+    log.warning("no SMS provider is configured (TWILIO_*): the SMS channel is off")
+    return None, None
 
 
 def make_gateways(settings: Settings, db: Database, *, demo: bool | None = None) -> dict[str, PaymentGateway]:

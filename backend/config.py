@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     paypal_environment: Literal["sandbox", "production"] = "sandbox"
     paypal_api_base: str | None = None  # only to point the SDK at a local fake in tests
 
+    # --- notifications: a channel's provider exists when its keys are set. Unset: with ENVIRONMENT=development
+    # the dev outboxes (email in a Maildir under data_dir/outbox, SMS in data_dir/sms-outbox); elsewhere the
+    # deliveries wait (and say why) until a provider is configured ------------------------------------------
+    sendgrid_api_key: SecretStr | None = None
+    # The Event Webhook's verification key (SendGrid: Settings > Mail Settings > Event Webhook > Signed Event
+    # Webhook, the base64 public key): status events without a valid signature are refused.
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_api_host: str | None = None  # only to point the SDK at a local fake in tests
+    email_from: str = "no-reply@marketplace.localhost"  # the sender address; the From name is the marketplace's
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None  # also verifies Twilio's status callbacks (X-Twilio-Signature)
+    twilio_from_number: str | None = None  # an E.164 sender, or:
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str | None = None  # only to point the SDK at a local fake in tests
+
     # --- tenancy -----------------------------------------------------------------------
     base_domain: str = "localhost"  # <slug>.<base_domain> selects tenant <slug>
     default_tenant: str = "demo"  # served on the bare base domain / an IP address

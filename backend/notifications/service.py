@@ -58,6 +58,10 @@ DEFAULT_CHANNELS = "email,sms,in_app"
 ADMIN_FAILED_DELIVERIES_PATH = "/admin/notifications"
 _CHUNK = 500  # ids per IN (...) list: SQLite limits bound parameters
 
+# The link in an email's footer opens this page, which says what changed; mail clients' one-click button POSTs the
+# same token to the REST route (RFC 8058: no page, no confirmation).
+UNSUBSCRIBE_PAGE = "/unsubscribe"
+UNSUBSCRIBE_ONE_CLICK = "/api/v1/unsubscribe"
 # Stands for the unsubscribe link while a message is rendered once for all its recipients: nothing in it is
 # escaped by HTML, and no real text contains it.
 _UNSUBSCRIBE_STAND_IN = "https://unsubscribe.invalid/0c6e1f0a9d2b4c57a3f8e2d1b7c9a640"
@@ -466,7 +470,8 @@ class NotificationService:
                                              reference=reference, status_callback=callback))
         headers: dict[str, str] = {}
         if note.unsubscribe_url:  # RFC 8058: mail clients show an unsubscribe button that POSTs to the link
-            headers = {"List-Unsubscribe": f"<{note.unsubscribe_url}>",
+            one_click = note.unsubscribe_url.replace(f"{UNSUBSCRIBE_PAGE}?", f"{UNSUBSCRIBE_ONE_CLICK}?", 1)
+            headers = {"List-Unsubscribe": f"<{one_click}>",
                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         tenant = session.get(Tenant, tenant_id)
         return self.email.send(OutgoingEmail(
@@ -640,7 +645,7 @@ class NotificationService:
         if locked(group_):
             raise ValueError("security messages have no unsubscribe link: they cannot be turned off")
         token = self._unsubscribe_tokens.dumps([tenant.id, user_id, group_.value, channel_.value])
-        return f"{self.public_url(tenant.slug).rstrip('/')}/unsubscribe?token={token}"
+        return f"{self.public_url(tenant.slug).rstrip('/')}{UNSUBSCRIBE_PAGE}?token={token}"
 
     def unsubscribe(self, tenant: TenantPublic, token: str) -> str:
         """Turns that one preference off (again: same answer); returns the sentence to show. A link that is not

@@ -29,6 +29,10 @@ from twilio.request_validator import RequestValidator
 
 from backend.notifications.ports import StatusKind, StatusUpdate, parse_reference
 
+# Where the providers post (marketplace_app/api.py serves them; one URL for every marketplace: the reference
+# names the tenant)
+SENDGRID_EVENTS_PATH = "/api/notifications/sendgrid/events"
+TWILIO_STATUS_PATH = "/api/notifications/twilio/status"
 SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
