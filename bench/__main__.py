@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import chat, ledger, login, orders, reviews, search, startup
+from bench import chat, ledger, login, notifications, orders, reviews, search, startup
 from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -141,6 +141,13 @@ def search_part(tables: list[Table]) -> None:
         show(table, tables)
 
 
+def notifications_part(tables: list[Table]) -> None:
+    print(f"notifications: one event to {notifications.RECIPIENTS:,} recipients over Celery on Redis, vs "
+          f"{notifications.BASELINE:,} inline ...", flush=True)
+    for table in notifications.notifications_benchmark():
+        show(table, tables)
+
+
 def chat_part(tables: list[Table]) -> None:
     print(f"chat over Reflex's WebSocket, {chat.CLIENTS} users, vs a bare WebSocket echo ...", flush=True)
     show(chat.chat_delivery(), tables)
@@ -158,6 +165,10 @@ PARTS = {
     "search": (search_part, f"search over {search.PROS:,} synthetic professionals (SEARCH_BENCH_PROS): index build, "
                             "size and memory, p50/p95/p99 of five query mixes, embedded tantivy vs PostgreSQL "
                             "(tsvector + GIN, earthdistance + GiST), same results checked (~4 min)"),
+    "notifications": (notifications_part, f"one event fanned out to {notifications.RECIPIENTS:,} recipients "
+                                          "(NOTIFY_BENCH_RECIPIENTS) by Celery workers on Redis to a local fake "
+                                          "SendGrid vs inline delivery: enqueue time, deliveries/s, p95 event to "
+                                          "provider, 0 lost / 0 duplicated checked (~2 min)"),
     "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
                                 "app (~2-3 min)"),
     "chat": (chat_part, f"chat delivery latency over Reflex's WebSocket, {chat.CLIENTS} simulated users in "
