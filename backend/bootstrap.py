@@ -38,6 +38,7 @@ from backend.payments.service import PaymentService
 from backend.profiles.pros import ProService
 from backend.matching.ports import SearchEngine
 from backend.matching import MatchingService
+from backend.notifications.bell import BellFeed, LocalBell
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.notifications.webhooks import TWILIO_STATUS_PATH
@@ -237,7 +238,16 @@ def make_notifications(settings: Settings, db: Database, *, dev_outbox: bool | N
         unsubscribe_secret=derive_key(secret, "unsubscribe-links"), sms=sms, dev_mailbox=mailbox, dev_sms=sms_box,
         public_url=lambda slug: tenant_url(settings.public_url, slug, settings.default_tenant, ""),
         status_callback_url=f"{settings.public_url.rstrip('/')}{TWILIO_STATUS_PATH}" if settings.twilio_account_sid
-        else "")
+        else "", bell=make_bell(settings))
+
+
+def make_bell(settings: Settings) -> BellFeed:
+    """The in-app bell's signal: a Redis list shared by workers and web processes (REDIS_URL), else in process."""
+    if settings.redis_url:
+        from backend.notifications.adapters.redis_bell import RedisBell
+
+        return RedisBell.from_url(settings.redis_url)
+    return LocalBell()
 
 
 def _email_channel(settings: Settings, dev_outbox: bool):

@@ -29,6 +29,7 @@ from backend.crypto import SecretBox
 from backend.db import CrossTenantWrite, Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, TokenInvalid, ValidationFailed
 from backend.identity import Caller, Role, TenantPublic, TenantStatus
+from backend.notifications.bell import BellFeed
 from backend.notifications.catalogue import (GROUP_CHANNELS, GROUP_LABELS, Event, Group, default_enabled, locked,
                                             spec)
 from backend.notifications.models import (FINAL_STATUSES, ONE_TIME_TOKEN, SENT_TOKEN_TEXT, Channel, DeliveryStatus,
@@ -65,6 +66,7 @@ UNSUBSCRIBE_ONE_CLICK = "/api/v1/unsubscribe"
 # Stands for the unsubscribe link while a message is rendered once for all its recipients: nothing in it is
 # escaped by HTML, and no real text contains it.
 _UNSUBSCRIBE_STAND_IN = "https://unsubscribe.invalid/0c6e1f0a9d2b4c57a3f8e2d1b7c9a640"
+_BELL_PENDING = "bell_pending"  # session.info key: {tenant_id: {user_id: None}} to ring after commit
 CHANNEL_WORDS = {Channel.EMAIL: "emails", Channel.SMS: "text messages", Channel.IN_APP: "in-app notifications"}
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,13 @@ class InAppItem:
 
 
 @dataclass(frozen=True)
+class BellView:
+    """What a user's bell shows: the unread count and the latest in-app notifications."""
+    unread: int
+    items: list[InAppItem]
+
+
+@dataclass(frozen=True)
 class DeliveryRow:
     """A delivery the admin should know about: failed for good, or skipped (e.g. the address bounced)."""
     id: int
@@ -145,13 +154,15 @@ def parse_channels(value: str) -> frozenset[Channel]:
 class NotificationService:
     """`contacts` tells who a user is (accounts implements it); `unsubscribe_secret` signs unsubscribe links (bootstrap
     derives it from SECRET_KEY); `public_url(slug)` is a marketplace's absolute base URL; `status_callback_url` is the
-    absolute URL Twilio posts SMS status to ("" = none). `dev_mailbox` / `dev_sms` exist in development only."""
+    absolute URL Twilio posts SMS status to ("" = none). `dev_mailbox` / `dev_sms` exist in development only.
+    `bell` is rung after a transaction that changed someone's in-app notifications commits (None: no live bell); the
+    web process drains the same feed (marketplace_app/bell_push.py)."""
 
     def __init__(self, db: Database, email: EmailSender, secrets: SecretBox, *, contacts: Contacts,
                  unsubscribe_secret: bytes | str, sms: SmsSender | None = None,
                  dev_mailbox: DevMailbox | None = None, dev_sms: DevSmsBox | None = None,
                  public_url: Callable[[str], str] = _local_base_url, status_callback_url: str = "",
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, bell: BellFeed | None = None):
         if not unsubscribe_secret:
             raise ValueError("unsubscribe_secret is required: it signs the one-click unsubscribe links")
         self.db = db
@@ -164,6 +175,7 @@ class NotificationService:
         self.public_url = public_url
         self.status_callback_url = status_callback_url
         self.clock = clock
+        self.bell = bell
         self._unsubscribe_tokens = URLSafeSerializer(unsubscribe_secret, salt="unsubscribe")
 
     # ------------------------------------------------------------------------------------------------ fan-out
@@ -233,6 +245,8 @@ class NotificationService:
                 if note is not None:
                     planned.append(note)
         added = self._insert_new(session, planned)
+        self._ring_after_commit(session, tenant.id, [row["user_id"] for _, row in added
+                                                     if row["channel"] == Channel.IN_APP])
         return sorted(note_id for note_id, row in added if row["status"] == DeliveryStatus.PENDING
                       and row["channel"] != Channel.IN_APP and row["next_attempt_at"] is None)
 
@@ -593,6 +607,37 @@ class NotificationService:
                 return tenant_id, found
         return None
 
+    # ------------------------------------------------------------------------------------------------ live bell
+
+    def _ring_after_commit(self, session: Session, tenant_id: int, user_ids: Iterable[int]) -> None:
+        """Ring these users' bells once the session's transaction commits; never if it rolls back (a bell must not
+        light up for a notification that does not exist).
+
+        One listener per session gathers every change of the transaction. SQLAlchemy also fires `after_commit` when
+        a SAVEPOINT is released (notify() itself uses one on PostgreSQL), so the listener waits for the outermost
+        commit rather than being registered `once=True`. A ring that fails is logged: the use case has committed."""
+        if self.bell is None:
+            return
+        users = [u for u in user_ids if u is not None]
+        if not users:
+            return
+        pending = session.info.get(_BELL_PENDING)
+        if pending is None:
+            pending = session.info[_BELL_PENDING] = {}
+            sa.event.listen(session, "after_commit", self._ring_pending)
+            sa.event.listen(session, "after_soft_rollback", _forget_pending)
+        pending.setdefault(tenant_id, {}).update(dict.fromkeys(users))
+
+    def _ring_pending(self, session: Session) -> None:
+        if session.in_nested_transaction():  # a savepoint was released; the transaction goes on
+            return
+        pending = session.info.pop(_BELL_PENDING, None) or {}
+        for tenant_id, users in pending.items():
+            try:
+                self.bell.publish(tenant_id, list(users))
+            except Exception:  # noqa: BLE001 - after commit: nothing may undo the use case
+                log.exception("ringing %d bell(s) of tenant %s failed", len(users), tenant_id)
+
     # ------------------------------------------------------------------------------------------------ preferences
 
     def preferences(self, actor: Caller) -> list[PreferenceRow]:
@@ -704,8 +749,7 @@ class NotificationService:
         with self.db.tenant_session(tenant_id) as session:
             rows = session.exec(query.order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
                                 .limit(max(1, min(limit, 200)))).all()
-            return [InAppItem(id=n.id, title=n.subject, body=n.body, link=n.link, created_at=_iso(n.created_at),
-                              read=n.read_at is not None) for n in rows]
+            return [_in_app_item(n) for n in rows]
 
     def unread_count(self, actor: Caller) -> int:
         tenant_id = _member(actor)
@@ -724,6 +768,7 @@ class NotificationService:
                 raise NotFound("Notification not found.")
             if note.read_at is None:
                 note.read_at = self.clock()
+                self._ring_after_commit(session, tenant_id, [actor.id])  # the user's other tabs
 
     def mark_all_read(self, actor: Caller) -> int:
         tenant_id = _member(actor)
@@ -731,7 +776,22 @@ class NotificationService:
             result = session.execute(sa.update(Notification).where(
                 Notification.user_id == actor.id, Notification.channel == Channel.IN_APP,
                 col(Notification.read_at).is_(None)).values(read_at=self.clock()))
+            if result.rowcount:
+                self._ring_after_commit(session, tenant_id, [actor.id])
             return result.rowcount or 0
+
+    def bell_view(self, tenant_id: int, user_id: int, *, limit: int = 5) -> BellView:
+        """The unread count and latest items of one user's bell, for the web process's live push, which runs
+        outside any request (no Caller). Platform-internal, and safe: it reads only that user's own in-app rows, in
+        their tenant's scope, and the push hands them only to that user's bell, whose token the web layer derives
+        from the signed-in session; no client input reaches (tenant_id, user_id)."""
+        with self.db.tenant_session(tenant_id) as session:
+            mine = (Notification.user_id == user_id, Notification.channel == Channel.IN_APP)
+            unread = session.exec(select(sa.func.count()).select_from(Notification).where(
+                *mine, col(Notification.read_at).is_(None))).one()
+            rows = session.exec(select(Notification).where(*mine).order_by(
+                col(Notification.created_at).desc(), col(Notification.id).desc()).limit(max(1, min(limit, 50)))).all()
+            return BellView(unread=unread, items=[_in_app_item(n) for n in rows])
 
     # ------------------------------------------------------------------------------------------------ admin
 
@@ -766,6 +826,18 @@ class NotificationService:
                                   "the user changes their email address.")
             note.status, note.attempts, note.next_attempt_at = DeliveryStatus.PENDING, 0, None
             return note.id
+
+
+def _forget_pending(session: Session, previous_transaction: Any) -> None:
+    """The transaction rolled back: its rings go with it (a rolled-back savepoint keeps them: `notify` adds its
+    recipients only after its own savepoint succeeded)."""
+    if previous_transaction.parent is None:
+        session.info.pop(_BELL_PENDING, None)
+
+
+def _in_app_item(note: Notification) -> InAppItem:
+    return InAppItem(id=note.id, title=note.subject, body=note.body, link=note.link, created_at=_iso(note.created_at),
+                     read=note.read_at is not None)
 
 
 def _member(actor: Caller | None) -> int:
