@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 import phonenumbers
@@ -121,3 +122,11 @@ def number_bucket(secret_key: str, e164: str) -> str:
     never holds phone numbers in clear."""
     digest = hmac.new(derive_key(secret_key, "phone-throttle"), e164.encode(), hashlib.sha256).hexdigest()
     return f"tel:{digest[:40]}"
+
+
+@dataclass(frozen=True)
+class PhoneView:
+    """The account's phone as its owner sees it (never the full number: a shared screen shows only the end)."""
+    masked: str  # "+1 ••• ••• 0123"; "" = no number
+    verified: bool
+    code_pending: bool  # a code was texted to it and can still be entered

@@ -18,7 +18,7 @@ from backend.identity import Caller, Role, TenantPublic
 from backend.accounts.models import AttemptKind, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, SignUp, TokenPurpose, User, UserRow, UserStatus
 from backend.accounts.phones import (
     CODE_TTL, MAX_TRIES, SEND_WINDOW, SENDS_PER_WINDOW, CodeHasher, PhoneError, mask_phone, new_code, normalize_code,
-    number_bucket, parse_phone,
+    PhoneView, number_bucket, parse_phone,
 )
 from backend.accounts.security import Passwords, hash_token, new_token
 from backend.config import Settings
@@ -437,6 +437,20 @@ class AccountService:
             user = self._active_user(session, actor)
             user.phone_e164, user.phone_verified_at = "", None
             self._expire_codes(session, user.id, utcnow())
+
+    def phone(self, tenant: TenantPublic, actor: Caller) -> PhoneView:
+        """The caller's own number as their account page shows it: masked, verified or not, and whether a texted
+        code is still waiting to be entered."""
+        self._require_user(actor, tenant)
+        with self.db.tenant_session(tenant.id) as session:
+            user = self._active_user(session, actor)
+            waiting = session.exec(select(PhoneVerification.id).where(
+                PhoneVerification.user_id == user.id, PhoneVerification.phone_e164 == user.phone_e164,
+                PhoneVerification.verified_at.is_(None), PhoneVerification.attempts < MAX_TRIES,
+                PhoneVerification.expires_at > utcnow()).limit(1)).first()
+            verified = bool(user.phone_e164) and user.phone_verified_at is not None
+            return PhoneView(masked=mask_phone(user.phone_e164), verified=verified,
+                             code_pending=bool(user.phone_e164) and not verified and waiting is not None)
 
     @staticmethod
     def _expire_codes(session: Session, user_id: int, now: datetime) -> None:
