@@ -10,6 +10,7 @@ Two adapters of one port (`bootstrap.Jobs`), both addressed by job name and ids 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -29,6 +30,10 @@ MATCHING_INDEX_REQUEST = "matching.index_request"
 MATCHING_REINDEX_TENANT = "matching.reindex_tenant"
 SEARCH_QUEUE = "search"  # index writes: with the embedded engine (tantivy, one writer) one worker, -Q search -c 1
 TIMER_INTERVAL_SECONDS = 300.0
+# After a delivery could not be enqueued (Redis down), further deliveries are not even tried for this long: each try
+# costs the caller's request about 0.6 s of kombu's reconnect attempts, and a fan-out enqueues thousands. The rows
+# are committed PENDING, so the sweeper (run_timers, via NotificationService.due) sends them once Redis is back.
+ENQUEUE_PAUSE_SECONDS = 30.0
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -55,9 +60,22 @@ class CeleryJobQueue:
 
     def __init__(self, app: Celery):
         self.app = app
+        self._deliveries_paused_until = 0.0  # time.monotonic() before which no delivery is enqueued (broker down)
 
     def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
-        self.app.send_task(DELIVER_NOTIFICATION, args=(tenant_id, notification_id))
+        """Enqueue the delivery of a committed row. Never raises: the caller's use case has committed (the order was
+        placed, the account made) and must not fail because Redis is down; the row waits PENDING and the sweeper
+        (`Services.run_timers` re-enqueues `NotificationService.due()`) sends it. No result is stored (nobody reads
+        it): with a result backend Celery would first retry connecting to that for about 20 s, then raise."""
+        if time.monotonic() < self._deliveries_paused_until:
+            log.debug("broker down: notification %s of tenant %s left to the sweeper", notification_id, tenant_id)
+            return
+        try:
+            self.app.send_task(DELIVER_NOTIFICATION, args=(tenant_id, notification_id), ignore_result=True)
+        except Exception as exc:  # kombu's OperationalError, or whatever else the broker throws: the row is safe
+            self._deliveries_paused_until = time.monotonic() + ENQUEUE_PAUSE_SECONDS
+            log.warning("could not enqueue notification %s of tenant %s (%s): the sweeper will send it; no more "
+                        "deliveries are enqueued for %.0f s", notification_id, tenant_id, exc, ENQUEUE_PAUSE_SECONDS)
 
     def generate_invoice(self, tenant_id: int, order_id: int) -> None:
         self.app.send_task(GENERATE_INVOICE, args=(tenant_id, order_id))
