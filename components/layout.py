@@ -7,6 +7,8 @@ import reflex as rx
 from state.app_state import HOME_FOR_ROLE, AppState
 from state.chat import InboxState
 
+from components.notifications import bell_keepalive, notification_bell
+
 CONTENT_WIDTH = "1120px"
 
 
@@ -67,6 +69,7 @@ def _nav_items() -> list[tuple[str, str, rx.Var]]:
         ("Categories", "/admin/categories", role == "admin"),
         ("Payments", "/admin/payments", role == "admin"),
         ("Reviews", "/admin/reviews", role == "admin"),
+        ("Deliveries", "/admin/notifications", role == "admin"),
         ("Dev outbox", "/admin/outbox", (role == "admin") & AppState.dev_tools),
         ("Orders", "/orders", AppState.user_id != 0),
         ("Account", "/account", AppState.user_id != 0),
@@ -126,7 +129,8 @@ def header() -> rx.Component:
             rx.spacer(),
             rx.cond(
                 AppState.user_id != 0,
-                rx.hstack(rx.desktop_only(nav_links()), messages_link(), user_menu(), spacing="5", align="center"),
+                rx.hstack(rx.desktop_only(nav_links()), notification_bell(), bell_keepalive(), messages_link(),
+                          user_menu(), spacing="5", align="center"),
                 rx.cond(
                     AppState.tenant_status == "ok",
                     rx.hstack(

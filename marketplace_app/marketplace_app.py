@@ -8,6 +8,7 @@ import reflex as rx
 from backend.bootstrap import services
 from backend.jobs import run_timers_forever
 from marketplace_app.api import api
+from marketplace_app.bell_push import push_bells_forever
 from marketplace_app.limits import body_limit
 from marketplace_app.security_headers import with_security_headers
 from pages import PAGES
@@ -46,3 +47,5 @@ for spec in PAGES:
 
 if not services().settings.redis_url:  # with Redis, `celery -A backend.jobs beat` drives the timers
     app.register_lifespan_task(run_timers_forever)
+# The live bell: signals rung after commits (here, or by Celery workers through Redis) become pushes to open tabs.
+app.register_lifespan_task(push_bells_forever)

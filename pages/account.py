@@ -8,7 +8,9 @@ from pages.registry import page
 
 from components.forms import field, form_alert, place_field
 from components.layout import page_header, page_shell
+from components.notifications import phone_card, preferences_card
 from state.account import AccountState
+from state.notifications import PhoneState, PreferencesState
 
 
 def avatar_card() -> rx.Component:
@@ -74,10 +76,10 @@ def details_card() -> rx.Component:
     )
 
 
-@page("/account", "My account", on_load=AccountState.load)
+@page("/account", "My account", on_load=[AccountState.load, PreferencesState.load, PhoneState.load])
 def account() -> rx.Component:
     return page_shell(rx.vstack(
         page_header("My account", "How you appear to others on the marketplace."),
-        avatar_card(), details_card(),
+        avatar_card(), details_card(), preferences_card(), phone_card(),
         spacing="4", width="100%", max_width="720px",
     ))
