@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -14,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from backend.accounts.addresses import throttle_bucket
+from backend.accounts.devices import device_label, is_new_place
 from backend.identity import Caller, Role, TenantPublic
 from backend.accounts.models import AttemptKind, AuthSession, LoginAttempt, NewPassword, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, SignUp, TokenPurpose, User, UserRow, UserStatus
 from backend.accounts.phones import (
@@ -33,7 +33,6 @@ from backend.notifications.service import NotificationService
 from backend.profiles import ensure_pro_profile
 from backend.profiles.models import Profile, ProProfile
 from backend.profiles.ports import SearchIndexJobs
-from backend.tenancy.hosts import tenant_url
 from backend.validation import normalize_email, parse_input as _parse
 
 OPERATOR_SCOPE = "operator"
@@ -43,6 +42,8 @@ BAD_LOGIN = "Email or password is incorrect."
 PHONE_SCOPE = "sms:all"
 CODE_EXPIRED = "The code expired. Ask for a new one."
 TOO_MANY_CODES = "Too many wrong codes. Ask for a new one."
+# A login from a device or network none of the user's sessions of this long used is told to them (NEW_LOGIN).
+NEW_LOGIN_LOOKBACK = timedelta(days=90)
 
 
 def _lock_key(*parts: str) -> int:
@@ -53,6 +54,15 @@ def _lock_key(*parts: str) -> int:
 def _in_minutes(unlock: datetime) -> str:
     minutes = max(1, math.ceil((unlock - utcnow()).total_seconds() / 60))
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def _first_name(full_name: str, email: str) -> str:
+    """How an email greets the user: their first name, else their address's local part."""
+    return (full_name or "").split(maxsplit=1)[0] if (full_name or "").strip() else email.partition("@")[0]
 
 
 def _require_active_tenant(tenant: TenantPublic) -> None:
@@ -92,29 +102,34 @@ class AccountService:
             except sa.exc.IntegrityError:  # a concurrent sign-up with the same email won the race
                 raise ValidationFailed({"email": "An account with this email already exists. Log in instead?"}) from None
             session.add(Profile(user_id=user.id, full_name=form.full_name))
-            note_id = self._queue_verification(session, tenant, user)
-            token = self._open_session(session, user, ip=ip, user_agent=user_agent)
+            note_ids = self._queue_verification(session, tenant, user, form.full_name)
+            token, _ = self._open_session(session, user, ip=ip, user_agent=user_agent)
             actor = self._actor(user, form.full_name)
-        self.jobs.deliver_notification(tenant.id, note_id)
+        self._deliver(tenant, note_ids)
         return actor, token
 
-    def _queue_verification(self, session: Session, tenant: TenantPublic, user: User) -> int:
-        return self._queue_link_email(
-            session, tenant, user, TokenPurpose.VERIFY_EMAIL, timedelta(hours=self.settings.verify_token_hours),
-            "/verify", subject=f"Confirm your email for {tenant.name}",
-            body=lambda link: (f"Welcome to {tenant.name}!\n\nConfirm your email address by opening this link:\n"
-                               f"{link}\n\nThe link works once and expires in "
-                               f"{self.settings.verify_token_hours} hours."))
+    def _queue_verification(self, session: Session, tenant: TenantPublic, user: User, full_name: str) -> list[int]:
+        hours = self.settings.verify_token_hours
+        return self._queue_link_email(session, tenant, user, Event.VERIFY_EMAIL, TokenPurpose.VERIFY_EMAIL,
+                                      timedelta(hours=hours), "/verify", full_name=full_name,
+                                      expires_in=_count(hours, "hour"))
 
-    def _queue_link_email(self, session: Session, tenant: TenantPublic, user: User, purpose: TokenPurpose,
-                          ttl: timedelta, page: str, *, subject: str, body: Callable[[str], str]) -> int:
-        """Queue an email with a one-time link to `page` on this marketplace; `body(link)` writes the text. The
-        link carries the ONE_TIME_TOKEN placeholder: the token itself stays sealed until the email is sent."""
-        token = self._issue_token(session, user, purpose, ttl)
-        link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant,
-                          f"{page}?token={ONE_TIME_TOKEN}")
-        return self.notifications.queue_email(session, user_id=user.id, recipient=user.email,
-                                              one_time_token=token, subject=subject, body=body(link)).id
+    def _queue_link_email(self, session: Session, tenant: TenantPublic, user: User, event: Event,
+                          purpose: TokenPurpose, ttl: timedelta, page: str, *, full_name: str,
+                          expires_in: str) -> list[int]:
+        """The email with a one-time link to `page` on this marketplace, in this transaction. The link carries the
+        ONE_TIME_TOKEN placeholder: the token itself stays sealed in the delivery row until the email is sent.
+        Keyed by the token's row: a re-send is a new message, a retried job the same one."""
+        token, row_id = self._issue_token(session, user, purpose, ttl)
+        return self.notifications.notify(
+            session, tenant, event, [user.id], key=f"{purpose}:{row_id}",
+            context={"first_name": _first_name(full_name, user.email), "expires_in": expires_in},
+            link=f"{page}?token={ONE_TIME_TOKEN}", one_time_token=token)
+
+    def _deliver(self, tenant: TenantPublic, note_ids: list[int]) -> None:
+        """After commit: hand the email/SMS rows to their delivery jobs."""
+        for note_id in note_ids:
+            self.jobs.deliver_notification(tenant.id, note_id)
 
     def resend_verification(self, tenant: TenantPublic, actor: Caller, *, ip: str = "") -> None:
         self._require_user(actor, tenant)
@@ -125,8 +140,9 @@ class AccountService:
                 raise NotFound("Account not found.")
             if user.email_verified_at is not None:
                 raise DomainError("Your email is already confirmed.")
-            note_id = self._queue_verification(session, tenant, user)
-        self.jobs.deliver_notification(tenant.id, note_id)
+            profile = session.get(Profile, user.id)
+            note_ids = self._queue_verification(session, tenant, user, profile.full_name if profile else "")
+        self._deliver(tenant, note_ids)
 
     def verify_email(self, tenant: TenantPublic, token: str) -> str:
         """Confirm the email behind a verification token; returns the confirmed address."""
@@ -161,25 +177,49 @@ class AccountService:
                 # search documents keep "last active" to the day: only a pro's first login of a day changes it
                 reindex = user.role == Role.PROFESSIONAL and (
                     user.last_login_at is None or user.last_login_at.date() != now.date())
+                # the first login after sign-up is expected from anywhere: only later ones are compared
+                new_place = user.last_login_at is not None and self._from_new_place(session, user, ip, user_agent,
+                                                                                   now)
                 user.last_login_at = now
-                token = self._open_session(session, user, ip=ip, user_agent=user_agent)
+                token, session_id = self._open_session(session, user, ip=ip, user_agent=user_agent)
                 profile = session.get(Profile, user.id)
                 actor = self._actor(user, profile.full_name if profile else "")
+                note_ids = self._warn_new_login(session, tenant, user, session_id, ip, user_agent,
+                                                now) if new_place else []
         if not ok:
             self._prune_attempts()
             raise AuthenticationFailed(BAD_LOGIN)
         self._clear_failures(tenant.slug, email)
+        self._deliver(tenant, note_ids)
         if reindex:
             self.jobs.index_pro(tenant.id, actor.id)
         return actor, token
 
-    def _open_session(self, session: Session, user: User, *, ip: str, user_agent: str) -> str:
+    def _open_session(self, session: Session, user: User, *, ip: str, user_agent: str) -> tuple[str, int]:
+        """A new session: its token (for the cookie) and its row id."""
         token, token_hash = new_token()
-        session.add(AuthSession(
-            user_id=user.id, token_hash=token_hash, ip=ip[:64], user_agent=user_agent[:255],
-            expires_at=utcnow() + timedelta(days=self.settings.session_days),
-        ))
-        return token
+        row = AuthSession(user_id=user.id, token_hash=token_hash, ip=ip[:64], user_agent=user_agent[:255],
+                          expires_at=utcnow() + timedelta(days=self.settings.session_days))
+        session.add(row)
+        session.flush()
+        return token, row.id
+
+    @staticmethod
+    def _from_new_place(session: Session, user: User, ip: str, user_agent: str, now: datetime) -> bool:
+        """Whether this login's device or network is one none of the user's sessions of the last
+        NEW_LOGIN_LOOKBACK used (read before this login's own session is added)."""
+        seen = session.exec(select(AuthSession.ip, AuthSession.user_agent).where(
+            AuthSession.user_id == user.id, AuthSession.created_at >= now - NEW_LOGIN_LOOKBACK)).all()
+        return is_new_place(ip, user_agent, [(address or "", agent or "") for address, agent in seen])
+
+    def _warn_new_login(self, session: Session, tenant: TenantPublic, user: User, session_id: int, ip: str,
+                        user_agent: str, now: datetime) -> list[int]:
+        """NEW_LOGIN (security: always sent), keyed by the session it opened."""
+        return self.notifications.notify(
+            session, tenant, Event.NEW_LOGIN, [user.id], key=f"login:{session_id}",
+            context={"when": f"{now:%b} {now.day}, {now:%Y at %H:%M} UTC", "device": device_label(user_agent),
+                     "ip": ip or "unknown"},
+            link="/forgot")
 
     def resolve_session(self, tenant: TenantPublic, token: str) -> Caller | None:
         """The user behind a session token on this tenant, or None (unknown, expired, revoked,
@@ -322,22 +362,19 @@ class AccountService:
         except ValueError as exc:
             raise ValidationFailed({"email": str(exc)}) from None
         self._admit_email_request(AttemptKind.RESET, tenant.slug, email, ip)
-        note_id = None
+        note_ids: list[int] = []
         with self.db.tenant_session(tenant.id) as session:
             user = session.exec(select(User).where(User.email == email)).first()
             if user is not None and user.status == UserStatus.ACTIVE:
-                note_id = self._queue_link_email(
-                    session, tenant, user, TokenPurpose.RESET_PASSWORD,
-                    timedelta(minutes=self.settings.reset_token_minutes), "/reset",
-                    subject=f"Reset your {tenant.name} password",
-                    body=lambda link: (f"Someone asked to reset the password of your {tenant.name} account.\n\n"
-                                       f"Choose a new password here:\n{link}\n\nThe link works once and expires in "
-                                       f"{self.settings.reset_token_minutes} minutes. If it wasn't you, ignore this "
-                                       "email."))
+                minutes = self.settings.reset_token_minutes
+                profile = session.get(Profile, user.id)
+                note_ids = self._queue_link_email(
+                    session, tenant, user, Event.RESET_PASSWORD, TokenPurpose.RESET_PASSWORD,
+                    timedelta(minutes=minutes), "/reset", full_name=profile.full_name if profile else "",
+                    expires_in=_count(minutes // 60, "hour") if minutes % 60 == 0 else _count(minutes, "minute"))
             else:
                 new_token()  # the token work a real request does (the time floor below covers the rest)
-        if note_id is not None:
-            self.jobs.deliver_notification(tenant.id, note_id)
+        self._deliver(tenant, note_ids)
         self._pace(started, self.settings.reset_request_min_ms)
 
     def reset_password(self, tenant: TenantPublic, token: str, new_password: str) -> None:
@@ -475,11 +512,13 @@ class AccountService:
 
     # ------------------------------------------------------------------ one-time tokens
 
-    def _issue_token(self, session: Session, user: User, purpose: TokenPurpose, ttl: timedelta) -> str:
+    def _issue_token(self, session: Session, user: User, purpose: TokenPurpose, ttl: timedelta) -> tuple[str, int]:
+        """A new one-time token: the token itself (for the link) and its row id."""
         token, token_hash = new_token()
-        session.add(OneTimeToken(user_id=user.id, purpose=purpose, token_hash=token_hash,
-                                 expires_at=utcnow() + ttl))
-        return token
+        row = OneTimeToken(user_id=user.id, purpose=purpose, token_hash=token_hash, expires_at=utcnow() + ttl)
+        session.add(row)
+        session.flush()
+        return token, row.id
 
     def _consume_token(self, session: Session, token: str, purpose: TokenPurpose) -> User:
         what = "reset" if purpose == TokenPurpose.RESET_PASSWORD else "confirmation"

@@ -50,6 +50,12 @@ class MessageStore(Protocol):
         """Messages newer than `after` (all when None) not sent by `exclude_sender`."""
         ...
 
+    def first_after(self, tenant_id: int, conversation_id: int, after: datetime | None,
+                    exclude_sender: int) -> dict[str, Any] | None:
+        """The oldest message newer than `after` (any when None) not sent by `exclude_sender`, or None: the first
+        one a participant has not seen (a message digest is keyed by when it came)."""
+        ...
+
     def delete(self, tenant_id: int, message_id: str) -> None:
         """Remove one message (moderation, tests); a missing id does nothing."""
         ...

@@ -8,6 +8,11 @@ never markup: it is stored exactly as written and the web layer renders it as te
 Where things live: conversation rows and read marks in the SQL database (tenant-scoped, RLS on
 PostgreSQL); messages in the MessageStore (MongoDB); presence/typing/flood counters in Presence (Redis);
 attachment files in the ObjectStore.
+
+Someone who is away (not online) when a message comes gets a MESSAGES_DIGEST, never one notification per message:
+at most one per conversation per quiet period, the period being the DIGEST_PERIOD slot in which the first message
+they have not seen came. Later messages of that period find the digest already written (notify()'s dedupe key)
+and add nothing; once they read the conversation, the next unseen message starts a new period.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import logging
 import re
 import secrets
 from dataclasses import replace
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +36,9 @@ from backend.chat.models import (
 from backend.chat.ports import MessageStore, Presence, StoreUnavailable
 from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, Throttled, ValidationFailed
+from backend.notifications.catalogue import Event
+from backend.notifications.ports import JobQueue
+from backend.notifications.service import NotificationService
 from backend.orders.facts import order_parties, request_client_id, request_titles
 from backend.profiles.models import Profile
 from backend.storage.images import ImageTooLarge, load_image, reencode
@@ -47,8 +55,8 @@ FLOOD_WINDOW_S = 10  # ... per this many seconds
 NOT_FOUND = "No such conversation."
 TOO_FAST = "You're sending messages too quickly. Please wait a few seconds and try again."
 ONLY_FILES = "only images (JPEG, PNG, WebP, GIF) and PDF files can be attached"
-
-Notify = Callable[[int, int, str], None]  # (tenant_id, user_id, text): an in-app notification event
+DIGEST_PERIOD = timedelta(minutes=15)  # one message digest per conversation and recipient per slot this long
+EXCERPT_CHARS = 140  # of the newest message, in a digest
 
 
 # ---------------------------------------------------------------- helpers usable inside other services' transactions
@@ -122,6 +130,32 @@ _PDF_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF")
 _PDF_OBJECT = re.compile(rb"\d+\s+\d+\s+obj\b")
 
 
+def _period(at: datetime) -> int:
+    """The DIGEST_PERIOD slot a moment falls in (a number: slots since the epoch)."""
+    return int(at.timestamp() // DIGEST_PERIOD.total_seconds())
+
+
+def _excerpt(text: str, attachments: list[dict[str, Any]]) -> str:
+    """The newest message as a digest quotes it: its text on one line, cut at a word; a file's name without."""
+    line = " ".join(text.split())
+    if not line:
+        names = [a["name"] for a in attachments]
+        return f"Sent {names[0]}" if len(names) == 1 else f"Sent {len(names)} files"
+    if len(line) <= EXCERPT_CHARS:
+        return line
+    return line[:EXCERPT_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _digest_title(tenant: TenantPublic, conversation: Conversation, user_id: int, titles: dict[int, str],
+                  member: str) -> str:
+    """What the recipient calls the conversation (as its row in their list does); `member`: the name of whoever
+    the support conversation is with."""
+    if conversation.kind == ConversationKind.SUPPORT:
+        return f"{tenant.name} support" if user_id == conversation.client_id else f"Support: {member}"
+    return titles.get(conversation.request_id) or (f"Order #{conversation.order_id}" if conversation.order_id
+                                                   else "Job")
+
+
 def looks_like_pdf(data: bytes) -> bool:
     """A minimal structural check, not a full parse: the `%PDF-x.y` header, a `startxref <offset> %%EOF`
     trailer near the end, an offset inside the file that points at a cross-reference table (`xref`) or
@@ -183,14 +217,20 @@ def _sniff(name: str, data: bytes) -> tuple[bytes, str, str]:
 
 
 class ChatService:
+    """`notifications` and `jobs` tell participants who are away about new messages (MESSAGES_DIGEST); without
+    them nobody is told (tests of the chat alone)."""
+
     def __init__(self, db: Database, store: MessageStore, presence: Presence, objects: ObjectStore,
-                 notify: Notify | None = None, *, flood_limit: int = FLOOD_LIMIT,
-                 flood_window_s: int = FLOOD_WINDOW_S):
+                 notifications: NotificationService | None = None, jobs: JobQueue | None = None, *,
+                 flood_limit: int = FLOOD_LIMIT, flood_window_s: int = FLOOD_WINDOW_S):
+        if (notifications is None) != (jobs is None):
+            raise ValueError("notifications and jobs go together: digests are written, then delivered by jobs")
         self.db = db
         self.store = store
         self.presence = presence
         self.objects = objects
-        self.notify = notify
+        self.notifications = notifications
+        self.jobs = jobs
         self.flood_limit = flood_limit
         self.flood_window_s = flood_window_s
 
@@ -446,8 +486,8 @@ class ChatService:
             _mark_read(session, tenant.id, conversation.id, actor.id, created_at)  # replying = having read
 
         self.presence.touch(tenant.id, actor.id)
-        self._notify_offline(tenant, actor, sender_name, text, bool(stored),
-                             [u for u in participants if u != actor.id])
+        self._notify_away(tenant, conversation, sender_name or actor.name, _excerpt(text, stored),
+                          [u for u in participants if u != actor.id])
         return self._view(doc, {actor.id: sender_name}, actor)
 
     def _discard(self, stored: list[dict[str, Any]]) -> None:
@@ -457,21 +497,53 @@ class ChatService:
             except Exception:  # the original error matters more; an orphan file is only wasted space
                 log.exception("chat: could not delete attachment %s after a failed send", attachment["key"])
 
-    def _notify_offline(self, tenant: TenantPublic, actor: Caller, sender_name: str, text: str,
-                        has_files: bool, recipients: list[int]) -> None:
-        if self.notify is None or not recipients:
+    def _notify_away(self, tenant: TenantPublic, conversation: Conversation, sender_name: str, excerpt: str,
+                     recipients: list[int]) -> None:
+        """A MESSAGES_DIGEST to each recipient who is not online, keyed by the DIGEST_PERIOD slot of the first
+        message they have not seen: the first unseen message of a quiet period writes the digest, the others of
+        that period find it written. Best effort: the message is stored, a lost digest must not make it look
+        unsent."""
+        if self.notifications is None or not recipients:
             return
-        online = self.presence.online(tenant.id, recipients)  # Redis down: nobody online, everyone notified
-        preview = (text[:80] + "…") if len(text) > 80 else text
-        message = f"New message from {sender_name or 'someone'}: {preview}" if preview else \
-            f"{sender_name or 'Someone'} sent you {'a file' if has_files else 'a message'}"
-        for user_id in recipients:
-            if user_id in online:
+        online = self.presence.online(tenant.id, recipients)  # Redis down: nobody online, everyone told
+        away = [u for u in recipients if u not in online]
+        if not away:
+            return
+        try:
+            note_ids = self._write_digests(tenant, conversation, sender_name, excerpt, away)
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.exception("chat: digest for conversation %s in tenant %s failed", conversation.id, tenant.id)
+            return
+        for note_id in note_ids:
+            self.jobs.deliver_notification(tenant.id, note_id)
+
+    def _write_digests(self, tenant: TenantPublic, conversation: Conversation, sender_name: str, excerpt: str,
+                       away: list[int]) -> list[int]:
+        with self.db.tenant_session(tenant.id) as session:
+            reads = dict(session.exec(select(ConversationRead.user_id, ConversationRead.last_read_at).where(
+                ConversationRead.conversation_id == conversation.id,
+                ConversationRead.user_id.in_(away))).all())
+            titles = request_titles(session, {conversation.request_id} if conversation.request_id else set())
+            member = self._names(session, [conversation.client_id]).get(conversation.client_id, "A member")
+        # The store is asked outside any transaction (it may be slow); notify() then writes in one.
+        unseen: dict[int, tuple[int, int]] = {}  # user -> (period, count)
+        for user_id in away:
+            first = self.store.first_after(tenant.id, conversation.id, reads.get(user_id), exclude_sender=user_id)
+            if first is None:  # they read it meanwhile
                 continue
-            try:
-                self.notify(tenant.id, user_id, message)
-            except Exception:  # the message is sent; a lost notification must not make it look unsent
-                log.exception("chat: notify failed for user %s in tenant %s", user_id, tenant.id)
+            count = self.store.count_after(tenant.id, conversation.id, reads.get(user_id), exclude_sender=user_id)
+            unseen[user_id] = (_period(first["created_at"]), max(count, 1))
+        if not unseen:
+            return []
+        note_ids: list[int] = []
+        with self.db.tenant_session(tenant.id) as session:
+            for user_id, (period, count) in unseen.items():
+                note_ids += self.notifications.notify(
+                    session, tenant, Event.MESSAGES_DIGEST, [user_id],
+                    key=f"chat:{conversation.id}:{user_id}:{period}", link=f"/messages/{conversation.id}",
+                    context={"sender_name": sender_name or "Someone", "count": count, "excerpt": excerpt,
+                             "conversation_title": _digest_title(tenant, conversation, user_id, titles, member)})
+        return note_ids
 
     def mark_read(self, tenant: TenantPublic, actor: Caller, conversation_id: int) -> None:
         actor = self._require_user(actor, tenant)

@@ -63,6 +63,7 @@ class Event(StrEnum):
     REVIEW_REQUESTED = "review_requested"      # both parties, when the review window opens
     REVIEW_REMINDER = "review_reminder"        # whoever has not reviewed, before the window closes
     REVIEW_PUBLISHED = "review_published"      # the reviewed party
+    REVIEW_MODERATED = "review_moderated"      # author and subject: a review was reported, hidden or restored
     PAYOUT_SENT = "payout_sent"                # pro: money is on its way to their bank
     DISPUTE_OPENED = "dispute_opened"          # the other party of the order
     DISPUTE_RESOLVED = "dispute_resolved"      # both parties
@@ -158,6 +159,9 @@ _SPECS = (
     _spec(Event.REVIEW_PUBLISHED, Group.REVIEWS, _APP_EMAIL, _APP_EMAIL,
           reviewer_name="Maria Lopez", rating=5, order_title="Fix a leaking kitchen faucet",
           review_excerpt="Alex was on time, explained everything and left the kitchen spotless."),
+    _spec(Event.REVIEW_MODERATED, Group.REVIEWS, _APP_EMAIL, _APP_EMAIL,
+          review="Maria Lopez's review of you", change="was hidden", order_title="Fix a leaking kitchen faucet",
+          note="The marketplace team hid it: it names the professional's home address."),
     # Chat: a digest per conversation, so a busy thread never floods an inbox.
     _spec(Event.MESSAGES_DIGEST, Group.MESSAGES, _APP_EMAIL, _APP_EMAIL,
           sender_name="Alex Rivera", count=3, excerpt="Could you send a photo of the pipe under the sink?",

@@ -363,28 +363,6 @@ class NotificationService:
 
     # ------------------------------------------------------------------------------------------------ legacy API
 
-    def queue_email(self, session: Session, *, recipient: str, subject: str, body: str,
-                    user_id: int | None = None, one_time_token: str = "") -> Notification:
-        """Add a plain-text email inside the caller's transaction (the outbox pattern), outside the catalogue (the
-        callers that predate it). The caller enqueues delivery after commit, so a rolled-back use case sends nothing.
-
-        A message carrying a one-time token (a verification or reset link) writes ONE_TIME_TOKEN in its body where
-        the token goes and passes the token here: it is stored sealed and erased once the email channel took it."""
-        if one_time_token and ONE_TIME_TOKEN not in body:
-            raise ValueError("the body must show where the one-time token goes")
-        note = Notification(user_id=user_id, recipient=recipient, subject=subject, body=body,
-                            sealed_token=self.secrets.seal(one_time_token) if one_time_token else "")
-        session.add(note)
-        session.flush()
-        return note
-
-    def in_app(self, tenant_id: int, user_id: int, text: str) -> None:
-        """An in-app notification outside the catalogue (e.g. a chat message while the recipient was away)."""
-        with self.db.tenant_session(tenant_id) as session:
-            session.add(Notification(user_id=user_id, channel=Channel.IN_APP, recipient=f"user:{user_id}",
-                                     subject="New message", body=text[:2000], status=DeliveryStatus.SENT,
-                                     created_at=self.clock(), sent_at=self.clock()))
-
     def recent_in_app(self, actor: Caller, *, limit: int = 10) -> list[OutboxRow]:
         tenant_id = _member(actor)
         with self.db.tenant_session(tenant_id) as session:

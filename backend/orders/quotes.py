@@ -3,14 +3,16 @@ client accepts one (which becomes an order).
 
 Instant match: when a request is posted, the tenant's `instant_match_count` best professionals for it (the matching
 service's ranking: its category, its place within their service radius, available on its preferred start) are
-recorded as LeadMatch rows and emailed through the notification outbox in the request's own transaction, and get
-an in-app note after commit; their leads inbox lists it first, marked "Matched to you". Every change to whether a
-request is open (posted, closed, expired, a quote accepted) schedules its search document's rebuild after commit.
+recorded as LeadMatch rows and told (LEAD_MATCHED) in the request's own transaction; their leads inbox lists it
+first, marked "Matched to you". A quote tells the client (QUOTE_RECEIVED), an accepted quote its professional
+(QUOTE_ACCEPTED). Every notification is written by `NotificationService.notify` in the use case's transaction (each
+user gets what their preferences say, a retried use case nothing twice) and delivered after commit. Every change
+to whether a request is open (posted, closed, expired, a quote accepted) schedules its search document's rebuild
+after commit.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -30,6 +32,7 @@ from backend.matching.ports import ProHit, RequestQuery
 from backend.matching.ranking import lead_quality
 from backend.money import format_money, parse_amount
 from backend.catalog.models import Category
+from backend.notifications.catalogue import Event
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.orders.forms import MAX_PHOTOS, MAX_PRICE_MAJOR, QuoteCreate, RequestCreate
@@ -43,18 +46,17 @@ from backend.profiles.models import WEEKDAYS, ProCategory, ProProfile, Profile
 from backend.profiles.ports import SearchIndexJobs
 from backend.storage.images import load_image, thumbnail
 from backend.storage.ports import ObjectStore, new_key
-from backend.tenancy.hosts import tenant_url
 from backend.validation import parse_input
 
-log = logging.getLogger(__name__)
 
 LEADS_LIMIT = 500  # the newest open requests a leads inbox considers
 MATCH_HEADROOM = 5  # matches asked beyond the tenant's count, for hits the database check turns down (stale index)
+EXCERPT_CHARS = 160  # of a quote's message, in the client's notification
 
 
 class QuoteJobs(JobQueue, SearchIndexJobs, Protocol):
-    """What quoting schedules after commit: email delivery, and the search documents of the requests and pros a
-    use case changed."""
+    """What quoting schedules after commit: notification delivery, and the search documents of the requests and
+    pros a use case changed."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,14 @@ def _money_range(lo: int, hi: int, currency: str) -> str:
     if lo and hi:
         return f"{format_money(lo, currency)} – {format_money(hi, currency)}"
     return f"Up to {format_money(hi, currency)}" if hi else f"From {format_money(lo, currency)}"
+
+
+def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """One line of at most `limit` characters, cut at a word with an ellipsis."""
+    line = " ".join((text or "").split())
+    if len(line) <= limit:
+        return line
+    return line[:limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
 def _dates(start: date | None, end: date | None) -> str:
@@ -222,8 +232,6 @@ class QuoteService:
         place = self.places.resolve(form.city)
         if place is None:
             errors["city"] = UNKNOWN_PLACE
-        in_app: list[tuple[int, str]] = []
-        emails: list[int] = []
         with self.db.tenant_session(tenant.id) as session:
             category = session.get(Category, form.category_id)
             if category is None or not category.active:
@@ -245,9 +253,9 @@ class QuoteService:
             session.add(request)
             session.flush()
             request_id = request.id
-            for match in self._instant_match(session, tenant, request):
-                self._notify_match(session, tenant, request, category, match.pro_id, in_app, emails)
-        self._after_commit(tenant.id, in_app, emails, [request_id])
+            note_ids = self._notify_matches(session, tenant, request, category,
+                                            self._instant_match(session, tenant, request))
+        self._after_commit(tenant.id, note_ids, [request_id])
         return request_id
 
     def _instant_match(self, session: Session, tenant: TenantPublic, request: ServiceRequest) -> list[LeadMatch]:
@@ -290,32 +298,27 @@ class QuoteService:
         return [h for h in hits if h.doc.pro_id in pros and _reach(pros[h.doc.pro_id], request)[0]
                 and _available(pros[h.doc.pro_id], request.preferred_start)]
 
-    def _notify_match(self, session: Session, tenant: TenantPublic, request: ServiceRequest, category: Category,
-                      pro_id: int, in_app: list[tuple[int, str]], emails: list[int]) -> None:
-        """The email goes into the outbox in the request's transaction (nothing is sent if it rolls back); the
-        in-app note is written after commit."""
-        path = f"/pro/leads/{request.id}"
-        text = f"You were matched to a new request: {request.title}"
-        in_app.append((pro_id, f"{text} ({path})"))
-        pro = session.get(User, pro_id)
-        link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant, path)
-        body = (f"{text}\n\n{category.name} in {request.city}\n"
-                f"Budget: {_money_range(request.budget_min_minor, request.budget_max_minor, request.currency)}\n"
-                f"When: {_dates(request.preferred_start, request.preferred_end)}\n\n"
-                f"You are one of the first professionals to see it. Read it and send a quote:\n{link}")
-        note = self.notifications.queue_email(session, user_id=pro_id, recipient=pro.email, subject=text[:200],
-                                              body=body)
-        emails.append(note.id)
+    def _notify_matches(self, session: Session, tenant: TenantPublic, request: ServiceRequest, category: Category,
+                        matches: list[LeadMatch]) -> list[int]:
+        """LEAD_MATCHED to each matched professional, in the request's transaction (nothing goes out if it rolls
+        back). One call per professional: the ranking's line ("why you") is theirs."""
+        if not matches:
+            return []
+        client = session.get(Profile, request.client_id)
+        first_name = client.full_name.split()[0] if client and client.full_name.strip() else "A client"
+        note_ids: list[int] = []
+        for match in matches:
+            note_ids += self.notifications.notify(
+                session, tenant, Event.LEAD_MATCHED, [match.pro_id], key=f"lead:{request.id}:matched",
+                context={"client_first_name": first_name, "request_title": request.title,
+                         "category": category.name, "city": request.city,
+                         "why": match.why or "You serve this category and area."},
+                link=f"/pro/leads/{request.id}")
+        return note_ids
 
-    def _after_commit(self, tenant_id: int, in_app: list[tuple[int, str]], emails: list[int],
-                      request_ids: list[int]) -> None:
-        """Follow-ups of a committed use case: in-app notes, email deliveries, request documents' rebuilds."""
-        for user_id, text in in_app:
-            try:
-                self.notifications.in_app(tenant_id, user_id, text)
-            except Exception:  # the request is posted; a lost note must not turn that into an error
-                log.exception("in-app note to user %s failed", user_id)
-        for note_id in emails:
+    def _after_commit(self, tenant_id: int, note_ids: list[int], request_ids: list[int]) -> None:
+        """Follow-ups of a committed use case: notification deliveries, request documents' rebuilds."""
+        for note_id in note_ids:
             self.jobs.deliver_notification(tenant_id, note_id)
         for request_id in request_ids:
             self.jobs.index_request(tenant_id, request_id)
@@ -365,7 +368,7 @@ class QuoteService:
             request.status = RequestStatus.CLOSED
             session.exec(sa.update(Quote).where(Quote.request_id == request_id, Quote.status == QuoteStatus.SENT)
                          .values(status=QuoteStatus.DECLINED))
-        self._after_commit(tenant.id, [], [], [request_id])
+        self._after_commit(tenant.id, [], [request_id])
 
     # ------------------------------------------------------------------ professionals: leads and quotes
 
@@ -482,6 +485,14 @@ class QuoteService:
             self.conversations.ensure_job_conversation(session, tenant.id, client_id=request.client_id,
                                                        pro_id=actor.id, request_id=request_id)
             quote_id = quote.id
+            pro = session.get(Profile, actor.id)
+            note_ids = self.notifications.notify(
+                session, tenant, Event.QUOTE_RECEIVED, [request.client_id], key=f"quote:{quote_id}",
+                context={"pro_name": pro.full_name if pro and pro.full_name else actor.name,
+                         "request_title": request.title, "amount": format_money(price, tenant.currency),
+                         "message_excerpt": _excerpt(form.message)},
+                link=f"/requests/{request_id}")
+        self._after_commit(tenant.id, note_ids, [])
         self.jobs.index_pro(tenant.id, actor.id)  # an answered lead: their response rate and quote time change
         return quote_id
 
@@ -547,9 +558,16 @@ class QuoteService:
                 request.status = RequestStatus.CLOSED
                 request_id = request.id
                 self.conversations.attach_order(session, tenant.id, request_id=request.id, order_id=order_id)
+                client = session.get(Profile, actor.id)
+                note_ids = self.notifications.notify(
+                    session, tenant, Event.QUOTE_ACCEPTED, [quote.pro_id], key=f"quote:{quote.id}:accepted",
+                    context={"client_name": client.full_name if client and client.full_name else actor.name,
+                             "request_title": request.title,
+                             "amount": format_money(quote.price_minor, quote.currency)},
+                    link=f"/orders/{order_id}")
         except sa.exc.IntegrityError:
             raise Conflict("This request already has an accepted quote.") from None
-        self._after_commit(tenant.id, [], [], [request_id])  # closed: out of professionals' search
+        self._after_commit(tenant.id, note_ids, [request_id])  # closed: out of professionals' search
         return order_id
 
     # ------------------------------------------------------------------ timers
@@ -564,5 +582,5 @@ class QuoteService:
                                                     Quote.status == QuoteStatus.SENT)
                              .values(status=QuoteStatus.DECLINED))
             expired_ids = [r.id for r in expired]
-        self._after_commit(tenant_id, [], [], expired_ids)
+        self._after_commit(tenant_id, [], expired_ids)
         return len(expired_ids)

@@ -2,14 +2,14 @@
 
 The rules are in rules.py; how an order ended comes from orders (`backend.orders.facts`). Every use case takes
 `(tenant, caller, ...)`, checks who may do it, validates its input before writing anything, and runs in one
-transaction; notifications go out after it committed (in-app notes, and emails through the outbox and the job
-queue). Whatever changes which reviews are visible recounts the reviewed person's aggregate in that same
-transaction (aggregates.refresh).
+transaction. Notifications are catalogue events written by `NotificationService.notify` in that transaction (each
+keyed by what caused it, so a retried use case or timer tells nobody twice) and delivered after it committed.
+Whatever changes which reviews are visible recounts the reviewed person's aggregate in that same transaction
+(aggregates.refresh).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -19,11 +19,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
-from backend.accounts.models import User
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.identity import Caller, Role, TenantPublic
+from backend.notifications.catalogue import Event
 from backend.notifications.ports import JobQueue
 from backend.notifications.service import NotificationService
 from backend.orders.facts import OrderOutcome, ended_order_ids, order_outcome
@@ -38,27 +38,27 @@ from backend.reviews.rules import (
 from backend.reviews.views import (
     MyReviews, OrderReviews, PendingReview, ReportedReview, ReviewPage, ReviewView, names_of, review_view,
 )
-from backend.tenancy.hosts import tenant_url
 from backend.validation import clean_paragraphs, parse_input
 
-log = logging.getLogger(__name__)
 
 NO_ORDER = "No such order."
 NO_REVIEW = "No such review."
 ADMIN_ONLY = "Only the marketplace admin can moderate reviews."
+ADMIN_REVIEWS_PATH = "/admin/reviews"
+EXCERPT_CHARS = 160  # of a review's text, in a notification
 
 
 @dataclass
 class _Outbox:
-    """Notifications of one use case, sent once its transaction committed (a rolled-back one sends nothing)."""
+    """What one use case hands over once its transaction committed (a rolled-back one sends nothing)."""
 
-    in_app: list[tuple[int, str]] = field(default_factory=list)
-    emails: list[int] = field(default_factory=list)
+    deliveries: list[int] = field(default_factory=list)  # email/SMS rows notify() wrote: one job each
+    told: set[int] = field(default_factory=set)  # users a notification was addressed to (reminders count them)
     rated_pros: set[int] = field(default_factory=set)  # professionals whose rating changed: their search document
 
 
 class ReviewJobs(JobQueue, SearchIndexJobs, Protocol):
-    """Emails, and the search index (a professional's rating is in their document)."""
+    """Notification deliveries, and the search index (a professional's rating is in their document)."""
 
 
 def _member(tenant: TenantPublic, caller: Caller | None) -> Caller:
@@ -79,6 +79,14 @@ def _text(value: str, *, field_name: str, label: str, low: int, high: int, too_s
                                 too_short=too_short)
     except ValueError as exc:
         raise ValidationFailed({field_name: str(exc)}) from None
+
+
+def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """One line of at most `limit` characters, cut at a word with an ellipsis."""
+    line = " ".join((text or "").split())
+    if len(line) <= limit:
+        return line
+    return line[:limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
 def _reason(reason: str) -> str:
@@ -333,11 +341,27 @@ class ReviewService:
                 ReviewReport.review_id == review_id, ReviewReport.resolved_at.is_(None))).all()
             if caller.id in open_reports:
                 raise DomainError("You have already reported this review; the marketplace team will look at it.")
-            session.add(ReviewReport(review_id=review_id, reporter_id=caller.id, reason=reason))
-            if not open_reports:  # the reviewed person hears of it once, not per report
-                outbox.in_app.append((row.subject_id, "A review of you was reported; the marketplace team will look "
-                                                      "at it."))
+            report = ReviewReport(review_id=review_id, reporter_id=caller.id, reason=reason)
+            session.add(report)
+            session.flush()
+            if not open_reports:  # the admins and the reviewed person hear of it once, not per report
+                self._reported(session, tenant, row, report, outbox)
         self._send(tenant, outbox)
+
+    def _reported(self, session: Session, tenant: TenantPublic, row: Review, report: ReviewReport,
+                  outbox: _Outbox) -> None:
+        """ADMIN_REVIEW_REPORTED to the admins; the reviewed person is told too, unless they reported it."""
+        names = names_of(session, [row.author_id, row.subject_id, report.reporter_id])
+        outcome = order_outcome(session, row.order_id)
+        title = outcome.title if outcome else ""
+        outbox.deliveries += self.notifications.notify_admins(
+            session, tenant, Event.ADMIN_REVIEW_REPORTED, key=f"review-report:{report.id}",
+            context={"reporter_name": names[report.reporter_id], "reviewer_name": names[row.author_id],
+                     "order_title": title, "reason": report.reason, "review_excerpt": _excerpt(row.text)},
+            link=ADMIN_REVIEWS_PATH)
+        if report.reporter_id != row.subject_id:
+            self._moderated(session, tenant, outbox, row, row.subject_id, names, title, key=f"report:{report.id}",
+                            change="was reported", note="The marketplace team will look at it.")
 
     def reported(self, tenant: TenantPublic, caller: Caller) -> list[ReportedReview]:
         """The admin's queue: reviews with reports, those with open reports first, most recently reported first."""
@@ -378,8 +402,9 @@ class ReviewService:
             if row.hidden == hide:
                 raise DomainError("This review is already hidden." if hide else "This review is not hidden.")
             row.hidden, row.hidden_reason = hide, reason if hide else ""
-            session.add(ReviewModeration(review_id=row.id, action="hide" if hide else "restore", reason=reason,
-                                         admin_id=admin.id, at=now))
+            moderation = ReviewModeration(review_id=row.id, action="hide" if hide else "restore", reason=reason,
+                                          admin_id=admin.id, at=now)
+            session.add(moderation)
             session.exec(sa.update(ReviewReport).where(ReviewReport.review_id == row.id,
                                                        ReviewReport.resolved_at.is_(None)).values(resolved_at=now))
             session.flush()
@@ -387,15 +412,12 @@ class ReviewService:
             if row.author_role == Party.CLIENT:  # the subject is the professional
                 outbox.rated_pros.add(row.subject_id)
             names = names_of(session, [row.author_id, row.subject_id])
-            if hide:
-                self._notify(session, tenant, outbox, row.subject_id, row.order_id, "A review of you was hidden",
-                             f"A review of you by {names[row.author_id]} was hidden by the marketplace team: {reason}")
-                self._notify(session, tenant, outbox, row.author_id, row.order_id, "Your review was hidden",
-                             f"Your review of {names[row.subject_id]} was hidden by the marketplace team: {reason}")
-            else:
-                for user_id in (row.subject_id, row.author_id):
-                    outbox.in_app.append((user_id, f"The review of {names[row.subject_id]} by "
-                                                   f"{names[row.author_id]} is shown again: {reason}"))
+            outcome = order_outcome(session, row.order_id)
+            change, note = (("was hidden", f"The marketplace team hid it: {reason}") if hide
+                            else ("is shown again", f"The marketplace team restored it: {reason}"))
+            for user_id in (row.subject_id, row.author_id):
+                self._moderated(session, tenant, outbox, row, user_id, names, outcome.title if outcome else "",
+                                key=f"moderation:{moderation.id}", change=change, note=note)
             view = review_view(row, names)
         self._send(tenant, outbox)
         return view
@@ -458,13 +480,12 @@ class ReviewService:
             names = names_of(session, [window.client_id, window.pro_id])
             for user_id, other in ((window.client_id, window.pro_id), (window.pro_id, window.client_id)):
                 if user_id not in written:
-                    self._notify(session, tenant, outbox, user_id, order_id,
-                                 f"Your review window closes on {day(window.closes_at)}",
-                                 f"Reminder: you can review {names[other]} for “{outcome.title}” until "
-                                 f"{day(window.closes_at)}. Reviews are published once both of you have written "
-                                 "one, or when the window closes.")
+                    self._notify(session, tenant, outbox, Event.REVIEW_REMINDER, user_id,
+                                 key=f"review:{order_id}:reminder", link=f"/orders/{order_id}",
+                                 context={"order_title": outcome.title, "other_party": names[other],
+                                          "due_date": day(window.closes_at)})
         self._send(tenant, outbox)
-        return len(outbox.in_app)
+        return len(outbox.told)
 
     def _settle_if_due(self, tenant: TenantPublic, order_id: int, now: datetime) -> int:
         """Publish what a window past its deadline holds and close it (the timer's work, done by whoever comes
@@ -495,9 +516,11 @@ class ReviewService:
         if rows:
             aggregates.refresh(session, [r.subject_id for r in rows])
             outbox.rated_pros.update(r.subject_id for r in rows if r.subject_id == outcome.pro_id)
-            for user_id in sorted({window.client_id, window.pro_id}):
-                self._notify(session, tenant, outbox, user_id, window.order_id, f"Reviews published: {outcome.title}",
-                             f"The reviews of “{outcome.title}” are published: see them on the order page.")
+            for row in rows:  # each reviewed person hears of the review of them
+                self._notify(session, tenant, outbox, Event.REVIEW_PUBLISHED, row.subject_id,
+                             key=f"review:{row.id}:published", link=f"/orders/{row.order_id}",
+                             context={"reviewer_name": names[row.author_id], "rating": row.stars,
+                                      "order_title": outcome.title, "review_excerpt": _excerpt(row.text)})
         return len(rows)
 
     # ------------------------------------------------------------------ helpers
@@ -542,29 +565,30 @@ class ReviewService:
     def _requested(self, session: Session, tenant: TenantPublic, outcome: OrderOutcome, user_id: int,
                    names: dict[int, str], window: ReviewWindow, outbox: _Outbox) -> None:
         other = outcome.pro_id if user_id == outcome.client_id else outcome.client_id
-        self._notify(session, tenant, outbox, user_id, outcome.order_id, f"How did “{outcome.title}” go?",
-                     f"How did “{outcome.title}” go? Review {names[other]} by {day(window.closes_at)}. Your review "
-                     f"stays hidden until {names[other]} reviews you too, or until then; then both are published.")
+        self._notify(session, tenant, outbox, Event.REVIEW_REQUESTED, user_id,
+                     key=f"review:{outcome.order_id}:requested", link=f"/orders/{outcome.order_id}",
+                     context={"order_title": outcome.title, "other_party": names[other],
+                              "due_date": day(window.closes_at)})
 
-    def _notify(self, session: Session, tenant: TenantPublic, outbox: _Outbox, user_id: int, order_id: int,
-                subject: str, text: str) -> None:
-        """An in-app note and an email (queued in this transaction: the outbox pattern), sent after commit."""
-        outbox.in_app.append((user_id, text))
-        user = session.get(User, user_id)
-        if user is None:
-            return
-        link = tenant_url(self.settings.public_url, tenant.slug, self.settings.default_tenant, f"/orders/{order_id}")
-        note = self.notifications.queue_email(session, user_id=user_id, recipient=user.email, subject=subject[:200],
-                                              body=f"{text}\n\n{link}")
-        outbox.emails.append(note.id)
+    def _moderated(self, session: Session, tenant: TenantPublic, outbox: _Outbox, row: Review, user_id: int,
+                   names: dict[int, str], order_title: str, *, key: str, change: str, note: str) -> None:
+        """REVIEW_MODERATED to the author or the subject of a review, in their words ("Your review of ..." /
+        "...'s review of you")."""
+        review = (f"Your review of {names[row.subject_id]}" if user_id == row.author_id
+                  else f"{names[row.author_id]}'s review of you")
+        self._notify(session, tenant, outbox, Event.REVIEW_MODERATED, user_id, key=f"review:{row.id}:{key}",
+                     link=f"/orders/{row.order_id}",
+                     context={"review": review, "change": change, "order_title": order_title, "note": note})
+
+    def _notify(self, session: Session, tenant: TenantPublic, outbox: _Outbox, event: Event, user_id: int, *,
+                key: str, context: dict, link: str) -> None:
+        """One catalogue event to one user, written in this transaction; delivered after commit (_send)."""
+        outbox.deliveries += self.notifications.notify(session, tenant, event, [user_id], key=key, context=context,
+                                                       link=link)
+        outbox.told.add(user_id)
 
     def _send(self, tenant: TenantPublic, outbox: _Outbox) -> None:
-        for user_id, text in outbox.in_app:
-            try:
-                self.notifications.in_app(tenant.id, user_id, text)
-            except Exception:  # the use case committed; a lost note must not turn it into an error
-                log.exception("in-app notification to user %s failed", user_id)
-        for note_id in outbox.emails:
+        for note_id in outbox.deliveries:
             self.jobs.deliver_notification(tenant.id, note_id)
         for pro_id in sorted(outbox.rated_pros):
             self.jobs.index_pro(tenant.id, pro_id)

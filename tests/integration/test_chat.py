@@ -12,7 +12,7 @@ import io
 import socket
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -25,9 +25,11 @@ from backend.chat.adapters.mongo import MongoMessageStore, embedded_mongo, make_
 from backend.chat.adapters.presence import LocalPresence, RedisPresence
 from backend.chat.models import Conversation, ConversationKind
 from backend.chat.ports import StoreUnavailable
+from backend.chat import service as chat_service
 from backend.chat.service import ChatService, looks_like_pdf
 from backend.db import utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, Throttled, ValidationFailed
+from backend.notifications.models import Channel, Notification
 from backend.catalog.models import Category
 from backend.orders.models import Order, OrderState, ServiceRequest
 from backend.profiles.models import Profile
@@ -70,15 +72,21 @@ def namespace(redis_client):
         redis_client.delete(key)
 
 
-class Notifications:
-    def __init__(self):
-        self.sent: list[tuple[int, int, str]] = []
+class Digests:
+    """The message digests chat wrote through the notification service, read from its delivery rows."""
 
-    def __call__(self, tenant_id: int, user_id: int, text: str) -> None:
-        self.sent.append((tenant_id, user_id, text))
+    def __init__(self, svc):
+        self.svc = svc
 
-    def to(self, user: Caller) -> list[str]:
-        return [text for _, uid, text in self.sent if uid == user.id]
+    def rows(self, user: Caller, channel: Channel = Channel.IN_APP) -> list[Notification]:
+        with self.svc.db.tenant_session(user.tenant_id) as s:
+            return list(s.exec(select(Notification).where(
+                Notification.user_id == user.id, Notification.channel == channel,
+                Notification.event == "messages_digest").order_by(Notification.id)).all())
+
+    def to(self, user: Caller) -> list[tuple[str, str]]:
+        """(title, body) of each in-app digest to `user`, oldest first."""
+        return [(n.subject, n.body) for n in self.rows(user)]
 
 
 def add_user(svc, tenant, email: str, role: Role, name: str) -> Caller:
@@ -116,7 +124,7 @@ class Env:
         self.database = f"chat_{uuid.uuid4().hex[:10]}"  # ids restart every test: keep histories apart
         self.store = MongoMessageStore(mongo, self.database)
         self.store.ensure_indexes()
-        self.notes = Notifications()
+        self.notes = Digests(svc)
         self.chat = self.make_chat()
         demo, acme = svc.tenants.by_slug("demo"), svc.tenants.by_slug("acme")
         self.t, self.acme = demo, acme
@@ -133,7 +141,7 @@ class Env:
 
     def make_chat(self, *, store=None, presence=None, **options) -> ChatService:
         return ChatService(self.svc.db, store or self.store, presence or self.presence, self.svc.store,
-                           self.notes, **options)
+                           self.svc.notifications, self.svc.jobs, **options)
 
     def job(self) -> int:
         return self.chat.ensure_job_conversation(self.t, self.client.id, self.pro.id, self.request_id)
@@ -418,8 +426,10 @@ def test_markup_is_stored_and_returned_verbatim(env):
     assert env.raw(job)[0]["body"] == body
     history, _ = env.chat.history(env.t, env.pro, job)
     assert history[0].body == body
-    note = env.notes.to(env.pro)[0]
-    assert body in note  # notification text carries the raw text too; renderers escape it
+    [(_, note)] = env.notes.to(env.pro)
+    assert body in note  # the in-app text carries the raw text too; the page renders it as text
+    [email] = env.notes.rows(env.pro, Channel.EMAIL)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html_body and "<script>" not in email.html_body
 
 
 # ---------------------------------------------------------------- presence
@@ -521,25 +531,58 @@ def test_message_store_down_nothing_is_sent_and_no_file_is_left(env):
         dead_client.close()
 
 
-def test_offline_recipients_are_notified_online_ones_are_not(any_env):
+class ChatClock:
+    """Chat's clock, one second further at each reading, from a minute into a digest period; `advance` jumps."""
+
+    def __init__(self):
+        self.now = datetime(2030, 1, 7, 12, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def chat_clock(monkeypatch):
+    clock = ChatClock()
+    monkeypatch.setattr(chat_service, "utcnow", clock)
+    return clock
+
+
+def test_offline_recipients_get_one_digest_per_quiet_period_online_ones_none(any_env, chat_clock):
     env = any_env
     job = env.job()
     env.chat.send(env.t, env.client, job, "Are you there?")
-    assert env.notes.to(env.pro) == ["New message from Carla Client: Are you there?"]
+    assert env.notes.to(env.pro) == [("New message from Carla Client", 'Fix a leaking kitchen tap: "Are you there?"')]
+    env.chat.send(env.t, env.client, job, "Hello?")  # same quiet period: the digest is written already
+    assert len(env.notes.to(env.pro)) == 1 and len(env.notes.rows(env.pro, Channel.EMAIL)) == 1
     env.chat.touch(env.t, env.pro)
     env.chat.send(env.t, env.client, job, "Saw you come online")
     assert len(env.notes.to(env.pro)) == 1
     assert env.notes.to(env.client) == []  # never the sender
 
+    # read, then away again: the next unseen message, in a later period, starts a new digest
+    env.chat.mark_read(env.t, env.pro, job)
+    chat_clock.advance(timedelta(minutes=15))
+    other = env.make_chat(presence=LocalPresence())  # nobody online in this one
+    other.send(env.t, env.client, job, "Are you coming tomorrow?")
+    other.send(env.t, env.client, job, "At nine?")
+    assert env.notes.to(env.pro)[1:] == [("New message from Carla Client",
+                                          'Fix a leaking kitchen tap: "Are you coming tomorrow?"')]
+
     # Support: the user and every admin of the tenant, minus the sender, minus whoever is online.
     support = env.chat.support_conversation(env.t, env.stranger)
     env.chat.touch(env.t, env.admin2)
     env.chat.send(env.t, env.admin2, support, "", [("steps.png", png())])
-    assert env.notes.to(env.stranger) == ["Drew Admin sent you a file"]
-    assert env.notes.to(env.admin) == ["Drew Admin sent you a file"]  # the other admin hears about it too
+    assert env.notes.to(env.stranger) == [("New message from Drew Admin", 'Demo support: "Sent steps.png"')]
+    # the other admin hears about it too
+    assert env.notes.to(env.admin) == [("New message from Drew Admin", 'Support: Sam Stranger: "Sent steps.png"')]
     assert env.notes.to(env.admin2) == []
     env.chat.send(env.t, env.stranger, support, "Thanks, that worked")
-    assert env.notes.to(env.admin) == ["Drew Admin sent you a file", "New message from Sam Stranger: Thanks, that worked"]
+    assert len(env.notes.to(env.admin)) == 1  # its first unseen message is the file's: same period, same digest
     assert env.notes.to(env.admin2) == []  # online
     assert len(env.notes.to(env.stranger)) == 1  # the sender is never notified (and is online now)
 

@@ -1,9 +1,19 @@
 """The chat as bootstrap wires it: conversations open with the first quote and follow the order, and a
-message to someone who is away becomes an in-app notification (not an email in the dev outbox)."""
+message to someone who is away becomes a message digest (in-app and email, per their preferences)."""
 
 from __future__ import annotations
 
+from sqlmodel import select
+
+from backend.notifications.models import Channel, Notification
 from tests.integration.test_orders import market, post_request, quote  # noqa: F401 (market is a fixture)
+
+
+def digests(svc, tenant, user) -> list[Notification]:
+    with svc.db.tenant_session(tenant.id) as s:
+        return list(s.exec(select(Notification).where(Notification.user_id == user.id,
+                                                      Notification.channel == Channel.IN_APP,
+                                                      Notification.event == "messages_digest")).all())
 
 
 def test_quote_opens_a_conversation_that_follows_the_order_and_notifies_the_absent(market):
@@ -16,10 +26,12 @@ def test_quote_opens_a_conversation_that_follows_the_order_and_notifies_the_abse
     assert svc.chat.conversations(t, m["pro2"]) == []
 
     svc.chat.send(t, m["client"], conversation.id, "Can you come on Tuesday?")
-    [note] = svc.notifications.recent_in_app(m["pro"])
-    assert "Can you come on Tuesday?" in note.body
+    [note] = digests(svc, t, m["pro"])
+    assert note.subject == "New message from client" and note.link == f"/messages/{conversation.id}"
+    assert note.body == 'Fix a leaking kitchen tap: "Can you come on Tuesday?"'
+    assert [n.body for n in svc.notifications.recent_in_app(m["pro"])][0] == note.body  # the bell's newest
     assert svc.chat.unread_total(t, m["pro"]) == 1
-    assert svc.notifications.recent_in_app(m["client"]) == []
+    assert digests(svc, t, m["client"]) == []
 
     order_id = svc.quotes.accept_quote(t, m["client"], quote_id)
     assert svc.chat.conversation_for_order(t, m["pro"], order_id) == conversation.id

@@ -1,5 +1,5 @@
 """Instant match on SQLite and PostgreSQL, with the embedded search engine: a new request goes first to the tenant's
-top N professionals by the matching ranking (LeadMatch rows, an email through the outbox, an in-app note), only to
+top N professionals by the matching ranking (LeadMatch rows, a LEAD_MATCHED email and in-app note), only to
 those who serve its category and place and are available; the leads inbox lists matched leads first; request
 documents follow the request's life; tenants stay apart."""
 
@@ -22,7 +22,7 @@ from tests.integration.test_orders import PW, category_id, make_admin, user
 
 ALL_WEEK = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 WEEKENDS = {"sat": ["10:00", "14:00"], "sun": ["10:00", "14:00"]}
-MATCHED = "You were matched to a new request: "
+MATCHED = "lead_matched"
 
 
 def next_weekday(weekday: int) -> date:
@@ -78,8 +78,8 @@ def match_notes(svc, tenant, user_id) -> tuple[list[Notification], list[Notifica
     """(emails, in-app notes) telling this user they were matched."""
     with svc.db.tenant_session(tenant.id) as s:
         rows = s.exec(select(Notification).where(Notification.user_id == user_id)).all()
-    emails = [n for n in rows if n.channel != Channel.IN_APP and n.subject.startswith(MATCHED)]
-    notes = [n for n in rows if n.channel == Channel.IN_APP and n.body.startswith(MATCHED)]
+    emails = [n for n in rows if n.channel != Channel.IN_APP and n.event == MATCHED]
+    notes = [n for n in rows if n.channel == Channel.IN_APP and n.event == MATCHED]
     return emails, notes
 
 
@@ -120,10 +120,13 @@ def test_the_top_n_by_ranking_are_matched_emailed_and_noted_the_others_are_not(w
     for key in ("best", "second"):
         emails, notes = match_notes(svc, t, w[key].id)
         assert len(emails) == 1 and len(notes) == 1, key
-        assert emails[0].subject == MATCHED + "Fix a leaking kitchen tap"
-        assert emails[0].status == "sent", "the delivery job ran after commit"
+        assert emails[0].subject == "Carla was matched with you: Fix a leaking kitchen tap"
+        assert emails[0].channel == Channel.EMAIL and emails[0].status == "sent", "the delivery job ran after commit"
         assert f"/pro/leads/{request_id}" in emails[0].body and "Austin" in emails[0].body
-        assert f"/pro/leads/{request_id}" in notes[0].body
+        assert notes[0].link == f"/pro/leads/{request_id}" and notes[0].subject == "You were matched with Carla"
+        with svc.db.tenant_session(t.id) as s:  # the ranking's line for them is the "why you"
+            why = s.exec(select(LeadMatch.why).where(LeadMatch.pro_id == w[key].id)).one()
+        assert why and why in notes[0].body
     for key in ("third", "far", "electrician", "weekender", "away", "suspended", "unverified"):
         assert match_notes(svc, t, w[key].id) == ([], []), key
     # the ranking's own order: what the engine ranks first is what was matched first

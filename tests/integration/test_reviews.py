@@ -70,17 +70,11 @@ def review_rows(m) -> list[Review]:
         return list(s.exec(select(Review).order_by(Review.id)).all())
 
 
-def in_app(m, who) -> list[str]:
+def notes(m, who, event: str, channel: Channel = Channel.IN_APP) -> list[Notification]:
+    """The delivery rows of one catalogue event to one user on one channel, oldest first."""
     with m["svc"].db.tenant_session(m["t"].id) as s:
-        return list(s.exec(select(Notification.body).where(Notification.user_id == m[who].id,
-                                                           Notification.channel == Channel.IN_APP)
-                           .order_by(Notification.id)).all())
-
-
-def emails(m, who) -> list[str]:
-    with m["svc"].db.tenant_session(m["t"].id) as s:
-        return list(s.exec(select(Notification.subject).where(Notification.user_id == m[who].id,
-                                                              Notification.channel == Channel.EMAIL)
+        return list(s.exec(select(Notification).where(Notification.user_id == m[who].id,
+                                                      Notification.channel == channel, Notification.event == event)
                            .order_by(Notification.id)).all())
 
 
@@ -227,8 +221,10 @@ def test_only_one_party_reviews_then_the_window_closes_and_theirs_is_published(r
     assert svc.reviews.run_timers(t, closes - timedelta(days=3)) == {"reviews_published": 0, "review_reminders": 0}
     assert svc.reviews.run_timers(t, closes - timedelta(days=1)) == {"reviews_published": 0, "review_reminders": 1}
     assert svc.reviews.run_timers(t, closes - timedelta(hours=1))["review_reminders"] == 0  # once
-    assert any(n.startswith("Reminder: you can review") for n in in_app(m, "pro"))
-    assert not any(n.startswith("Reminder") for n in in_app(m, "client"))
+    [reminder] = notes(m, "pro", "review_reminder")
+    assert reminder.subject == "Review client by " + closes.strftime("%b %d, %Y")
+    assert [n.subject for n in notes(m, "pro", "review_reminder", Channel.EMAIL)] == ["Last chance to review client"]
+    assert notes(m, "client", "review_reminder") == []
     assert svc.reviews.for_order(t, m["pro"], order_id).theirs is None
     assert svc.reviews.run_timers(t, closes) == {"reviews_published": 1, "review_reminders": 0}
     card = svc.reviews.for_order(t, m["pro"], order_id)
@@ -237,7 +233,10 @@ def test_only_one_party_reviews_then_the_window_closes_and_theirs_is_published(r
     with pytest.raises(DomainError, match="closed"):
         svc.reviews.submit(t, m["pro"], order_id, FROM_PRO)
     assert svc.reviews.summary(t, m["pro"].id).count == 1 and svc.reviews.summary(t, m["client"].id).count == 0
-    assert "Reviews published: " + svc.orders.get(t, m["client"], order_id).title in emails(m, "client")
+    # the reviewed person hears of the review of them; the author, whose review it is, does not
+    [published] = notes(m, "pro", "review_published", Channel.EMAIL)
+    assert published.subject == "client left you a 5-star review" and published.link == f"/orders/{order_id}"
+    assert notes(m, "client", "review_published") == []
     assert svc.reviews.mine(t, m["pro"]).pending == []
     assert_aggregates_agree(m, "client", "pro")
 
@@ -280,10 +279,10 @@ def test_completion_asks_both_parties_once_and_the_reviews_work_without_that_job
     order_id = ended(m)
     title = svc.orders.get(t, m["client"], order_id).title
     for who in ("client", "pro"):
-        assert [n for n in in_app(m, who) if n.startswith(f"How did “{title}” go?")] != []
-        assert f"How did “{title}” go?" in emails(m, who)
+        assert [n.subject for n in notes(m, who, "review_requested")] == [f"How did \"{title}\" go?"]
+        assert [n.subject for n in notes(m, who, "review_requested", Channel.EMAIL)] == [f"How did {title} go?"]
     assert svc.reviews.open_for_order(t, order_id) == 0  # idempotent: asked once
-    assert len([n for n in in_app(m, "client") if n.startswith("How did")]) == 1
+    assert len(notes(m, "client", "review_requested")) == 1
 
     monkeypatch.setattr(svc.jobs, "open_reviews", lambda tenant_id, order_id: None)  # the job is lost
     lost = ended(m)
@@ -295,7 +294,7 @@ def test_completion_asks_both_parties_once_and_the_reviews_work_without_that_job
     assert svc.reviews.run_timers(t)["reviews_published"] == 0  # the timer opens the missing window...
     with svc.db.tenant_session(t.id) as s:
         assert s.get(ReviewWindow, lost).closes_at.isoformat() == card.deadline_iso  # ...with the deadline shown
-    assert len([n for n in in_app(m, "client") if n.startswith("How did")]) == 2
+    assert len(notes(m, "client", "review_requested")) == 2
 
 
 def test_the_periodic_work_includes_the_review_timers(rm):
@@ -406,7 +405,12 @@ def test_report_hide_and_restore(rm):
     svc.reviews.report(t, m["other_client"], review.id, "Looks fake")
     with pytest.raises(DomainError, match="already reported"):
         svc.reviews.report(t, m["pro"], review.id, "Still about another job")
-    assert in_app(m, "pro").count("A review of you was reported; the marketplace team will look at it.") == 1
+    # the admins hear of it once (not per report); the reviewed person reported it, so is not told about it
+    [alert] = notes(m, "admin", "admin_review_reported")
+    assert alert.link == "/admin/reviews" and alert.subject == "Review reported by pro"
+    assert alert.body.endswith("by client: It is about another job")
+    assert len(notes(m, "admin", "admin_review_reported", Channel.EMAIL)) == 1
+    assert notes(m, "pro", "review_moderated") == []
     for who in ("client", "pro"):
         with pytest.raises(PermissionDenied):
             svc.reviews.reported(t, m[who])
@@ -429,8 +433,12 @@ def test_report_hide_and_restore(rm):
     assert svc.reviews.for_order(t, m["client"], order_id).mine.hidden_reason == "Describes another job"
     assert svc.reviews.for_order(t, m["pro"], order_id).theirs.hidden
     assert [r.hidden for r in svc.reviews.mine(t, m["pro"]).received] == [True]
-    assert any("was hidden by the marketplace team: Describes another job" in n for n in in_app(m, "pro"))
-    assert any("was hidden by the marketplace team" in n for n in in_app(m, "client"))
+    [to_subject] = notes(m, "pro", "review_moderated")
+    [to_author] = notes(m, "client", "review_moderated")
+    assert to_subject.subject == "client's review of you was hidden"
+    assert to_author.subject == "Your review of pro was hidden"
+    assert all("The marketplace team hid it: Describes another job" in n.body for n in (to_subject, to_author))
+    assert len(notes(m, "client", "review_moderated", Channel.EMAIL)) == 1
     with pytest.raises(NotFound):  # hidden: no new reports
         svc.reviews.report(t, m["other_client"], review.id, "Looks fake")
     with pytest.raises(DomainError, match="hidden"):
@@ -439,6 +447,8 @@ def test_report_hide_and_restore(rm):
 
     restored = svc.reviews.restore(t, m["admin"], review.id, "The client showed the invoice")
     assert (restored.hidden, restored.hidden_reason) == (False, "")
+    assert [n.subject for n in notes(m, "pro", "review_moderated")] == [
+        "client's review of you was hidden", "client's review of you is shown again"]
     with pytest.raises(DomainError, match="not hidden"):
         svc.reviews.restore(t, m["admin"], review.id, "Again")
     assert svc.reviews.summary(t, pro_id).count == 1 and svc.reviews.reviews_of(t, pro_id).total == 1

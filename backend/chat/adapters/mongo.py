@@ -32,6 +32,7 @@ DEFAULT_DATABASE = "marketplace"
 CLIENT_OPTIONS: dict[str, Any] = dict(serverSelectionTimeoutMS=2000, connectTimeoutMS=2000,
                                       socketTimeoutMS=5000, tz_aware=True, tzinfo=UTC)
 _NEWEST_FIRST = [("created_at", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)]
+_OLDEST_FIRST = [("created_at", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
 
 
 def make_client(url: str, **options: Any) -> pymongo.MongoClient:
@@ -121,6 +122,15 @@ class MongoMessageStore:
         if after is not None:
             query["created_at"] = {"$gt": _aware(after)}
         return self._call("count", lambda: self.messages.count_documents(query))
+
+    def first_after(self, tenant_id: int, conversation_id: int, after: datetime | None,
+                    exclude_sender: int) -> dict[str, Any] | None:
+        query: dict[str, Any] = {"tenant_id": tenant_id, "conversation_id": conversation_id,
+                                 "sender_id": {"$ne": exclude_sender}}
+        if after is not None:
+            query["created_at"] = {"$gt": _aware(after)}
+        docs = self._call("find", lambda: list(self.messages.find(query).sort(_OLDEST_FIRST).limit(1)))
+        return _out(docs[0]) if docs else None
 
     def delete(self, tenant_id: int, message_id: str) -> None:
         oid = _oid(message_id)
