@@ -137,12 +137,13 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     passwords = Passwords(settings)
     store = make_object_store(settings)
     tenants = TenantDirectory(db, settings)
-    payments = PaymentService(db, settings, make_gateways(settings, db, demo=dev_tools), Ledger(), OrderFacts())
-    orders = OrderService(db, payments, store, jobs)
+    notifications = make_notifications(settings, db, dev_outbox=dev_tools)
+    payments = PaymentService(db, settings, make_gateways(settings, db, demo=dev_tools), Ledger(), OrderFacts(),
+                              notifications=notifications, jobs=jobs)
+    orders = OrderService(db, payments, store, jobs, notifications=notifications)
     stoppers: list = []
     places = make_gazetteer(settings)
-    notifications = make_notifications(settings, db, dev_outbox=dev_tools)
-    chat = make_chat(settings, db, store, stoppers, notifications=notifications, jobs=jobs)
+    chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
     matching = make_matching(settings, db, store, places)
     stoppers.append(matching.close)
     built = Services(
@@ -201,8 +202,7 @@ def make_gazetteer(settings: Settings) -> Gazetteer:
     return gazetteer
 
 
-def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, *,
-              notifications: NotificationService | None = None, jobs: JobQueue | None = None) -> ChatService:
+def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, notify=None) -> ChatService:
     """History in MongoDB (MONGODB_URL), or the same pymongo code against an in-process nx-27017 server;
     presence and typing in Redis (REDIS_URL), or in process."""
     from backend.chat.adapters.mongo import MongoMessageStore, embedded_mongo
@@ -220,7 +220,7 @@ def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: li
     except StoreUnavailable:
         log.warning("chat: the message store is unreachable at start-up; sending will fail until it is back")
     presence = RedisPresence.from_url(settings.redis_url) if settings.redis_url else LocalPresence()
-    return ChatService(db, messages, presence, store, notifications, jobs)
+    return ChatService(db, messages, presence, store, notify)
 
 
 def make_notifications(settings: Settings, db: Database, *, dev_outbox: bool | None = None) -> NotificationService:

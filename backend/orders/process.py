@@ -16,6 +16,10 @@ from backend.orders.models import Order, OrderState as S
 
 UNPAID_EXPIRY = timedelta(hours=48)
 AUTO_COMPLETE_AFTER = timedelta(days=7)
+# The client is reminded this long before a delivered order completes by itself (once: the reminder is an audit
+# row of the order, REMIND_AUTO_COMPLETE, written with the notification).
+AUTO_COMPLETE_REMINDER = timedelta(hours=24)
+REMIND_AUTO_COMPLETE = "remind_auto_complete"
 
 
 class Party(StrEnum):
@@ -106,8 +110,8 @@ TERMINAL = frozenset({S.COMPLETED, S.CANCELLED, S.EXPIRED, S.RESOLVED})
 ESCROW_STATES = (S.PAID, S.IN_PROGRESS, S.DELIVERED, S.DISPUTED)
 
 
-def _spoken(age: timedelta) -> str:
-    """A timer as the UI says it: "48 hours", "7 days" (days once it is more than two whole ones)."""
+def spoken(age: timedelta) -> str:
+    """A timer as the UI and the messages say it: "48 hours", "7 days" (days once it is more than two whole ones)."""
     hours = int(age.total_seconds() // 3600)
     if hours > 48 and hours % 24 == 0:
         return f"{hours // 24} days"
@@ -117,9 +121,9 @@ def _spoken(age: timedelta) -> str:
 def status_note(state: str) -> str:
     """What the order page says about a waiting state's timer ("" when none runs), from the timers themselves."""
     if state == S.ACCEPTED:
-        return f"Payment is due within {_spoken(UNPAID_EXPIRY)}, or the order expires."
+        return f"Payment is due within {spoken(UNPAID_EXPIRY)}, or the order expires."
     if state == S.DELIVERED:
-        return (f"The client has {_spoken(AUTO_COMPLETE_AFTER)} to approve or open a dispute; "
+        return (f"The client has {spoken(AUTO_COMPLETE_AFTER)} to approve or open a dispute; "
                 "then it completes automatically.")
     return ""
 

@@ -1,5 +1,5 @@
 """Orders: direct booking, the lifecycle (one `apply` for every transition), paying and refunding an order, timers,
-invoices.
+invoices, and the messages each step sends (notices.py: written in the step's transaction, delivered after commit).
 
 The one writer of orders: every Order and OrderEvent row is written here, by open_order (a booking, an accepted
 quote), _apply (a transition) and _refund (the admin's partial refund), each event through _write_event.
@@ -9,7 +9,8 @@ Payments sit below: this service locks the order, hands payments a PayableOrder,
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+import math
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -20,11 +21,13 @@ from backend.accounts.models import User, UserStatus
 from backend.db import Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from backend.money import fee_for, format_money, parse_amount
+from backend.notifications.service import NotificationService
 from backend.orders import process
 from backend.orders.facts import REVIEWABLE_ENDINGS, payable
 from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
 from backend.orders.models import Order, OrderEvent, OrderState
+from backend.orders.notices import NEEDS_ESCROW, EscrowMove, OrderNotices
 from backend.orders.process import ESCROW_STATES, Effect, Party, Transition
 from backend.orders.views import ActionView, EventView, OrderView, order_view, person_name, viewer_of
 from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavailable
@@ -46,6 +49,10 @@ NOT_INVOICEABLE = "No completed order to invoice."
 class OrderJobs(SearchIndexJobs, Protocol):
     """What the order service schedules after commit (Celery in production); index_pro: a completed order counts
     in the professional's search document (completed jobs)."""
+
+    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
+        """Send one email/SMS row its step wrote (backend/notifications: delivery is idempotent)."""
+        ...
 
     def generate_invoice(self, tenant_id: int, order_id: int) -> None: ...
 
@@ -71,11 +78,15 @@ def _one_line(text: str) -> str:
 
 
 class OrderService:
-    def __init__(self, db: Database, payments: PaymentService, store: ObjectStore, jobs: OrderJobs):
+    """`notifications` writes each step's messages in the step's own transaction (backend/orders/notices.py)."""
+
+    def __init__(self, db: Database, payments: PaymentService, store: ObjectStore, jobs: OrderJobs, *,
+                 notifications: NotificationService):
         self.db = db
         self.payments = payments
         self.store = store
         self.jobs = jobs
+        self.notices = OrderNotices(notifications)
 
     # ------------------------------------------------------------------ views (backend/orders/views.py)
 
@@ -115,10 +126,13 @@ class OrderService:
                 raise DomainError("This professional has no listed rate: request a quote instead.")
             if WEEKDAYS[form.day.weekday()] not in pro.availability or form.day.isoformat() in pro.blocked_dates:
                 raise ValidationFailed({"day": "The professional is not available that day"})
-            return self.open_order(session, tenant, caller, action="book", state=OrderState.REQUESTED, pro_id=pro_id,
-                                   title=f"{form.hours} h with {person_name(session, pro_id)}",
-                                   price_minor=pro.hourly_rate_minor * form.hours, currency=pro.currency,
-                                   scheduled_for=form.day, note=form.note[:500])
+            order_id = self.open_order(session, tenant, caller, action="book", state=OrderState.REQUESTED,
+                                       pro_id=pro_id, title=f"{form.hours} h with {person_name(session, pro_id)}",
+                                       price_minor=pro.hourly_rate_minor * form.hours, currency=pro.currency,
+                                       scheduled_for=form.day, note=form.note[:500])
+            notes = self.notices.booking_requested(session, tenant, session.get(Order, order_id))
+        self._deliver(tenant, notes)
+        return order_id
 
     # ------------------------------------------------------------------ the one writer
 
@@ -280,6 +294,7 @@ class OrderService:
                     step_id = self.payments.steps.begin(tenant.id, order.id, step=transition.action,
                                                         action=transition.action, actor=caller, note=note,
                                                         amount_minor=refund_minor)
+                held = self.payments.escrow.held(session, payable(order)) if transition.action in NEEDS_ESCROW else 0
                 self._run_effect(session, tenant, order, transition, caller.id if caller else None, authorization,
                                  refund_minor)
                 if step_id is not None:
@@ -289,6 +304,8 @@ class OrderService:
                                   actor_role=actor.value, note=note, at=now)
                 order.state = transition.target
                 order.state_changed_at = now
+                notes = self.notices.after(session, tenant, order, transition.action, note=note,
+                                           move=EscrowMove.of(transition.action, held, refund_minor))
                 completed = transition.target == OrderState.COMPLETED
                 pro_id = order.pro_id
                 released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
@@ -310,7 +327,13 @@ class OrderService:
             self.jobs.pay_out_order(tenant.id, order_id)
         if reviewable:
             self.jobs.open_reviews(tenant.id, order_id)
+        self._deliver(tenant, notes)
         return view
+
+    def _deliver(self, tenant: TenantPublic, notification_ids: list[int]) -> None:
+        """After commit: one delivery job per email/SMS row the step wrote (in-app rows are there already)."""
+        for notification_id in notification_ids:
+            self.jobs.deliver_notification(tenant.id, notification_id)
 
     def _run_effect(self, session: Session, tenant: TenantPublic, order: Order, t: Transition,
                     actor_id: int | None, authorization: Authorization | None, refund_minor: int | None) -> None:
@@ -392,7 +415,8 @@ class OrderService:
     # ------------------------------------------------------------------ timers
 
     def run_timers(self, tenant: TenantPublic, now: datetime | None = None) -> dict[str, int]:
-        """Finish refunds left in doubt, expire unpaid accepted orders (48 h), complete delivered ones (7 days)."""
+        """Finish refunds left in doubt, expire unpaid accepted orders (48 h), complete delivered ones (7 days),
+        and remind the client of a delivered order a day before it completes by itself."""
         now = now or utcnow()
         for order_id in self.payments.steps.orders_in_doubt(tenant.id):
             try:
@@ -411,7 +435,40 @@ class OrderService:
                     done[action] += 1
                 except DomainError as exc:  # moved on meanwhile, or the provider refused: next run retries
                     log.warning("timer %s on order %s skipped: %s", action, order_id, exc.message)
+        for order_id in self._to_remind(tenant, now):
+            self._remind_auto_complete(tenant, order_id, now)
         return done
+
+    def _to_remind(self, tenant: TenantPublic, now: datetime) -> list[int]:
+        """Delivered orders completing by themselves within AUTO_COMPLETE_REMINDER (not those already due: this
+        run completed them, or will retry) whose client was not reminded yet."""
+        reminded = select(OrderEvent.id).where(OrderEvent.order_id == Order.id,
+                                               OrderEvent.action == process.REMIND_AUTO_COMPLETE)
+        window_opens = now - (process.AUTO_COMPLETE_AFTER - process.AUTO_COMPLETE_REMINDER)
+        with self.db.tenant_session(tenant.id) as session:
+            return list(session.exec(select(Order.id).where(
+                Order.state == OrderState.DELIVERED, Order.state_changed_at <= window_opens,
+                Order.state_changed_at > now - process.AUTO_COMPLETE_AFTER, ~reminded.exists())).all())
+
+    def _remind_auto_complete(self, tenant: TenantPublic, order_id: int, now: datetime) -> None:
+        """One reminder per order: written with an audit row (the order's timeline shows it, and the next run
+        skips the order), under the order's lock, so two timer runs at once remind once."""
+        with self.db.tenant_session(tenant.id) as session:
+            order = _locked(session, order_id)
+            already = session.exec(select(OrderEvent.id).where(
+                OrderEvent.order_id == order.id, OrderEvent.action == process.REMIND_AUTO_COMPLETE)).first()
+            if order.state != OrderState.DELIVERED or already is not None:
+                return
+            left = order.state_changed_at + process.AUTO_COMPLETE_AFTER - now
+            if left <= timedelta(0):
+                return
+            hours_left = max(1, math.ceil(left / timedelta(hours=1)))
+            self._write_event(session, order, process.REMIND_AUTO_COMPLETE, from_state=order.state,
+                              to_state=order.state, actor_id=None, actor_role=Party.SYSTEM.value,
+                              note=f"The client was reminded: the order completes automatically in "
+                                   f"{hours_left} hours.", at=now)
+            notes = self.notices.auto_complete_soon(session, tenant, order, hours_left)
+        self._deliver(tenant, notes)
 
     # ------------------------------------------------------------------ invoices
 

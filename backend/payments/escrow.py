@@ -53,6 +53,10 @@ class Escrow:
                          lines=[Line(L.client_funding(order.client_id), -order.price_minor),
                                 Line(L.escrow(order.id), order.price_minor)])
 
+    def held(self, session: Session, order: PayableOrder) -> int:
+        """What is in the order's escrow now (what a release or a full refund would move)."""
+        return self.ledger.balance(session, L.escrow(order.id), order.currency)
+
     def _ensure_captured(self, payment: Payment, order: PayableOrder) -> None:
         if payment.status == PaymentStatus.AUTHORIZED:
             self.gateways.named(payment.provider).capture(

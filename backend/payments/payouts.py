@@ -1,5 +1,6 @@
 """Payouts: the professional's payout account, and sending each settled order's released share to it (the
-gateway's `transfer`). Which orders are settled comes from orders, through the PayableOrders port."""
+gateway's `transfer`). Which orders are settled comes from orders, through the PayableOrders port. A payout sent
+tells the professional; one the provider refuses tells the marketplace's admins (notices.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from backend.payments.escrow import locked_payment
 from backend.payments.gateways import Gateways
 from backend.payments.ledger import Ledger, Line
 from backend.payments.models import Payment, Payout, PayoutAccountLink
-from backend.payments.ports import PayableOrders
+from backend.payments.notices import PaymentNotices
+from backend.payments.ports import PayableOrders, PaymentDeclined
 from backend.tenancy.hosts import tenant_url
 
 
@@ -36,12 +38,14 @@ def _require_pro(tenant: TenantPublic, pro: Caller | None) -> None:
 
 
 class Payouts:
-    def __init__(self, db: Database, settings: Settings, gateways: Gateways, ledger: Ledger, orders: PayableOrders):
+    def __init__(self, db: Database, settings: Settings, gateways: Gateways, ledger: Ledger, orders: PayableOrders,
+                 notices: PaymentNotices):
         self.db = db
         self.settings = settings
         self.gateways = gateways
         self.ledger = ledger
         self.orders = orders
+        self.notices = notices
 
     def onboarding(self, tenant: TenantPublic, pro: Caller) -> str:
         """Create (or reuse) the professional's payout account; returns the onboarding URL ('' when done)."""
@@ -88,24 +92,38 @@ class Payouts:
         return max(self._pay_out_order(tenant, pro_id, order_id), 0)
 
     def _pay_out_order(self, tenant: TenantPublic, pro_id: int, order_id: int) -> int:
-        with self.db.tenant_session(tenant.id) as session:
-            order = self.orders.find(session, order_id, lock=True)
-            if session.exec(select(Payout.id).where(Payout.order_id == order_id)).first() is not None:
-                return 0
-            payment = locked_payment(session, order.id)
-            share = released_share(self.ledger, session, order.id, order.pro_id)
-            if share <= 0:
-                return 0
-            account = payout_account_id(session, payment.provider, pro_id)
-            if account is None:
-                return -1  # waits until the professional sets up payouts with this order's provider
-            transfer_id = self.gateways.named(payment.provider).transfer(
-                reference=payment.reference, payee_account=account, amount_minor=share,
-                transfer_group=f"order-{tenant.id}-{order.id}", idempotency_key=f"t{tenant.id}-o{order.id}-payout")
-            payment.released_minor += share
-            session.add(Payout(pro_id=pro_id, order_id=order.id, provider=payment.provider, transfer_id=transfer_id,
-                               amount_minor=share, currency=order.currency))
-            self.ledger.post(session, kind="payout", currency=order.currency, order_id=order.id, actor_id=pro_id,
-                             idempotency_key=f"o{order.id}-payout", memo=transfer_id,
-                             lines=[Line(L.pro_payable(pro_id), -share), Line(L.pro_paid_out(pro_id), share)])
-            return share
+        asked: dict = {}  # what was asked of the provider, for the admins' alert if it refuses
+        try:
+            with self.db.tenant_session(tenant.id) as session:
+                order = self.orders.find(session, order_id, lock=True)
+                if session.exec(select(Payout.id).where(Payout.order_id == order_id)).first() is not None:
+                    return 0
+                payment = locked_payment(session, order.id)
+                share = released_share(self.ledger, session, order.id, order.pro_id)
+                if share <= 0:
+                    return 0
+                account = payout_account_id(session, payment.provider, pro_id)
+                if account is None:
+                    return -1  # waits until the professional sets up payouts with this order's provider
+                asked = dict(pro_id=pro_id, order_id=order.id, amount_minor=share, currency=order.currency,
+                             provider=payment.provider)
+                transfer_id = self.gateways.named(payment.provider).transfer(
+                    reference=payment.reference, payee_account=account, amount_minor=share,
+                    transfer_group=f"order-{tenant.id}-{order.id}",
+                    idempotency_key=f"t{tenant.id}-o{order.id}-payout")
+                payment.released_minor += share
+                session.add(Payout(pro_id=pro_id, order_id=order.id, provider=payment.provider,
+                                   transfer_id=transfer_id, amount_minor=share, currency=order.currency))
+                self.ledger.post(session, kind="payout", currency=order.currency, order_id=order.id,
+                                 actor_id=pro_id, idempotency_key=f"o{order.id}-payout", memo=transfer_id,
+                                 lines=[Line(L.pro_payable(pro_id), -share), Line(L.pro_paid_out(pro_id), share)])
+                notes = self.notices.payout_sent(session, tenant, **asked)
+        except PaymentDeclined as exc:
+            # Refused for good (a closed bank account, an unfinished onboarding): nothing moved and retrying the
+            # same transfer changes nothing, so a person must act. A provider that does not answer
+            # (PaymentUnavailable) is retried by the job instead.
+            if asked:
+                self.notices.payout_failed(tenant, reason=exc.message, **asked)
+            raise
+        self.notices.deliver(tenant.id, notes)
+        return share

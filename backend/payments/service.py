@@ -7,6 +7,7 @@
 - payouts.py   payout accounts and transfers of the released share
 - reports.py   earnings, payment history, the admin overview, an order's ledger
 - webhooks.py  provider events, verified and stored once, then processed by a job
+- notices.py   what payments tell people: payout sent (the professional), payout or webhook failed (the admins)
 
 Orders sit above payments and lead every use case whose heart is the order (checkout, transitions, the admin's
 refund): they pass a PayableOrder in. What payments reads about orders comes through the PayableOrders port.
@@ -17,12 +18,15 @@ from __future__ import annotations
 from backend.config import Settings
 from backend.db import Database
 from backend.identity import Caller, TenantPublic
+from backend.notifications.ports import JobQueue
+from backend.notifications.service import NotificationService
 from backend.payments import demo_page
 from backend.payments.checkout import Checkout
 from backend.payments.demo_page import DemoCheckoutView
 from backend.payments.escrow import Escrow
 from backend.payments.gateways import Gateways
 from backend.payments.ledger import EntryRow, Ledger
+from backend.payments.notices import PaymentNotices
 from backend.payments.payouts import Payouts
 from backend.payments.ports import ConfirmCheckout, PayableOrders, PaymentGateway
 from backend.payments.reports import Earnings, EarningsRow, PaymentReports, PaymentRow, PaymentsOverview
@@ -33,18 +37,21 @@ __all__ = ["DemoCheckoutView", "Earnings", "EarningsRow", "PaymentRow", "Payment
 
 
 class PaymentService:
+    """`notifications` writes payments' messages; `jobs` delivers them after commit (backend/jobqueue.py)."""
+
     def __init__(self, db: Database, settings: Settings, gateways: dict[str, PaymentGateway], ledger: Ledger,
-                 orders: PayableOrders):
+                 orders: PayableOrders, *, notifications: NotificationService, jobs: JobQueue):
         self.gateways = gateways  # by provider name; every part looks them up here (tests swap fakes in)
         self.ledger = ledger
         registry = Gateways(gateways)
         self._registry = registry
+        notices = PaymentNotices(db, notifications, jobs)
         self.checkout = Checkout(db, settings, registry)
         self.escrow = Escrow(registry, ledger)
         self.steps = PaymentSteps(db)
-        self.payouts = Payouts(db, settings, registry, ledger, orders)
+        self.payouts = Payouts(db, settings, registry, ledger, orders, notices)
         self.reports = PaymentReports(db, registry, ledger, orders)
-        self.webhooks = WebhookIntake(db, registry)
+        self.webhooks = WebhookIntake(db, registry, notices)
 
     # ------------------------------------------------------------------ providers
 

@@ -2,6 +2,10 @@
 
 A completed checkout is an order transition, and orders sit above payments: the job passes the way up in as
 `confirm` (backend/jobqueue.py), so this module never names the order service.
+
+An event that cannot be processed alerts its marketplace's admins (ADMIN_WEBHOOK_FAILED), once per event: when it is
+recorded as failed (an error nobody expected: retrying may not help), or when the provider stayed unreachable for as
+many attempts as its job makes.
 """
 
 from __future__ import annotations
@@ -13,14 +17,20 @@ from backend.db import Database
 from backend.errors import DomainError
 from backend.payments.gateways import Gateways
 from backend.payments.models import WebhookEvent
+from backend.payments.notices import PaymentNotices
 from backend.payments.ports import ConfirmCheckout, PaymentUnavailable, WebhookInvalid
 from backend.tenancy.platform_reads import WEBHOOK_EVENT_TENANT
 
+# The process_webhook task's tries (backend/jobs.py: max_retries=8, plus the first): a provider still unreachable
+# on the last one leaves the event unprocessed until the provider resends it, which an admin should know.
+ATTEMPTS_BEFORE_ALERT = 9
+
 
 class WebhookIntake:
-    def __init__(self, db: Database, gateways: Gateways):
+    def __init__(self, db: Database, gateways: Gateways, notices: PaymentNotices):
         self.db = db
         self.gateways = gateways
+        self.notices = notices
 
     def record(self, provider: str, payload: bytes, headers: dict[str, str]) -> int | None:
         """Verify and store a provider event. Returns its row id for the processing job, or None for a
@@ -80,6 +90,12 @@ class WebhookIntake:
         return self.db.tenant_session(tenant_id) if tenant_id else self.db.platform_session()
 
     def _mark(self, event_row_id: int, status: str, error: str, tenant_id: int | None) -> None:
+        """Record an attempt; a failure (see the module's docstring) alerts the admins in the same transaction."""
+        notes: list[int] = []
         with self._session(tenant_id) as session:
             row = session.get(WebhookEvent, event_row_id)
             row.status, row.attempts, row.last_error = status, row.attempts + 1, error[:500]
+            if status == "failed" or (status == "received" and row.attempts >= ATTEMPTS_BEFORE_ALERT):
+                notes = self.notices.webhook_failed(session, row)
+        if tenant_id:
+            self.notices.deliver(tenant_id, notes)

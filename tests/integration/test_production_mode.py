@@ -52,12 +52,13 @@ def suite_settings(tmp_path, **over) -> Settings:
 def production_payments(svc) -> PaymentService:
     """The payment service a production process builds on the same database."""
     settings = production_settings(svc.settings)
-    return PaymentService(svc.db, settings, make_gateways(settings, svc.db), Ledger(), OrderFacts())
+    return PaymentService(svc.db, settings, make_gateways(settings, svc.db), Ledger(), OrderFacts(),
+                          notifications=svc.notifications, jobs=svc.jobs)
 
 
 def production_orders(svc) -> OrderService:
     """The order service a production process builds on the same database (over its payment service)."""
-    return OrderService(svc.db, production_payments(svc), svc.store, svc.jobs)
+    return OrderService(svc.db, production_payments(svc), svc.store, svc.jobs, notifications=svc.notifications)
 
 
 def set_provider(svc, tenant, provider: str):
