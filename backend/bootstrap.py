@@ -143,7 +143,7 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     orders = OrderService(db, payments, store, jobs, notifications=notifications)
     stoppers: list = []
     places = make_gazetteer(settings)
-    chat = make_chat(settings, db, store, stoppers, notify=notifications.in_app)
+    chat = make_chat(settings, db, store, stoppers, notifications=notifications, jobs=jobs)
     matching = make_matching(settings, db, store, places)
     stoppers.append(matching.close)
     built = Services(
@@ -202,7 +202,8 @@ def make_gazetteer(settings: Settings) -> Gazetteer:
     return gazetteer
 
 
-def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, notify=None) -> ChatService:
+def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: list, *,
+              notifications: NotificationService | None = None, jobs: JobQueue | None = None) -> ChatService:
     """History in MongoDB (MONGODB_URL), or the same pymongo code against an in-process nx-27017 server;
     presence and typing in Redis (REDIS_URL), or in process."""
     from backend.chat.adapters.mongo import MongoMessageStore, embedded_mongo
@@ -220,7 +221,7 @@ def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: li
     except StoreUnavailable:
         log.warning("chat: the message store is unreachable at start-up; sending will fail until it is back")
     presence = RedisPresence.from_url(settings.redis_url) if settings.redis_url else LocalPresence()
-    return ChatService(db, messages, presence, store, notify)
+    return ChatService(db, messages, presence, store, notifications, jobs)
 
 
 def make_notifications(settings: Settings, db: Database, *, dev_outbox: bool | None = None) -> NotificationService:
