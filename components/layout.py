@@ -79,9 +79,9 @@ def _nav_items() -> list[tuple[str, str, rx.Var]]:
 def nav_links() -> rx.Component:
     return rx.hstack(
         *[rx.cond(show, rx.link(label, href=href, size="2", weight="medium", color="var(--gray-11)",
-                                underline="none", _hover={"color": "var(--brand)"}))
+                                underline="none", white_space="nowrap", _hover={"color": "var(--brand)"}))
           for label, href, show in _nav_items()],
-        spacing="5", align="center",
+        spacing="4", align="center",
     )
 
 

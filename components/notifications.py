@@ -12,12 +12,12 @@ CHANNEL_COLUMNS = (("email", "Email"), ("sms", "Text"), ("in_app", "In-app"))
 
 
 def _when(iso: rx.Var) -> rx.Component:
-    return rx.moment(iso, from_now=True, size="1", color="var(--gray-10)", white_space="nowrap")
+    return rx.text(rx.moment(iso, from_now=True), size="1", color="var(--gray-10)", white_space="nowrap")
 
 
 def _unread_dot(read: rx.Var) -> rx.Component:
     return rx.box(width="8px", height="8px", border_radius="50%", flex_shrink="0", margin_top="6px",
-                  background=rx.cond(read, "transparent", "var(--brand)"))
+                  background=rx.cond(read, "transparent", "var(--accent-9)"))  # the menu is portaled: no --brand
 
 
 # ---------------------------------------------------------------------------------------------- the bell
@@ -52,7 +52,7 @@ def notification_bell() -> rx.Component:
             rx.button(
                 rx.icon("bell", size=20, color="var(--gray-11)"),
                 rx.cond(NotificationBell.unread > 0,
-                        rx.badge(NotificationBell.badge, color_scheme="red", radius="full", size="1",
+                        rx.badge(NotificationBell.badge, color_scheme="red", variant="solid", radius="full", size="1",
                                  position="absolute", top="-6px", right="-8px", id="bell-badge",
                                  custom_attrs={"aria-hidden": "true"})),
                 variant="ghost", color_scheme="gray", position="relative", padding="4px", id="bell",
@@ -97,21 +97,21 @@ def notification_card(item, *, on_open, on_read) -> rx.Component:
         rx.hstack(
             _unread_dot(item.read),
             rx.vstack(
-                rx.hstack(
-                    rx.text(item.title, weight=rx.cond(item.read, "medium", "bold"), size="3"),
-                    rx.spacer(),
-                    _when(item.created_at),
-                    width="100%", align="start", spacing="2",
-                ),
+                rx.text(item.title, weight=rx.cond(item.read, "medium", "bold"), size="3"),
                 rx.text(item.body, size="2", color="var(--gray-11)"),
-                rx.hstack(
-                    rx.cond(item.link != "",
-                            rx.button("Open", rx.icon("arrow-right", size=14), size="1", variant="soft",
-                                      on_click=on_open, class_name="note-open")),
-                    rx.cond(~item.read,
-                            rx.button("Mark as read", size="1", variant="ghost", color_scheme="gray",
-                                      on_click=on_read, class_name="note-read")),
-                    spacing="2",
+                rx.flex(
+                    _when(item.created_at),
+                    rx.spacer(),
+                    rx.hstack(
+                        rx.cond(~item.read,
+                                rx.button("Mark as read", size="1", variant="soft", color_scheme="gray",
+                                          on_click=on_read, class_name="note-read")),
+                        rx.cond(item.link != "",
+                                rx.button("Open", rx.icon("arrow-right", size=14), size="1", variant="soft",
+                                          on_click=on_open, class_name="note-open")),
+                        spacing="2",
+                    ),
+                    align="center", gap="8px", width="100%", wrap="wrap",
                 ),
                 spacing="2", width="100%", align="start", min_width="0",
             ),
@@ -152,9 +152,9 @@ def _matrix_row(row) -> rx.Component:
             rx.vstack(
                 rx.text(row.label, size="2", weight="medium"),
                 rx.cond(row.note != "",
-                        rx.hstack(rx.icon("lock", size=12, color="var(--gray-10)"),
-                                  rx.text(row.note, size="1", color="var(--gray-10)"), spacing="1",
-                                  align="center")),
+                        rx.text(rx.icon("lock", size=11, display="inline", vertical_align="-1px",
+                                        margin_right="4px"),
+                                row.note, size="1", color="var(--gray-10)")),
                 spacing="1",
             ),
         ),
@@ -290,7 +290,7 @@ def phone_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.vstack(
-                rx.heading("Mobile number", size="4", as_="h2"),
+                rx.heading("Mobile phone", size="4", as_="h2"),
                 rx.text("For text messages you choose above, and a verified badge on your profile.", size="2",
                         color="var(--gray-11)"),
                 spacing="1",

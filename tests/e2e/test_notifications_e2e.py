@@ -199,3 +199,65 @@ def test_an_unsubscribe_link_says_what_it_changed(new_context, app):
     page.goto(app.url("/account"))
     expect(page.get_by_label("Quotes by email")).not_to_be_checked()
     expect(page.get_by_label("Quotes in the app")).to_be_checked()
+
+
+class _RefusingEmail:
+    def send(self, email):
+        from backend.notifications.ports import PermanentDeliveryError
+
+        raise PermanentDeliveryError("550 Mailbox unavailable (e2e)")
+
+
+def _failed_quote_email(app: RunningApp, email: str) -> int:
+    """A quote email that the provider refused for good (4xx), made here against the app's database."""
+    from backend.accounts.models import User
+    from backend.bootstrap import make_notifications
+    from backend.config import Settings
+    from backend.db import Database
+    from backend.notifications.catalogue import CATALOGUE, Event
+    from backend.tenancy.service import TenantDirectory
+
+    with _app_environment(app):
+        settings = Settings()
+    db = Database(settings)
+    try:
+        notifications = make_notifications(settings, db, dev_outbox=True)
+        notifications.email = _RefusingEmail()
+        tenant = TenantDirectory(db, settings).for_host(f"localhost:{app.port}")
+        with db.tenant_session(tenant.id) as s:
+            user_id = s.exec(select(User.id).where(User.email == email)).one()
+            ids = notifications.notify(s, tenant, Event.QUOTE_RECEIVED, [user_id], key=f"e2e-fail:{user_id}",
+                                       context=CATALOGUE[Event.QUOTE_RECEIVED].sample, link="/requests")
+        assert len(ids) == 1, "one email to deliver"
+        note_id = ids[0]
+        assert notifications.deliver(tenant.id, note_id) == "failed"
+        return note_id
+    finally:
+        db.dispose()
+
+
+def test_the_admin_sees_a_failed_delivery_retries_it_and_chooses_channels(new_context, app):
+    page, email = signed_up(new_context, app, "Fay Failed", "failed")
+    expect(page).to_have_url(app.at("/client"))
+    note_id = _failed_quote_email(app, email)
+    admin = new_context().new_page()
+    logged_in(admin, app, "admin@demo.example", home="/admin")
+    expect(admin.get_by_role("button", name=COUNT)).to_be_visible()  # the admin alert about it is on the bell
+    admin.get_by_role("link", name="Deliveries").first.click()
+    row = admin.locator(f"#deliveries-table tr[data-id='{note_id}']")
+    expect(row).to_contain_text("550 Mailbox unavailable (e2e)")
+    expect(row).to_contain_text("failed")
+    row.get_by_role("button", name="Retry").click()
+    expect(admin.get_by_text("Sent again.")).to_be_visible()
+    expect(row).to_have_count(0)
+
+    text = admin.get_by_label("Text")
+    expect(text).to_be_checked()
+    text.click()
+    expect(admin.get_by_text("Text messages off for this marketplace.")).to_be_visible()
+    admin.reload()
+    expect(admin.get_by_label("Text")).not_to_be_checked()
+    expect(admin.get_by_label("In-app")).to_be_disabled()
+    admin.get_by_label("Text").click()
+    expect(admin.get_by_text("Text messages on for this marketplace.")).to_be_visible()
+    expect(admin.get_by_label("Text")).to_be_checked()
