@@ -510,12 +510,10 @@ class ChatService:
         if not away:
             return
         try:
-            note_ids = self._write_digests(tenant, conversation, sender_name, excerpt, away)
+            for note_id in self._write_digests(tenant, conversation, sender_name, excerpt, away):
+                self.jobs.deliver_notification(tenant.id, note_id)  # a lost enqueue: the sweeper sends it later
         except Exception:  # noqa: BLE001 - see the docstring
             log.exception("chat: digest for conversation %s in tenant %s failed", conversation.id, tenant.id)
-            return
-        for note_id in note_ids:
-            self.jobs.deliver_notification(tenant.id, note_id)
 
     def _write_digests(self, tenant: TenantPublic, conversation: Conversation, sender_name: str, excerpt: str,
                        away: list[int]) -> list[int]:
