@@ -466,7 +466,7 @@ class OrderService:
             self._write_event(session, order, process.REMIND_AUTO_COMPLETE, from_state=order.state,
                               to_state=order.state, actor_id=None, actor_role=Party.SYSTEM.value,
                               note=f"The client was reminded: the order completes automatically in "
-                                   f"{hours_left} hours.", at=now)
+                                   f"{hours_left} hour{'' if hours_left == 1 else 's'}.", at=now)
             notes = self.notices.auto_complete_soon(session, tenant, order, hours_left)
         self._deliver(tenant, notes)
 

@@ -61,9 +61,11 @@ def test_a_new_request_notifies_the_matched_pros(new_context, app):
     pro.get_by_role("button", name="Clear").click()
     expect(pro.locator(".lead-card", has_text=title)).to_be_visible()
 
-    # the in-app note (the messages page lists what arrived while away), and the lead its link opens
-    pro.goto(app.url("/messages"))
-    expect(pro.get_by_text(f"You were matched to a new request: {title}")).to_be_visible()
+    # the in-app notification (the notifications page), and the lead its link opens
+    pro.goto(app.url("/notifications"))
+    expect(pro.get_by_role("heading", name="Notifications")).to_be_visible()
+    expect(pro.get_by_text("You were matched with").first).to_be_visible()
+    expect(pro.get_by_text(title).first).to_be_visible()
     pro.goto(app.url(f"/pro/leads/{request_id}"))
     lead = pro.locator(".lead-card", has_text=title)
     expect(lead.get_by_text("Matched to you")).to_be_visible()
