@@ -88,6 +88,13 @@ def bell_keepalive() -> rx.Component:
     return rx.moment(interval=KEEPALIVE_MS, on_change=BellState.keepalive, display="none")
 
 
+def on_push(reload) -> rx.Component:
+    """Fires `reload` whenever this user's bell receives a push (a notification, or a change to something they may
+    have open): keyed on the bell's pulse, the element is mounted anew by each push, and mounting fires the event.
+    The first mount (the page's own load) is left to the page: `reload` skips a page not loaded yet."""
+    return rx.fragment(rx.el.span(on_mount=reload, display="none"), key=NotificationBell.pulse.to_string())
+
+
 # ---------------------------------------------------------------------------------------------- a notification
 
 

@@ -31,6 +31,7 @@ async def push_bell(app: rx.App, tenant_id: int, user_id: int) -> None:
                                                   cls=NotificationBell)) as root:
         bell = await root.get_state(NotificationBell)
         bell.unread, bell.items = view.unread, view.items
+        bell.pulse += 1
 
 
 async def _push_all(app: rx.App, pings: list[Ping]) -> None:

@@ -7,6 +7,7 @@ import reflex as rx
 from components.forms import field, field_error, form_dialog
 from components.layout import card_stack, data_table, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, section, status_badge, timeline
+from components.notifications import on_push
 from components.reviews import rating_badge
 from pages.registry import page
 from pages.reviews import order_reviews
@@ -137,6 +138,7 @@ def party_rating(user_id, who: str) -> rx.Component:
 def order_detail() -> rx.Component:
     o = OrderState.order
     body = rx.vstack(
+        on_push(OrderState.refresh),  # the other party's step, the invoice: shown without a reload
         page_header(o.title, f"Order #{o.id} · placed {o.created_at}",
                     rx.cond(OrderState.chat_id != 0,
                             rx.link(rx.button(rx.icon("message-circle", size=16), "Messages", variant="soft"),

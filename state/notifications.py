@@ -47,6 +47,9 @@ class NotificationBell(rx.SharedState):
 
     unread: int = 0
     items: list[InAppItem] = []
+    # Counts the pushes this bell received: a page showing something that changes (the order page) keys a
+    # component on it, whose remount reloads what the page shows (components/notifications.py `on_push`).
+    pulse: int = 0
 
     @rx.var
     def label(self) -> str:

@@ -85,6 +85,15 @@ class OrderState(FormMixin, AppState):
             return OrderState.confirm_checkout  # it shows the order once the provider has answered
         return await self._show(ctx)
 
+    @rx.event
+    @requires(*MEMBER_ROLES)
+    async def refresh(self, ctx: Ctx):
+        """The order changed elsewhere (the other party's step, a webhook, the invoice job): show it as it is now,
+        keeping what the viewer is typing. Nothing before the page's own load has shown the order."""
+        if self.order is None or self.note_action or self.refund_open:
+            return None
+        return await self._show(ctx) or OrderReviewsState.load  # completing opens the review card too
+
     @rx.event(background=True)
     @requires(*MEMBER_ROLES)
     async def confirm_checkout(self, ctx: Ctx):

@@ -587,6 +587,12 @@ class NotificationService:
 
     # ------------------------------------------------------------------------------------------------ live bell
 
+    def touch(self, session: Session, tenant_id: int, user_ids: Iterable[int]) -> None:
+        """Something these users may have open changed (an order moved, its invoice arrived) without a notification
+        for them: their open pages are told after commit, as a bell ring that adds nothing to the bell, so that a
+        page showing it (the order page) reloads it. Never if the transaction rolls back."""
+        self._ring_after_commit(session, tenant_id, user_ids)
+
     def _ring_after_commit(self, session: Session, tenant_id: int, user_ids: Iterable[int]) -> None:
         """Ring these users' bells once the session's transaction commits; never if it rolls back (a bell must not
         light up for a notification that does not exist).

@@ -86,6 +86,7 @@ class OrderService:
         self.payments = payments
         self.store = store
         self.jobs = jobs
+        self.notifications = notifications
         self.notices = OrderNotices(notifications)
 
     # ------------------------------------------------------------------ views (backend/orders/views.py)
@@ -306,6 +307,7 @@ class OrderService:
                 order.state_changed_at = now
                 notes = self.notices.after(session, tenant, order, transition.action, note=note,
                                            move=EscrowMove.of(transition.action, held, refund_minor))
+                self.notifications.touch(session, tenant.id, (order.client_id, order.pro_id))  # open order pages
                 completed = transition.target == OrderState.COMPLETED
                 pro_id = order.pro_id
                 released = transition.effect in (Effect.RELEASE, Effect.SPLIT)
@@ -491,6 +493,7 @@ class OrderService:
             key = new_key(tenant.id, "invoices", ".pdf")  # random: order numbers are guessable
             self.store.put(key, render_invoice(data), "application/pdf")
             order.invoice_key = key
+            self.notifications.touch(session, tenant.id, (order.client_id, order.pro_id))  # the link appears live
             return key
 
     def invoice(self, tenant: TenantPublic, caller: Caller, order_id: int) -> tuple[bytes, str]:

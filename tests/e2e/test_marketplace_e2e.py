@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from playwright.sync_api import expect
 
 from tests import samples
-from tests.e2e.conftest import (NOT_AN_IMAGE, deliver_and_complete, fill_and_submit, logged_in, post_request,
+from tests.e2e.conftest import (NOT_AN_IMAGE, fill_and_submit, logged_in, post_request,
                                 requested_and_quoted, upload)
 
 
@@ -57,7 +57,20 @@ def test_request_quote_accept_pay_deliver_complete_and_invoice(new_context, app)
 
     pay_on_demo_checkout(client, app, order_url)
 
-    deliver_and_complete(client, pro, order_url)
+    # Both keep the order open: each sees the other's steps, and then the invoice, without reloading.
+    expect(client.locator("#order-state")).to_contain_text("paid")
+    pro.goto(order_url)
+    pro.locator("#action-start").click()
+    expect(pro.locator("#order-state")).to_contain_text("in progress")
+    expect(client.locator("#order-state")).to_contain_text("in progress")
+    pro.locator("#action-deliver").click()
+    expect(client.locator("#order-state")).to_contain_text("delivered")
+    client.locator("#action-complete").click()
+    client.locator("#confirm-complete").click()
+    expect(client.locator("#order-state")).to_contain_text("completed")
+    expect(pro.locator("#order-state")).to_contain_text("completed")
+    for page in (client, pro):
+        expect(page.locator("#invoice-link")).to_be_visible()
     expect(client.locator(".timeline-event")).to_have_count(5)
 
     pro.goto(app.url("/pro/earnings"))

@@ -13,7 +13,8 @@ from sqlmodel import select
 
 from backend.accounts.models import User
 from backend.db import utcnow
-from backend.errors import DomainError
+from backend.errors import DomainError, NotFound
+from backend.notifications.bell import LocalBell
 from backend.notifications.catalogue import Event
 from backend.notifications.models import Channel, DeliveryStatus, Notification
 from backend.orders import process
@@ -318,3 +319,24 @@ def test_a_webhook_processed_normally_alerts_nobody(m):
     assert svc.payments.process_webhook(row_id, lambda tenant_id, session_id: None) == "confirmed"
     assert sent(m, Event.ADMIN_WEBHOOK_FAILED) == set()
 
+
+
+def test_open_order_pages_are_told_of_every_step_and_of_the_invoice(m):
+    # The order page reloads itself when its viewer's bell is pushed: every step rings both parties after commit
+    # (even the one who acted: their other tabs), and so does the invoice job, which notifies nobody.
+    svc, t = m["svc"], m["t"]
+    bell = svc.notifications.bell = LocalBell()
+    parties = {(t.id, m["client"].id), (t.id, m["pro"].id)}
+    order_id = delivered_order(m)
+    assert parties <= set(bell.wait(0.1))
+    act(svc, t, m["client"], order_id, "complete")  # the inline queue also generates the invoice after commit
+    assert parties <= set(bell.wait(0.1))
+    while bell.wait(0.05):  # what is left of the completion's rings
+        pass
+    with svc.db.tenant_session(t.id) as s:
+        s.get(Order, order_id).invoice_key = ""  # as if the job had not run yet
+    svc.orders.generate_invoice(t, order_id)
+    assert set(bell.wait(0.1)) == parties
+    with pytest.raises(NotFound):  # a step refused rolls back: nobody is rung
+        svc.orders.apply(t, m["pro"], 10_000, "start")
+    assert bell.wait(0.05) == []
