@@ -35,6 +35,11 @@ def verified_badge() -> rx.Component:
                     radius="full", class_name="verified-badge")
 
 
+def phone_verified_badge() -> rx.Component:
+    return rx.badge(rx.icon("smartphone", size=12), "Phone verified", color_scheme="blue", variant="soft",
+                    radius="full", class_name="phone-verified-badge")
+
+
 def card_rating(text, count) -> rx.Component:
     """A result's rating: "★ 4.8 (12)", read out as "Rated 4.8 out of 5 from 12 reviews"; or "No reviews yet"."""
     return rx.cond(

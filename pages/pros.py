@@ -6,7 +6,7 @@ import reflex as rx
 
 from components.forms import field, form_dialog
 from components.layout import empty_state, loading_panel, page_header, page_shell
-from components.market import meta, section, verified_badge
+from components.market import meta, phone_verified_badge, section, verified_badge
 from components.reviews import stars
 from components.search import search_layout
 from pages.registry import page
@@ -61,7 +61,7 @@ def pro_public() -> rx.Component:
             rx.avatar(src=p.avatar_url, fallback=p.full_name.to(str)[0:1], size="7", radius="full"),
             rx.vstack(
                 rx.hstack(rx.heading(p.full_name, size="6"), rx.cond(p.verified, verified_badge()),
-                          align="center", wrap="wrap"),
+                          rx.cond(p.phone_verified, phone_verified_badge()), align="center", wrap="wrap"),
                 rx.text(p.headline, color="var(--gray-11)"),
                 header_rating(p.user_id),
                 rx.flex(meta("map-pin", rx.text(p.city, " · serves ", p.radius_km, " km around")),

@@ -65,6 +65,15 @@ def _first_name(full_name: str, email: str) -> str:
     return (full_name or "").split(maxsplit=1)[0] if (full_name or "").strip() else email.partition("@")[0]
 
 
+def _set_phone(session: Session, user: User, e164: str, verified_at: datetime | None, currency: str) -> None:
+    """The account's number and whether it is verified. A professional's public profile shows the "phone verified"
+    badge from its own copy of the flag (profiles sit below accounts and do not read users), written here in the
+    same transaction (the profile row is made if the professional has none yet)."""
+    user.phone_e164, user.phone_verified_at = e164, verified_at
+    if user.role == Role.PROFESSIONAL:
+        ensure_pro_profile(session, user.id, currency).phone_verified = bool(e164) and verified_at is not None
+
+
 def _require_active_tenant(tenant: TenantPublic) -> None:
     if not tenant.is_active:
         raise DomainError("This marketplace is suspended. Please try again later.")
@@ -416,7 +425,7 @@ class AccountService:
             now = utcnow()
             self._expire_codes(session, user.id, now)  # only the newest code can be redeemed
             if user.phone_e164 != e164:  # a changed number is unverified until its own code comes back
-                user.phone_e164, user.phone_verified_at = e164, None
+                _set_phone(session, user, e164, None, tenant.currency)
             row = PhoneVerification(user_id=user.id, phone_e164=e164, expires_at=now + CODE_TTL,
                                     code_hash=self.codes.hash(tenant.id, user.id, e164, code))
             session.add(row)
@@ -440,6 +449,8 @@ class AccountService:
             row = session.exec(select(PhoneVerification).where(PhoneVerification.user_id == user.id)
                                .order_by(PhoneVerification.id.desc()).limit(1).with_for_update()).first()
             refusal = self._redeem_code(tenant.id, user, row, digits, utcnow())
+            if refusal is None:
+                _set_phone(session, user, user.phone_e164, user.phone_verified_at, tenant.currency)
             e164 = user.phone_e164
         if refusal is not None:  # raised after the commit: a wrong code must stay counted
             raise refusal
@@ -472,7 +483,7 @@ class AccountService:
         self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             user = self._active_user(session, actor)
-            user.phone_e164, user.phone_verified_at = "", None
+            _set_phone(session, user, "", None, tenant.currency)
             self._expire_codes(session, user.id, utcnow())
 
     def phone(self, tenant: TenantPublic, actor: Caller) -> PhoneView:

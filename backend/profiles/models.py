@@ -60,6 +60,8 @@ class ProProfile(TenantOwned, table=True):
     latitude: float | None = None
     longitude: float | None = None
     radius_km: int = 25
+    # A copy of "the account's mobile number is verified" (accounts writes it with the number): the public badge
+    phone_verified: bool = False
     hourly_rate_minor: int = 0
     currency: str = Field(default="USD", max_length=3)
     # {"mon": ["09:00", "17:00"], ...}; a missing day is unavailable

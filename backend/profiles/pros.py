@@ -51,6 +51,7 @@ class ProView:
     hourly_rate_input: str  # for the editor
     currency: str
     verified: bool
+    phone_verified: bool
     categories: list[str]
     category_ids: list[int]
     availability: dict[str, list[str]]
@@ -81,6 +82,7 @@ def pro_view(session: Session, store: ObjectStore, pro: ProProfile) -> ProView:
         headline=pro.headline, bio=pro.bio, skills=list(pro.skills), city=pro.city, radius_km=pro.radius_km,
         hourly_rate_minor=pro.hourly_rate_minor, hourly_rate=format_money(pro.hourly_rate_minor, pro.currency),
         hourly_rate_input=f"{pro.hourly_rate_minor / 100:.2f}", currency=pro.currency, verified=pro.verified,
+        phone_verified=pro.phone_verified,
         categories=[c.name for c in cats], category_ids=[c.id for c in cats],
         availability={d: pro.availability[d] for d in WEEKDAYS if d in pro.availability},
         blocked_dates=list(pro.blocked_dates),

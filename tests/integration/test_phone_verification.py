@@ -30,6 +30,7 @@ from backend.notifications.adapters.dev_sms import DevSmsOutbox
 from backend.notifications.models import Channel, Notification
 from backend.notifications.ports import OutgoingEmail
 from backend.notifications.service import NotificationService
+from backend.profiles.models import ProProfile
 from backend.tenancy.models import Tenant
 from backend.tenancy.service import TenantDirectory
 from tests.conftest import _truncate, app_url
@@ -374,3 +375,24 @@ def test_contacts_are_the_active_users_of_the_sessions_tenant(env):
     with env.db.tenant_session(acme.id) as s:
         assert AccountContacts().admins(s) == []
         assert set(AccountContacts().contacts(s, [ann.id, other.id])) == {other.id}
+
+
+def test_a_professionals_verified_phone_shows_as_a_badge_on_the_profile(env):
+    # profiles keep their own copy of the flag (they sit below accounts), written with the number
+    demo = env.demo
+    pro = sign_up(env, demo, email="pro@example.com", name="Pat Pro", role="professional")
+
+    def badge() -> bool:
+        with env.db.tenant_session(demo.id) as s:
+            return s.get(ProProfile, pro.id).phone_verified
+
+    env.accounts.start_phone_verification(demo, pro, "(415) 555-0123")
+    assert badge() is False, "a number waiting for its code is not a badge"
+    env.accounts.verify_phone(demo, pro, texted_code(env, demo, pro.id))
+    assert badge() is True
+    env.accounts.start_phone_verification(demo, pro, "(415) 555-0199")  # a new number: unverified again
+    assert badge() is False
+    env.accounts.verify_phone(demo, pro, texted_code(env, demo, pro.id, to="+14155550199"))
+    assert badge() is True
+    env.accounts.remove_phone(demo, pro)
+    assert badge() is False
