@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from typing import Annotated, TypeVar
 
@@ -14,7 +13,6 @@ from backend.errors import ValidationFailed, field_errors_from_pydantic
 M = TypeVar("M", bound=BaseModel)
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
-PHONE_RE = re.compile(r"^\+?[0-9 ()\-.]{6,24}$")
 
 
 def normalize_email(value: str) -> str:

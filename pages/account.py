@@ -59,12 +59,7 @@ def details_card() -> rx.Component:
                 rx.text("Details", weight="bold"),
                 field("Full name", "full_name", errors, default_value=AccountState.full_name, max_length=80,
                       auto_complete="name"),
-                rx.grid(
-                    field("Phone", "phone", errors, type="tel", default_value=AccountState.phone,
-                          placeholder="+1 555 123 4567", auto_complete="tel", max_length=24),
-                    place_field("City", "city", errors, default_value=AccountState.city, hint="Optional"),
-                    columns=rx.breakpoints(initial="1", sm="2"), spacing="3", width="100%",
-                ),
+                place_field("City", "city", errors, default_value=AccountState.city, hint="Optional"),
                 rx.text("Email: ", rx.text.strong(AccountState.user_email), size="2", color="var(--gray-11)"),
                 form_alert(AccountState.form_error),
                 rx.button("Save changes", type="submit", size="3", id="profile-save"),

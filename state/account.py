@@ -15,7 +15,6 @@ def _refused_upload():
 
 class AccountState(FormMixin, AppState):
     full_name: str = ""
-    phone: str = ""
     city: str = ""
     avatar_url: str = ""
     form_key: int = 0  # bump to re-render inputs with freshly loaded defaults
@@ -23,8 +22,7 @@ class AccountState(FormMixin, AppState):
     max_avatar_mb: int = image_limit_mb()
 
     def _apply(self, profile) -> None:
-        self.full_name, self.phone, self.city, self.avatar_url = (
-            profile.full_name, profile.phone, profile.city, profile.avatar_url)
+        self.full_name, self.city, self.avatar_url = profile.full_name, profile.city, profile.avatar_url
         self.user_name = profile.full_name
         self.form_key += 1
 

@@ -10,13 +10,12 @@ from pydantic import BaseModel, field_validator
 from sqlmodel import Field
 
 from backend.db import TenantOwned, utcnow
-from backend.validation import PHONE_RE, FullName, paragraphs, text, whole
+from backend.validation import FullName, paragraphs, text, whole
 
 
 class Profile(TenantOwned, table=True):
     user_id: int = Field(foreign_key="user_account.id", primary_key=True)
     full_name: str = Field(max_length=80)
-    phone: str = Field(default="", max_length=24)
     city: str = Field(default="", max_length=80)
     avatar_key: str = Field(default="", max_length=200)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -24,22 +23,12 @@ class Profile(TenantOwned, table=True):
 
 class ProfileUpdate(BaseModel):
     full_name: FullName
-    phone: str = ""
     city: Annotated[str, text("city", 80)] = ""
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, v: str) -> str:
-        v = (v or "").strip()
-        if v and not PHONE_RE.match(v):
-            raise ValueError("Enter a phone number like +1 555 123 4567")
-        return v
 
 
 class ProfileView(BaseModel):
     user_id: int
     full_name: str
-    phone: str
     city: str
     avatar_url: str
 

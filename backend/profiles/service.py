@@ -34,7 +34,7 @@ class ProfileService:
         return actor
 
     def _view(self, p: Profile) -> ProfileView:
-        return ProfileView(user_id=p.user_id, full_name=p.full_name, phone=p.phone, city=p.city,
+        return ProfileView(user_id=p.user_id, full_name=p.full_name, city=p.city,
                            avatar_url=self.store.url(p.avatar_key) if p.avatar_key else "")
 
     def get_own(self, actor: Caller) -> ProfileView:
@@ -58,7 +58,7 @@ class ProfileService:
             profile = session.get(Profile, actor.id)
             if profile is None:
                 raise NotFound("Profile not found.")
-            profile.full_name, profile.phone, profile.city = form.full_name, form.phone, city
+            profile.full_name, profile.city = form.full_name, city
             profile.updated_at = utcnow()
             view = self._view(profile)
         self._reindex(actor)

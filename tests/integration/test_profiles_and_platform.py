@@ -24,11 +24,11 @@ def png_bytes(size=(300, 200)) -> bytes:
 def test_profile_update_and_validation(svc, tenants):
     demo, _ = tenants
     actor, _ = svc.accounts.sign_up(demo, {"email": "p@example.com", "password": PW, "full_name": "Pat"})
-    view = svc.profiles.update_own(actor, {"full_name": "Pat Smith", "phone": "+1 555 123 4567", "city": "Austin"})
+    view = svc.profiles.update_own(actor, {"full_name": "Pat Smith", "city": "Austin"})
     assert (view.full_name, view.city) == ("Pat Smith", "Austin, TX, United States")  # the gazetteer's label
     with pytest.raises(ValidationFailed) as exc:
-        svc.profiles.update_own(actor, {"full_name": "", "phone": "call me", "city": "x" * 81})
-    assert set(exc.value.errors) == {"full_name", "phone", "city"}
+        svc.profiles.update_own(actor, {"full_name": "", "city": "x" * 81})
+    assert set(exc.value.errors) == {"full_name", "city"}
     assert svc.profiles.get_own(actor).full_name == "Pat Smith"  # nothing written
 
 
