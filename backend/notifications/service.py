@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
@@ -138,6 +139,27 @@ def _local_base_url(slug: str) -> str:
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _insert_rows_pipelined(connection: sa.Connection, rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """PostgreSQL: the ids first, from the table's sequence in one query, then one prepared INSERT run for every row
+    in psycopg's pipeline mode (executemany). Multi-row VALUES statements with RETURNING, SQLAlchemy's bulk path,
+    spent most of a 10,000-recipient fan-out in psycopg parsing their tens of thousands of placeholders; COPY would
+    be faster still, but PostgreSQL refuses COPY FROM into a table with row-level security. Same connection and
+    transaction as the caller's, so the tenant binding (RLS) applies to these inserts too."""
+    table = Notification.__table__
+    ids = connection.execute(sa.text("SELECT nextval(pg_get_serial_sequence('notification', 'id')) "
+                                     "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars().all()
+    columns = ["id", *rows[0]]
+    quoted = ", ".join('"' + column + '"' for column in columns)  # "group" is a reserved word
+    statement = f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})"
+    values = [(note_id, *(row[c] for c in columns[1:])) for note_id, row in zip(ids, rows, strict=True)]
+    try:
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.executemany(statement, values)
+    except psycopg.IntegrityError as exc:  # the dedupe race (unique key), reported as SQLAlchemy's bulk path would
+        raise IntegrityError(statement, None, exc) from exc
+    return list(zip(ids, rows, strict=True))
 
 
 def _iso(moment: datetime | None) -> str:
@@ -311,11 +333,13 @@ class NotificationService:
 
     @staticmethod
     def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+        connection = session.connection()  # Core, not the ORM's bulk path: several times faster for thousands
+        if connection.dialect.name == "postgresql":
+            return _insert_rows_pipelined(connection, rows)
         by_key = {r["dedupe_key"]: r for r in rows}
         added: list[tuple[int, dict[str, Any]]] = []
         table = Notification.__table__
         insert = sa.insert(table).returning(table.c.id, table.c.dedupe_key)
-        connection = session.connection()  # Core, not the ORM's bulk path: several times faster for thousands
         for chunk in _chunks(rows):
             added.extend((note_id, by_key[key]) for note_id, key in connection.execute(insert, list(chunk)).all())
         return added
