@@ -111,6 +111,8 @@ def message_card(m) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.flex(
+                rx.cond(m["channel"] == "sms", rx.badge(rx.icon("smartphone", size=12), "Text message",
+                                                       variant="soft", color_scheme="blue")),
                 rx.text(m["subject"], weight="bold"),
                 rx.spacer(),
                 rx.badge(m["status"], color_scheme=rx.match(m["status"], ("sent", "green"), ("failed", "red"),
@@ -131,11 +133,12 @@ def message_card(m) -> rx.Component:
 @page("/admin/outbox", "Dev outbox", on_load=OutboxState.load)
 def admin_outbox() -> rx.Component:
     return page_shell(rx.vstack(
-        page_header("Dev outbox", "Emails this marketplace sent, as the development mail channel delivered them."),
+        page_header("Dev outbox", "Emails and text messages this marketplace sent, as the development channels "
+                                  "delivered them."),
         rx.callout(
-            "A development tool: this page exists only with ENVIRONMENT=development. It shows every email, one-time "
-            "links included, so that you can follow them without a mail server. In production no page shows "
-            "other people's emails.",
+            "A development tool: this page exists only with ENVIRONMENT=development. It shows every email and text "
+            "message, one-time links and phone codes included, so that you can follow them without a mail server "
+            "or a phone. In production no page shows other people's messages.",
             icon="flask-conical", color_scheme="amber", width="100%"),
         rx.cond(
             OutboxState.unavailable != "", empty_state("mail-x", "No dev outbox here", OutboxState.unavailable),

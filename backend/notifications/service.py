@@ -82,6 +82,7 @@ class OutboxRow:
     status: str
     attempts: int
     created_at: str
+    channel: str = Channel.EMAIL.value
 
 
 @dataclass(frozen=True)
@@ -399,20 +400,22 @@ class NotificationService:
                     for n in rows]
 
     def outbox(self, actor: Caller, *, limit: int = 100) -> list[OutboxRow]:
-        """Development only: this marketplace's emails as the embedded channel delivered them (links included), so
-        a developer can follow them. Nowhere else does a page show other users' email bodies."""
+        """Development only: this marketplace's emails as the embedded channel delivered them (links included) and
+        its text messages (codes included), so a developer can follow them without a mail server or a phone.
+        Nowhere else does a page show other users' messages."""
         if self.dev_mailbox is None:
             raise PermissionDenied(DEV_OUTBOX_ONLY)
         if actor is None or actor.role != Role.ADMIN or actor.tenant_id is None:
             raise PermissionDenied("Only the marketplace admin can read the outbox.")
         with self.db.tenant_session(actor.tenant_id) as session:
             rows = session.exec(
-                select(Notification).where(Notification.channel == Channel.EMAIL)
+                select(Notification).where(col(Notification.channel).in_([Channel.EMAIL, Channel.SMS]))
                 .order_by(col(Notification.created_at).desc(), col(Notification.id).desc()).limit(limit)
             ).all()
             return [
-                OutboxRow(id=n.id, recipient=n.recipient, subject=n.subject, body=self._outbox_body(n),
-                          status=n.status, attempts=n.attempts, created_at=n.created_at.strftime("%Y-%m-%d %H:%M"))
+                OutboxRow(id=n.id, recipient=n.recipient, subject=n.subject,
+                          body=self._outbox_body(n) if n.channel == Channel.EMAIL else n.body, status=n.status,
+                          attempts=n.attempts, created_at=n.created_at.strftime("%Y-%m-%d %H:%M"), channel=n.channel)
                 for n in rows
             ]
 

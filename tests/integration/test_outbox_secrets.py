@@ -95,6 +95,10 @@ def test_the_dev_outbox_shows_delivered_mail_to_admins_in_development_only(svc, 
     admin = make_admin(svc, demo)
     bodies = [m.body for m in svc.notifications.outbox(admin)]
     assert any("/verify?token=" in b and "{one_time_token}" not in b for b in bodies)
+    # a texted code shows there too, so that a phone can be verified without a phone in development
+    svc.accounts.start_phone_verification(demo, client, "(415) 555-0123")
+    texts = [m for m in svc.notifications.outbox(admin) if m.channel == "sms"]
+    assert len(texts) == 1 and texts[0].recipient == "+14155550123" and re.search(r"\b\d{6}\b", texts[0].body)
     with pytest.raises(PermissionDenied):
         svc.notifications.outbox(client)
 
