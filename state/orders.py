@@ -92,7 +92,13 @@ class OrderState(FormMixin, AppState):
         keeping what the viewer is typing. Nothing before the page's own load has shown the order."""
         if self.order is None or self.note_action or self.refund_open:
             return None
-        return await self._show(ctx) or OrderReviewsState.load  # completing opens the review card too
+        before = self.order.state
+        refused = await self._show(ctx)
+        if refused is None and self.order is not None and self.order.state != before:
+            # a step that ends the order opens the review card; otherwise the card (and a reply being typed in
+            # it) is left alone
+            return OrderReviewsState.load
+        return refused
 
     @rx.event(background=True)
     @requires(*MEMBER_ROLES)

@@ -1,6 +1,7 @@
 """Notifications in the browser: a professional's bell lights up live (no reload) when a client posts a request they
-are matched to; a client turns quote emails off on the account page and it sticks; a phone number is verified with the
-code from the dev SMS outbox; an email's unsubscribe link says what it changed."""
+are matched to; a client turns quote emails off on the account page, and the next quote reaches them in the app
+only; a phone number is verified with the code from the dev SMS outbox; an email's unsubscribe link says what it
+changed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
-from tests.e2e.conftest import RunningApp, logged_in, signed_up
+from tests.e2e.conftest import RunningApp, logged_in, post_request, quote_as, signed_up
 
 BELL = re.compile(r"^Notifications, ")
 COUNT = re.compile(r"Notifications, (\d+) unread")
@@ -84,8 +85,8 @@ def test_the_pros_bell_lights_up_live_when_a_client_posts_a_matching_request(new
     expect(pro.get_by_text("Nothing unread")).to_be_visible()
 
 
-def test_a_client_turns_quote_emails_off_and_it_sticks(new_context, app):
-    page, _ = signed_up(new_context, app, "Quinn Quiet", "quiet")
+def test_a_client_turns_quote_emails_off_and_the_next_quote_comes_in_the_app_only(new_context, app):
+    page, email = signed_up(new_context, app, "Quinn Quiet", "quiet")
     expect(page).to_have_url(app.at("/client"))
     page.goto(app.url("/account"))
     quotes_by_email = page.get_by_label("Quotes by email")
@@ -99,6 +100,39 @@ def test_a_client_turns_quote_emails_off_and_it_sticks(new_context, app):
     page.reload()
     expect(page.get_by_label("Quotes by email")).not_to_be_checked()
     expect(page.get_by_label("Quotes in the app")).to_be_checked()
+
+    # the next quote: in the app (the bell, live), and no email at all
+    title = f"Quiet tap {random.randrange(10**6)}"
+    post_request(page, app, title)
+    pro = new_context().new_page()
+    logged_in(pro, app, "diego@demo.example", home="/pro")
+    quote_as(pro, app, title, "95", "I can fix it on Saturday morning.")
+    expect(page.get_by_role("button", name=BELL)).to_have_attribute("aria-label", re.compile(r"[1-9]\d* unread"))
+    page.goto(app.url("/notifications"))
+    expect(page.get_by_text("Diego Ramos").first).to_be_visible()
+    assert _quote_channels(app, email) == {"in_app"}
+
+
+def _quote_channels(app: RunningApp, email: str) -> set[str]:
+    """The channels of the rows the quote wrote for this client, read from the app's database."""
+    from backend.accounts.models import User
+    from backend.config import Settings
+    from backend.db import Database
+    from backend.notifications.catalogue import Event
+    from backend.notifications.models import Notification
+    from backend.tenancy.service import TenantDirectory
+
+    with _app_environment(app):
+        settings = Settings()
+    db = Database(settings)
+    try:
+        tenant = TenantDirectory(db, settings).for_host(f"localhost:{app.port}")
+        with db.tenant_session(tenant.id) as s:
+            user_id = s.exec(select(User.id).where(User.email == email)).one()
+            return set(s.exec(select(Notification.channel).where(Notification.user_id == user_id,
+                                                                 Notification.event == Event.QUOTE_RECEIVED)).all())
+    finally:
+        db.dispose()
 
 
 def _sms_codes(app: RunningApp, to: str) -> list[str]:
