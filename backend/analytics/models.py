@@ -1,0 +1,73 @@
+"""Analytics tables: rollups derived from the marketplace's raw rows, never written by anyone but `rollups.py`.
+
+- `AnalyticsDaily`: one number per (day, metric, category, currency), the UTC day the fact happened. Money metrics
+  carry their currency, counts carry "". Category 0 = not by category (signups) or an order without a request.
+- `AnalyticsRequest`: one row per service request, updated as it moves on (quoted, hired, paid, completed): the
+  funnel and the time to first quote.
+- `AnalyticsClientDay`: one row per client per day on which they paid for at least one order (repeat clients,
+  cohorts).
+- `AnalyticsWatermark`: per (tenant, source table) the last source row id folded into the rollups, plus the
+  tenant's rollup `generation` (source "generation"), which every refresh that recomputed something moves on.
+
+Everything here can be dropped and rebuilt from the raw rows (`AnalyticsService.rebuild`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from backend.db import TenantOwned, utcnow
+
+
+class AnalyticsDaily(TenantOwned, table=True):
+    __tablename__ = "analytics_daily"
+    # the unique key leads with (tenant_id, day): it is also the index every period query uses
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "day", "metric", "category_id", "currency",
+                                          name="uq_analytics_daily"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    metric: str = Field(max_length=32)
+    category_id: int = 0
+    currency: str = Field(default="", max_length=3)
+    value: int = Field(sa_type=sa.BigInteger)
+
+
+class AnalyticsRequest(TenantOwned, table=True):
+    __tablename__ = "analytics_request"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "request_id", name="uq_analytics_request"),
+                      sa.Index("ix_analytics_request_tenant_day", "tenant_id", "created_day"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int
+    created_day: date
+    category_id: int
+    first_quote_seconds: int | None = None
+    quoted: bool = False
+    hired: bool = False
+    paid: bool = False
+    completed: bool = False
+
+
+class AnalyticsClientDay(TenantOwned, table=True):
+    __tablename__ = "analytics_client_day"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "client_id", "day", name="uq_analytics_client_day"),
+                      sa.Index("ix_analytics_client_day_tenant_day", "tenant_id", "day"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int
+    day: date
+    paid_orders: int
+
+
+class AnalyticsWatermark(TenantOwned, table=True):
+    __tablename__ = "analytics_watermark"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "source", name="uq_analytics_watermark"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    last_id: int = Field(default=0, sa_type=sa.BigInteger)
+    refreshed_at: datetime = Field(default_factory=utcnow)
