@@ -1,5 +1,6 @@
 """Every table, imported so that SQLModel.metadata is complete (Alembic autogenerate, test schemas)."""
 
+from backend.analytics.models import AnalyticsClientDay, AnalyticsDaily, AnalyticsRequest, AnalyticsWatermark
 from backend.accounts.models import (
     AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, User,
 )
@@ -14,7 +15,7 @@ from backend.profiles.models import PortfolioImage, ProCategory, ProProfile, Pro
 from backend.reviews.models import RatingAggregate, Review, ReviewModeration, ReviewReport, ReviewWindow
 from backend.tenancy.models import Tenant
 
-__all__ = ["AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "EmailSuppression", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
+__all__ = ["AnalyticsClientDay", "AnalyticsDaily", "AnalyticsRequest", "AnalyticsWatermark", "AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "EmailSuppression", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
            "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LeadMatch", "LoginAttempt", "Notification", "NotificationPreference",
            "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PhoneVerification", "PortfolioImage", "ProCategory",
