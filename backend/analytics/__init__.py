@@ -1,2 +1,14 @@
-"""Analytics and operations (issue 13): the admin dashboard's numbers, the operator's per-marketplace KPIs, CSV
-exports, and the operations queues ("what needs me today")."""
+"""Analytics/Reporting: the tenant admin's dashboard (KPIs, orders by state, series, funnel, cohorts, supply and
+demand, CSV exports), the operator's overview of every marketplace, and the operations queues.
+
+Others use what is exported here. Numbers come from rollup tables kept incrementally from watermarks (rollups.py)
+behind a cache keyed by data version (cache.py); naive.py computes the same dashboard from the raw rows.
+"""
+
+from backend.analytics.cache import Cache, LocalCache, RedisCache
+from backend.analytics.service import AnalyticsService, Operations
+from backend.analytics.views import TABLES, Dashboard, KpiValue, Period, TenantKpis, table_rows
+from backend.errors import PermissionDenied, ValidationFailed
+
+__all__ = ["AnalyticsService", "Cache", "Dashboard", "KpiValue", "LocalCache", "Operations", "Period",
+           "PermissionDenied", "RedisCache", "TABLES", "TenantKpis", "ValidationFailed", "table_rows"]
