@@ -1,5 +1,7 @@
 """Demo data: a platform operator and a demo tenant with an admin, 3 clients and 10 professionals, and a few
-completed orders with published reviews both ways (so profiles show ratings).
+completed orders with published reviews both ways (so profiles show ratings); then four months of synthetic
+history in the demo marketplace (backend/history.py: generated clients and professionals only, all of it before
+the named demo users signed up), so that the admin's analytics have something to show.
 
 Idempotent: running it again changes nothing. `python -m backend.seed` prints the logins.
 Development only: every account it creates has the published password below, so it refuses to run
@@ -9,11 +11,12 @@ unless ENVIRONMENT=development (production creates its operator with `python -m 
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
 from sqlmodel import select
 
+from backend import history
 from backend.identity import Caller, Role
 from backend.accounts.models import OperatorAccount, User
 from backend.bootstrap import Services, build_services
@@ -69,6 +72,9 @@ DEMO_REVIEWS = [
      "Clear about what she wanted.", ""),
 ]
 TEST_CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/40", "cvc": "123"}
+# Synthetic history of the demo marketplace: orders over months, by generated people only (the named demo users
+# keep exactly the data above: e2e tests count on it, e.g. Emma's earnings and the professionals' reviews).
+HISTORY_ORDERS, HISTORY_MONTHS, HISTORY_CLIENTS, HISTORY_PROS, HISTORY_SEED = 400, 4, 40, 16, 20240
 
 
 class SeedRefused(RuntimeError):
@@ -187,9 +193,23 @@ def _seed_reviews(svc: Services, tenant_id: int, demo: str) -> None:
             svc.reviews.reply(tenant, pro, theirs.id, reply)
 
 
+def _seed_history(svc: Services, tenant_id: int, before: datetime, pw_hash: str) -> None:
+    """Months of activity for the analytics, generated once (a marketplace with generated people has its history),
+    ending `before` (when this seed started, so before the named demo users signed up: their leads, response rates
+    and search documents stay as the e2e tests expect). Generated people log in with the demo password too."""
+    if not history.has_history(svc.db, tenant_id):
+        history.generate(svc.db, tenant_id, orders=HISTORY_ORDERS, months=HISTORY_MONTHS, seed=HISTORY_SEED,
+                         now=before, clients=HISTORY_CLIENTS, pros=HISTORY_PROS,
+                         places=[_place(svc, city) for city in DEMO_CITIES], password_hash=pw_hash)
+    analytics = getattr(svc, "analytics", None)
+    if analytics is not None:
+        analytics.rebuild(tenant_id)
+
+
 def seed(svc: Services) -> list[tuple[str, str, str, str]]:
     """Returns (where, role, email, password) rows for printing."""
     refuse_unless_development(svc.settings)
+    started = utcnow()
     pw_hash = svc.accounts.passwords.hash(DEMO_PASSWORD)
     logins = []
     with svc.db.platform_session() as session:
@@ -222,6 +242,7 @@ def seed(svc: Services) -> list[tuple[str, str, str, str]]:
     for name, handle, role in SECOND_TENANT_USERS:
         _ensure_user(svc, acme_id, f"{handle}@acme.example", name, role, DEMO_CITIES[1], pw_hash)
         logins.append(("acme", role.value, f"{handle}@acme.example", DEMO_PASSWORD))
+    _seed_history(svc, demo_id, started, pw_hash)
     # the rows above were written directly (not through the services' jobs): bring the search index in line, only
     # for the marketplaces whose index disagrees with the database (fast: a second seed finds nothing to do)
     svc.sync_search_index()
