@@ -74,6 +74,14 @@ def _set_phone(session: Session, user: User, e164: str, verified_at: datetime | 
         ensure_pro_profile(session, user.id, currency).phone_verified = bool(e164) and verified_at is not None
 
 
+def _user_row(user: User, profile: Profile | None, verified: bool | None) -> UserRow:
+    return UserRow(id=user.id, email=user.email, full_name=profile.full_name if profile else "", role=user.role,
+                   status=user.status, email_verified=user.email_verified_at is not None,
+                   created_at=user.created_at.strftime("%Y-%m-%d"),
+                   last_login_at=user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never",
+                   verified=bool(verified))
+
+
 def _require_active_tenant(tenant: TenantPublic) -> None:
     if not tenant.is_active:
         raise DomainError("This marketplace is suspended. Please try again later.")
@@ -566,14 +574,7 @@ class AccountService:
                                            sa.func.lower(Profile.full_name).like(like)))
             if role:
                 query = query.where(User.role == role)
-            return [
-                UserRow(id=u.id, email=u.email, full_name=p.full_name if p else "", role=u.role, status=u.status,
-                        email_verified=u.email_verified_at is not None,
-                        created_at=u.created_at.strftime("%Y-%m-%d"),
-                        last_login_at=u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
-                        verified=bool(verified))
-                for u, p, verified in session.exec(query).all()
-            ]
+            return [_user_row(u, p, verified) for u, p, verified in session.exec(query).all()]
 
     def user_counts(self, tenant: TenantPublic, actor: Caller) -> dict[str, int]:
         """Totals for the admin dashboard: users per role, and how many are suspended."""
@@ -583,6 +584,33 @@ class AccountService:
             suspended = session.exec(select(sa.func.count()).where(User.status == UserStatus.SUSPENDED)).one()
         return {role.value: by_role.get(role.value, 0) for role in (Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)} | {
             "suspended": suspended}
+
+    def pros_awaiting_verification(self, tenant: TenantPublic, actor: Caller,
+                                   limit: int = 20) -> tuple[int, list[UserRow]]:
+        """The admin's operations queue: active professionals without the verified badge (set_pro_verified), the
+        newest sign-up first, and how many in all. At most `limit` (<= 100) rows; 0 counts only."""
+        unverified = (User.role == Role.PROFESSIONAL, User.status == UserStatus.ACTIVE,
+                      sa.or_(ProProfile.user_id.is_(None), ProProfile.verified.is_(False)))
+        return self._queue(tenant, actor, unverified, limit)
+
+    def suspended_users(self, tenant: TenantPublic, actor: Caller, limit: int = 20) -> tuple[int, list[UserRow]]:
+        """The admin's operations queue: suspended users (set_user_status), the newest account first, and how many
+        in all. At most `limit` (<= 100) rows; 0 counts only."""
+        return self._queue(tenant, actor, (User.status == UserStatus.SUSPENDED,), limit)
+
+    def _queue(self, tenant: TenantPublic, actor: Caller, where: tuple, limit: int) -> tuple[int, list[UserRow]]:
+        self._require_admin(actor, tenant)
+        limit = max(0, min(limit, 100))
+        with self.db.tenant_session(tenant.id) as session:
+            total = session.exec(select(sa.func.count()).select_from(User)
+                                 .join(ProProfile, ProProfile.user_id == User.id, isouter=True).where(*where)).one()
+            if not total or not limit:
+                return total, []
+            query = (select(User, Profile, ProProfile.verified)
+                     .join(Profile, Profile.user_id == User.id, isouter=True)
+                     .join(ProProfile, ProProfile.user_id == User.id, isouter=True)
+                     .where(*where).order_by(User.created_at.desc(), User.id.desc()).limit(limit))
+            return total, [_user_row(u, p, verified) for u, p, verified in session.exec(query).all()]
 
     def set_user_status(self, tenant: TenantPublic, actor: Caller, user_id: int, status: UserStatus) -> None:
         self._require_admin(actor, tenant)

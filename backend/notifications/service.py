@@ -132,6 +132,14 @@ class DeliveryRow:
     can_retry: bool
 
 
+@dataclass(frozen=True)
+class AdminAlert:
+    """One occurrence of an admin alert (`notify_admins`): what caused it and when it was first written."""
+    key: str  # the `key` the alert was written with (e.g. "payout-failed:<order id>:<reason hash>")
+    at: datetime
+    subject: str
+
+
 def _local_base_url(slug: str) -> str:
     """The default marketplace URL (development); bootstrap passes the real one per tenant."""
     return "http://localhost:3000"
@@ -819,6 +827,42 @@ class NotificationService:
                                 status=n.status, attempts=n.attempts, last_error=n.last_error,
                                 created_at=_iso(n.created_at), can_retry=n.status == DeliveryStatus.FAILED)
                     for n in rows]
+
+    def failed_queue(self, actor: Caller, limit: int = 20) -> tuple[int, list[DeliveryRow]]:
+        """The admin's operations queue: this marketplace's email/SMS deliveries that FAILED (each can be retried on
+        the deliveries page; skipped ones cannot, so they are not in it), newest first, and how many in all. At most
+        `limit` (<= 100) rows; 0 counts only (the navigation's badge)."""
+        tenant_id = _admin(actor)
+        limit = max(0, min(limit, 100))
+        failed = (Notification.status == DeliveryStatus.FAILED, Notification.channel != Channel.IN_APP)
+        with self.db.tenant_session(tenant_id) as session:
+            total = session.exec(select(sa.func.count()).select_from(Notification).where(*failed)).one()
+            if not total or not limit:
+                return total, []
+            rows = session.exec(select(Notification).where(*failed).order_by(
+                col(Notification.created_at).desc(), col(Notification.id).desc()).limit(limit)).all()
+            return total, [DeliveryRow(id=n.id, event=n.event, channel=n.channel, recipient=n.recipient,
+                                       subject=n.subject, status=n.status, attempts=n.attempts,
+                                       last_error=n.last_error, created_at=_iso(n.created_at), can_retry=True)
+                           for n in rows]
+
+    def admin_alerts(self, session: Session, event: Event) -> list[AdminAlert]:
+        """In the caller's tenant session: every occurrence of an admin alert event, once per cause (the `key` given
+        to notify_admins), oldest first. For a service whose only durable trace of something is the alert it sent
+        (a payout the provider refused). Read from the rows of the tenant's current active admins (by the user
+        index, not a scan of every message): an occurrence only admins since removed were told of is not found."""
+        admins = self.contacts.admins(session)
+        if not admins:
+            return []
+        rows = session.exec(select(Notification.dedupe_key, Notification.created_at, Notification.subject).where(
+            Notification.event == Event(event).value, col(Notification.user_id).in_(admins),
+            col(Notification.dedupe_key).is_not(None)).order_by(col(Notification.created_at), col(Notification.id))
+        ).all()
+        found: dict[str, AdminAlert] = {}
+        for dedupe_key, at, subject in rows:
+            key = dedupe_key.rsplit(":", 2)[0]  # f"{key}:{user_id}:{channel}" (see _row)
+            found.setdefault(key, AdminAlert(key=key, at=at, subject=subject))
+        return list(found.values())
 
     def retry(self, actor: Caller, notification_id: int) -> int:
         """FAILED -> PENDING with its attempts reset; returns the id for the caller to enqueue after this commit."""

@@ -29,17 +29,19 @@ from backend.orders.invoices import InvoiceData, render_invoice
 from backend.orders.models import Order, OrderEvent, OrderState
 from backend.orders.notices import NEEDS_ESCROW, EscrowMove, OrderNotices
 from backend.orders.process import ESCROW_STATES, Effect, Party, Transition
-from backend.orders.views import ActionView, EventView, OrderView, order_view, person_name, viewer_of
+from backend.orders.views import (ActionView, DisputeWaiting, EventView, OrderView, order_view, person_name,
+                                  viewer_of)
 from backend.payments.ports import Authorization, PaymentDeclined, PaymentUnavailable
 from backend.payments.service import PaymentService
 from backend.payments.steps import STEP_RECORDED, STEP_WAITING, StepInDoubt, StepRecord
-from backend.profiles.models import WEEKDAYS, ProProfile
+from backend.profiles.models import WEEKDAYS, Profile, ProProfile
 from backend.profiles.ports import SearchIndexJobs
 from backend.storage.ports import ObjectStore, new_key
 from backend.tenancy.models import Tenant
 from backend.validation import parse_input
 
-__all__ = ["ActionView", "EventView", "OrderJobs", "OrderService", "OrderView"]  # the views are re-exported
+__all__ = ["ActionView", "DisputeWaiting", "EventView", "OrderJobs", "OrderService",  # the views are re-exported
+           "OrderView"]
 
 log = logging.getLogger(__name__)
 ADMIN_REFUND = "admin_refund"  # PaymentStep.action of an admin's partial refund (the others are order actions)
@@ -110,6 +112,28 @@ class OrderService:
             if viewer is None:
                 raise NotFound("No such order.")
             return order_view(session, order, viewer, detail=True)
+
+    def disputes_waiting(self, tenant: TenantPublic, caller: Caller,
+                         limit: int = 20) -> tuple[int, list[DisputeWaiting]]:
+        """The admin's operations queue: orders in dispute, the longest waiting first, and how many there are in
+        all. At most `limit` (<= 100) rows; 0 counts only (the navigation's badge)."""
+        if caller is None or not caller.is_admin_of(tenant.id):
+            raise PermissionDenied("Only the marketplace admin can see the disputes.")
+        limit = max(0, min(limit, 100))
+        waiting = Order.state == OrderState.DISPUTED
+        with self.db.tenant_session(tenant.id) as session:
+            total = session.exec(select(sa.func.count()).select_from(Order).where(waiting)).one()
+            if not total or not limit:
+                return total, []
+            orders = session.exec(select(Order).where(waiting).order_by(Order.state_changed_at, Order.id)
+                                  .limit(limit)).all()
+            people = {o.client_id for o in orders} | {o.pro_id for o in orders}
+            names = dict(session.exec(select(Profile.user_id, Profile.full_name)
+                                      .where(Profile.user_id.in_(people))).all())
+            return total, [DisputeWaiting(
+                order_id=o.id, title=o.title, client_name=names.get(o.client_id) or f"User {o.client_id}",
+                pro_name=names.get(o.pro_id) or f"User {o.pro_id}", amount=format_money(o.price_minor, o.currency),
+                amount_minor=o.price_minor, currency=o.currency, disputed_at=o.state_changed_at) for o in orders]
 
     # ------------------------------------------------------------------ direct booking
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import Session, select
 
@@ -58,6 +59,19 @@ class OrderView:
     actions: list[ActionView] = field(default_factory=list)
     events: list[EventView] = field(default_factory=list)
 
+
+@dataclass(frozen=True)
+class DisputeWaiting:
+    """An order in dispute, as the admin's operations queue lists it (OrderService.disputes_waiting)."""
+
+    order_id: int
+    title: str
+    client_name: str
+    pro_name: str
+    amount: str  # the order's price, formatted
+    amount_minor: int
+    currency: str
+    disputed_at: datetime  # when it entered `disputed` (its state_changed_at), UTC
 
 def viewer_of(caller: Caller, order: Order) -> Party | None:
     """The caller as a party to this order (the tenant's admin sees every order), or None: not theirs."""

@@ -26,6 +26,7 @@ from backend.tenancy.service import public_view
 
 EARNINGS_PATH = "/pro/earnings"
 ADMIN_PAYMENTS_PATH = "/admin/payments"
+PAYOUT_FAILED_KEY = "payout-failed"  # the key of a refused payout's alert: f"{PAYOUT_FAILED_KEY}:{order_id}:{reason}"
 PROVIDER_LABELS = {"stripe": "Stripe", "paypal": "PayPal", "demo": "demo (test mode)"}
 # How long a transfer takes to reach the professional, in business days: a Stripe Connect standard payout lands in
 # about two; a PayPal payout is in the PayPal balance at once; the demo gateway moves no money. An estimate the
@@ -45,6 +46,13 @@ def arrival_day(sent_on: date, provider: str) -> date:
         if day.weekday() < 5:
             left -= 1
     return day
+
+
+def payout_failure_order(key: str) -> int | None:
+    """The order whose payout a refused payout's alert key names (None for any other key)."""
+    prefix, _, rest = key.partition(":")
+    order_id = rest.partition(":")[0]
+    return int(order_id) if prefix == PAYOUT_FAILED_KEY and order_id.isdigit() else None
 
 
 def _reason_key(reason: str) -> str:
@@ -83,7 +91,8 @@ class PaymentNotices:
         with self.db.tenant_session(tenant.id) as session:
             pro = self.notifications.contacts.contacts(session, [pro_id]).get(pro_id)
             notes = self.notifications.notify_admins(
-                session, tenant, Event.ADMIN_PAYOUT_FAILED, key=f"payout-failed:{order_id}:{_reason_key(reason)}",
+                session, tenant, Event.ADMIN_PAYOUT_FAILED,
+                key=f"{PAYOUT_FAILED_KEY}:{order_id}:{_reason_key(reason)}",
                 context={"pro_name": pro.name if pro else f"Professional #{pro_id}",
                          "amount": format_money(amount_minor, currency), "provider": provider_label(provider),
                          "reason": reason or "The provider gave no reason."},

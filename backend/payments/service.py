@@ -29,11 +29,13 @@ from backend.payments.ledger import EntryRow, Ledger
 from backend.payments.notices import PaymentNotices
 from backend.payments.payouts import Payouts
 from backend.payments.ports import ConfirmCheckout, PayableOrders, PaymentGateway
-from backend.payments.reports import Earnings, EarningsRow, PaymentReports, PaymentRow, PaymentsOverview
+from backend.payments.reports import (Earnings, EarningsRow, FailedPayout, FailedWebhook, PaymentReports, PaymentRow,
+                                      PaymentsOverview)
 from backend.payments.steps import PaymentSteps
 from backend.payments.webhooks import WebhookIntake
 
-__all__ = ["DemoCheckoutView", "Earnings", "EarningsRow", "PaymentRow", "PaymentService", "PaymentsOverview"]
+__all__ = ["DemoCheckoutView", "Earnings", "EarningsRow", "FailedPayout", "FailedWebhook", "PaymentRow",
+           "PaymentService", "PaymentsOverview"]
 
 
 class PaymentService:
@@ -50,7 +52,7 @@ class PaymentService:
         self.escrow = Escrow(registry, ledger)
         self.steps = PaymentSteps(db)
         self.payouts = Payouts(db, settings, registry, ledger, orders, notices)
-        self.reports = PaymentReports(db, registry, ledger, orders)
+        self.reports = PaymentReports(db, registry, ledger, orders, notifications)
         self.webhooks = WebhookIntake(db, registry, notices)
 
     # ------------------------------------------------------------------ providers
@@ -105,6 +107,13 @@ class PaymentService:
 
     def order_ledger(self, tenant: TenantPublic, caller: Caller, order_id: int) -> list[EntryRow]:
         return self.reports.order_ledger(tenant, caller, order_id)
+
+    def failed_payouts(self, tenant: TenantPublic, admin: Caller, limit: int = 20) -> tuple[int, list[FailedPayout]]:
+        return self.reports.failed_payouts(tenant, admin, limit)
+
+    def failed_webhooks(self, tenant: TenantPublic, admin: Caller,
+                        limit: int = 20) -> tuple[int, list[FailedWebhook]]:
+        return self.reports.failed_webhooks(tenant, admin, limit)
 
     # ------------------------------------------------------------------ webhooks
 

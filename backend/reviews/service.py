@@ -382,6 +382,38 @@ class ReviewService:
         # by_review keeps the newest report first, so a stable sort on "has open reports" is enough
         return sorted(queue, key=lambda q: q.open_reports == 0)
 
+    def open_reports(self, tenant: TenantPublic, caller: Caller,
+                     limit: int = 20) -> tuple[int, list[ReportedReview]]:
+        """The admin's operations queue: reviews with open reports (not yet answered by a hide or a restore), the
+        one whose oldest open report has waited longest first, and how many such reviews there are in all. At most
+        `limit` (<= 100) rows; 0 counts only (the navigation's badge)."""
+        _admin(tenant, caller)
+        limit = max(0, min(limit, 100))
+        still_open = ReviewReport.resolved_at.is_(None)
+        with self.db.tenant_session(tenant.id) as session:
+            total = session.exec(select(sa.func.count(sa.distinct(ReviewReport.review_id))).where(still_open)).one()
+            if not total or not limit:
+                return total, []
+            oldest = sa.func.min(ReviewReport.created_at)
+            ids = session.exec(select(ReviewReport.review_id).where(still_open).group_by(ReviewReport.review_id)
+                               .order_by(oldest, ReviewReport.review_id).limit(limit)).all()
+            reports = session.exec(select(ReviewReport).where(ReviewReport.review_id.in_(ids))
+                                   .order_by(ReviewReport.created_at.desc(), ReviewReport.id.desc())).all()
+            by_review: dict[int, list[ReviewReport]] = {rid: [] for rid in ids}  # newest report first
+            for r in reports:
+                by_review[r.review_id].append(r)
+            rows = {r.id: r for r in session.exec(select(Review).where(Review.id.in_(ids))).all()}
+            names = names_of(session, {i for r in rows.values() for i in (r.author_id, r.subject_id)})
+            queue = []
+            for rid, found in by_review.items():
+                pending = [r for r in found if r.resolved_at is None]
+                if rid in rows and pending:
+                    queue.append(ReportedReview(
+                        review=review_view(rows[rid], names), reports=len(found), reasons=[r.reason for r in found],
+                        last_reported_at=day(found[0].created_at), open_reports=len(pending),
+                        open_since=pending[-1].created_at.isoformat()))
+            return total, queue
+
     def hide(self, tenant: TenantPublic, caller: Caller, review_id: int, reason: str) -> ReviewView:
         """Take a published review off the profile and out of the aggregates; its author and subject see why."""
         return self._moderate(tenant, caller, review_id, reason, hide=True)

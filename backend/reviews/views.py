@@ -89,6 +89,7 @@ class ReportedReview:
     reasons: list[str]
     last_reported_at: str
     open_reports: int = 0  # not yet answered by a hide or a restore
+    open_since: str = ""  # the oldest open report's time, ISO 8601 UTC (ReviewService.open_reports fills it)
 
 
 def names_of(session: Session, user_ids) -> dict[int, str]:
