@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -129,6 +130,30 @@ QUOTE_MESSAGES = ("Happy to help, I can start this week.", "Price includes mater
 WEEKDAY_HOURS = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 MIN, HOUR, DAY = 60.0, 3600.0, 86400.0
+_C, _P, _A, _S = Party.CLIENT, Party.PROFESSIONAL, Party.ADMIN, Party.SYSTEM
+# What happens next to an order in each state: ((action, who), weight); every pair is a row of process.TRANSITIONS
+NEXT_STEPS = {
+    "requested": ((("accept", _P), 80), (("decline", _P), 10), (("cancel", _C), 7), (("cancel", _P), 3)),
+    "accepted": ((("pay", _C), 78), (("pay", _S), 8), (("cancel", _C), 4), (("cancel", _P), 2), (("expire", _S), 8)),
+    "paid": ((("start", _P), 93), (("cancel", _C), 2.5), (("cancel", _P), 2), (("cancel", _A), 2.5)),
+    "in_progress": ((("deliver", _P), 92), (("dispute", _C), 4.5), (("cancel", _P), 3.5)),
+    "delivered": ((("complete", _C), 72), (("dispute", _C), 4), (("auto_complete", _S), 24)),
+    "disputed": ((("resolve_refund", _A), 35), (("resolve_release", _A), 35), (("resolve_split", _A), 30)),
+}
+_NEXT = {state: ([step for step, _ in steps], list(itertools.accumulate(w for _, w in steps)))
+         for state, steps in NEXT_STEPS.items()}
+# How long an order stays in a state before the people act: (median, sigma of the log-normal, min, max) seconds.
+# Accepted: paid well within the 48 h expiry; delivered: approved before the timer's reminder at 6 days (an order
+# approved later would have had one); the timers' own actions come at their due time (see _next).
+DELAYS = {
+    "requested": (3 * HOUR, 1.2, 5 * MIN, 3 * DAY),
+    "accepted": (2 * HOUR, 1.3, 2 * MIN, 40 * HOUR),
+    "paid": (DAY, 1.0, 10 * MIN, 10 * DAY),
+    "in_progress": (1.5 * DAY, 0.9, 30 * MIN, 14 * DAY),
+    "delivered": (20 * HOUR, 1.1, 10 * MIN,
+                  (process.AUTO_COMPLETE_AFTER - process.AUTO_COMPLETE_REMINDER).total_seconds() - HOUR),
+    "disputed": (2 * DAY, 0.9, HOUR, 20 * DAY),
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -207,7 +232,7 @@ def _ts(moment: datetime) -> float:
 
 def _dt(seconds: float) -> datetime:
     """An aware UTC datetime, as the app's columns take them (timestamptz)."""
-    return _EPOCH + timedelta(seconds=seconds)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _day(seconds: float) -> date:
@@ -331,7 +356,7 @@ class _Run:
         self.start = self.now - months * 30.44 * DAY
         self.growth = math.log(1 + min(months, 16) / 4)  # the last month ~ (1 + months/4) x the first
         self.places = ([(p.label, p.latitude, p.longitude) for p in places] if places else list(DEFAULT_PLACES))
-        self.place_weights = [self.rng.uniform(0.5, 2.0) for _ in self.places]
+        self.place_weights = list(itertools.accumulate(self.rng.uniform(0.5, 2.0) for _ in self.places))
         self.password_hash = password_hash
         self.engine = bulk_engine or db.engine
         self.bulk_engine = bulk_engine
@@ -401,6 +426,7 @@ class _Run:
                 raise LookupError("The marketplace has no active categories: create them first (catalog).")
             self.categories = [(r.id, *JOBS.get(r.slug, _generic(r.name))) for r in rows]
             self.category_weights = [self.rng.uniform(0.4, 2.0) for _ in rows]
+            self.category_cum = list(itertools.accumulate(self.category_weights))
             accounts = SQLModel.metadata.tables["ledger_account"]
             self.accounts = {r.code: r.id for r in conn.execute(sa.select(accounts.c.code, accounts.c.id).where(
                 accounts.c.tenant_id == t, accounts.c.currency == self.currency, accounts.c.kind != "escrow"))}
@@ -517,6 +543,7 @@ class _Run:
         if not served:
             raise ValueError("No professional serves any of the marketplace's categories.")
         self.served = served
+        self.served_cum = list(itertools.accumulate(self.category_weights[i] for i in served))
 
     # -------------------------------------------------------------------- random helpers
 
@@ -534,13 +561,13 @@ class _Run:
         return min(hi, max(lo, self.rng.lognormvariate(math.log(median), sigma)))
 
     def _pick_place(self) -> int:
-        return self.rng.choices(range(len(self.places)), self.place_weights)[0]
+        return self.rng.choices(range(len(self.places)), cum_weights=self.place_weights)[0]
 
     def _pick_category(self, served: bool = False) -> tuple:
         if served:
-            i = self.rng.choices(self.served, [self.category_weights[j] for j in self.served])[0]
+            i = self.rng.choices(self.served, cum_weights=self.served_cum)[0]
         else:
-            i = self.rng.choices(range(len(self.categories)), self.category_weights)[0]
+            i = self.rng.choices(range(len(self.categories)), cum_weights=self.category_cum)[0]
         return self.categories[i]
 
     def _rate(self) -> int:
@@ -716,41 +743,19 @@ class _Run:
 
     def _next(self, order: _Order, t: float) -> tuple[str, Party, float, str] | None:
         """The next transition from the order's state (action, who, when, note); None when it has ended."""
+        choice = _NEXT.get(order.state)
+        if choice is None:
+            return None
         rng, state = self.rng, order.state
-        if state == "requested":
-            action, who = rng.choices((("accept", Party.PROFESSIONAL), ("decline", Party.PROFESSIONAL),
-                                       ("cancel", Party.CLIENT), ("cancel", Party.PROFESSIONAL)), (80, 10, 7, 3))[0]
-            return action, who, t + self._delay(3 * HOUR, 1.2, 5 * MIN, 3 * DAY), ""
-        if state == "accepted":
-            action, who = rng.choices((("pay", Party.CLIENT), ("pay", Party.SYSTEM), ("cancel", Party.CLIENT),
-                                       ("cancel", Party.PROFESSIONAL), ("expire", Party.SYSTEM)),
-                                      (78, 8, 4, 2, 8))[0]
-            if action == "expire":  # the timer, on its first run after 48 hours
-                return action, who, t + process.UNPAID_EXPIRY.total_seconds() + rng.uniform(1, TIMER_JITTER_S), ""
-            return action, who, t + self._delay(2 * HOUR, 1.3, 2 * MIN, 40 * HOUR), ""
-        if state == "paid":
-            action, who = rng.choices((("start", Party.PROFESSIONAL), ("cancel", Party.CLIENT),
-                                       ("cancel", Party.PROFESSIONAL), ("cancel", Party.ADMIN)), (93, 2.5, 2, 2.5))[0]
-            note = rng.choice(ADMIN_NOTES) if who == Party.ADMIN else ""
-            return action, who, t + self._delay(DAY, 1.0, 10 * MIN, 10 * DAY), note
-        if state == "in_progress":
-            action, who = rng.choices((("deliver", Party.PROFESSIONAL), ("dispute", Party.CLIENT),
-                                       ("cancel", Party.PROFESSIONAL)), (92, 4.5, 3.5))[0]
-            note = rng.choice(DISPUTE_NOTES) if action == "dispute" else ""
-            return action, who, t + self._delay(1.5 * DAY, 0.9, 30 * MIN, 14 * DAY), note
-        if state == "delivered":
-            action, who = rng.choices((("complete", Party.CLIENT), ("dispute", Party.CLIENT),
-                                       ("auto_complete", Party.SYSTEM)), (72, 4, 24))[0]
-            if action == "auto_complete":
-                return action, who, t + process.AUTO_COMPLETE_AFTER.total_seconds() + rng.uniform(1, TIMER_JITTER_S), ""
-            note = rng.choice(DISPUTE_NOTES) if action == "dispute" else ""
-            # before the timer's reminder (6 days): an order approved later would have had one
-            reminder = (process.AUTO_COMPLETE_AFTER - process.AUTO_COMPLETE_REMINDER).total_seconds()
-            return action, who, t + self._delay(20 * HOUR, 1.1, 10 * MIN, reminder - HOUR), note
-        if state == "disputed":
-            action = rng.choices(("resolve_refund", "resolve_release", "resolve_split"), (35, 35, 30))[0]
-            return action, Party.ADMIN, t + self._delay(2 * DAY, 0.9, HOUR, 20 * DAY), rng.choice(ADMIN_NOTES)
-        return None
+        action, who = rng.choices(*choice)[0]
+        note = (rng.choice(ADMIN_NOTES) if who == Party.ADMIN else
+                rng.choice(DISPUTE_NOTES) if action == "dispute" else "")
+        if action == "expire":  # the timer, on its first run after 48 hours
+            return action, who, t + process.UNPAID_EXPIRY.total_seconds() + rng.uniform(1, TIMER_JITTER_S), note
+        if action == "auto_complete":
+            return action, who, t + process.AUTO_COMPLETE_AFTER.total_seconds() + rng.uniform(1, TIMER_JITTER_S), note
+        median, sigma, lo, hi = DELAYS[state]
+        return action, who, t + self._delay(median, sigma, lo, hi), note
 
     def _live(self, order: _Order) -> None:
         """Take the order from its opening state along transitions until it ends or the next one lies after now."""

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import chat, ledger, login, notifications, orders, reviews, search, startup
+from bench import analytics, chat, ledger, login, notifications, orders, reviews, search, startup
 from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -148,6 +148,13 @@ def notifications_part(tables: list[Table]) -> None:
         show(table, tables)
 
 
+def analytics_part(tables: list[Table]) -> None:
+    print(f"analytics: {analytics.ORDERS:,} orders in {analytics.TENANTS} marketplaces, the admin dashboard cold, "
+          "cached and from the raw rows ...", flush=True)
+    for table in analytics.analytics_benchmark():
+        show(table, tables)
+
+
 def chat_part(tables: list[Table]) -> None:
     print(f"chat over Reflex's WebSocket, {chat.CLIENTS} users, vs a bare WebSocket echo ...", flush=True)
     show(chat.chat_delivery(), tables)
@@ -169,6 +176,10 @@ PARTS = {
                                           "(NOTIFY_BENCH_RECIPIENTS) by Celery workers on Redis to a local fake "
                                           "SendGrid vs inline delivery: enqueue time, deliveries/s, p95 event to "
                                           "provider, 0 lost / 0 duplicated checked (~2 min)"),
+    "analytics": (analytics_part, f"{analytics.ORDERS:,} orders with their ledger and events in {analytics.TENANTS} "
+                                  "marketplaces generated in bulk (ANALYTICS_BENCH_ORDERS), rollups rebuilt, the "
+                                  "admin dashboard p50/p95/p99 cold vs cached vs naive over raw rows for 30 days, "
+                                  "90 days and 12 months, memory (~15-25 min)"),
     "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
                                 "app (~2-3 min)"),
     "chat": (chat_part, f"chat delivery latency over Reflex's WebSocket, {chat.CLIENTS} simulated users in "
