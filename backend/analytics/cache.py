@@ -14,6 +14,8 @@ from collections import OrderedDict
 from typing import Protocol
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +58,36 @@ class LocalCache:
 
 
 class RedisCache:
-    """Values in Redis under `prefix` + key, with a TTL; every Redis error is logged and treated as a miss."""
+    """Values in Redis under `prefix` + key, with a TTL. Every Redis error is logged and is a miss, and Redis is then
+    left alone for `backoff_s` (a dashboard must not wait on a dead server twice per view)."""
 
-    def __init__(self, redis_client: redis.Redis, prefix: str = "analytics:"):
+    def __init__(self, redis_client: redis.Redis, prefix: str = "analytics:", *, backoff_s: float = 30.0,
+                 clock=time.monotonic):
         self.redis = redis_client
         self.prefix = prefix
+        self.backoff_s = backoff_s
+        self._clock = clock
+        self._down_until = 0.0
 
-    def get(self, key: str) -> bytes | None:
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "analytics:") -> RedisCache:
+        """On its own client: short timeouts and no retries (redis-py's default retries for seconds)."""
+        return cls(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5,
+                                        retry=Retry(NoBackoff(), 0), health_check_interval=30), prefix)
+
+    def _safely(self, what: str, call):
+        if self._clock() < self._down_until:
+            return None
         try:
-            return self.redis.get(self.prefix + key)
+            return call()
         except (redis.RedisError, OSError) as exc:
-            log.warning("analytics cache: Redis get failed (%s); computing without the cache", exc)
+            self._down_until = self._clock() + self.backoff_s
+            log.warning("analytics cache: Redis %s failed (%s); the dashboard goes without the cache for %g s",
+                        what, exc, self.backoff_s)
             return None
 
+    def get(self, key: str) -> bytes | None:
+        return self._safely("get", lambda: self.redis.get(self.prefix + key))
+
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        try:
-            self.redis.set(self.prefix + key, value, ex=ttl_seconds)
-        except (redis.RedisError, OSError) as exc:
-            log.warning("analytics cache: Redis set failed (%s); the value is not cached", exc)
+        self._safely("set", lambda: self.redis.set(self.prefix + key, value, ex=ttl_seconds))

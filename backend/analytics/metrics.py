@@ -67,7 +67,7 @@ class Facts(Protocol):
               currency: str) -> dict[date, dict[str, int]]:
         """Per day: gmv and fees (in `currency`), orders_created, signups_client, signups_professional."""
 
-    def escrow_held(self, session: Session, tenant_id: int) -> dict[str, int]: ...
+    def escrow_held(self, session: Session, tenant_id: int, category_id: int | None) -> dict[str, int]: ...
 
     def funnel(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Funnel: ...
 
@@ -110,14 +110,14 @@ class RollupFacts:
             days.setdefault(day, {})[metric] = int(value)
         return days
 
-    def escrow_held(self, session: Session, tenant_id: int) -> dict[str, int]:
+    def escrow_held(self, session: Session, tenant_id: int, category_id: int | None) -> dict[str, int]:
         """Escrow's balance per currency: everything held (paid) less what was released (gmv) or refunded, which are
         the only postings that touch escrow accounts (backend/payments/escrow.py)."""
         sign = sa.case((daily.c.metric == "paid", daily.c.value), else_=-daily.c.value)
-        rows = session.execute(
-            sa.select(daily.c.currency, sa.func.sum(sign))
-            .where(daily.c.tenant_id == tenant_id, daily.c.metric.in_(["paid", "gmv", "refunds"]))
-            .group_by(daily.c.currency))
+        where = [daily.c.tenant_id == tenant_id, daily.c.metric.in_(["paid", "gmv", "refunds"])]
+        if category_id is not None:
+            where.append(daily.c.category_id == category_id)
+        rows = session.execute(sa.select(daily.c.currency, sa.func.sum(sign)).where(*where).group_by(daily.c.currency))
         return {currency: int(value) for currency, value in rows}
 
     def funnel(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Funnel:
@@ -250,7 +250,8 @@ GLOSSARY = (
     ("GMV", "Escrow released to the professional side on release ledger transactions in the period (the negative "
             "escrow entries of release transactions, negated): completed work's value, including the released part "
             "of a split."),
-    ("Held in escrow", "The balance of all escrow accounts now (not compared with the previous period)."),
+    ("Held in escrow", "The balance of all escrow accounts now (of the category's orders when a category is "
+                       "chosen; not compared with the previous period)."),
     ("Net revenue", "The net change of the platform fees account in the period."),
     ("Take rate", "take_rate = fees / gmv."),
     ("Average order value", "aov = gmv / to_completed count (orders moved to completed in the period; a "
@@ -359,7 +360,7 @@ def build_kpis(facts: Facts, session: Session, tenant_id: int, currency: str, pe
     """The KPIs of the period against the previous one; the currencies seen (the main one first); the period's
     totals (for the rest of the dashboard)."""
     now, before = (_side(facts, session, tenant_id, p, category_id) for p in (period, period.previous()))
-    escrow = facts.escrow_held(session, tenant_id)
+    escrow = facts.escrow_held(session, tenant_id, category_id)
     seen = set(now.totals.money) | set(before.totals.money) | {c for c, amount in escrow.items() if amount}
     currencies = [currency, *sorted(seen - {currency})]
     kpis = _money_kpis(now, before, currency, escrow.get(currency, 0), "")

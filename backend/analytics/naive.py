@@ -114,11 +114,13 @@ class RawFacts:
                    _within(u.c.created_at, period.start, period.end)).group_by(day, u.c.role)))
         return days
 
-    def escrow_held(self, session: Session, tenant_id: int) -> dict[str, int]:
+    def escrow_held(self, session: Session, tenant_id: int, category_id: int | None) -> dict[str, int]:
         rows = session.execute(
             sa.select(e.c.currency, sa.func.sum(e.c.amount_minor))
-            .select_from(e.join(a, a.c.id == e.c.account_id))
-            .where(e.c.tenant_id == tenant_id, a.c.kind == S.ESCROW).group_by(e.c.currency))
+            .select_from(e.join(a, a.c.id == e.c.account_id).join(t, t.c.id == e.c.transaction_id)
+                         .outerjoin(o, o.c.id == t.c.order_id).outerjoin(r, r.c.id == o.c.request_id))
+            .where(e.c.tenant_id == tenant_id, a.c.kind == S.ESCROW, *_order_category(category_id))
+            .group_by(e.c.currency))
         return {currency: int(value) for currency, value in rows}
 
     def funnel(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Funnel:
