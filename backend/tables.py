@@ -5,7 +5,7 @@ from backend.accounts.models import (
     AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, User,
 )
 from backend.chat.models import Conversation, ConversationRead
-from backend.notifications.models import EmailSuppression, Notification, NotificationPreference
+from backend.notifications.models import EmailSuppression, Notification, NotificationPreference, SmsSuppression
 from backend.catalog.models import Category
 from backend.orders.models import LeadDecline, LeadMatch, Order, OrderEvent, Quote, ServiceRequest
 from backend.payments.models import (
@@ -20,4 +20,4 @@ __all__ = ["AnalyticsClientDay", "AnalyticsDaily", "AnalyticsRequest", "Analytic
            "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PhoneVerification", "PortfolioImage", "ProCategory",
            "ProProfile", "Profile", "Quote", "RatingAggregate", "Review", "ReviewModeration", "ReviewReport",
-           "ReviewWindow", "ServiceRequest", "Tenant", "User"]
+           "ReviewWindow", "ServiceRequest", "SmsSuppression", "Tenant", "User"]

@@ -1,12 +1,12 @@
 """Notification pieces: the live bell in the navigation, one notification in a list, the preference matrix, the phone
-form and the admin's list of deliveries that did not go out."""
+form, the time zone (quiet hours) and the admin's list of deliveries that did not go out."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from state.notifications import (KEEPALIVE_MS, AdminDeliveriesState, BellState, NotificationBell, PhoneState,
-                                 PreferencesState)
+from state.notifications import (KEEPALIVE_MS, TIME_ZONE_GROUPS, AdminDeliveriesState, BellState, NotificationBell,
+                                 PhoneState, PreferencesState, TimeZoneState)
 
 CHANNEL_COLUMNS = (("email", "Email"), ("sms", "Text"), ("in_app", "In-app"))
 
@@ -280,16 +280,31 @@ def _verified_number() -> rx.Component:
             rx.icon("circle-check", size=18, color="var(--green-10)"),
             rx.text(PhoneState.masked, weight="medium", id="phone-masked"),
             rx.badge("Verified", color_scheme="green", variant="soft", id="phone-verified"),
-            spacing="2", align="center",
+            rx.cond(PhoneState.texts_paused,
+                    rx.badge("Texts paused", color_scheme="orange", variant="soft", id="phone-paused-badge")),
+            spacing="2", align="center", wrap="wrap",
         ),
         rx.spacer(),
         rx.hstack(
+            rx.cond(PhoneState.texts_paused,
+                    rx.button("Text me a new code", size="2", loading=PhoneState.busy, on_click=PhoneState.resend,
+                              id="phone-resend")),
             rx.button("Change", size="2", variant="soft", on_click=PhoneState.start_editing),
             rx.button("Remove", size="2", variant="soft", color_scheme="red", on_click=PhoneState.remove,
                       id="phone-remove"),
-            spacing="2",
+            spacing="2", wrap="wrap",
         ),
         gap="12px", align="center", wrap="wrap", width="100%",
+    )
+
+
+def _texts_paused() -> rx.Component:
+    return rx.callout(
+        rx.text(rx.text.strong("Texts paused: you replied STOP."),
+                " To get text messages again, reply START to our last text, then verify your number again with a "
+                "new code.", size="2"),
+        icon="circle-pause", color_scheme="orange", size="1", width="100%", id="phone-texts-paused",
+        custom_attrs={"role": "status"},
     )
 
 
@@ -308,16 +323,81 @@ def phone_card() -> rx.Component:
                     ~PreferencesState.sms_offered & ~PhoneState.verified,
                     rx.text("This marketplace does not send text messages, so there is no number to verify.",
                             size="2", color="var(--gray-11)", id="phone-unavailable"),
-                    rx.cond(
-                        PhoneState.editing, _number_form(),
-                        rx.cond(PhoneState.verified, _verified_number(),
-                                rx.cond(PhoneState.code_pending, _code_form(), _number_form())),
+                    rx.vstack(
+                        rx.cond(PhoneState.texts_paused & ~PhoneState.editing, _texts_paused()),
+                        rx.cond(
+                            PhoneState.editing, _number_form(),
+                            rx.cond(PhoneState.code_pending, _code_form(),
+                                    rx.cond(PhoneState.verified, _verified_number(), _number_form())),
+                        ),
+                        spacing="3", width="100%",
                     ),
                 ),
             ),
             spacing="3", width="100%",
         ),
         size="3", width="100%", id="phone",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- time zone
+
+_SELECT_STYLE = {
+    "width": "100%", "height": "var(--space-7)", "padding": "0 var(--space-2)", "font_size": "var(--font-size-2)",
+    "color": "var(--gray-12)", "background": "var(--color-surface)", "border": "1px solid var(--gray-a7)",
+    "border_radius": "var(--radius-2)",
+}
+
+
+def _zone_options() -> list[rx.Component]:
+    """The options, written into the page once (they change only with the server's tz database)."""
+    return [rx.el.optgroup(*[rx.el.option(option.label, value=option.value) for option in group.options],
+                           label=group.label)
+            for group in TIME_ZONE_GROUPS]
+
+
+def time_zone_card() -> rx.Component:
+    has_error = TimeZoneState.errors.contains("time_zone")
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.vstack(
+                    rx.heading("Time zone", size="4", as_="h2"),
+                    rx.text("Text messages that can wait are not sent between ", TimeZoneState.quiet_hours,
+                            " on your clock: they come in the morning. Security codes are sent at once.", size="2",
+                            color="var(--gray-11)"),
+                    spacing="1",
+                ),
+                rx.vstack(
+                    rx.text("Time zone", as_="label", size="2", weight="medium", custom_attrs={"htmlFor": "time-zone"}),
+                    rx.el.select(
+                        rx.el.option("Not set (UTC)", value=""),
+                        rx.cond(TimeZoneState.unlisted != "",
+                                rx.el.option(TimeZoneState.unlisted, value=TimeZoneState.unlisted)),
+                        *_zone_options(),
+                        name="time_zone", id="time-zone", default_value=TimeZoneState.time_zone,
+                        key=TimeZoneState.form_key, style=_SELECT_STYLE,
+                        custom_attrs={"aria-invalid": rx.cond(has_error, "true", "false"),
+                                      "aria-describedby": "time-zone-error time-zone-now"},
+                    ),
+                    rx.cond(has_error, rx.text(TimeZoneState.errors["time_zone"], size="1", color="var(--red-11)",
+                                               id="time-zone-error")),
+                    rx.cond(TimeZoneState.loaded,
+                            rx.text("It is ", TimeZoneState.local_time, " there now.", size="1",
+                                    color="var(--gray-10)", id="time-zone-now")),
+                    spacing="1", width="100%", align="stretch",
+                ),
+                rx.cond(TimeZoneState.form_error != "",
+                        rx.callout(TimeZoneState.form_error, icon="triangle-alert", color_scheme="red", size="1",
+                                   width="100%")),
+                rx.hstack(rx.button("Save time zone", type="submit", loading=TimeZoneState.busy,
+                                    id="time-zone-save"),
+                          justify="end", width="100%"),
+                spacing="3", width="100%",
+            ),
+            on_submit=TimeZoneState.save, reset_on_submit=False, width="100%", id="time-zone-form",
+        ),
+        size="3", width="100%", id="time-zone-card",
     )
 
 

@@ -8,9 +8,9 @@ from pages.registry import page
 
 from components.forms import field, form_alert, place_field
 from components.layout import page_header, page_shell
-from components.notifications import phone_card, preferences_card
+from components.notifications import phone_card, preferences_card, time_zone_card
 from state.account import AccountState
-from state.notifications import PhoneState, PreferencesState
+from state.notifications import PhoneState, PreferencesState, TimeZoneState
 
 
 def avatar_card() -> rx.Component:
@@ -71,10 +71,11 @@ def details_card() -> rx.Component:
     )
 
 
-@page("/account", "My account", on_load=[AccountState.load, PreferencesState.load, PhoneState.load])
+@page("/account", "My account", on_load=[AccountState.load, PreferencesState.load, PhoneState.load,
+                                            TimeZoneState.load])
 def account() -> rx.Component:
     return page_shell(rx.vstack(
         page_header("My account", "How you appear to others on the marketplace."),
-        avatar_card(), details_card(), preferences_card(), phone_card(),
+        avatar_card(), details_card(), preferences_card(), phone_card(), time_zone_card(),
         spacing="4", width="100%", max_width="720px",
     ))

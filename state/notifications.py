@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import reflex as rx
 
+from backend.accounts.timezones import ZoneGroup, zone_groups
 from backend.bootstrap import services
 from backend.errors import DomainError
 from backend.identity import Caller, Role, TenantPublic
@@ -282,12 +283,14 @@ class PhoneState(FormMixin, AppState):
     masked: str = ""
     verified: bool = False
     code_pending: bool = False
+    texts_paused: bool = False  # the number replied STOP to our texts
     editing: bool = False  # the number form is open over a number already there
     loaded: bool = False
 
     async def _reload(self, ctx: Ctx) -> None:
         view = await self._run(services().accounts.phone, ctx.tenant, ctx.caller)
         self.masked, self.verified, self.code_pending = view.masked, view.verified, view.code_pending
+        self.texts_paused = view.texts_paused
         self.loaded = True
 
     @rx.event
@@ -326,6 +329,19 @@ class PhoneState(FormMixin, AppState):
 
     @rx.event
     @requires(*MEMBER_ROLES)
+    async def resend(self, ctx: Ctx):
+        """A new code to the number already on the account (texts paused: verifying it again resumes them)."""
+        self.busy = True
+        yield
+        masked = await self._call(services().accounts.resend_phone_code, ctx.tenant, ctx.caller)
+        if masked is FAILED:
+            yield self._refused()
+            return
+        await self._reload(ctx)
+        yield rx.toast.success(f"We texted a 6-digit code to {masked}.")
+
+    @rx.event
+    @requires(*MEMBER_ROLES)
     async def verify(self, ctx: Ctx, form: dict):
         self.busy = True
         yield
@@ -336,6 +352,7 @@ class PhoneState(FormMixin, AppState):
             return
         await self._reload(ctx)
         yield rx.toast.success("Your phone number is verified.")
+        yield TimeZoneState.load  # a number in one time zone gives an account without one its zone
 
     @rx.event
     @requires(*MEMBER_ROLES)
@@ -442,3 +459,44 @@ class AdminDeliveriesState(AppState):
         await self._reload(ctx)
         name = CHANNEL_WORDS.get(channel, channel).capitalize()
         return rx.toast.success(f"{name} {'on' if chosen else 'off'} for this marketplace.")
+
+
+# ------------------------------------------------------------------------------------------------ time zone
+
+# The select's options, built once from the tz database (grouped: common zones first, then each area's, sorted).
+TIME_ZONE_GROUPS: list[ZoneGroup] = zone_groups()
+_OFFERED_ZONES = frozenset(option.value for group in TIME_ZONE_GROUPS for option in group.options)
+
+
+class TimeZoneState(FormMixin, AppState):
+    time_zone: str = ""  # IANA name; "" = not set (UTC)
+    unlisted: str = ""  # the stored name when the list does not offer it (an alias such as "US/Eastern")
+    local_time: str = ""
+    quiet_hours: str = ""
+    form_key: int = 0  # remounts the select on its stored value after each load
+    loaded: bool = False
+
+    def _show(self, view) -> None:
+        self.time_zone, self.local_time, self.quiet_hours = view.name, view.local_time, view.quiet_hours
+        self.unlisted = view.name if view.name and view.name not in _OFFERED_ZONES else ""
+        self.form_key += 1
+        self.loaded = True
+
+    @rx.event
+    @requires(*MEMBER_ROLES)
+    async def load(self, ctx: Ctx):
+        self._reset_form()
+        self._show(await self._run(services().accounts.time_zone, ctx.tenant, ctx.caller))
+
+    @rx.event
+    @requires(*MEMBER_ROLES)
+    async def save(self, ctx: Ctx, form: dict):
+        self.busy = True
+        yield
+        view = await self._call(services().accounts.set_time_zone, ctx.tenant, ctx.caller,
+                                str(form.get("time_zone", "")))
+        if view is FAILED:
+            yield self._refused("time_zone")
+            return
+        self._show(view)
+        yield rx.toast.success(f"Time zone: {view.name}." if view.name else "Time zone cleared: we go by UTC.")

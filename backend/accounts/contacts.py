@@ -50,4 +50,4 @@ def _contact(user: User, full_name: str | None) -> Contact:
     name = (full_name or "").strip() or user.email.partition("@")[0]
     return Contact(user_id=user.id, email=user.email, name=name, role=user.role,
                    phone=user.phone_e164 if user.phone_verified_at is not None else "",
-                   email_verified=user.email_verified_at is not None)
+                   email_verified=user.email_verified_at is not None, time_zone=user.time_zone or "")

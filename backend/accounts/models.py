@@ -41,6 +41,9 @@ class User(TenantOwned, table=True):
     # number clears phone_verified_at until its own code comes back; only a verified number receives SMS.
     phone_e164: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
     phone_verified_at: datetime | None = None
+    # IANA name ("America/New_York") the user chose, or guessed from their verified phone; None = unknown (UTC).
+    # Texts that can wait are held through the night on this clock.
+    time_zone: str | None = Field(default=None, max_length=64)
 
 
 class AuthSession(TenantOwned, table=True):

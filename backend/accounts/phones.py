@@ -130,3 +130,4 @@ class PhoneView:
     masked: str  # "+1 ••• ••• 0123"; "" = no number
     verified: bool
     code_pending: bool  # a code was texted to it and can still be entered
+    texts_paused: bool = False  # the number replied STOP to our texts: none go to it until it is verified again

@@ -21,6 +21,7 @@ from backend.accounts.phones import (
     PhoneView, number_bucket, parse_phone,
 )
 from backend.accounts.security import Passwords, hash_token, new_token
+from backend.accounts.timezones import TimeZoneError, TimeZoneView, guess_time_zone, local_time, parse_time_zone
 from backend.config import Settings
 from backend.db import Database, utcnow
 from backend.errors import (
@@ -29,7 +30,7 @@ from backend.errors import (
 from backend.notifications.catalogue import Event
 from backend.notifications.ports import JobQueue
 from backend.notifications.models import ONE_TIME_TOKEN, Channel
-from backend.notifications.service import NotificationService
+from backend.notifications.service import QUIET_END, QUIET_START, NotificationService
 from backend.profiles import ensure_pro_profile
 from backend.profiles.models import Profile, ProProfile
 from backend.profiles.ports import SearchIndexJobs
@@ -41,6 +42,10 @@ BAD_LOGIN = "Email or password is incorrect."
 # the user key is the user's id, unique across tenants. No tenant slug contains ":".
 PHONE_SCOPE = "sms:all"
 CODE_EXPIRED = "The code expired. Ask for a new one."
+# Twilio (the carrier) stops our texts to a number that replied STOP until it texts START to our sender, which we are
+# not told of: the first code asked for after a STOP gets this answer, the next one is sent (the carrier decides).
+STOPPED_NUMBER = ("This number replied STOP to our texts, so your carrier blocks them. Reply START to our last text "
+                  "message, then ask for a code again.")
 TOO_MANY_CODES = "Too many wrong codes. Ask for a new one."
 # A login from a device or network none of the user's sessions of this long used is told to them (NEW_LOGIN).
 NEW_LOGIN_LOOKBACK = timedelta(days=90)
@@ -72,6 +77,11 @@ def _set_phone(session: Session, user: User, e164: str, verified_at: datetime | 
     user.phone_e164, user.phone_verified_at = e164, verified_at
     if user.role == Role.PROFESSIONAL:
         ensure_pro_profile(session, user.id, currency).phone_verified = bool(e164) and verified_at is not None
+
+
+def _time_zone_view(zone: str | None) -> TimeZoneView:
+    return TimeZoneView(name=zone or "", local_time=local_time(zone, utcnow()),
+                        quiet_hours=f"{QUIET_START:%H:%M}–{QUIET_END:%H:%M}")
 
 
 def _user_row(user: User, profile: Profile | None, verified: bool | None) -> UserRow:
@@ -413,19 +423,38 @@ class AccountService:
     def start_phone_verification(self, tenant: TenantPublic, actor: Caller, phone: str, region: str = "US") -> str:
         """Text a 6-digit code to `phone`, which becomes the account's number, unverified until the code comes
         back (verify_phone). `region` reads a number typed without its country code. Returns the number masked
-        ("+1 ••• ••• 0123"), to say where the code went."""
+        ("+1 ••• ••• 0123"), to say where the code went. A number that replied STOP to our texts is refused once
+        with the advice to text START (STOPPED_NUMBER); asked again, the code goes."""
         self._require_user(actor, tenant)
         _require_active_tenant(tenant)
         try:
             e164 = parse_phone(phone, region)
         except PhoneError as exc:
             raise ValidationFailed({"phone": str(exc)}) from None
+        return self._text_code(tenant, actor, e164)
+
+    def resend_phone_code(self, tenant: TenantPublic, actor: Caller) -> str:
+        """A new code to the account's own number (the page shows it masked only): how a verified number whose texts
+        are paused (it replied STOP) is verified again. Same rules and answer as start_phone_verification."""
+        self._require_user(actor, tenant)
+        _require_active_tenant(tenant)
+        with self.db.tenant_session(tenant.id) as session:
+            e164 = self._active_user(session, actor).phone_e164
+        if not e164:
+            raise DomainError("There is no number on your account: enter one first.")
+        return self._text_code(tenant, actor, e164)
+
+    def _text_code(self, tenant: TenantPublic, actor: Caller, e164: str) -> str:
         if Channel.SMS not in self.notifications.channels(tenant.id):
             raise DomainError("This marketplace does not send text messages, so a phone cannot be verified here.")
         with self.db.tenant_session(tenant.id) as session:  # refused before it spends a code from the allowance
             user = self._active_user(session, actor)
-            if user.phone_e164 == e164 and user.phone_verified_at is not None:
+            paused = self.notifications.sms_paused(session, e164)
+            if user.phone_e164 == e164 and user.phone_verified_at is not None and not paused:
                 raise DomainError("This number is already verified.")
+            refusal = DomainError(STOPPED_NUMBER) if self.notifications.advise_start(session, e164) else None
+        if refusal is not None:  # raised after the commit: the advice is given once, the next request is sent
+            raise refusal
         self._admit_phone_code(actor.id, e164)
         code = new_code()
         with self.db.tenant_session(tenant.id) as session:
@@ -447,7 +476,9 @@ class AccountService:
         return mask_phone(e164)
 
     def verify_phone(self, tenant: TenantPublic, actor: Caller, code: str) -> str:
-        """Redeem the newest texted code: the account's number becomes verified. Returns it (E.164)."""
+        """Redeem the newest texted code: the account's number becomes verified. Returns it (E.164). The code came
+        through, so a STOP the number once sent is over (texts resume); an account without a time zone gets the
+        number's, when the number lies in exactly one."""
         self._require_user(actor, tenant)
         digits = normalize_code(code)
         if digits is None:  # not a guess: not counted
@@ -459,6 +490,9 @@ class AccountService:
             refusal = self._redeem_code(tenant.id, user, row, digits, utcnow())
             if refusal is None:
                 _set_phone(session, user, user.phone_e164, user.phone_verified_at, tenant.currency)
+                self.notifications.resume_sms(session, user.phone_e164)
+                if user.time_zone is None:
+                    user.time_zone = guess_time_zone(user.phone_e164)
             e164 = user.phone_e164
         if refusal is not None:  # raised after the commit: a wrong code must stay counted
             raise refusal
@@ -495,8 +529,9 @@ class AccountService:
             self._expire_codes(session, user.id, utcnow())
 
     def phone(self, tenant: TenantPublic, actor: Caller) -> PhoneView:
-        """The caller's own number as their account page shows it: masked, verified or not, and whether a texted
-        code is still waiting to be entered."""
+        """The caller's own number as their account page shows it: masked, verified or not, whether a texted
+        code is still waiting to be entered (also over a verified number being verified again, after a STOP), and
+        whether texts to it are paused (it replied STOP)."""
         self._require_user(actor, tenant)
         with self.db.tenant_session(tenant.id) as session:
             user = self._active_user(session, actor)
@@ -506,7 +541,29 @@ class AccountService:
                 PhoneVerification.expires_at > utcnow()).limit(1)).first()
             verified = bool(user.phone_e164) and user.phone_verified_at is not None
             return PhoneView(masked=mask_phone(user.phone_e164), verified=verified,
-                             code_pending=bool(user.phone_e164) and not verified and waiting is not None)
+                             code_pending=bool(user.phone_e164) and waiting is not None,
+                             texts_paused=self.notifications.sms_paused(session, user.phone_e164))
+
+    # ------------------------------------------------------------------ time zone
+
+    def time_zone(self, tenant: TenantPublic, actor: Caller) -> TimeZoneView:
+        """The caller's time zone as their account page shows it, with the clock there and the quiet hours."""
+        self._require_user(actor, tenant)
+        with self.db.tenant_session(tenant.id) as session:
+            return _time_zone_view(self._active_user(session, actor).time_zone)
+
+    def set_time_zone(self, tenant: TenantPublic, actor: Caller, name: str) -> TimeZoneView:
+        """The caller's time zone: an IANA name from the tz database, or "" for none (UTC). Anything else is a
+        field error and changes nothing."""
+        self._require_user(actor, tenant)
+        try:
+            zone = parse_time_zone(name)
+        except TimeZoneError as exc:
+            raise ValidationFailed({"time_zone": str(exc)}) from None
+        with self.db.tenant_session(tenant.id) as session:
+            user = self._active_user(session, actor)
+            user.time_zone = zone
+            return _time_zone_view(zone)
 
     @staticmethod
     def _expire_codes(session: Session, user_id: int, now: datetime) -> None:

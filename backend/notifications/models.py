@@ -3,7 +3,7 @@
 One `Notification` row per (event, recipient, channel): written in the transaction that causes the event, so a
 rolled-back use case sends nothing, and a committed one loses nothing (a lost enqueue is found again by
 `NotificationService.due`). Preferences store only what differs from the catalogue's defaults; suppressions
-stop email to an address that hard-bounced.
+stop email to an address that hard-bounced, and texts to a number that replied STOP.
 """
 
 from __future__ import annotations
@@ -97,3 +97,22 @@ class EmailSuppression(TenantOwned, table=True):
     email: str = Field(max_length=254)
     reason: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SmsSuppression(TenantOwned, table=True):
+    """A number that replied STOP to our texts (Twilio error 21610): the carrier blocks our texts to it until its owner
+    texts START, which we are not told of. No text goes to it (SKIPPED rows that say why) until the number is verified
+    again with a texted code, which proves texts reach it.
+
+    Asking for that code is the one way back: the first request after the STOP is refused with the advice to text
+    START first (`start_advised_at` records it); from then on codes go out, and the carrier decides. A new STOP
+    report starts over."""
+
+    __tablename__ = "sms_suppression"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "phone", name="uq_sms_suppression_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=16)  # E.164
+    reason: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)  # the latest STOP report
+    start_advised_at: datetime | None = None

@@ -16,12 +16,23 @@ from sqlmodel import Session
 
 
 class DeliveryError(Exception):
-    """Transient: the provider could not take it now (5xx, 429, timeout, connection); the job retries with backoff."""
+    """Transient: the provider could not take it now (5xx, 429, timeout, connection); the job retries with backoff.
+
+    `retry_in`: when `NotificationService.deliver` re-raises it, the seconds until the row's own next_attempt_at
+    (the backoff it stored, which the sweeper also goes by), so that the job's retry is scheduled for when the row is
+    due rather than on a clock of its own. None when a channel raises it (the row has not been updated yet)."""
+
+    retry_in: float | None = None
 
 
 class PermanentDeliveryError(Exception):
     """The provider refused this message for good (4xx other than 429): never retried; str(exc) is the provider's
-    reason."""
+    reason. `opted_out`: the recipient told the carrier to stop our texts (replied STOP; Twilio error 21610), so
+    no text goes to that number until its owner verifies it again."""
+
+    def __init__(self, *args: object, opted_out: bool = False):
+        super().__init__(*args)
+        self.opted_out = opted_out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -108,6 +119,7 @@ class StatusUpdate:
     reason: str = ""
     hard_bounce: bool = False  # email: the address does not exist (SendGrid "bounce" with type "bounce")
     recipient: str = ""
+    opted_out: bool = False  # SMS: the recipient replied STOP (Twilio error 21610): no more texts to the number
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -122,6 +134,7 @@ class Contact:
     role: str
     phone: str = ""  # VERIFIED E.164 only ("" otherwise)
     email_verified: bool = False
+    time_zone: str = ""  # IANA name ("America/New_York"); "" = unknown: quiet hours are then kept in UTC
 
 
 class Contacts(Protocol):

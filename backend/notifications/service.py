@@ -3,7 +3,8 @@ email and SMS rows delivered by a job per row, in-app rows shown by being stored
 
 Who gets what is decided once, in `notify`, from the catalogue (which channels an event may use, which are on by
 default), the user's stored preferences (security is locked on), the marketplace's channels and whether the user can
-receive on the channel (a suppressed address gets a SKIPPED row that says why; SMS needs a verified phone).
+receive on the channel (a suppressed address, or a number that replied STOP, gets a SKIPPED row that says why; SMS
+needs a verified phone). Texts that can wait are held through the recipient's night (their time zone, else UTC).
 Delivery (`deliver`) is idempotent under retries: the row is locked while it is handed over, and a row that left
 PENDING is never handed over again. A lost enqueue (Redis down) or a retry waiting out its backoff is found again by
 `due`, which the periodic sweeper re-enqueues.
@@ -17,8 +18,9 @@ import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 import sqlalchemy as sa
@@ -34,7 +36,7 @@ from backend.notifications.bell import BellFeed
 from backend.notifications.catalogue import (GROUP_CHANNELS, GROUP_LABELS, Event, Group, default_enabled, locked,
                                             spec)
 from backend.notifications.models import (FINAL_STATUSES, ONE_TIME_TOKEN, SENT_TOKEN_TEXT, Channel, DeliveryStatus,
-                                          EmailSuppression, Notification, NotificationPreference)
+                                          EmailSuppression, Notification, NotificationPreference, SmsSuppression)
 from backend.notifications.ports import (Contact, Contacts, DeliveryError, DevMailbox, DevSmsBox, EmailSender,
                                          OutgoingEmail, OutgoingSms, PermanentDeliveryError, SmsSender, StatusKind,
                                          StatusUpdate, format_reference, parse_reference)
@@ -54,8 +56,11 @@ BACKOFF_MAX = timedelta(minutes=10)
 # A PENDING row with no next attempt set is normally delivered within seconds of its commit; one still waiting
 # after this long lost its enqueue (Redis down, a worker killed before it took the job): the sweeper re-enqueues it.
 LOST_AFTER = timedelta(minutes=1)
-# SMS is not sent at night (UTC for now; users' time zones come later): held until QUIET_END. Security never waits.
+# SMS is not sent at night, on the recipient's clock (their account's time zone; UTC when unknown): a text written
+# between QUIET_START and QUIET_END waits for the next QUIET_END there. Security never waits.
 QUIET_START, QUIET_END = time(21, 0), time(8, 0)
+SMS_STOPPED = ("Not sent: this number replied STOP to our texts, so the carrier blocks them. Texts resume when the "
+               "user verifies the number again.")
 DEFAULT_CHANNELS = "email,sms,in_app"
 ADMIN_FAILED_DELIVERIES_PATH = "/admin/notifications"
 _CHUNK = 500  # ids per IN (...) list: SQLite limits bound parameters
@@ -217,9 +222,11 @@ class NotificationService:
         """In the caller's transaction: one row per (user, channel) the event may use, the tenant offers, the user
         has on (security always) and the user can receive (email not suppressed; SMS needs a verified phone, or
         `sms_to` for PHONE_CODE); dedupe_key f"{key}:{user_id}:{channel}" makes a repeated call a no-op.
-        In-app rows are SENT at once. SMS outside quiet hours (21:00-08:00 UTC for now) or held:
-        next_attempt_at = 08:00 (security events never wait). Returns the ids of the email/SMS rows to deliver;
-        the caller passes them to `jobs.deliver_notification` after commit."""
+        In-app rows are SENT at once. SMS outside quiet hours (21:00-08:00 on the recipient's clock, UTC when their
+        time zone is unknown) or held: next_attempt_at = the next 08:00 there (security events never wait). A number
+        that replied STOP gets a SKIPPED row, security texts included (the carrier would block them); a PHONE_CODE
+        goes once the user was told to text START (`advise_start`). Returns the ids of the email/SMS rows to
+        deliver; the caller passes them to `jobs.deliver_notification` after commit."""
         return self._notify(session, tenant, Event(event), user_ids, key=key, context=context, link=link,
                             one_time_token=one_time_token, sms_to=sms_to)
 
@@ -251,6 +258,8 @@ class NotificationService:
         prefs = self._stored_preferences(session, list(contacts), event_spec.group)
         suppressed = self._suppressed(session, [c.email for c in contacts.values()]) \
             if Channel.EMAIL in channels else set()
+        stopped = self._stopped(session, [sms_to, *(c.phone for c in contacts.values())], event) \
+            if Channel.SMS in channels else set()
         branding = self._branding(tenant)
         # Rendered once per call, not per recipient (a fan-out reaches thousands): the email with a stand-in for
         # the unsubscribe link, which differs per user and is put in per row.
@@ -272,7 +281,7 @@ class NotificationService:
                     continue
                 note = self._row(tenant, event, event_spec.group, contact, channel, key=key, link=link,
                                  shared=shared, token=one_time_token, sms_to=sms_to, suppressed=suppressed,
-                                 opted_in=stored is True, now=now)
+                                 stopped=stopped, opted_in=stored is True, now=now)
                 if note is not None:
                     planned.append(note)
         added = self._insert_new(session, planned)
@@ -282,8 +291,8 @@ class NotificationService:
                       and row["channel"] != Channel.IN_APP and row["next_attempt_at"] is None)
 
     def _row(self, tenant: TenantPublic, event: Event, group: Group, contact: Contact, channel: Channel, *,
-             key: str, link: str, shared: Rendered, token: str, sms_to: str, suppressed: set[str], opted_in: bool,
-             now: datetime) -> dict[str, Any] | None:
+             key: str, link: str, shared: Rendered, token: str, sms_to: str, suppressed: set[str],
+             stopped: set[str], opted_in: bool, now: datetime) -> dict[str, Any] | None:
         """The delivery row (its column values) for one user on one channel, or None when the channel does not
         apply to them. Plain values, inserted in bulk: a fan-out to thousands builds no ORM object per row."""
         row: dict[str, Any] = dict(
@@ -313,8 +322,11 @@ class NotificationService:
                 if not opted_in:  # SMS is simply not a channel for someone without a verified phone
                     return None
                 return _skipped(row, "Not sent: the user turned text messages on but has no verified phone number.")
-            if group != Group.SECURITY and _in_quiet_hours(now):
-                row["next_attempt_at"] = _quiet_end(now)
+            if row["recipient"] in stopped:
+                return _skipped(row, SMS_STOPPED)
+            zone = _zone(contact.time_zone)
+            if group != Group.SECURITY and _in_quiet_hours(now, zone):
+                row["next_attempt_at"] = _quiet_end(now, zone)
         if token and (ONE_TIME_TOKEN in row["body"] or ONE_TIME_TOKEN in row["html_body"]):
             row["sealed_token"] = self.secrets.seal(token)
         return row
@@ -391,6 +403,65 @@ class NotificationService:
                                       .where(col(EmailSuppression.email).in_(chunk))).all())
         return found
 
+    @staticmethod
+    def _stopped(session: Session, phones: Iterable[str], event: Event | str) -> set[str]:
+        """The numbers among `phones` that replied STOP: no text of `event` goes to them. A phone code is the way
+        back: it goes once the user who asked for it was told to text START first (`advise_start`)."""
+        wanted = sorted({p for p in phones if p})
+        found: set[str] = set()
+        for chunk in _chunks(wanted):
+            query = select(SmsSuppression.phone).where(col(SmsSuppression.phone).in_(chunk))
+            if event == Event.PHONE_CODE:
+                query = query.where(col(SmsSuppression.start_advised_at).is_(None))
+            found.update(session.exec(query).all())
+        return found
+
+    # ------------------------------------------------------------------------------------------------ STOP
+
+    @staticmethod
+    def sms_paused(session: Session, phone: str) -> bool:
+        """In the caller's transaction (accounts: the phone card): this number replied STOP to our texts and has
+        not been verified again since."""
+        return bool(phone) and session.exec(select(SmsSuppression.id).where(SmsSuppression.phone == phone)
+                                            .limit(1)).first() is not None
+
+    def advise_start(self, session: Session, phone: str) -> bool:
+        """In the caller's transaction, before a phone code is texted to `phone`. True when the number replied STOP
+        and its user has not yet been told how to get texts again: the caller refuses, telling them to text START
+        first, and this is recorded (commit it) so that their next request goes out and the carrier decides.
+        False (text the code) otherwise, as for a number that never replied STOP."""
+        row = session.exec(select(SmsSuppression).where(SmsSuppression.phone == phone).with_for_update()).first()
+        if row is None or row.start_advised_at is not None:
+            return False
+        row.start_advised_at = self.clock()
+        return True
+
+    @staticmethod
+    def resume_sms(session: Session, phone: str) -> None:
+        """In the caller's transaction: a texted code to `phone` came back, so texts reach it again (its user texted
+        START to the carrier): the STOP is forgotten."""
+        if phone:
+            session.exec(sa.delete(SmsSuppression).where(SmsSuppression.phone == phone))
+
+    def _stop_texts(self, session: Session, phone: str, reason: str) -> None:
+        """The carrier reported a STOP from `phone`: record it (again: a new STOP after START starts over)."""
+        if not phone:
+            return
+        row = session.exec(select(SmsSuppression).where(SmsSuppression.phone == phone).with_for_update()).first()
+        if row is not None:
+            row.created_at, row.reason, row.start_advised_at = self.clock(), reason[:300], None
+            return
+        row = SmsSuppression(phone=phone, reason=reason[:300], created_at=self.clock())
+        if not self.db.is_postgres:  # SQLite has one writer at a time: no race to lose
+            session.add(row)
+            session.flush()
+            return
+        try:
+            with session.begin_nested():  # a concurrent report of the same STOP may insert it first
+                session.add(row)
+        except IntegrityError:
+            log.info("STOP from a number already recorded by a concurrent report")
+
     def _branding(self, tenant: TenantPublic) -> Branding:
         return Branding.for_tenant(tenant, self.public_url(tenant.slug))
 
@@ -440,9 +511,11 @@ class NotificationService:
         """Idempotent (row lock; SENT/DELIVERED/FAILED/SKIPPED rows are never sent again; returns a word).
         Not before next_attempt_at (returns "later"). Email -> EmailSender with List-Unsubscribe /
         List-Unsubscribe-Post headers; SMS -> SmsSender. Transient DeliveryError: attempts += 1, stays PENDING with
-        next_attempt_at = backoff (2**attempts s, jitter, max 10 min), re-raised for Celery to retry; after
-        MAX_ATTEMPTS (8) -> FAILED. PermanentDeliveryError -> FAILED with the reason, no raise; an
-        ADMIN_DELIVERY_FAILED in-app alert goes to the admins (in-app only: never loops)."""
+        next_attempt_at = backoff (2**attempts s, jitter, max 10 min), re-raised for Celery to retry with
+        `retry_in` = seconds until that next_attempt_at; after MAX_ATTEMPTS (8) -> FAILED. PermanentDeliveryError
+        -> FAILED with the reason, no raise; an ADMIN_DELIVERY_FAILED in-app alert goes to the admins (in-app only:
+        never loops), except for a recipient who replied STOP (`opted_out`): their number stops getting texts, which
+        is their choice, not a fault. A text to a number that replied STOP since it was queued is SKIPPED."""
         failure: DeliveryError | None = None
         with self.db.tenant_session(tenant_id) as session:
             note = session.exec(select(Notification).where(Notification.id == notification_id)
@@ -463,11 +536,17 @@ class NotificationService:
                 note.status = DeliveryStatus.SKIPPED
                 note.last_error = "Not sent: this address bounced (the mailbox does not exist)."
                 return "skipped"
+            if note.channel == Channel.SMS and self._stopped(session, [note.recipient], note.event):
+                note.status, note.last_error, note.sealed_token = DeliveryStatus.SKIPPED, SMS_STOPPED, ""
+                return "skipped"
             note.attempts += 1
             try:
                 note.provider_id = self._hand_over(session, tenant_id, note)[:120]
             except PermanentDeliveryError as exc:
-                self._give_up(session, tenant_id, note, str(exc) or type(exc).__name__)
+                reason = str(exc) or type(exc).__name__
+                if exc.opted_out and note.channel == Channel.SMS:
+                    self._stop_texts(session, note.recipient, reason)
+                self._give_up(session, tenant_id, note, reason, alert=not exc.opted_out)
                 return "failed"
             except DeliveryError as exc:
                 if note.attempts >= MAX_ATTEMPTS:
@@ -475,6 +554,7 @@ class NotificationService:
                     return "failed"
                 note.last_error = str(exc)[:500]
                 note.next_attempt_at = now + _backoff(note.attempts)
+                exc.retry_in = max(0.0, (note.next_attempt_at - now).total_seconds())
                 failure = exc
             else:
                 note.status, note.sent_at = DeliveryStatus.SENT, now
@@ -515,12 +595,14 @@ class NotificationService:
                                          "SECRET_KEY changed?); the user has to ask for a new one.")
         return token
 
-    def _give_up(self, session: Session, tenant_id: int, note: Notification, reason: str) -> None:
-        """FAILED for good, and the admins hear of it in the app (never by email: a failing channel must not
-        trigger more of itself)."""
+    def _give_up(self, session: Session, tenant_id: int, note: Notification, reason: str, *,
+                 alert: bool = True) -> None:
+        """FAILED for good, and (`alert`) the admins hear of it in the app (never by email: a failing channel must
+        not trigger more of itself)."""
         note.status, note.last_error, note.next_attempt_at = DeliveryStatus.FAILED, reason[:500], None
         log.warning("notification %s of tenant %s failed: %s", note.id, tenant_id, reason)
-        self._alert_admins(session, tenant_id, note)
+        if alert:
+            self._alert_admins(session, tenant_id, note)
 
     def _alert_admins(self, session: Session, tenant_id: int, note: Notification) -> None:
         tenant_row = session.get(Tenant, tenant_id)
@@ -564,7 +646,8 @@ class NotificationService:
 
     def apply_status(self, updates: Sequence[StatusUpdate]) -> int:
         """Provider webhooks (verified by the web layer): DELIVERED -> status delivered; BOUNCED/FAILED -> failed +
-        reason; a hard bounce adds an EmailSuppression for the address. Rows found by reference (tenant, id), else
+        reason; a hard bounce adds an EmailSuppression for the address, a text's recipient who replied STOP an
+        SmsSuppression for the number (no admin alert: their choice). Rows found by reference (tenant, id), else
         by provider_id (tenant by tenant, like the timers). Returns rows changed."""
         changed = 0
         for update in updates:
@@ -591,11 +674,14 @@ class NotificationService:
             return True
         if update.hard_bounce and note.channel == Channel.EMAIL:
             self._suppress(session, update.recipient or note.recipient, update.reason or "hard bounce")
+        opted_out = update.opted_out and note.channel == Channel.SMS
+        if opted_out:  # the number we texted (ours, not the callback's word for it)
+            self._stop_texts(session, note.recipient, update.reason or "replied STOP")
         if note.status in (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
             return False
         word = "bounced" if update.kind == StatusKind.BOUNCED else "failed"
         reason = f"The provider reported it {word}" + (f": {update.reason}" if update.reason else ".")
-        self._give_up(session, tenant_id, note, reason)
+        self._give_up(session, tenant_id, note, reason, alert=not opted_out)
         return True
 
     @staticmethod
@@ -879,6 +965,9 @@ class NotificationService:
             if note.channel == Channel.EMAIL and self._suppressed(session, [note.recipient]):
                 raise DomainError("This address bounced (the mailbox does not exist): email to it stays off until "
                                   "the user changes their email address.")
+            if note.channel == Channel.SMS and self._stopped(session, [note.recipient], note.event):
+                raise DomainError("This number replied STOP to our texts: texts to it stay off until the user "
+                                  "verifies the number again.")
             note.status, note.attempts, note.next_attempt_at = DeliveryStatus.PENDING, 0, None
             return note.id
 
@@ -948,13 +1037,27 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
-def _in_quiet_hours(now: datetime) -> bool:
-    moment = now.astimezone(UTC).time()
+def _zone(name: str) -> tzinfo:
+    """A recipient's time zone by its IANA name; UTC when unknown (or missing from this system's tz database)."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown time zone %r: quiet hours in UTC", name)
+        return UTC
+
+
+def _in_quiet_hours(now: datetime, zone: tzinfo = UTC) -> bool:
+    moment = now.astimezone(zone).time()
     return moment >= QUIET_START or moment < QUIET_END
 
 
-def _quiet_end(now: datetime) -> datetime:
-    """The next QUIET_END (UTC) after `now`."""
-    now = now.astimezone(UTC)
-    end = now.replace(hour=QUIET_END.hour, minute=QUIET_END.minute, second=0, microsecond=0)
-    return end if end > now else end + timedelta(days=1)
+def _quiet_end(now: datetime, zone: tzinfo = UTC) -> datetime:
+    """The next QUIET_END on the clock of `zone` after `now`, in UTC. Made from the local date rather than by adding
+    a day to an instant, so a night whose clocks change (DST) still ends at 08:00 there."""
+    local = now.astimezone(zone)
+    end = datetime.combine(local.date(), QUIET_END, tzinfo=zone)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), QUIET_END, tzinfo=zone)
+    return end.astimezone(UTC)

@@ -40,9 +40,12 @@ SIGNATURE_TOLERANCE_SECONDS = 600  # SendGrid posts within seconds; 10 minutes a
 REFERENCE_ARG = "ref"  # the custom arg the SendGrid adapter sets
 MAX_REASON = 500
 
+# The recipient replied STOP to our sender: the carrier blocks our texts to that number until they text START.
+# Twilio answers a send with it (HTTP 400) or reports it in a status callback.
+TWILIO_OPTED_OUT = "21610"
 # Twilio's delivery error codes most often seen on status callbacks, so an admin reads words, not numbers.
 TWILIO_ERRORS = {
-    "21610": "the recipient replied STOP (unsubscribed)",
+    TWILIO_OPTED_OUT: "the recipient replied STOP (unsubscribed)",
     "30003": "unreachable destination handset",
     "30004": "message blocked",
     "30005": "unknown destination handset",
@@ -139,9 +142,9 @@ def verify_twilio_signature(auth_token: str, url: str, params: Mapping[str, str]
 
 
 def parse_twilio_status(params: Mapping[str, str], reference: str) -> StatusUpdate | None:
-    """A status callback's change: delivered; undelivered or failed (with Twilio's ErrorCode). queued, sending, sent
-    and the rest are steps on the way: None. `reference` is what our callback URL carried (untrusted: "" if it
-    is not ours)."""
+    """A status callback's change: delivered; undelivered or failed (with Twilio's ErrorCode; 21610, the recipient
+    replied STOP, is `opted_out`). queued, sending, sent and the rest are steps on the way: None. `reference` is what
+    our callback URL carried (untrusted: "" if it is not ours)."""
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     provider_id = params.get("MessageSid") or params.get("SmsSid") or ""
     ours = _our_reference(reference)
@@ -149,9 +152,10 @@ def parse_twilio_status(params: Mapping[str, str], reference: str) -> StatusUpda
         return StatusUpdate(reference=ours, provider_id=provider_id, kind=StatusKind.DELIVERED,
                             recipient=params.get("To", ""))
     if status in ("undelivered", "failed"):
+        code = params.get("ErrorCode", "").strip()
         return StatusUpdate(reference=ours, provider_id=provider_id, kind=StatusKind.FAILED,
-                            reason=_twilio_reason(status, params.get("ErrorCode", ""), params.get("ErrorMessage", "")),
-                            recipient=params.get("To", ""))
+                            reason=_twilio_reason(status, code, params.get("ErrorMessage", "")),
+                            recipient=params.get("To", ""), opted_out=code == TWILIO_OPTED_OUT)
     return None
 
 

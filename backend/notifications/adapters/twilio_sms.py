@@ -6,8 +6,8 @@ status callbacks, so the status callback URL the service gives (`OutgoingSms.sta
 reference goes (a query parameter the webhook reads back).
 
 Errors are sorted for the delivery job: a 4xx other than 429 is Twilio refusing this text for good (invalid number,
-landline, the recipient replied STOP: PermanentDeliveryError "<Twilio error code>: <message>"); 429, 5xx, timeouts and
-connection failures are transient (DeliveryError, retried with backoff).
+landline, the recipient replied STOP: PermanentDeliveryError "<Twilio error code>: <message>", `opted_out` for STOP);
+429, 5xx, timeouts and connection failures are transient (DeliveryError, retried with backoff).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from backend.notifications.ports import DeliveryError, OutgoingSms, PermanentDeliveryError
+from backend.notifications.webhooks import TWILIO_OPTED_OUT
 
 TWILIO_API = "https://api.twilio.com"
 TOO_MANY_REQUESTS = 429
@@ -79,7 +80,7 @@ def _classify(exc: TwilioRestException | TwilioServiceException) -> Exception:
     status = int(exc.status)
     reason = f"{exc.code}: {_message(exc)}"[:MAX_REASON]
     if 400 <= status < 500 and status != TOO_MANY_REQUESTS:
-        return PermanentDeliveryError(reason)
+        return PermanentDeliveryError(reason, opted_out=str(exc.code) == TWILIO_OPTED_OUT)
     return DeliveryError(f"Twilio answered {status}: {reason}"[:MAX_REASON])
 
 
