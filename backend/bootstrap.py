@@ -104,17 +104,29 @@ class Services:
         return rebuilt
 
     def run_timers(self) -> dict[str, int]:
-        """All periodic work, for every active tenant (Celery beat, or the app's own loop)."""
+        """All periodic work, for every active tenant (Celery beat, or the app's own loop). It also redoes what
+        an enqueue lost while Redis was down would have done (CeleryJobQueue never raises; every job is
+        idempotent, so one still in flight changes nothing): invoices and payouts of ended orders
+        (OrderService.redo_lost_follow_ups), review windows (ReviewService.run_timers opens any the job did not),
+        webhook events not processed, and deliveries. Index jobs have no catch-up: a reindex repairs drift."""
         totals = {"expire": 0, "auto_complete": 0, "requests_expired": 0, "reviews_published": 0,
-                  "review_reminders": 0}
+                  "review_reminders": 0, "invoices_redone": 0, "payouts_redone": 0}
         now = utcnow()
-        for tenant_id in self.orders.active_tenant_ids():
+        tenant_ids = self.orders.active_tenant_ids()
+        for tenant_id in tenant_ids:
             tenant = self.tenants.by_id(tenant_id)
             for key, count in self.orders.run_timers(tenant, now).items():
+                totals[key] += count
+            for key, count in self.orders.redo_lost_follow_ups(tenant, now).items():
                 totals[key] += count
             totals["requests_expired"] += self.quotes.expire_requests(tenant_id, now)
             for key, count in self.reviews.run_timers(tenant, now).items():  # after orders: what they completed
                 totals[key] += count
+        # Provider events stored but left unprocessed (their job's enqueue was lost): processed again, idempotently.
+        lost_webhooks = self.payments.lost_webhooks(tenant_ids, now)
+        for event_row_id in lost_webhooks:
+            self.jobs.process_webhook(event_row_id)
+        totals["webhooks_redone"] = len(lost_webhooks)
         # Deliveries whose time came and that no job is carrying (a retry's backoff, quiet hours, an enqueue lost
         # while Redis was down): sent again; delivery is idempotent, so a job still in flight changes nothing.
         due = self.notifications.due(now)

@@ -30,10 +30,21 @@ MATCHING_INDEX_REQUEST = "matching.index_request"
 MATCHING_REINDEX_TENANT = "matching.reindex_tenant"
 SEARCH_QUEUE = "search"  # index writes: with the embedded engine (tantivy, one writer) one worker, -Q search -c 1
 TIMER_INTERVAL_SECONDS = 300.0
-# After a delivery could not be enqueued (Redis down), further deliveries are not even tried for this long: each try
-# costs the caller's request about 0.6 s of kombu's reconnect attempts, and a fan-out enqueues thousands. The rows
-# are committed PENDING, so the sweeper (run_timers, via NotificationService.due) sends them once Redis is back.
+# After an enqueue failed (Redis down), no job is even tried for this long: each try costs the caller's request about
+# 0.6 s of kombu's reconnect attempts, and a fan-out enqueues thousands. Nothing is lost meanwhile: what recovers each
+# kind of job is RECOVERED_BY.
 ENQUEUE_PAUSE_SECONDS = 30.0
+# What redoes a job whose enqueue was lost (every job is idempotent, so doing it again, or twice, is harmless).
+RECOVERED_BY = {
+    DELIVER_NOTIFICATION: "the row waits PENDING and the timers' sweep sends it (NotificationService.due)",
+    GENERATE_INVOICE: "the timers enqueue it again (OrderService.redo_lost_follow_ups)",
+    PAY_OUT_ORDER: "the timers enqueue it again (OrderService.redo_lost_follow_ups)",
+    OPEN_REVIEWS: "the review timers open the window (ReviewService.run_timers)",
+    PROCESS_WEBHOOK: "the event row waits 'received' and the timers enqueue it again (PaymentService.lost_webhooks)",
+    MATCHING_INDEX_PRO: "the document stays stale until a reindex (check-index, the app's start-up check)",
+    MATCHING_INDEX_REQUEST: "the document stays stale until a reindex (check-index, the app's start-up check)",
+    MATCHING_REINDEX_TENANT: "the index stays as it was until a reindex (check-index, the app's start-up check)",
+}
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -56,47 +67,58 @@ def make_celery(settings: Settings) -> Celery:
 
 
 class CeleryJobQueue:
-    """Jobs sent by task name to the workers (the caller has committed: tasks read what it wrote)."""
+    """Jobs sent by task name to the workers (the caller has committed: tasks read what it wrote).
+
+    Fire and forget: every method returns None and never raises. The caller's use case has committed (the order
+    completed, the account made) and must not fail, or skip its other follow-ups, because Redis is down; what
+    redoes a lost job is RECOVERED_BY (the periodic timers, `Services.run_timers`, for all but the index jobs, whose
+    drift a reindex repairs). No result is stored: nobody reads one, and with a result backend Celery would first
+    retry connecting to it for about 20 s, then raise."""
 
     def __init__(self, app: Celery):
         self.app = app
-        self._deliveries_paused_until = 0.0  # time.monotonic() before which no delivery is enqueued (broker down)
+        self._paused_until = 0.0  # time.monotonic() before which nothing is enqueued (the broker refused one)
 
-    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
-        """Enqueue the delivery of a committed row. Never raises: the caller's use case has committed (the order was
-        placed, the account made) and must not fail because Redis is down; the row waits PENDING and the sweeper
-        (`Services.run_timers` re-enqueues `NotificationService.due()`) sends it. No result is stored (nobody reads
-        it): with a result backend Celery would first retry connecting to that for about 20 s, then raise."""
-        if time.monotonic() < self._deliveries_paused_until:
-            log.debug("broker down: notification %s of tenant %s left to the sweeper", notification_id, tenant_id)
+    @property
+    def paused(self) -> bool:
+        """True while enqueues are skipped after a failure (ENQUEUE_PAUSE_SECONDS)."""
+        return time.monotonic() < self._paused_until
+
+    def _send(self, name: str, args: tuple, queue: str | None = None) -> None:
+        recovery = RECOVERED_BY.get(name, "nothing redoes it")
+        if self.paused:
+            log.debug("broker down: job %s%r not enqueued; %s", name, args, recovery)
             return
         try:
-            self.app.send_task(DELIVER_NOTIFICATION, args=(tenant_id, notification_id), ignore_result=True)
-        except Exception as exc:  # kombu's OperationalError, or whatever else the broker throws: the row is safe
-            self._deliveries_paused_until = time.monotonic() + ENQUEUE_PAUSE_SECONDS
-            log.warning("could not enqueue notification %s of tenant %s (%s): the sweeper will send it; no more "
-                        "deliveries are enqueued for %.0f s", notification_id, tenant_id, exc, ENQUEUE_PAUSE_SECONDS)
+            self.app.send_task(name, args=args, ignore_result=True, **({"queue": queue} if queue else {}))
+        except Exception as exc:  # kombu's OperationalError, or whatever else the broker throws: the caller committed
+            self._paused_until = time.monotonic() + ENQUEUE_PAUSE_SECONDS
+            log.warning("could not enqueue job %s%r (%s): %s; no job is enqueued for %.0f s", name, args, exc,
+                        recovery, ENQUEUE_PAUSE_SECONDS)
+
+    def deliver_notification(self, tenant_id: int, notification_id: int) -> None:
+        self._send(DELIVER_NOTIFICATION, (tenant_id, notification_id))
 
     def generate_invoice(self, tenant_id: int, order_id: int) -> None:
-        self.app.send_task(GENERATE_INVOICE, args=(tenant_id, order_id))
+        self._send(GENERATE_INVOICE, (tenant_id, order_id))
 
     def process_webhook(self, event_row_id: int) -> None:
-        self.app.send_task(PROCESS_WEBHOOK, args=(event_row_id,))
+        self._send(PROCESS_WEBHOOK, (event_row_id,))
 
     def pay_out_order(self, tenant_id: int, order_id: int) -> None:
-        self.app.send_task(PAY_OUT_ORDER, args=(tenant_id, order_id))
+        self._send(PAY_OUT_ORDER, (tenant_id, order_id))
 
     def open_reviews(self, tenant_id: int, order_id: int) -> None:
-        self.app.send_task(OPEN_REVIEWS, args=(tenant_id, order_id))
+        self._send(OPEN_REVIEWS, (tenant_id, order_id))
 
     def index_pro(self, tenant_id: int, pro_id: int) -> None:
-        self.app.send_task(MATCHING_INDEX_PRO, args=(tenant_id, pro_id), queue=SEARCH_QUEUE)
+        self._send(MATCHING_INDEX_PRO, (tenant_id, pro_id), queue=SEARCH_QUEUE)
 
     def index_request(self, tenant_id: int, request_id: int) -> None:
-        self.app.send_task(MATCHING_INDEX_REQUEST, args=(tenant_id, request_id), queue=SEARCH_QUEUE)
+        self._send(MATCHING_INDEX_REQUEST, (tenant_id, request_id), queue=SEARCH_QUEUE)
 
     def reindex_tenant(self, tenant_id: int) -> None:
-        self.app.send_task(MATCHING_REINDEX_TENANT, args=(tenant_id,), queue=SEARCH_QUEUE)
+        self._send(MATCHING_REINDEX_TENANT, (tenant_id,), queue=SEARCH_QUEUE)
 
 
 class InlineJobQueue:

@@ -1,7 +1,9 @@
 """Celery tasks: the worker's entry point (`celery -A backend.jobs worker --beat`, the Makefile's `worker`).
 
 Each task runs its job through `InlineJobQueue` on this process's services, so a job's body lives in one place
-(backend/jobqueue.py). Tasks take ids, are idempotent, and retry with exponential backoff and jitter.
+(backend/jobqueue.py). Tasks take ids, are idempotent, and retry with exponential backoff and jitter (a delivery
+retries when its row says: see deliver_notification). A job whose enqueue was lost is redone by the timers
+(jobqueue.RECOVERED_BY).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from backend.jobqueue import (
 )
 from backend.matching.ports import SearchUnavailable
 from backend.notifications.ports import DeliveryError
+from backend.notifications.service import BACKOFF_MAX, MAX_ATTEMPTS
 from backend.payments.ports import PaymentUnavailable
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,18 @@ def _here() -> InlineJobQueue:
     return InlineJobQueue(services(), raise_errors=True)
 
 
-@celery_app.task(name=DELIVER_NOTIFICATION, autoretry_for=(DeliveryError,), retry_backoff=2, retry_backoff_max=600,
-                 retry_jitter=True, max_retries=8)
-def deliver_notification(tenant_id: int, notification_id: int) -> str:
-    return _here().deliver_notification(tenant_id, notification_id)
+@celery_app.task(name=DELIVER_NOTIFICATION, bind=True, max_retries=MAX_ATTEMPTS)
+def deliver_notification(self, tenant_id: int, notification_id: int) -> str:
+    """A transient failure is recorded on the row (attempts, next_attempt_at) and raised as DeliveryError with
+    `retry_in`, the seconds until that next attempt: the retry is scheduled then, so the task follows the row's
+    schedule (one earlier finds the row "later" and ends, leaving it to the sweeper). After MAX_ATTEMPTS the row is
+    FAILED and deliver no longer raises, so the task's retries never outlast the row's."""
+    try:
+        return _here().deliver_notification(tenant_id, notification_id)
+    except DeliveryError as exc:
+        fallback = min(2.0 ** (self.request.retries + 1), BACKOFF_MAX.total_seconds())  # the row's own backoff
+        raise self.retry(countdown=getattr(exc, "retry_in", None) or fallback, exc=exc,
+                         max_retries=MAX_ATTEMPTS)
 
 
 @celery_app.task(name=GENERATE_INVOICE, autoretry_for=(OSError,), retry_backoff=2, retry_jitter=True,

@@ -23,7 +23,7 @@ from backend.errors import DomainError, NotFound, PermissionDenied, ValidationFa
 from backend.money import fee_for, format_money, parse_amount
 from backend.notifications.service import NotificationService
 from backend.orders import process
-from backend.orders.facts import REVIEWABLE_ENDINGS, payable
+from backend.orders.facts import REVIEWABLE_ENDINGS, SETTLED, payable
 from backend.orders.forms import BookingCreate
 from backend.orders.invoices import InvoiceData, render_invoice
 from backend.orders.models import Order, OrderEvent, OrderState
@@ -46,6 +46,11 @@ __all__ = ["ActionView", "DisputeWaiting", "EventView", "OrderJobs", "OrderServi
 log = logging.getLogger(__name__)
 ADMIN_REFUND = "admin_refund"  # PaymentStep.action of an admin's partial refund (the others are order actions)
 NOT_INVOICEABLE = "No completed order to invoice."
+# A follow-up (invoice, payout) still missing this long after its order ended lost its job (the enqueue failed while
+# Redis was down): the timers enqueue it again. Orders that ended longer ago than FOLLOW_UP_HORIZON are not looked at.
+FOLLOW_UP_LOST_AFTER = timedelta(minutes=10)
+FOLLOW_UP_HORIZON = timedelta(days=30)
+FOLLOW_UP_BATCH = 200  # jobs of each kind per tenant and run, at most; the next run takes the rest
 
 
 class OrderJobs(SearchIndexJobs, Protocol):
@@ -464,6 +469,31 @@ class OrderService:
         for order_id in self._to_remind(tenant, now):
             self._remind_auto_complete(tenant, order_id, now)
         return done
+
+    def redo_lost_follow_ups(self, tenant: TenantPublic, now: datetime | None = None) -> dict[str, int]:
+        """The timers' catch-up for what apply() schedules after commit (its enqueue never raises, so a lost one
+        leaves the order as it was): orders that ended between FOLLOW_UP_HORIZON and FOLLOW_UP_LOST_AFTER ago
+        get their job again if completed without an invoice, or settled with a share released and not paid out
+        (payments' `Payouts.owed`). Both jobs are idempotent, so one still on its way changes nothing:
+        generate_invoice locks the order and returns the invoice it has; pay_out_order finds the Payout row under
+        the order's lock, and the provider's transfer carries the order's idempotency key.
+        The other follow-ups have their own catch-up: the review window (ReviewService.run_timers opens any the job
+        did not), the messages (NotificationService.due); the search document (index_pro) is repaired by a
+        reindex (the app's start-up check, `check-index`)."""
+        now = now or utcnow()
+        ended_in_range = (Order.state_changed_at <= now - FOLLOW_UP_LOST_AFTER,
+                          Order.state_changed_at > now - FOLLOW_UP_HORIZON)
+        with self.db.tenant_session(tenant.id) as session:
+            invoices = session.exec(select(Order.id).where(
+                Order.state == OrderState.COMPLETED, Order.invoice_key == "", *ended_in_range)
+                .order_by(Order.state_changed_at, Order.id).limit(FOLLOW_UP_BATCH)).all()
+            settled = session.exec(select(Order.id).where(Order.state.in_(SETTLED), *ended_in_range)).all()
+            payouts = self.payments.payouts.owed(session, settled)[:FOLLOW_UP_BATCH]
+        for order_id in invoices:
+            self.jobs.generate_invoice(tenant.id, order_id)
+        for order_id in payouts:
+            self.jobs.pay_out_order(tenant.id, order_id)
+        return {"invoices_redone": len(invoices), "payouts_redone": len(payouts)}
 
     def _to_remind(self, tenant: TenantPublic, now: datetime) -> list[int]:
         """Delivered orders completing by themselves within AUTO_COMPLETE_REMINDER (not those already due: this

@@ -4,18 +4,21 @@ tells the professional; one the provider refuses tells the marketplace's admins 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import Session, select
 
 from backend.config import Settings
 from backend.db import Database
 from backend.errors import DomainError, PermissionDenied
 from backend.identity import Caller, Role, TenantPublic
+from backend.notifications.catalogue import Event
 from backend.payments import ledger as L
 from backend.payments.escrow import locked_payment
 from backend.payments.gateways import Gateways
 from backend.payments.ledger import Ledger, Line
-from backend.payments.models import Payment, Payout, PayoutAccountLink
-from backend.payments.notices import PaymentNotices
+from backend.payments.models import LedgerTransaction, Payment, Payout, PayoutAccountLink
+from backend.payments.notices import PaymentNotices, payout_failure_order
 from backend.payments.ports import PayableOrders, PaymentDeclined
 from backend.tenancy.hosts import tenant_url
 
@@ -90,6 +93,35 @@ class Payouts:
                 return 0
             pro_id = order.pro_id
         return max(self._pay_out_order(tenant, pro_id, order_id), 0)
+
+    def owed(self, session: Session, order_ids: Sequence[int]) -> list[int]:
+        """Of these orders, the ones whose payout job should have sent the professional's share and did not (its
+        enqueue was lost while Redis was down, or it never got to run): something was released to the professional
+        (the order's release transaction), no payout is recorded, and they had a payout account at the order's
+        provider when it was released, so the job at release would have transferred it. Left out: a share
+        released before the professional set up payouts (it waits for their own "pay out", as always) and one the
+        provider refused (asking again is refused the same way; the admins were alerted and the operations queue
+        shows it until someone acts). A read: pay_out_order re-checks it all under the order's lock."""
+        if not order_ids:
+            return []
+        paid = select(Payout.id).where(Payout.order_id == LedgerTransaction.order_id)
+        released = session.exec(
+            select(LedgerTransaction.order_id, LedgerTransaction.created_at, Payment.provider)
+            .join(Payment, Payment.order_id == LedgerTransaction.order_id)
+            .where(LedgerTransaction.order_id.in_(set(order_ids)), LedgerTransaction.kind == "release",
+                   ~paid.exists())).all()
+        if not released:
+            return []
+        orders = self.orders.by_ids(session, [order_id for order_id, _, _ in released])
+        links = session.exec(select(PayoutAccountLink).where(
+            PayoutAccountLink.pro_id.in_({o.pro_id for o in orders.values()}))).all()
+        since = {(link.pro_id, link.provider): link.created_at for link in links}
+        owed = {order_id for order_id, released_at, provider in released if order_id in orders
+                and (opened := since.get((orders[order_id].pro_id, provider))) is not None and opened <= released_at}
+        if owed:  # a refusal's only trace is its admin alert (PaymentNotices.payout_failed)
+            owed -= {payout_failure_order(alert.key)
+                     for alert in self.notices.notifications.admin_alerts(session, Event.ADMIN_PAYOUT_FAILED)}
+        return sorted(owed)
 
     def _pay_out_order(self, tenant: TenantPublic, pro_id: int, order_id: int) -> int:
         asked: dict = {}  # what was asked of the provider, for the admins' alert if it refuses

@@ -15,6 +15,9 @@ refund): they pass a PayableOrder in. What payments reads about orders comes thr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from backend.config import Settings
 from backend.db import Database
 from backend.identity import Caller, TenantPublic
@@ -122,3 +125,7 @@ class PaymentService:
 
     def process_webhook(self, event_row_id: int, confirm: ConfirmCheckout) -> str:
         return self.webhooks.process(event_row_id, confirm)
+
+    def lost_webhooks(self, tenant_ids: Sequence[int], now: datetime) -> list[int]:
+        """Stored events no job is processing (an enqueue lost while Redis was down): the timers enqueue them."""
+        return self.webhooks.lost(tenant_ids, now)

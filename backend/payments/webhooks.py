@@ -10,6 +10,9 @@ many attempts as its job makes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -24,6 +27,12 @@ from backend.tenancy.platform_reads import WEBHOOK_EVENT_TENANT
 # The process_webhook task's tries (backend/jobs.py: max_retries=8, plus the first): a provider still unreachable
 # on the last one leaves the event unprocessed until the provider resends it, which an admin should know.
 ATTEMPTS_BEFORE_ALERT = 9
+# An event still "received" this long after it arrived has no job carrying it (its enqueue was lost while Redis was
+# down): the timers enqueue it again (`lost`). Longer than the job's own retries take (2 s doubling, 8 retries:
+# under 9 minutes), so a job still retrying is rarely doubled (and processing is idempotent). Events older than
+# LOST_HORIZON are no longer looked at: the provider has stopped resending them too; an admin can see them.
+LOST_AFTER = timedelta(minutes=15)
+LOST_HORIZON = timedelta(days=7)
 
 
 class WebhookIntake:
@@ -83,6 +92,23 @@ class WebhookIntake:
             raise
         self._mark(event_row_id, "processed", "", tenant_id)
         return result
+
+    def lost(self, tenant_ids: Sequence[int], now: datetime, limit: int = 200) -> list[int]:
+        """Row ids of stored events whose job is gone: still "received" (never tried, or tried and the provider was
+        unreachable) with fewer than ATTEMPTS_BEFORE_ALERT attempts (after that many the admins were told, and the
+        event waits for the provider to resend it), received between LOST_HORIZON and LOST_AFTER ago. Tenant by
+        tenant, each in its own session (row-level security), then the events naming no tenant."""
+        found: list[int] = []
+        for tenant_id in [*tenant_ids, None]:
+            if len(found) >= limit:
+                break
+            owner = WebhookEvent.tenant_id.is_(None) if tenant_id is None else WebhookEvent.tenant_id == tenant_id
+            with self._session(tenant_id) as session:
+                found += session.exec(select(WebhookEvent.id).where(
+                    owner, WebhookEvent.status == "received", WebhookEvent.attempts < ATTEMPTS_BEFORE_ALERT,
+                    WebhookEvent.received_at <= now - LOST_AFTER, WebhookEvent.received_at > now - LOST_HORIZON)
+                    .order_by(WebhookEvent.id).limit(limit - len(found))).all()
+        return found
 
     def _session(self, tenant_id: int | None):
         """webhook_event rows live under the tenant their verified payload names (row-level security);

@@ -409,7 +409,8 @@ def test_periodic_work_covers_every_tenant_and_expires_requests(market):
     request_id = post_request(m)
     quote(m, request_id)
     assert svc.run_timers() == {"expire": 0, "auto_complete": 0, "requests_expired": 0,
-                                "reviews_published": 0, "review_reminders": 0, "deliveries_due": 0}
+                                "reviews_published": 0, "review_reminders": 0, "invoices_redone": 0,
+                                "payouts_redone": 0, "webhooks_redone": 0, "deliveries_due": 0}
     with svc.db.tenant_session(t.id) as s:
         s.get(ServiceRequest, request_id).expires_at -= timedelta(days=31)
     assert svc.run_timers()["requests_expired"] == 1
