@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from backend.accounts.contacts import AccountContacts
+from backend.analytics import AnalyticsService, LocalCache, RedisCache
+from backend.analytics.operations import Operations
 from backend.accounts.security import Passwords
 from backend.accounts.service import AccountService
 from backend.chat.ports import StoreUnavailable
@@ -83,6 +85,7 @@ class Services:
     reviews: ReviewService
     matching: MatchingService
     places: Gazetteer
+    analytics: AnalyticsService
     stoppers: list
 
     def close(self) -> None:
@@ -133,6 +136,9 @@ class Services:
         for tenant_id, notification_id in due:
             self.jobs.deliver_notification(tenant_id, notification_id)
         totals["deliveries_due"] = len(due)
+        # Last: the rollups fold in what the timers above just changed. The dashboard refreshes before it reads
+        # anyway; this keeps that refresh small (rows of the last few minutes at most).
+        totals["analytics_days"] = sum(self.analytics.refresh(tenant_id) for tenant_id in tenant_ids)
         return totals
 
 
@@ -158,12 +164,14 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
     chat = make_chat(settings, db, store, stoppers, notifications=notifications, jobs=jobs)
     matching = make_matching(settings, db, store, places)
     stoppers.append(matching.close)
+    accounts = AccountService(db, settings, passwords, jobs, notifications)
+    reviews = ReviewService(db, settings, notifications, jobs)
     built = Services(
         settings=settings,
         db=db,
         tenants=tenants,
         platform=PlatformService(db, passwords, tenants, payments.providers()),
-        accounts=AccountService(db, settings, passwords, jobs, notifications),
+        accounts=accounts,
         profiles=ProfileService(db, settings, store, jobs=jobs, places=places),
         notifications=notifications,
         catalog=CatalogService(db, jobs),
@@ -175,14 +183,24 @@ def build_services(settings: Settings, *, jobs: Jobs | None = None, migrate: boo
         store=store,
         jobs=jobs,
         chat=chat,
-        reviews=ReviewService(db, settings, notifications, jobs),
+        reviews=reviews,
         matching=matching,
         places=places,
+        analytics=make_analytics(settings, db, orders, payments, reviews, notifications, accounts),
         stoppers=stoppers,
     )
     if isinstance(jobs, InlineJobQueue) and jobs.services is None:
         jobs.services = built
     return built
+
+
+def make_analytics(settings: Settings, db: Database, orders: OrderService, payments: PaymentService,
+                   reviews: ReviewService, notifications: NotificationService,
+                   accounts: AccountService) -> AnalyticsService:
+    """The dashboard's cache in Redis when REDIS_URL is set (shared by every web process and worker), else in this
+    process; the operations queues read the services that own each queue."""
+    cache = RedisCache.from_url(settings.redis_url) if settings.redis_url else LocalCache()
+    return AnalyticsService(db, cache, ops=Operations(orders, payments, reviews, notifications, accounts))
 
 
 def make_matching(settings: Settings, db: Database, store: ObjectStore, places: Gazetteer) -> MatchingService:

@@ -322,9 +322,11 @@ def test_operator_console_counts_and_creates_tenants_as_the_app_role(pg):
 
 def test_timers_sweep_every_tenant_one_binding_at_a_time(pg):
     svc, *_ = pg
-    assert svc.run_timers() == {"expire": 0, "auto_complete": 0, "requests_expired": 0,
-                                "reviews_published": 0, "review_reminders": 0, "invoices_redone": 0,
-                                "payouts_redone": 0, "webhooks_redone": 0, "deliveries_due": 0}
+    totals = svc.run_timers()
+    assert isinstance(totals.pop("analytics_days"), int)
+    assert totals == {"expire": 0, "auto_complete": 0, "requests_expired": 0,
+                      "reviews_published": 0, "review_reminders": 0, "invoices_redone": 0,
+                      "payouts_redone": 0, "webhooks_redone": 0, "deliveries_due": 0}
 
 
 # ------------------------------------------------------------------ start-up refuses unsafe roles
