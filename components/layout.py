@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
+from state.analytics import OpsBadgeState
 from state.app_state import HOME_FOR_ROLE, AppState
 from state.chat import InboxState
 
+from components.charts import VISUALLY_HIDDEN
 from components.notifications import bell_keepalive, notification_bell
 
 CONTENT_WIDTH = "1120px"
@@ -52,6 +54,11 @@ def brand_mark() -> rx.Component:
     )
 
 
+OPERATIONS = "/admin/operations"
+# In the user menu only: the header's row has no room for all of the admin's pages beside the bell at 1280 px.
+MENU_ONLY = {"/admin/categories", "/admin/outbox"}
+
+
 def _nav_items() -> list[tuple[str, str, rx.Var]]:
     role = AppState.user_role
     return [
@@ -65,7 +72,9 @@ def _nav_items() -> list[tuple[str, str, rx.Var]]:
         ("Earnings", "/pro/earnings", role == "professional"),
         ("Profile", "/pro/profile", role == "professional"),
         ("Reviews", "/reviews", (role == "client") | (role == "professional")),
-        ("Users", HOME_FOR_ROLE["admin"], role == "admin"),
+        ("Dashboard", HOME_FOR_ROLE["admin"], role == "admin"),
+        ("Operations", OPERATIONS, role == "admin"),
+        ("Users", "/admin/users", role == "admin"),
         ("Categories", "/admin/categories", role == "admin"),
         ("Payments", "/admin/payments", role == "admin"),
         ("Reviews", "/admin/reviews", role == "admin"),
@@ -76,11 +85,31 @@ def _nav_items() -> list[tuple[str, str, rx.Var]]:
     ]
 
 
+def ops_badge() -> rx.Component:
+    """The count of what waits for the admin on /admin/operations (state/analytics.py's OpsBadgeState), read when a
+    page opens and every minute; a screen reader hears "Operations, 3 waiting"."""
+    return rx.cond(OpsBadgeState.total > 0, rx.badge(
+        rx.text(OpsBadgeState.total, as_="span", aria_hidden="true"),
+        rx.el.span(", ", OpsBadgeState.total, " waiting", style=VISUALLY_HIDDEN),
+        color_scheme="red", radius="full", size="1", margin_left="4px", class_name="ops-badge"))
+
+
+def ops_badge_source() -> rx.Component:
+    """Reads the badge's count for an admin: when the page mounts, then every minute."""
+    return rx.cond(AppState.user_role == "admin", rx.box(
+        rx.moment(interval=60_000, on_change=OpsBadgeState.refresh, display="none"),
+        on_mount=OpsBadgeState.refresh, display="none"))
+
+
+def _label(label: str, href: str):
+    return (label, ops_badge()) if href == OPERATIONS else (label,)
+
+
 def nav_links() -> rx.Component:
     return rx.hstack(
-        *[rx.cond(show, rx.link(label, href=href, size="2", weight="medium", color="var(--gray-11)",
+        *[rx.cond(show, rx.link(*_label(label, href), href=href, size="2", weight="medium", color="var(--gray-11)",
                                 underline="none", white_space="nowrap", _hover={"color": "var(--brand)"}))
-          for label, href, show in _nav_items()],
+          for label, href, show in _nav_items() if href not in MENU_ONLY],
         spacing="4", align="center",
     )
 
@@ -114,7 +143,8 @@ def user_menu() -> rx.Component:
         rx.menu.content(
             rx.box(rx.text(AppState.user_email, size="1", color="var(--gray-11)"), padding="6px 12px"),
             rx.menu.separator(),
-            *[rx.cond(show, rx.menu.item(label, on_click=rx.redirect(href))) for label, href, show in _nav_items()],
+            *[rx.cond(show, rx.menu.item(*_label(label, href), on_click=rx.redirect(href)))
+              for label, href, show in _nav_items()],
             rx.menu.separator(),
             rx.menu.item("Log out", on_click=AppState.logout, color="red", id="logout"),
             align="end",
@@ -129,8 +159,8 @@ def header() -> rx.Component:
             rx.spacer(),
             rx.cond(
                 AppState.user_id != 0,
-                rx.hstack(rx.desktop_only(nav_links()), notification_bell(), bell_keepalive(), messages_link(),
-                          user_menu(), spacing="5", align="center"),
+                rx.hstack(rx.desktop_only(nav_links()), notification_bell(), bell_keepalive(), ops_badge_source(),
+                          messages_link(), user_menu(), spacing="5", align="center"),
                 rx.cond(
                     AppState.tenant_status == "ok",
                     rx.hstack(

@@ -1,4 +1,5 @@
-"""Tenant admin: users list and the dev outbox."""
+"""Tenant admin: users list (/admin/users), categories and the dev outbox. The dashboard at /admin is
+pages/analytics.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pages.registry import page
 
 from components.layout import card_stack, data_table, empty_state, loaded_list, page_header, page_shell
 from state.admin import AdminCategoriesState, AdminUsersState, OutboxState
-from state.app_state import HOME_FOR_ROLE
 
 
 def stat(label: str, value) -> rx.Component:
@@ -78,7 +78,7 @@ def user_row(u) -> rx.Component:
     )
 
 
-@page(HOME_FOR_ROLE["admin"], "Users", on_load=AdminUsersState.load)
+@page("/admin/users", "Users", on_load=AdminUsersState.load)
 def admin_users() -> rx.Component:
     counts = AdminUsersState.counts
     return page_shell(rx.vstack(

@@ -7,7 +7,9 @@ import reflex as rx
 from pages.registry import page
 
 from components.forms import field, form_dialog
+from components.charts import header_cell, number_cell, panel, report_table
 from components.layout import empty_state, loading_panel, page_header
+from state.analytics import PRESETS
 from state.operator import OperatorState
 
 
@@ -124,6 +126,45 @@ def tenant_card(t) -> rx.Component:
     )
 
 
+def kpi_row(r) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(rx.vstack(rx.text(r.name, weight="medium"),
+                                           rx.text(r.slug, " · ", r.currency, size="1", color="var(--gray-11)"),
+                                           spacing="0"), white_space="nowrap"),
+        rx.foreach(r.cells, lambda c: number_cell(rx.vstack(
+            rx.text(c.value), rx.text(c.change, size="1", color=rx.match(c.tone, ("green", "var(--green-11)"),
+                                                                        ("red", "var(--red-11)"), "var(--gray-10)")),
+            spacing="0", align="end"))),
+        data_slug=r.slug,
+    )
+
+
+def kpi_table() -> rx.Component:
+    """Every marketplace's KPIs for the chosen range, each against the period before (AnalyticsService.overview)."""
+    return panel(
+        "Marketplaces at a glance", None,
+        rx.flex(
+            rx.text("Range", size="2", weight="medium", id="kpi-range-label"),
+            rx.segmented_control.root(*[rx.segmented_control.item(label, value=value) for value, label, _ in PRESETS],
+                                      value=OperatorState.kpi_preset, on_change=OperatorState.set_kpi_preset,
+                                      size="1", aria_labelledby="kpi-range-label"),
+            rx.cond(OperatorState.kpi_loading, rx.spinner(size="1")),
+            rx.text(OperatorState.kpi_period, size="1", color="var(--gray-11)"),
+            gap="8px", align="center", wrap="wrap",
+        ),
+        rx.cond(
+            OperatorState.kpi_rows.length() == 0,
+            rx.text(rx.cond(OperatorState.kpi_loading, "Reading every marketplace's numbers…", "No marketplace yet."),
+                    size="2", color="var(--gray-11)"),
+            report_table([header_cell("Marketplace", numeric=False),
+                          rx.foreach(OperatorState.kpi_columns, lambda label: header_cell(label))],
+                         OperatorState.kpi_rows, kpi_row, "operator-kpis",
+                         caption="Each marketplace's KPIs for the period, with the change on the period before"),
+        ),
+        panel_id="marketplace-kpis", subtitle="Money in each marketplace's currency; changes on the period before",
+    )
+
+
 @page("/operator", "Platform console", on_load=OperatorState.load)
 def operator_console() -> rx.Component:
     content = rx.vstack(
@@ -137,6 +178,7 @@ def operator_console() -> rx.Component:
             rx.grid(rx.foreach(OperatorState.tenants, tenant_card), columns=rx.breakpoints(initial="1", md="2"),
                     spacing="3", width="100%"),
         ),
+        kpi_table(),
         edit_dialog(),
         spacing="4", width="100%",
     )

@@ -1,4 +1,4 @@
-"""Platform operator console: create, brand and suspend marketplaces."""
+"""Platform operator console: create, brand and suspend marketplaces; their KPIs side by side."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import reflex as rx
 from backend.identity import Caller, TenantStatus
 from backend.bootstrap import services
 from backend.tenancy.models import CURRENCIES
+from state.analytics import DEFAULT_PRESET, PRESETS, MarketplaceKpis, operator_kpis
 from state.app_state import FAILED, AppState, FormMixin, guarded, writing
 
 
@@ -44,6 +45,13 @@ class OperatorState(FormMixin, AppState):
     setup_hint: str = ""  # what to configure when no provider is, shown above the marketplaces
     currencies: list[str] = list(CURRENCIES)
     base_domain: str = ""  # marketplaces are served at <slug>.<base_domain>
+    # every marketplace's KPIs for a preset range (AnalyticsService.overview)
+    kpi_preset: str = DEFAULT_PRESET
+    kpi_period: str = ""
+    kpi_columns: list[str] = []
+    kpi_rows: list[MarketplaceKpis] = []
+    kpi_loading: bool = False
+    _kpi_seq: int = 0
 
     async def _reload(self, operator: Caller) -> None:
         self.tenants = [dataclasses.asdict(t) for t in await self._run(services().platform.list_tenants, operator)]
@@ -56,6 +64,31 @@ class OperatorState(FormMixin, AppState):
         self.providers, self.default_provider, self.setup_hint = await self._run(_checkout_choices)
         self.base_domain = services().settings.base_domain
         await self._reload(operator)
+        return OperatorState.load_kpis
+
+    @rx.event
+    def set_kpi_preset(self, preset: str | list[str]):
+        if isinstance(preset, str) and preset in {value for value, _, _ in PRESETS}:
+            self.kpi_preset = preset
+            return OperatorState.load_kpis
+        return None
+
+    @rx.event(background=True)
+    @operator_only
+    async def load_kpis(self, operator: Caller):
+        """Every marketplace's KPIs (a dashboard's worth of reading per marketplace when cold: off the state lock)."""
+        async with self:
+            self._kpi_seq += 1
+            seq, preset, self.kpi_loading = self._kpi_seq, self.kpi_preset, True
+        try:
+            period, columns, rows = await self._run(operator_kpis, operator, preset)
+        finally:
+            async with self:
+                if seq == self._kpi_seq:
+                    self.kpi_loading = False
+        async with self:
+            if seq == self._kpi_seq:
+                self.kpi_period, self.kpi_columns, self.kpi_rows = period, columns, rows
 
     @rx.event
     def set_create_open(self, value: bool):
@@ -83,6 +116,7 @@ class OperatorState(FormMixin, AppState):
         self.create_open = False
         await self._reload(operator)
         yield rx.toast.success(f"{tenant.name} is live at {tenant.slug}.{self.base_domain}")
+        yield OperatorState.load_kpis
 
     @rx.event
     @operator_only

@@ -50,7 +50,7 @@ def test_bad_sign_up_input_shows_field_errors(page, app):
 
 def test_client_is_refused_professional_and_admin_pages(page, app):
     logged_in(page, app, "alice@demo.example")
-    for path in ("/pro", "/admin", "/admin/outbox"):
+    for path in ("/pro", "/admin", "/admin/users", "/admin/outbox"):
         page.goto(app.url(path))
         expect(page.locator("#access-denied")).to_be_visible()
         expect(page.locator("#users-table")).to_have_count(0)
@@ -62,6 +62,7 @@ def test_admin_suspends_a_user_who_then_cannot_log_in(new_context, app):
 
     admin = new_context().new_page()
     logged_in(admin, app, "admin@demo.example", home="/admin")
+    admin.goto(app.url("/admin/users"))
     admin.locator("#user-search").fill("victim")
     admin.locator(f"[id='suspend-{email}']").click()
     admin.locator("#confirm-suspend").click()
@@ -80,12 +81,14 @@ def test_admin_suspends_a_user_who_then_cannot_log_in(new_context, app):
 def test_two_tenants_on_two_hosts_see_only_their_own_users(new_context, app):
     demo_admin = new_context().new_page()
     logged_in(demo_admin, app, "admin@demo.example", home="/admin")
+    demo_admin.goto(app.url("/admin/users"))
     table = demo_admin.locator("#users-table")
     expect(table).to_contain_text("alice@demo.example")
     expect(table).not_to_contain_text("acme.example")
 
     acme_admin = new_context().new_page()
     logged_in(acme_admin, app, "admin@acme.example", tenant="acme", home="/admin")
+    acme_admin.goto(app.url("/admin/users", "acme"))
     table = acme_admin.locator("#users-table")
     expect(table).to_contain_text("nora@acme.example")
     expect(table).not_to_contain_text("demo.example")

@@ -161,7 +161,7 @@ def test_admin_adds_a_category_and_verifies_a_pro(new_context, app):
     admin.locator("#add-category").click()
     expect(admin.locator("#categories-table")).to_contain_text(name)
 
-    admin.goto(app.url("/admin"))
+    admin.goto(app.url("/admin/users"))
     admin.locator("[id='verify-george@demo.example']").click()
     expect(admin.locator("[id='verify-george@demo.example']")).to_contain_text("Verified")
     client = new_context().new_page()
