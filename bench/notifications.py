@@ -1,7 +1,8 @@
 """One event fanned out to many recipients, delivered by Celery workers on Redis through the real SendGrid adapter to
 the local fake SendGrid (tests/fakes/sendgrid_server.py), on a throwaway PostgreSQL database.
 
-- setup: one marketplace and RECIPIENTS professionals (bulk rows: user and profile), default preferences;
+- setup: one marketplace and RECIPIENTS professionals (bulk rows: user and profile), each opted in to new leads by
+  email (the catalogue sends them in-app only by default);
 - the event: a new lead (`Event.LEAD_NEW`) for all of them, written by `NotificationService.notify()` in one
   transaction (an email row and an in-app row per professional), then one Celery task per email row (enqueue);
 - delivery: WORKERS Celery worker processes (`celery -A backend.jobs worker`), started before the event, each task
@@ -36,8 +37,8 @@ from backend.config import PROJECT_ROOT, Settings
 from backend.db import utcnow
 from backend.identity import Role
 from backend.jobqueue import CeleryJobQueue, InlineJobQueue, make_celery
-from backend.notifications.catalogue import Event, spec
-from backend.notifications.models import Channel, DeliveryStatus, Notification
+from backend.notifications.catalogue import Event, Group, spec
+from backend.notifications.models import Channel, DeliveryStatus, Notification, NotificationPreference
 from backend.profiles.models import Profile
 from backend.tenancy.models import Tenant
 from bench.login import throwaway_database
@@ -100,6 +101,9 @@ def _tenant_and_pros(svc, slug: str, n: int):
                                   ).scalars().all()
             session.execute(sa.insert(Profile), [{"tenant_id": tenant.id, "user_id": user_id,
                                                   "full_name": f"Pro {user_id}"} for user_id in new])
+            session.execute(sa.insert(NotificationPreference), [
+                {"tenant_id": tenant.id, "user_id": user_id, "group": Group.NEW_LEADS.value,
+                 "channel": Channel.EMAIL.value, "enabled": True, "updated_at": now} for user_id in new])
         ids += new
     return tenant, ids
 

@@ -1,10 +1,13 @@
 """The event catalogue: every message the marketplace sends, its preference group, the channels it may use and
 what its templates need.
 
-A user chooses per GROUP and channel (the preference matrix), not per event: nine rows are something a person can
-reason about, twenty-eight are not. Each event still says which channels make sense for it (a phone code is an SMS,
+A user chooses per GROUP and channel (the preference matrix), not per event: ten rows are something a person can
+reason about, thirty-two are not. Each event still says which channels make sense for it (a phone code is an SMS,
 a password reset an email) and which are on by default, like Thumbtack: in-app and email for everything, SMS only
-where minutes matter (a lead you were matched to, a booking request) unless the user opts in.
+where minutes matter (a lead you were matched to, a booking request) unless the user opts in. The one exception is
+a new lead nobody matched you to (NEW_LEADS): in-app only unless the pro opts in, since a busy category would
+otherwise fill their inbox. It is a group of its own because a group's stored choice is only kept when it differs
+from the group's default: inside LEADS (email and SMS on for matches) "email me new leads too" could not be said.
 
 Templates live in `templates/<event>.<channel part>.j2`; `context` lists the keys they read, and `sample` is a
 context they render with (tests, the preview). Money, dates and names come preformatted: templates do no
@@ -24,6 +27,7 @@ from backend.notifications.models import Channel
 
 class Group(StrEnum):
     LEADS = "leads"
+    NEW_LEADS = "new_leads"
     QUOTES = "quotes"
     BOOKINGS = "bookings"
     ORDERS = "orders"
@@ -35,7 +39,8 @@ class Group(StrEnum):
 
 
 GROUP_LABELS: Mapping[Group, str] = MappingProxyType({
-    Group.LEADS: "New leads and matches",
+    Group.LEADS: "Leads matched to you",
+    Group.NEW_LEADS: "New leads in your area",
     Group.QUOTES: "Quotes",
     Group.BOOKINGS: "Bookings",
     Group.ORDERS: "Order updates",
@@ -53,6 +58,7 @@ class Event(StrEnum):
     QUOTE_RECEIVED = "quote_received"          # client: a pro sent a quote for their request
     QUOTE_ACCEPTED = "quote_accepted"          # pro: the client accepted their quote (an order exists)
     BOOKING_REQUESTED = "booking_requested"    # pro: a client asks to book a time
+    BOOKING_SENT = "booking_sent"              # client: the receipt of their booking request
     BOOKING_ACCEPTED = "booking_accepted"      # client: the pro confirmed the booking
     BOOKING_DECLINED = "booking_declined"      # client: the pro cannot take it
     PAYMENT_HELD = "payment_held"              # pro: the client paid, the money is held: work can start
@@ -60,6 +66,8 @@ class Event(StrEnum):
     WORK_DELIVERED = "work_delivered"          # client: the pro marked it done; approve or it completes by itself
     AUTO_COMPLETE_SOON = "auto_complete_soon"  # client: the delivered order completes by itself soon
     ORDER_COMPLETED = "order_completed"        # both parties
+    ORDER_CANCELLED = "order_cancelled"        # the other party (both when the marketplace's admin cancels)
+    ORDER_EXPIRED = "order_expired"            # both parties: an accepted order was not paid in time
     REVIEW_REQUESTED = "review_requested"      # both parties, when the review window opens
     REVIEW_REMINDER = "review_reminder"        # whoever has not reviewed, before the window closes
     REVIEW_PUBLISHED = "review_published"      # the reviewed party
@@ -98,6 +106,7 @@ class EventSpec:
 
 
 E, S, A = Channel.EMAIL, Channel.SMS, Channel.IN_APP
+_APP = frozenset({A})
 _APP_EMAIL = frozenset({A, E})
 _APP_EMAIL_SMS = frozenset({A, E, S})
 
@@ -111,7 +120,9 @@ def _spec(event: Event, group: Group, channels: frozenset[Channel], defaults: fr
 
 _SPECS = (
     # Leads: for professionals. A match is personal and time-critical (the first pros to answer win): SMS on.
-    _spec(Event.LEAD_NEW, Group.LEADS, _APP_EMAIL_SMS, _APP_EMAIL,
+    # A new lead goes to the next best pros after the matches (quotes.NEW_LEAD_RECIPIENTS of them), in-app only
+    # unless they opt in: a busy category would otherwise flood their inboxes.
+    _spec(Event.LEAD_NEW, Group.NEW_LEADS, _APP_EMAIL_SMS, _APP,
           request_title="Fix a leaking kitchen faucet", category="Plumbing", city="Austin", budget="$150 – $300",
           when="Sat, Jun 14 – Sun, Jun 15"),
     _spec(Event.LEAD_MATCHED, Group.LEADS, _APP_EMAIL_SMS, _APP_EMAIL_SMS,
@@ -126,6 +137,9 @@ _SPECS = (
     # Bookings: a request to book is answered within hours or lost: SMS on.
     _spec(Event.BOOKING_REQUESTED, Group.BOOKINGS, _APP_EMAIL_SMS, _APP_EMAIL_SMS,
           client_name="Maria Lopez", service_title="Faucet repair", when="Sat, Jun 14, 9:00 AM", amount="$240.00"),
+    _spec(Event.BOOKING_SENT, Group.BOOKINGS, _APP_EMAIL, _APP_EMAIL,
+          pro_name="Alex Rivera", service_title="Faucet repair", when="Sat, Jun 14", amount="$240.00",
+          pay_within="48 hours"),
     _spec(Event.BOOKING_ACCEPTED, Group.BOOKINGS, _APP_EMAIL, _APP_EMAIL,
           pro_name="Alex Rivera", service_title="Faucet repair", when="Sat, Jun 14, 9:00 AM"),
     _spec(Event.BOOKING_DECLINED, Group.BOOKINGS, _APP_EMAIL, _APP_EMAIL,
@@ -145,6 +159,13 @@ _SPECS = (
           order_title="Fix a leaking kitchen faucet", hours_left=24),
     _spec(Event.ORDER_COMPLETED, Group.ORDERS, _APP_EMAIL, _APP_EMAIL,
           order_title="Fix a leaking kitchen faucet", other_party="Alex Rivera"),
+    _spec(Event.ORDER_CANCELLED, Group.ORDERS, _APP_EMAIL, _APP_EMAIL,
+          order_title="Fix a leaking kitchen faucet", cancelled_by="Maria Lopez",
+          reason="We found someone available sooner, sorry.",
+          refund="The $240.00 held for this order is refunded to the client."),
+    _spec(Event.ORDER_EXPIRED, Group.ORDERS, _APP_EMAIL, _APP_EMAIL,
+          order_title="Fix a leaking kitchen faucet", other_party="Maria Lopez", pay_within="48 hours",
+          next_step="Nothing was charged, and the time you set aside is free again."),
     _spec(Event.DISPUTE_OPENED, Group.ORDERS, _APP_EMAIL_SMS, _APP_EMAIL,
           other_party="Maria Lopez", order_title="Fix a leaking kitchen faucet",
           reason="The faucet still drips after the repair."),

@@ -41,6 +41,7 @@ _RESERVED = ("marketplace", "link", "email_subject", "why_you_get_this", "unsubs
 # Why the recipient gets an email of this group: the footer says it ("You get this email because ...").
 GROUP_REASONS: Mapping[Group, str] = {
     Group.LEADS: "you offer services on {name} and want to hear about requests that fit your work.",
+    Group.NEW_LEADS: "you offer services on {name} and asked to hear about new requests in your area.",
     Group.QUOTES: "you asked for or sent a quote on {name}.",
     Group.BOOKINGS: "you have a booking on {name}.",
     Group.ORDERS: "you have an order on {name}.",

@@ -4,11 +4,13 @@ client accepts one (which becomes an order).
 Instant match: when a request is posted, the tenant's `instant_match_count` best professionals for it (the matching
 service's ranking: its category, its place within their service radius, available on its preferred start) are
 recorded as LeadMatch rows and told (LEAD_MATCHED) in the request's own transaction; their leads inbox lists it
-first, marked "Matched to you". A quote tells the client (QUOTE_RECEIVED), an accepted quote its professional
-(QUOTE_ACCEPTED). Every notification is written by `NotificationService.notify` in the use case's transaction (each
-user gets what their preferences say, a retried use case nothing twice) and delivered after commit. Every change
-to whether a request is open (posted, closed, expired, a quote accepted) schedules its search document's rebuild
-after commit.
+first, marked "Matched to you". Every other professional whose leads inbox lists it (its category, their service
+area) finds it there; the NEW_LEAD_RECIPIENTS best of them by the same ranking are also told (LEAD_NEW, in-app
+unless they opt in), in the same transaction. A quote tells the client (QUOTE_RECEIVED), an accepted quote its
+professional (QUOTE_ACCEPTED). Every notification is written by `NotificationService.notify` in the use case's
+transaction (each user gets what their preferences say, a retried use case nothing twice) and delivered after
+commit. Every change to whether a request is open (posted, closed, expired, a quote accepted) schedules its search
+document's rebuild after commit.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ from backend.validation import parse_input
 
 LEADS_LIMIT = 500  # the newest open requests a leads inbox considers
 MATCH_HEADROOM = 5  # matches asked beyond the tenant's count, for hits the database check turns down (stale index)
+# LEAD_NEW goes to at most this many professionals per request: the best by the matching ranking after the instant
+# matches. A busy category in a city has hundreds of pros, and telling each of them about every request would bury
+# their inboxes (and send dozens after one job); the next best hear of it, everyone else still finds it in their
+# leads inbox, which lists every lead whatever this cap.
+NEW_LEAD_RECIPIENTS = 25
 EXCERPT_CHARS = 160  # of a quote's message, in the client's notification
 
 
@@ -253,8 +260,10 @@ class QuoteService:
             session.add(request)
             session.flush()
             request_id = request.id
-            note_ids = self._notify_matches(session, tenant, request, category,
-                                            self._instant_match(session, tenant, request))
+            matches = self._instant_match(session, tenant, request)
+            note_ids = self._notify_matches(session, tenant, request, category, matches)
+            note_ids += self._notify_new_lead(session, tenant, request, category, self._new_lead_pros(
+                session, tenant, request, matched={m.pro_id for m in matches}))
         self._after_commit(tenant.id, note_ids, [request_id])
         return request_id
 
@@ -273,7 +282,7 @@ class QuoteService:
                                       on=request.preferred_start, exclude={request.client_id},
                                       limit=count + MATCH_HEADROOM)
         matches: list[LeadMatch] = []
-        for hit in self._still_eligible(session, request, hits):
+        for hit in self._still_eligible(session, request, hits, on=request.preferred_start):
             match = LeadMatch(request_id=request.id, pro_id=hit.doc.pro_id, rank=len(matches) + 1,
                               score=float(hit.score), why=self.matching.why(hit)[:200])
             session.add(match)
@@ -283,9 +292,25 @@ class QuoteService:
         session.flush()
         return matches
 
+    def _new_lead_pros(self, session: Session, tenant: TenantPublic, request: ServiceRequest, *,
+                       matched: set[int]) -> list[int]:
+        """Who is told of a new lead (LEAD_NEW): the NEW_LEAD_RECIPIENTS best professionals by the matching ranking
+        among those not instantly matched to it whose leads inbox lists it, checked against the database in this
+        transaction as instant match does, but on any day (a lead is theirs whatever its date; only a match
+        promises availability). The ranking's signals (rating, response rate, activity) live in the search index,
+        so the engine ranks; when it is down nobody is told (top_pros logs it) and every eligible professional
+        still finds the request in their leads inbox."""
+        origin = (request.latitude, request.longitude) if request.latitude is not None else None
+        hits = self.matching.top_pros(tenant, category_id=request.category_id, origin=origin, city=request.city,
+                                      exclude={request.client_id, *matched},
+                                      limit=NEW_LEAD_RECIPIENTS + MATCH_HEADROOM)
+        pro_ids = [hit.doc.pro_id for hit in self._still_eligible(session, request, hits, on=None)]
+        return [pro_id for pro_id in pro_ids if pro_id not in matched][:NEW_LEAD_RECIPIENTS]
+
     @staticmethod
-    def _still_eligible(session: Session, request: ServiceRequest, hits: list[ProHit]) -> list[ProHit]:
-        """The hits the database agrees with, in the engine's order."""
+    def _still_eligible(session: Session, request: ServiceRequest, hits: list[ProHit], *,
+                        on: date | None) -> list[ProHit]:
+        """The hits the database agrees with (available `on` that day, when given), in the engine's order."""
         ids = list(dict.fromkeys(h.doc.pro_id for h in hits if h.doc.pro_id != request.client_id))
         if not ids:
             return []
@@ -296,7 +321,7 @@ class QuoteService:
             ProCategory.user_id.in_(users), ProCategory.category_id == request.category_id)).all())
         pros = {p.user_id: p for p in session.exec(select(ProProfile).where(ProProfile.user_id.in_(serving))).all()}
         return [h for h in hits if h.doc.pro_id in pros and _reach(pros[h.doc.pro_id], request)[0]
-                and _available(pros[h.doc.pro_id], request.preferred_start)]
+                and _available(pros[h.doc.pro_id], on)]
 
     def _notify_matches(self, session: Session, tenant: TenantPublic, request: ServiceRequest, category: Category,
                         matches: list[LeadMatch]) -> list[int]:
@@ -315,6 +340,19 @@ class QuoteService:
                          "why": match.why or "You serve this category and area."},
                 link=f"/pro/leads/{request.id}")
         return note_ids
+
+    def _notify_new_lead(self, session: Session, tenant: TenantPublic, request: ServiceRequest,
+                         category: Category, pro_ids: list[int]) -> list[int]:
+        """LEAD_NEW to these professionals, in the request's transaction: one call (the message is the same for
+        all), keyed by the request, so each professional hears of a request once."""
+        if not pro_ids:
+            return []
+        return self.notifications.notify(
+            session, tenant, Event.LEAD_NEW, pro_ids, key=f"lead:{request.id}:new",
+            context={"request_title": request.title, "category": category.name, "city": request.city,
+                     "budget": _money_range(request.budget_min_minor, request.budget_max_minor, request.currency),
+                     "when": _dates(request.preferred_start, request.preferred_end)},
+            link=f"/pro/leads/{request.id}")
 
     def _after_commit(self, tenant_id: int, note_ids: list[int], request_ids: list[int]) -> None:
         """Follow-ups of a committed use case: notification deliveries, request documents' rebuilds."""

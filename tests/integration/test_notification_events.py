@@ -1,9 +1,10 @@
 """Accounts, quotes, reviews and chat notify through the catalogue, on SQLite and PostgreSQL, with the real services
 (bootstrap's wiring, dev email and SMS outboxes, inline jobs, the embedded search engine and message store): each
 use case writes the right delivery rows for the default preference matrix (in-app + email; SMS only for events that
-turn it on and users with a verified phone; security messages by email alone), a user's own choice is honoured
-(quotes by email off: the in-app row comes, the email does not), a use case run again with the same key adds
-nothing, and a burst of chat messages while someone is away makes one digest per channel."""
+turn it on and users with a verified phone; security messages by email alone; a new lead in-app only), a user's own
+choice is honoured (quotes by email off: the in-app row comes, the email does not; new leads by email and text on),
+a new lead reaches the best eligible professionals not matched to it and nobody else, a use case run again with the
+same key adds nothing, and a burst of chat messages while someone is away makes one digest per channel."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from backend.accounts.models import AuthSession, User
+from backend.accounts.models import AuthSession, User, UserStatus
 from backend.catalog.models import Category
 from backend.chat import service as chat_service
 from backend.db import utcnow
 from backend.notifications.catalogue import Event
 from backend.notifications.models import ONE_TIME_TOKEN, Channel, DeliveryStatus, Notification
+from backend.orders import quotes
 from backend.orders.models import LeadMatch, ServiceRequest
-from tests.integration.test_instant_match import post, pro
+from tests.integration.test_instant_match import WEEKENDS, next_weekday, post, pro, set_match_count
 from tests.integration.test_orders import PW, TODAY, make_admin, user
 from tests.integration.test_reviews import FROM_PRO, GOOD, deadline, ended
 
@@ -153,7 +155,7 @@ def test_instant_match_quote_and_acceptance_notify_the_right_people_on_the_right
     assert svc.notifications.dev_sms.messages(PHONE)[0].body == text.body
     [note] = rows(w, event=Event.LEAD_MATCHED.value, channel=APP, user_id=w["pro"].id)
     assert note.subject == "You were matched with Maria" and note.link == f"/pro/leads/{request_id}"
-    assert sent(w, Event.LEAD_NEW) == set()  # quoting's recipients are unchanged: the matched pros only
+    assert sent(w, Event.LEAD_NEW) == set()  # every eligible pro was matched: nobody is left to tell of a new lead
 
     quote_id = svc.quotes.send_quote(t, w["pro"], request_id, {
         "price": "240", "message": "Hi Maria, I can come by Saturday morning.", "duration_hours": 2,
@@ -188,13 +190,93 @@ def test_a_client_who_turned_quote_emails_off_gets_the_in_app_row_only(w):
 def test_a_use_case_run_again_with_the_same_key_adds_nothing(w):
     """What a retried use case (a redelivered job, a replayed request) does: the same keys, no new rows."""
     svc, t = w["svc"], w["t"]
-    request_id = post(svc, t, w["client"])
+    weekender = pro(svc, t, "weekend@example.com", availability=WEEKENDS)
+    svc.notifications.set_preference(weekender, "new_leads", EMAIL, True)
+    request_id = post(svc, t, w["client"], preferred_start=next_weekday(2).isoformat())
     before = rows(w)
+    assert {(n.user_id, n.event) for n in before if n.event == Event.LEAD_NEW.value} == {
+        (weekender.id, Event.LEAD_NEW.value)}
     with svc.db.tenant_session(t.id) as s:
         request = s.get(ServiceRequest, request_id)
+        category = s.get(Category, request.category_id)
         matches = list(s.exec(select(LeadMatch).where(LeadMatch.request_id == request_id)).all())
-        assert svc.quotes._notify_matches(s, t, request, s.get(Category, request.category_id), matches) == []
+        assert svc.quotes._notify_matches(s, t, request, category, matches) == []
+        again = svc.quotes._new_lead_pros(s, t, request, matched={m.pro_id for m in matches})
+        assert again == [weekender.id]
+        assert svc.quotes._notify_new_lead(s, t, request, category, again) == []
     assert [n.id for n in rows(w)] == [n.id for n in before]
+
+
+def matched_to(w, request_id) -> set[int]:
+    with w["svc"].db.tenant_session(w["t"].id) as s:
+        return {m.pro_id for m in s.exec(select(LeadMatch).where(LeadMatch.request_id == request_id)).all()}
+
+
+def test_a_new_lead_tells_the_eligible_pros_instant_match_left_out_in_the_app_only(w):
+    """Matched pros must work on the request's date; a new lead is any pro's whose inbox lists it. So on a
+    Wednesday the weekend plumbers are not matched, and they (not the matched, not other trades, places,
+    marketplaces or suspended accounts) hear of the lead: in the app only, a verified phone or not."""
+    svc, t = w["svc"], w["t"]
+    weekender = pro(svc, t, "weekend@example.com", availability=WEEKENDS, name="Wes Weekend")
+    with_phone(svc, t, weekender)
+    weekender2 = pro(svc, t, "weekend2@example.com", availability=WEEKENDS, name="Wynn Weekend")
+    pro(svc, t, "boston@example.com", city="Boston", availability=WEEKENDS)  # not in their service area
+    pro(svc, t, "sparks2@example.com", slugs=("electrical",), availability=WEEKENDS)  # another trade
+    gone = pro(svc, t, "gone@example.com", availability=WEEKENDS)
+    svc.accounts.set_user_status(t, w["admin"], gone.id, UserStatus.SUSPENDED)
+    pro(svc, w["acme"], "acme-pro@example.com", availability=WEEKENDS)  # another marketplace
+
+    request_id = post(svc, t, w["client"], title="Fix a leaking kitchen faucet",
+                      preferred_start=next_weekday(2).isoformat())
+    assert matched_to(w, request_id) == {w["pro"].id, w["pro2"].id}
+    assert sent(w, Event.LEAD_NEW) == {(weekender.id, APP), (weekender2.id, APP)}
+    [note] = rows(w, event=Event.LEAD_NEW.value, user_id=weekender.id)
+    assert (note.subject, note.link, note.group) == ("New lead: Fix a leaking kitchen faucet",
+                                                     f"/pro/leads/{request_id}", "new_leads")
+    assert note.body.startswith("Plumbing in Austin, TX, United States. Budget $50.00 – $150.00, ")
+    with svc.db.tenant_session(w["acme"].id) as s:
+        assert s.exec(select(Notification).where(Notification.event == Event.LEAD_NEW.value)).all() == []
+    # the lead is in their inbox, which is what the message points to
+    assert request_id in {lead.id for lead in svc.quotes.leads(t, weekender)}
+
+
+def test_new_leads_by_email_and_text_are_opt_in(w):
+    svc, t = w["svc"], w["t"]
+    weekender = pro(svc, t, "weekend@example.com", availability=WEEKENDS, name="Wes Weekend")
+    with_phone(svc, t, weekender)
+    svc.notifications.set_preference(weekender, "new_leads", EMAIL, True)
+    svc.notifications.set_preference(weekender, "new_leads", SMS, True)
+    request_id = post(svc, t, w["client"], title="Fix a leaking kitchen faucet",
+                      preferred_start=next_weekday(2).isoformat())
+    assert sent(w, Event.LEAD_NEW) == {(weekender.id, APP), (weekender.id, EMAIL), (weekender.id, SMS)}
+    [email] = rows(w, event=Event.LEAD_NEW.value, channel=EMAIL)
+    assert email.subject == "New Plumbing lead in Austin, TX, United States: Fix a leaking kitchen faucet"
+    assert email.status == DeliveryStatus.SENT and email.link == f"/pro/leads/{request_id}"
+    assert email.unsubscribe_url  # turns off new leads by email, not matches
+    [text] = rows(w, event=Event.LEAD_NEW.value, channel=SMS)
+    assert (text.recipient, text.status) == (PHONE, DeliveryStatus.SENT) and len(text.body) <= 160
+    # matches keep their own defaults: the matched pro with a phone is still texted about the match
+    assert (w["pro"].id, SMS) in sent(w, Event.LEAD_MATCHED)
+
+
+def test_a_new_lead_reaches_the_best_by_the_ranking_up_to_the_cap(w, monkeypatch):
+    svc, t = w["svc"], w["t"]
+    monkeypatch.setattr(quotes, "NEW_LEAD_RECIPIENTS", 1)
+    plain = pro(svc, t, "weekend@example.com", availability=WEEKENDS)
+    verified = pro(svc, t, "weekend2@example.com", availability=WEEKENDS)
+    svc.accounts.set_pro_verified(t, w["admin"], verified.id, True)  # ranks above an otherwise equal pro
+    post(svc, t, w["client"], preferred_start=next_weekday(2).isoformat())
+    assert sent(w, Event.LEAD_NEW) == {(verified.id, APP)}
+    assert plain.id not in {user_id for user_id, _ in sent(w, Event.LEAD_NEW)}  # in their inbox, not told
+
+
+def test_without_instant_match_the_new_lead_goes_to_every_eligible_pro(w):
+    svc = w["svc"]
+    svc.accounts.create_operator("op@example.com", PW)
+    t = set_match_count({**w, "operator": svc.accounts.operator_login("op@example.com", PW)[0]}, 0)
+    request_id = post(svc, t, w["client"])
+    assert matched_to(w, request_id) == set()
+    assert sent(w, Event.LEAD_NEW) == to(w, "pro", "pro2", channels=(APP,))
 
 
 # ---------------------------------------------------------------- reviews

@@ -186,9 +186,9 @@ def test_the_catalogue_defaults_decide_channels_and_only_a_verified_phone_gets_s
     in_app = made[(pro, "in_app")]
     assert in_app.status == "sent" and in_app.sent_at is not None and in_app.link == ""
     assert all(n.event == "lead_matched" and n.group == "leads" for n in made.values())
-    # LEAD_NEW may use SMS, but it is not on by default
+    # LEAD_NEW may use SMS and email, but only in-app is on by default
     env.notify(env.demo, Event.LEAD_NEW, ["pro"], key="lead:1")
-    assert {n.channel for n in env.rows(env.demo, event="lead_new")} == {"email", "in_app"}
+    assert {n.channel for n in env.rows(env.demo, event="lead_new")} == {"in_app"}
 
 
 def test_stored_preferences_turn_cells_off_and_on(env):

@@ -1,8 +1,9 @@
 """The order lifecycle, payments, payouts and disputes notify through the catalogue, on SQLite and PostgreSQL, with the
 real services (demo gateway, dev email and SMS outboxes, inline jobs): each step writes the right delivery rows in
 its own transaction (default preferences: in-app + email; SMS only where the catalogue turns it on and the user has
-a verified phone), the auto-complete reminder goes once, admin alerts reach every admin of the marketplace and no one
-of another, and a step replayed adds nothing."""
+a verified phone), a booking request gets the client a receipt, a cancellation tells the other party (both when the
+admin cancels) what happened to the money, an order expired unpaid tells both, the auto-complete reminder goes once,
+admin alerts reach every admin of the marketplace and no one of another, and a step replayed adds nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from backend.notifications.catalogue import Event
 from backend.notifications.models import Channel, DeliveryStatus, Notification
 from backend.orders import process
 from backend.orders.models import Order
+from backend.orders.notices import EscrowMove
 from backend.payments.models import WebhookEvent
 from backend.payments.ports import PaymentDeclined, PaymentUnavailable
 from backend.payments.webhooks import ATTEMPTS_BEFORE_ALERT
@@ -95,6 +97,12 @@ def test_each_step_of_a_booking_notifies_the_party_it_concerns(m):
     order_id = book(m)
     # a booking request is time-critical: SMS on by default, and the professional has a verified phone
     assert sent(m, Event.BOOKING_REQUESTED) == both(pro) | {(pro, SMS)}
+    # the client's receipt: no answer deadline (a requested booking has no timer), the payment window after it
+    assert sent(m, Event.BOOKING_SENT) == both(client)
+    [receipt] = rows(m, event=Event.BOOKING_SENT.value, channel=EMAIL)
+    assert receipt.subject.startswith("Booking request sent to pro: 3 h with pro, ")
+    assert "once they accept, you have 48 hours to pay" in receipt.body and "$240.00" in receipt.body
+    assert (receipt.recipient, receipt.link) == ("client@example.com", f"/orders/{order_id}")
     [text] = rows(m, event=Event.BOOKING_REQUESTED.value, channel=SMS)
     assert (text.recipient, text.status) == (PRO_PHONE, DeliveryStatus.SENT)  # delivered by its job after commit
     assert "Maria Lopez" in text.body and "$240.00" in text.body
@@ -131,12 +139,72 @@ def test_a_declined_booking_sends_the_client_looking_for_another_pro(m):
     assert email.link == "/pros" and "Booked that morning, sorry." in email.body
 
 
-def test_a_cancelled_booking_writes_no_message_the_catalogue_lacks(m):
-    svc, t = m["svc"], m["t"]
+def test_a_booking_the_client_cancels_tells_the_professional_only(m):
+    svc, t, pro = m["svc"], m["t"], m["pro"].id
     order_id = book(m)
     before = len(rows(m))
     svc.orders.apply(t, m["client"], order_id, "cancel")
-    assert len(rows(m)) == before
+    assert sent(m, Event.ORDER_CANCELLED) == both(pro)  # no SMS for cancellations, phone or not
+    assert len(rows(m)) == before + 2
+    [note] = rows(m, event=Event.ORDER_CANCELLED.value, channel=APP)
+    assert note.subject == 'Order cancelled: "3 h with pro"' and note.link == f"/orders/{order_id}"
+    assert note.body == "Maria Lopez cancelled it. The client had not paid yet."
+    # written again (a retried transaction): the audit row still says the client cancelled, so nobody new is told
+    with svc.db.tenant_session(t.id) as s:
+        assert svc.orders.notices.after(s, t, s.get(Order, order_id), "cancel") == []
+    assert len(rows(m)) == before + 2
+
+
+def test_a_paid_order_the_professional_cancels_tells_the_client_of_the_refund(m):
+    svc, t, client = m["svc"], m["t"], m["client"].id
+    order_id = book(m)
+    for action, who in (("accept", "pro"), ("pay", "client")):
+        act(svc, t, m[who], order_id, action)
+    svc.orders.apply(t, m["pro"], order_id, "cancel", note="My van broke down, sorry.")
+    assert sent(m, Event.ORDER_CANCELLED) == both(client)
+    [email] = rows(m, event=Event.ORDER_CANCELLED.value, channel=EMAIL)
+    assert email.subject == "3 h with pro was cancelled" and email.recipient == "client@example.com"
+    assert "pro cancelled \"3 h with pro\"." in email.body and '"My van broke down, sorry."' in email.body
+    assert "The $240.00 held for this order is refunded to you." in email.body
+
+
+def test_an_order_the_admin_cancels_tells_both_parties_with_the_reason(m):
+    svc, t, client, pro = m["svc"], m["t"], m["client"].id, m["pro"].id
+    order_id = delivered_order(m)
+    svc.orders.apply(t, m["admin"], order_id, "cancel", note="The professional never came.")
+    assert sent(m, Event.ORDER_CANCELLED) == both(client) | both(pro)
+    told = {n.user_id: n.body for n in rows(m, event=Event.ORDER_CANCELLED.value, channel=APP)}
+    assert told[client] == ('The Demo team cancelled it. "The professional never came." '
+                            "The $240.00 held for this order is refunded to you.")
+    assert told[pro].endswith("The $240.00 held for this order is refunded to the client.")
+    assert acme_news(m) == []
+    with svc.db.tenant_session(t.id) as s:  # replayed with the escrow it moved: no new row
+        order = s.get(Order, order_id)
+        assert svc.orders.notices.after(s, t, order, "cancel", note="The professional never came.",
+                                        move=EscrowMove.of("cancel", 24000, None)) == []
+    assert len(rows(m, event=Event.ORDER_CANCELLED.value)) == 4
+
+
+def test_an_order_left_unpaid_expires_and_both_parties_are_told_once(m):
+    svc, t, client, pro = m["svc"], m["t"], m["client"].id, m["pro"].id
+    order_id = book(m)
+    act(svc, t, m["pro"], order_id, "accept")
+    with svc.db.tenant_session(t.id) as s:
+        accepted_at = s.get(Order, order_id).state_changed_at
+    due = accepted_at + process.UNPAID_EXPIRY
+    assert svc.orders.run_timers(t, due - timedelta(minutes=1))["expire"] == 0
+    assert sent(m, Event.ORDER_EXPIRED) == set()
+    assert svc.orders.run_timers(t, due + timedelta(minutes=1))["expire"] == 1
+    assert sent(m, Event.ORDER_EXPIRED) == both(client) | both(pro)
+    told = {n.user_id: n for n in rows(m, event=Event.ORDER_EXPIRED.value, channel=EMAIL)}
+    assert told[client].subject == "3 h with pro expired unpaid"
+    assert '"3 h with pro" with pro has expired: it was not paid within 48 hours' in told[client].body
+    assert "book again or find another pro" in told[client].body
+    assert "with Maria Lopez has expired" in told[pro].body and "time you set aside is free" in told[pro].body
+    assert svc.orders.run_timers(t, due + timedelta(hours=1))["expire"] == 0
+    with svc.db.tenant_session(t.id) as s:
+        assert svc.orders.notices.after(s, t, s.get(Order, order_id), "expire") == []
+    assert len(rows(m, event=Event.ORDER_EXPIRED.value)) == 4
 
 
 # ------------------------------------------------------------------------------------------------ payouts

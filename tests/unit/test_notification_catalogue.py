@@ -101,12 +101,21 @@ def test_channel_rules_of_the_contract():
     assert spec(Event.NEW_LOGIN).channels == {Channel.EMAIL, Channel.SMS}
     assert spec(Event.NEW_LOGIN).defaults == {Channel.EMAIL}
     for s in CATALOGUE.values():
-        if s.group != Group.SECURITY:   # in-app and email on for everything but security
+        if s.group not in (Group.SECURITY, Group.NEW_LEADS):   # in-app and email on for everything but these
             assert {Channel.IN_APP, Channel.EMAIL} <= s.defaults, s.event
+    # a new lead nobody matched the pro to: in-app only unless they opt in, in a group of its own so that they can
+    assert spec(Event.LEAD_NEW).defaults == {Channel.IN_APP}
+    assert [s.event for s in CATALOGUE.values() if s.group == Group.NEW_LEADS] == [Event.LEAD_NEW]
+    assert {s.event: s.group for s in CATALOGUE.values() if s.event in (
+        Event.BOOKING_SENT, Event.ORDER_CANCELLED, Event.ORDER_EXPIRED)} == {
+        Event.BOOKING_SENT: Group.BOOKINGS, Event.ORDER_CANCELLED: Group.ORDERS, Event.ORDER_EXPIRED: Group.ORDERS}
 
 
 def test_default_enabled_per_group_and_channel():
     assert default_enabled(Group.LEADS, Channel.SMS)          # LEAD_MATCHED texts by default
+    assert default_enabled(Group.NEW_LEADS, Channel.IN_APP)
+    assert not default_enabled(Group.NEW_LEADS, Channel.EMAIL)  # available, but opt-in
+    assert not default_enabled(Group.NEW_LEADS, Channel.SMS)
     assert default_enabled(Group.BOOKINGS, Channel.SMS)
     assert not default_enabled(Group.PAYMENTS, Channel.SMS)   # available, but opt-in
     assert not default_enabled(Group.QUOTES, Channel.SMS)     # not even available
