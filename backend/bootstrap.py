@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from backend.accounts.contacts import AccountContacts
-from backend.analytics import AnalyticsService, LocalCache, RedisCache
-from backend.analytics.operations import Operations
+from backend.analytics import AnalyticsService, LocalCache, Operations, RedisCache
 from backend.accounts.security import Passwords
 from backend.accounts.service import AccountService
 from backend.chat.ports import StoreUnavailable

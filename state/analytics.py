@@ -13,8 +13,7 @@ from typing import Any
 
 import reflex as rx
 
-from backend.analytics import Dashboard, Period, TenantKpis
-from backend.analytics.operations import QUEUES, OpsQueues
+from backend.analytics import QUEUES, Dashboard, OpsQueues, Period, TenantKpis
 from backend.bootstrap import services
 from backend.db import utcnow
 from backend.identity import Caller, Role

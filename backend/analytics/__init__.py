@@ -6,9 +6,10 @@ behind a cache keyed by data version (cache.py); naive.py computes the same dash
 """
 
 from backend.analytics.cache import Cache, LocalCache, RedisCache
-from backend.analytics.service import AnalyticsService, Operations
+from backend.analytics.operations import QUEUES, Operations, OpsQueues
+from backend.analytics.service import AnalyticsService
 from backend.analytics.views import TABLES, Dashboard, KpiValue, Period, TenantKpis, table_rows
 from backend.errors import PermissionDenied, ValidationFailed
 
-__all__ = ["AnalyticsService", "Cache", "Dashboard", "KpiValue", "LocalCache", "Operations", "Period",
+__all__ = ["AnalyticsService", "Cache", "Dashboard", "KpiValue", "LocalCache", "Operations", "OpsQueues", "Period", "QUEUES",
            "PermissionDenied", "RedisCache", "TABLES", "TenantKpis", "ValidationFailed", "table_rows"]

@@ -35,7 +35,7 @@ CACHE_FORMAT = 1  # bump when a view's shape changes: older cached values are th
 V = TypeVar("V")
 
 
-class Operations(Protocol):
+class OpsSource(Protocol):
     """What needs the admin today (backend/analytics/operations.py)."""
 
     def queues(self, tenant: TenantPublic, caller: Caller) -> Any: ...
@@ -46,7 +46,7 @@ class Operations(Protocol):
 class AnalyticsService:
     TABLES = TABLES
 
-    def __init__(self, db: Database, cache: Cache, ops: Operations | None = None,
+    def __init__(self, db: Database, cache: Cache, ops: OpsSource | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.db = db
         self.cache = cache
@@ -167,7 +167,7 @@ class AnalyticsService:
 
     # ------------------------------------------------------------------ operations queues
 
-    def _operations(self) -> Operations:
+    def _operations(self) -> OpsSource:
         if self.ops is None:
             raise RuntimeError("AnalyticsService was built without its operations queues")
         return self.ops
