@@ -136,8 +136,8 @@ NEXT_STEPS = {
     "requested": ((("accept", _P), 80), (("decline", _P), 10), (("cancel", _C), 7), (("cancel", _P), 3)),
     "accepted": ((("pay", _C), 78), (("pay", _S), 8), (("cancel", _C), 4), (("cancel", _P), 2), (("expire", _S), 8)),
     "paid": ((("start", _P), 93), (("cancel", _C), 2.5), (("cancel", _P), 2), (("cancel", _A), 2.5)),
-    "in_progress": ((("deliver", _P), 92), (("dispute", _C), 4.5), (("cancel", _P), 3.5)),
-    "delivered": ((("complete", _C), 72), (("dispute", _C), 4), (("auto_complete", _S), 24)),
+    "in_progress": ((("deliver", _P), 94), (("dispute", _C), 2.5), (("cancel", _P), 3.5)),
+    "delivered": ((("complete", _C), 73), (("dispute", _C), 2.5), (("auto_complete", _S), 24.5)),
     "disputed": ((("resolve_refund", _A), 35), (("resolve_release", _A), 35), (("resolve_split", _A), 30)),
 }
 _NEXT = {state: ([step for step, _ in steps], list(itertools.accumulate(w for _, w in steps)))
@@ -747,7 +747,8 @@ class _Run:
         if choice is None:
             return None
         rng, state = self.rng, order.state
-        action, who = rng.choices(*choice)[0]
+        steps, cum_weights = choice
+        action, who = rng.choices(steps, cum_weights=cum_weights)[0]
         note = (rng.choice(ADMIN_NOTES) if who == Party.ADMIN else
                 rng.choice(DISPUTE_NOTES) if action == "dispute" else "")
         if action == "expire":  # the timer, on its first run after 48 hours
