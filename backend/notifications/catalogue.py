@@ -52,6 +52,9 @@ GROUP_LABELS: Mapping[Group, str] = MappingProxyType({
 })
 
 
+# Groups only professionals receive: a client's or an admin's preference matrix does not offer them.
+PRO_GROUPS = frozenset({Group.LEADS, Group.NEW_LEADS})
+
 class Event(StrEnum):
     LEAD_NEW = "lead_new"                      # pro: a new request in their category and area they can quote on
     LEAD_MATCHED = "lead_matched"              # pro: the client was matched to them (instant match / invitation)

@@ -33,8 +33,8 @@ from backend.db import CrossTenantWrite, Database, utcnow
 from backend.errors import DomainError, NotFound, PermissionDenied, TokenInvalid, ValidationFailed
 from backend.identity import Caller, Role, TenantPublic, TenantStatus
 from backend.notifications.bell import BellFeed
-from backend.notifications.catalogue import (GROUP_CHANNELS, GROUP_LABELS, Event, Group, default_enabled, locked,
-                                            spec)
+from backend.notifications.catalogue import (GROUP_CHANNELS, GROUP_LABELS, PRO_GROUPS, Event, Group,
+                                            default_enabled, locked, spec)
 from backend.notifications.models import (FINAL_STATUSES, ONE_TIME_TOKEN, SENT_TOKEN_TEXT, Channel, DeliveryStatus,
                                           EmailSuppression, Notification, NotificationPreference, SmsSuppression)
 from backend.notifications.ports import (Contact, Contacts, DeliveryError, DevMailbox, DevSmsBox, EmailSender,
@@ -746,7 +746,7 @@ class NotificationService:
     # ------------------------------------------------------------------------------------------------ preferences
 
     def preferences(self, actor: Caller) -> list[PreferenceRow]:
-        """The matrix: every group (admin alerts for admins only) x every channel."""
+        """The matrix: every group (admin alerts for admins only, leads for professionals only) x every channel."""
         tenant_id = _member(actor)
         offered = self.channels(tenant_id)
         with self.db.tenant_session(tenant_id) as session:
@@ -754,7 +754,8 @@ class NotificationService:
                 select(NotificationPreference).where(NotificationPreference.user_id == actor.id)).all()}
         rows = []
         for group in Group:
-            if group == Group.ADMIN and actor.role != Role.ADMIN:
+            if (group == Group.ADMIN and actor.role != Role.ADMIN) or (
+                    group in PRO_GROUPS and actor.role != Role.PROFESSIONAL):
                 continue
             cells = []
             for channel in Channel:

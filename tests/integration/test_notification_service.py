@@ -236,7 +236,7 @@ def test_the_marketplace_chooses_its_channels_in_app_always_stays(env):
     assert env.notifications.channels(env.demo.id) == {Channel.EMAIL, Channel.IN_APP}
     env.notify(env.demo, Event.LEAD_MATCHED, ["pro"], key="m:1")  # the cached TenantPublic still says sms: not used
     assert {n.channel for n in env.rows(env.demo)} == {"email", "in_app"}
-    cells = {(r.group, c.channel): c for r in env.notifications.preferences(client) for c in r.cells}
+    cells = {(r.group, c.channel): c for r in env.notifications.preferences(env.users["pro"]) for c in r.cells}
     assert not cells[("leads", "sms")].available and cells[("leads", "email")].available
     with pytest.raises(PermissionDenied):
         env.notifications.set_channels(client, ["email", "sms", "in_app"])
@@ -536,7 +536,10 @@ def test_the_preference_matrix(env):
     security = {c.channel: c for c in rows["security"].cells}
     assert all(c.locked for c in security.values()) and security["email"].enabled
     assert not security["in_app"].available
-    assert "admin" in {r.group for r in env.notifications.preferences(env.users["admin"])}
+    admin_groups = {r.group for r in env.notifications.preferences(env.users["admin"])}
+    assert "admin" in admin_groups and "leads" not in admin_groups
+    client_groups = {r.group for r in env.notifications.preferences(env.users["client"])}
+    assert client_groups == {g.value for g in Group} - {"admin", "leads", "new_leads"}  # leads are for pros
 
 
 # ------------------------------------------------------------------------------------------------ in-app
