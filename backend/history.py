@@ -698,11 +698,11 @@ class _Run:
             status = "accepted" if i == chosen else "withdrawn" if self.rng.random() < 0.05 else "declined"
             quotes.append(self._quote_row(request, pro, at, status, category))
         quote, pro = quotes[chosen], pros[chosen]
-        order = self._open(client, pro, accepted_at, price=quote["price_minor"], title=request["title"],
+        plan = self._open(client, pro, accepted_at, price=quote["price_minor"], title=request["title"],
                            scheduled_for=request["preferred_start"], request_id=request["id"], quote_id=quote["id"])
-        self._event(order, "accept_quote", "", "accepted", client.id, Party.CLIENT, accepted_at,
+        self._event(plan, "accept_quote", "", "accepted", client.id, Party.CLIENT, accepted_at,
                     f"Quote #{quote['id']} accepted")
-        self._live(order)
+        self._live(plan)
 
     def _unhired_request(self, moment: float) -> None:
         category = self._pick_category()
@@ -727,11 +727,11 @@ class _Run:
         day = _day(moment + self.rng.uniform(1, 14) * DAY)
         while day.weekday() >= 5:
             day += timedelta(days=1)
-        order = self._open(client, pro, moment, price=pro.rate * hours, title=f"{hours} h with {pro.name}",
+        plan = self._open(client, pro, moment, price=pro.rate * hours, title=f"{hours} h with {pro.name}",
                            scheduled_for=day)
-        self._event(order, "book", "", "requested", client.id, Party.CLIENT, moment,
+        self._event(plan, "book", "", "requested", client.id, Party.CLIENT, moment,
                     self.rng.choice(("", "", "Please bring a ladder.", "Parking in front of the house.")))
-        self._live(order)
+        self._live(plan)
 
     def _open(self, client: _Person, pro: _Person, at: float, *, price: int, title: str, scheduled_for: date | None,
               request_id: int | None = None, quote_id: int | None = None) -> _Order:
@@ -741,12 +741,12 @@ class _Run:
 
     # -------------------------------------------------------------------- an order's life
 
-    def _next(self, order: _Order, t: float) -> tuple[str, Party, float, str] | None:
+    def _next(self, plan: _Order, t: float) -> tuple[str, Party, float, str] | None:
         """The next transition from the order's state (action, who, when, note); None when it has ended."""
-        choice = _NEXT.get(order.state)
+        choice = _NEXT.get(plan.state)
         if choice is None:
             return None
-        rng, state = self.rng, order.state
+        rng, state = self.rng, plan.state
         steps, cum_weights = choice
         action, who = rng.choices(steps, cum_weights=cum_weights)[0]
         note = (rng.choice(ADMIN_NOTES) if who == Party.ADMIN else
@@ -758,84 +758,84 @@ class _Run:
         median, sigma, lo, hi = DELAYS[state]
         return action, who, t + self._delay(median, sigma, lo, hi), note
 
-    def _live(self, order: _Order) -> None:
+    def _live(self, plan: _Order) -> None:
         """Take the order from its opening state along transitions until it ends or the next one lies after now."""
-        t = order.changed
-        while (step := self._next(order, t)) is not None:
+        t = plan.changed
+        while (step := self._next(plan, t)) is not None:
             action, who, at, note = step
-            if order.state in ("paid", "in_progress", "delivered") and self.rng.random() < ADMIN_REFUND_CHANCE:
+            if plan.state in ("paid", "in_progress", "delivered") and self.rng.random() < ADMIN_REFUND_CHANCE:
                 refund_at = t + (min(at, self.now) - t) * self.rng.uniform(0.2, 0.8)
-                if order.held > self.unit:
-                    self._admin_refund(order, refund_at)
+                if plan.held > self.unit:
+                    self._admin_refund(plan, refund_at)
             if action == "auto_complete":
                 reminder = (t + (process.AUTO_COMPLETE_AFTER - process.AUTO_COMPLETE_REMINDER).total_seconds()
                             + self.rng.uniform(1, TIMER_JITTER_S))
                 if reminder <= self.now:
-                    left = order.changed + process.AUTO_COMPLETE_AFTER.total_seconds() - reminder
+                    left = plan.changed + process.AUTO_COMPLETE_AFTER.total_seconds() - reminder
                     hours = max(1, math.ceil(left / HOUR))
-                    self._event(order, process.REMIND_AUTO_COMPLETE, "delivered", "delivered", None, Party.SYSTEM,
+                    self._event(plan, process.REMIND_AUTO_COMPLETE, "delivered", "delivered", None, Party.SYSTEM,
                                 reminder, f"The client was reminded: the order completes automatically in "
                                           f"{hours} hour{'' if hours == 1 else 's'}.")
             if at > self.now:
                 break
-            self._transition(order, action, who, at, note)
+            self._transition(plan, action, who, at, note)
             t = at
-        self._finish(order)
+        self._finish(plan)
 
-    def _actor(self, order: _Order, who: Party) -> int | None:
-        return {Party.CLIENT: order.client.id, Party.PROFESSIONAL: order.pro.id, Party.ADMIN: self.admin_id,
+    def _actor(self, plan: _Order, who: Party) -> int | None:
+        return {Party.CLIENT: plan.client.id, Party.PROFESSIONAL: plan.pro.id, Party.ADMIN: self.admin_id,
                 Party.SYSTEM: None}[who]
 
-    def _transition(self, order: _Order, action: str, who: Party, at: float, note: str) -> None:
+    def _transition(self, plan: _Order, action: str, who: Party, at: float, note: str) -> None:
         """One row of process.TRANSITIONS applied as OrderService._apply does: payment effect, then the event."""
-        transition = process.find(action, order.state, who)
+        transition = process.find(action, plan.state, who)
         if transition is None:
-            raise HistoryError(f"no transition {action!r} from {order.state!r} by {who}")
+            raise HistoryError(f"no transition {action!r} from {plan.state!r} by {who}")
         if transition.needs_note and not note:
             raise HistoryError(f"{action!r} needs a note")
-        actor_id = self._actor(order, who)
+        actor_id = self._actor(plan, who)
         if transition.effect == Effect.HOLD:
-            self._hold(order, actor_id, at)
+            self._hold(plan, actor_id, at)
         elif transition.effect == Effect.RELEASE:
-            self._release(order, actor_id, at, step=action)
+            self._release(plan, actor_id, at, step=action)
         elif transition.effect == Effect.REFUND:
-            self._step(order, action, action, actor_id, who, note, None, at)
-            self._refund(order, None, actor_id, at, step=action)
+            self._step(plan, action, action, actor_id, who, note, None, at)
+            self._refund(plan, None, actor_id, at, step=action)
         elif transition.effect == Effect.SPLIT:
-            amount = max(1, int(order.held * self.rng.uniform(0.2, 0.7)) // self.unit * self.unit)
-            self._step(order, action, action, actor_id, who, note, amount, at)
-            self._refund(order, amount, actor_id, at, step=f"{action}-refund")
-            self._release(order, actor_id, at, step=f"{action}-release")
-        elif order.state == "accepted" and self.rng.random() < ABANDONED_CHECKOUT_CHANCE:
-            self._checkout(order, order.changed + (at - order.changed) * self.rng.uniform(0.1, 0.9))
+            amount = max(1, int(plan.held * self.rng.uniform(0.2, 0.7)) // self.unit * self.unit)
+            self._step(plan, action, action, actor_id, who, note, amount, at)
+            self._refund(plan, amount, actor_id, at, step=f"{action}-refund")
+            self._release(plan, actor_id, at, step=f"{action}-release")
+        elif plan.state == "accepted" and self.rng.random() < ABANDONED_CHECKOUT_CHANCE:
+            self._checkout(plan, plan.changed + (at - plan.changed) * self.rng.uniform(0.1, 0.9))
         target = transition.target.value
-        self._event(order, action, order.state, target, actor_id, who, at, note)
-        order.state, order.changed = target, at
+        self._event(plan, action, plan.state, target, actor_id, who, at, note)
+        plan.state, plan.changed = target, at
 
-    def _event(self, order: _Order, action: str, from_state: str, to_state: str, actor_id: int | None, who: Party,
+    def _event(self, plan: _Order, action: str, from_state: str, to_state: str, actor_id: int | None, who: Party,
                at: float, note: str) -> None:
-        if not order.events:
-            order.state = to_state
-        order.events.append({"tenant_id": self.tenant_id, "order_id": order.id, "action": action,
+        if not plan.events:
+            plan.state = to_state
+        plan.events.append({"tenant_id": self.tenant_id, "order_id": plan.id, "action": action,
                              "from_state": from_state, "to_state": to_state, "actor_id": actor_id,
                              "actor_role": who.value, "note": note[:500], "at": _dt(at)})
 
-    def _finish(self, order: _Order) -> None:
-        if order.state == "accepted" and order.payment is None and self.rng.random() < ABANDONED_CHECKOUT_CHANCE:
-            self._checkout(order, order.changed + (self.now - order.changed) * self.rng.uniform(0.1, 0.9))
+    def _finish(self, plan: _Order) -> None:
+        if plan.state == "accepted" and plan.payment is None and self.rng.random() < ABANDONED_CHECKOUT_CHANCE:
+            self._checkout(plan, plan.changed + (self.now - plan.changed) * self.rng.uniform(0.1, 0.9))
         self.sink.add("service_order", {
-            "tenant_id": self.tenant_id, "id": order.id, "client_id": order.client.id, "pro_id": order.pro.id,
-            "request_id": order.request_id, "quote_id": order.quote_id, "title": order.title[:120],
-            "price_minor": order.price, "currency": self.currency, "platform_fee_minor": order.fee,
-            "scheduled_for": order.scheduled_for, "state": order.state, "invoice_key": "",
-            "created_at": _dt(order.created), "state_changed_at": _dt(order.changed)})
-        for event in order.events:
+            "tenant_id": self.tenant_id, "id": plan.id, "client_id": plan.client.id, "pro_id": plan.pro.id,
+            "request_id": plan.request_id, "quote_id": plan.quote_id, "title": plan.title[:120],
+            "price_minor": plan.price, "currency": self.currency, "platform_fee_minor": plan.fee,
+            "scheduled_for": plan.scheduled_for, "state": plan.state, "invoice_key": "",
+            "created_at": _dt(plan.created), "state_changed_at": _dt(plan.changed)})
+        for event in plan.events:
             self.sink.add("order_event", event)
-        if order.payment is not None:
-            self.sink.add("payment", order.payment)
-        if order.charge is not None:
-            self.sink.add("demo_charge", order.charge)
-        self.state_counts[order.state] += 1
+        if plan.payment is not None:
+            self.sink.add("payment", plan.payment)
+        if plan.charge is not None:
+            self.sink.add("demo_charge", plan.charge)
+        self.state_counts[plan.state] += 1
 
     # -------------------------------------------------------------------- money, as backend/payments books it
 
@@ -848,14 +848,14 @@ class _Run:
                                              "kind": kind, "party_id": party, "currency": self.currency})
         return account_id
 
-    def _post(self, order: _Order, kind: str, key: str, memo: str, actor_id: int | None, at: float,
+    def _post(self, plan: _Order, kind: str, key: str, memo: str, actor_id: int | None, at: float,
               lines: list[tuple[tuple[str, str, int | None], int]]) -> None:
         """Ledger.post: a balanced transaction (zero lines dropped), its key o<order>-<step>."""
         lines = [(spec, amount) for spec, amount in lines if amount != 0]
         if not lines or sum(amount for _, amount in lines) != 0:
             raise HistoryError(f"unbalanced or empty ledger transaction {key}")
         tx = self.ids.take("ledger_transaction")
-        self.sink.add("ledger_transaction", {"tenant_id": self.tenant_id, "id": tx, "order_id": order.id,
+        self.sink.add("ledger_transaction", {"tenant_id": self.tenant_id, "id": tx, "order_id": plan.id,
                                              "kind": kind, "idempotency_key": key, "memo": memo[:500],
                                              "actor_id": actor_id, "created_at": _dt(at)})
         for spec, amount in lines:
@@ -863,126 +863,126 @@ class _Run:
                                            "account_id": self._account(spec), "amount_minor": amount,
                                            "currency": self.currency})
 
-    def _checkout(self, order: _Order, at: float) -> None:
+    def _checkout(self, plan: _Order, at: float) -> None:
         """Checkout.start: the payment row (and the demo gateway's charge) when the client opens the payment page."""
-        t, o = self.tenant_id, order.id
+        t, o = self.tenant_id, plan.id
         session_id = f"demo_cs_t{t}_h{o}" if self.provider == "demo" else f"cs_history_t{t}_o{o}"
-        order.payment = {"tenant_id": t, "order_id": o, "provider": self.provider, "session_id": session_id,
-                         "reference": "", "amount_minor": order.price, "currency": self.currency,
+        plan.payment = {"tenant_id": t, "order_id": o, "provider": self.provider, "session_id": session_id,
+                         "reference": "", "amount_minor": plan.price, "currency": self.currency,
                          "status": PaymentStatus.CHECKOUT.value, "captured_minor": 0, "refunded_minor": 0,
                          "released_minor": 0, "created_at": _dt(at), "updated_at": _dt(at)}
         if self.provider == "demo":
-            order.charge = {"tenant_id": t, "session_id": session_id, "reference": "",
-                            "checkout_key": f"t{t}-o{o}-checkout-demo", "order_id": o, "amount_minor": order.price,
-                            "currency": self.currency, "description": order.title[:200],
+            plan.charge = {"tenant_id": t, "session_id": session_id, "reference": "",
+                            "checkout_key": f"t{t}-o{o}-checkout-demo", "order_id": o, "amount_minor": plan.price,
+                            "currency": self.currency, "description": plan.title[:200],
                             "success_url": self.order_url(o, session_id), "cancel_url": self.order_url(o, "cancelled"),
                             "card_last4": "", "status": "open", "captured_minor": 0, "released_minor": 0,
                             "refunded_minor": 0, "applied_keys": [], "created_at": _dt(at)}
 
-    def _apply_key(self, order: _Order, key: str) -> None:
-        if order.charge is not None:
-            order.charge["applied_keys"] = [*order.charge["applied_keys"], key]
+    def _apply_key(self, plan: _Order, key: str) -> None:
+        if plan.charge is not None:
+            plan.charge["applied_keys"] = [*plan.charge["applied_keys"], key]
 
-    def _hold(self, order: _Order, actor_id: int | None, at: float) -> None:
+    def _hold(self, plan: _Order, actor_id: int | None, at: float) -> None:
         """Escrow.hold: the authorised payment into the order's escrow."""
-        self._checkout(order, max(order.changed + 1, at - self.rng.uniform(1, 10) * MIN))
-        reference = (f"demo_pi_t{self.tenant_id}_h{order.id}" if self.provider == "demo"
-                     else f"pi_history_t{self.tenant_id}_o{order.id}")
-        payment = order.payment
+        self._checkout(plan, max(plan.changed + 1, at - self.rng.uniform(1, 10) * MIN))
+        reference = (f"demo_pi_t{self.tenant_id}_h{plan.id}" if self.provider == "demo"
+                     else f"pi_history_t{self.tenant_id}_o{plan.id}")
+        payment = plan.payment
         payment["reference"], payment["status"], payment["updated_at"] = reference, PaymentStatus.AUTHORIZED.value, _dt(at)
-        if order.charge is not None:
-            order.charge.update(status="held", card_last4="4242", reference=reference)
-        self._post(order, "hold", f"o{order.id}-hold", f"{self.provider} {reference}", actor_id, at,
-                   [(L.client_funding(order.client.id), -order.price), (L.escrow(order.id), order.price)])
-        order.held = order.price
+        if plan.charge is not None:
+            plan.charge.update(status="held", card_last4="4242", reference=reference)
+        self._post(plan, "hold", f"o{plan.id}-hold", f"{self.provider} {reference}", actor_id, at,
+                   [(L.client_funding(plan.client.id), -plan.price), (L.escrow(plan.id), plan.price)])
+        plan.held = plan.price
 
-    def _ensure_captured(self, order: _Order) -> None:
-        payment = order.payment
+    def _ensure_captured(self, plan: _Order) -> None:
+        payment = plan.payment
         if payment["status"] == PaymentStatus.AUTHORIZED:
             payment["status"], payment["captured_minor"] = PaymentStatus.CAPTURED.value, payment["amount_minor"]
-            if order.charge is not None:
-                order.charge.update(status="captured", captured_minor=payment["amount_minor"])
-                self._apply_key(order, f"t{self.tenant_id}-o{order.id}-capture")
+            if plan.charge is not None:
+                plan.charge.update(status="captured", captured_minor=payment["amount_minor"])
+                self._apply_key(plan, f"t{self.tenant_id}-o{plan.id}-capture")
 
-    def _release(self, order: _Order, actor_id: int | None, at: float, step: str) -> None:
+    def _release(self, plan: _Order, actor_id: int | None, at: float, step: str) -> None:
         """Escrow.release: what is left in escrow to the professional minus the fee; the order keeps that fee. Then
         the payout job (Payouts.pay_out_order) if the professional has a payout account."""
-        remaining = order.held
+        remaining = plan.held
         if remaining <= 0:
             return
-        self._ensure_captured(order)
+        self._ensure_captured(plan)
         fee = fee_for(remaining, self.fee_bps)
-        self._post(order, "release", f"o{order.id}-{step}", f"fee {self.fee_bps / 100:g}%", actor_id, at,
-                   [(L.escrow(order.id), -remaining), (L.pro_payable(order.pro.id), remaining - fee),
+        self._post(plan, "release", f"o{plan.id}-{step}", f"fee {self.fee_bps / 100:g}%", actor_id, at,
+                   [(L.escrow(plan.id), -remaining), (L.pro_payable(plan.pro.id), remaining - fee),
                     (L.platform_fees(), fee)])
-        order.held, order.fee = 0, fee
+        plan.held, plan.fee = 0, fee
         paid_at = at + self.rng.uniform(2, 90)
         share = remaining - fee
-        if order.pro.payout_since <= at and share > 0 and paid_at <= self.now:
-            self._payout(order, share, paid_at)
+        if plan.pro.payout_since <= at and share > 0 and paid_at <= self.now:
+            self._payout(plan, share, paid_at)
 
-    def _payout(self, order: _Order, share: int, at: float) -> None:
-        key = f"t{self.tenant_id}-o{order.id}-payout"
+    def _payout(self, plan: _Order, share: int, at: float) -> None:
+        key = f"t{self.tenant_id}-o{plan.id}-payout"
         transfer_id = (f"demo_tr_{hashlib.sha256(key.encode()).hexdigest()[:16]}" if self.provider == "demo"
-                       else f"tr_history_t{self.tenant_id}_o{order.id}")
-        order.payment["released_minor"] += share
-        if order.charge is not None:
-            order.charge["released_minor"] += share
-            self._apply_key(order, key)
-        self.sink.add("payout", {"tenant_id": self.tenant_id, "pro_id": order.pro.id, "order_id": order.id,
+                       else f"tr_history_t{self.tenant_id}_o{plan.id}")
+        plan.payment["released_minor"] += share
+        if plan.charge is not None:
+            plan.charge["released_minor"] += share
+            self._apply_key(plan, key)
+        self.sink.add("payout", {"tenant_id": self.tenant_id, "pro_id": plan.pro.id, "order_id": plan.id,
                                  "provider": self.provider, "transfer_id": transfer_id, "amount_minor": share,
                                  "currency": self.currency, "created_at": _dt(at)})
-        self._post(order, "payout", f"o{order.id}-payout", transfer_id, order.pro.id, at,
-                   [(L.pro_payable(order.pro.id), -share), (L.pro_paid_out(order.pro.id), share)])
+        self._post(plan, "payout", f"o{plan.id}-payout", transfer_id, plan.pro.id, at,
+                   [(L.pro_payable(plan.pro.id), -share), (L.pro_paid_out(plan.pro.id), share)])
 
-    def _refund(self, order: _Order, amount: int | None, actor_id: int | None, at: float, step: str,
+    def _refund(self, plan: _Order, amount: int | None, actor_id: int | None, at: float, step: str,
                 reason: str = "") -> int:
         """Escrow.refund: give escrowed money back (all of it when amount is None); voids an untouched hold."""
-        remaining = order.held
+        remaining = plan.held
         if amount is None and remaining == 0:
             return 0
         amount = remaining if amount is None else amount
         if not 0 < amount <= remaining:
             raise HistoryError(f"refund of {amount} with {remaining} in escrow")
-        payment, key = order.payment, f"t{self.tenant_id}-o{order.id}-{step}"
+        payment, key = plan.payment, f"t{self.tenant_id}-o{plan.id}-{step}"
         if payment["status"] == PaymentStatus.AUTHORIZED and amount == payment["amount_minor"]:
             payment["status"] = PaymentStatus.VOIDED.value
-            if order.charge is not None:
-                order.charge.update(status="voided", refunded_minor=amount)
+            if plan.charge is not None:
+                plan.charge.update(status="voided", refunded_minor=amount)
         else:
-            self._ensure_captured(order)
-            if order.charge is not None:
-                charge = order.charge
+            self._ensure_captured(plan)
+            if plan.charge is not None:
+                charge = plan.charge
                 charge["refunded_minor"] += amount
                 if charge["refunded_minor"] == charge["captured_minor"]:
                     charge["status"] = "refunded"
-        self._apply_key(order, key)
+        self._apply_key(plan, key)
         payment["refunded_minor"] += amount
         payment["updated_at"] = _dt(at)
-        self._post(order, "refund", f"o{order.id}-{step}", reason, actor_id, at,
-                   [(L.escrow(order.id), -amount), (L.refunds(order.client.id), amount)])
-        order.held -= amount
+        self._post(plan, "refund", f"o{plan.id}-{step}", reason, actor_id, at,
+                   [(L.escrow(plan.id), -amount), (L.refunds(plan.client.id), amount)])
+        plan.held -= amount
         return amount
 
-    def _step(self, order: _Order, step: str, action: str, actor_id: int | None, who: Party, note: str,
+    def _step(self, plan: _Order, step: str, action: str, actor_id: int | None, who: Party, note: str,
               amount: int | None, at: float) -> None:
         """PaymentSteps.begin + finish: the write-ahead row of a step giving money back, done with the books."""
         self.sink.add("payment_step", {
-            "tenant_id": self.tenant_id, "order_id": order.id, "step": step, "action": action, "actor_id": actor_id,
+            "tenant_id": self.tenant_id, "order_id": plan.id, "step": step, "action": action, "actor_id": actor_id,
             "actor_role": "" if who == Party.SYSTEM else who.value, "note": note[:500], "amount_minor": amount,
             "status": StepStatus.DONE.value, "attempts": 1, "last_error": "", "created_at": _dt(at),
             "updated_at": _dt(at)})
 
-    def _admin_refund(self, order: _Order, at: float) -> None:
+    def _admin_refund(self, plan: _Order, at: float) -> None:
         """OrderService.refund: the admin gives part of the escrow back; an audit row, the state unchanged."""
-        amount = max(self.unit, int(order.held * self.rng.uniform(0.1, 0.4)) // self.unit * self.unit)
-        if amount >= order.held:
+        amount = max(self.unit, int(plan.held * self.rng.uniform(0.1, 0.4)) // self.unit * self.unit)
+        if amount >= plan.held:
             return
-        order.refunds += 1
-        step, reason = f"refund-{order.refunds}", self.rng.choice(REFUND_REASONS)
-        self._step(order, step, "admin_refund", self.admin_id, Party.ADMIN, reason, amount, at)
-        self._refund(order, amount, self.admin_id, at, step=step, reason=reason)
-        self._event(order, "refund", order.state, order.state, self.admin_id, Party.ADMIN, at,
+        plan.refunds += 1
+        step, reason = f"refund-{plan.refunds}", self.rng.choice(REFUND_REASONS)
+        self._step(plan, step, "admin_refund", self.admin_id, Party.ADMIN, reason, amount, at)
+        self._refund(plan, amount, self.admin_id, at, step=step, reason=reason)
+        self._event(plan, "refund", plan.state, plan.state, self.admin_id, Party.ADMIN, at,
                     f"Refunded {format_money(amount, self.currency)}: {reason}")
 
 
