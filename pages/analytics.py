@@ -173,21 +173,28 @@ FUNNEL_COLUMNS = [("requests", "Requests"), ("quoted", "Quoted"), ("hired", "Hir
                   ("completed", "Completed")]
 
 
+def sortable_table(table: str, text_columns: list[tuple[str, str]], number_columns: list[tuple[str, str]],
+                   rows: rx.Var, table_id: str, caption: str) -> rx.Component:
+    """A report table whose headers sort it (the state keeps the column and direction per table)."""
+    sorted_by, desc = S.sort_column[table], S.sort_descending[table]
+    by = lambda column: S.sort_by(table, column)  # noqa: E731
+    return report_table(
+        [*[sort_header(label, key, sorted_by, desc, by, numeric=False) for key, label in text_columns],
+         *[sort_header(label, key, sorted_by, desc, by) for key, label in number_columns]],
+        rows,
+        lambda r: rx.table.row(*[rx.table.cell(r[key], white_space="nowrap") for key, _ in text_columns],
+                               *[number_cell(r[key]) for key, _ in number_columns]),
+        table_id, caption=caption)
+
+
 def funnel_by_category() -> rx.Component:
-    sorted_by, desc = S.sort_column["funnel_by_category"], S.sort_descending["funnel_by_category"]
-    by = lambda column: S.sort_by("funnel_by_category", column)  # noqa: E731
     return panel(
         "Funnel by category", export("funnel by category", "funnel_by_category"),
         rx.cond(
             S.funnel_by_category.length() == 0,
             rx.text("No requests in this period.", size="2", color="var(--gray-11)"),
-            report_table(
-                [sort_header("Category", "category", sorted_by, desc, by, numeric=False),
-                 *[sort_header(label, key, sorted_by, desc, by) for key, label in FUNNEL_COLUMNS]],
-                S.funnel_by_category_sorted,
-                lambda r: rx.table.row(rx.table.cell(r["category"]),
-                                       *[number_cell(r[key]) for key, _ in FUNNEL_COLUMNS]),
-                "funnel-by-category-table", caption="Funnel by category"),
+            sortable_table("funnel_by_category", [("category", "Category")], FUNNEL_COLUMNS,
+                           S.funnel_by_category_sorted, "funnel-by-category-table", "Funnel by category"),
         ),
         panel_id="funnel-by-category", subtitle="Select a column header to sort",
     )
@@ -218,22 +225,13 @@ SUPPLY_COLUMNS = [("open_requests", "Open requests"), ("unanswered", "Unanswered
 
 
 def supply_demand() -> rx.Component:
-    sorted_by, desc = S.sort_column["supply_demand"], S.sort_descending["supply_demand"]
-    by = lambda column: S.sort_by("supply_demand", column)  # noqa: E731
     return panel(
         "Supply and demand", export("supply and demand", "supply_demand"),
         rx.cond(
             S.supply_demand.length() == 0,
             rx.text("No open requests right now.", size="2", color="var(--gray-11)"),
-            report_table(
-                [sort_header("Category", "category", sorted_by, desc, by, numeric=False),
-                 sort_header("Place", "place", sorted_by, desc, by, numeric=False),
-                 *[sort_header(label, key, sorted_by, desc, by) for key, label in SUPPLY_COLUMNS]],
-                S.supply_demand_sorted,
-                lambda r: rx.table.row(rx.table.cell(r["category"], white_space="nowrap"),
-                                       rx.table.cell(r["place"], white_space="nowrap"),
-                                       *[number_cell(r[key]) for key, _ in SUPPLY_COLUMNS]),
-                "supply-demand-table", caption="Supply and demand by category and place"),
+            sortable_table("supply_demand", [("category", "Category"), ("place", "Place")], SUPPLY_COLUMNS,
+                           S.supply_demand_sorted, "supply-demand-table", "Supply and demand by category and place"),
         ),
         rx.cond(S.supply_demand.length() > S.supply_demand_sorted.length(),
                 rx.button("Show all ", S.supply_demand.length(), " rows", size="1", variant="soft",
