@@ -2,8 +2,8 @@
 
 Where the numbers come from is a `Facts`: `RollupFacts` (here) reads the rollup tables, `naive.RawFacts` computes the
 same numbers straight from the raw rows (the reference the tests and the benchmark compare against). What no rollup
-holds is read live, over a bounded window: active users (the 30 days ending at the period's end), open requests and
-the professionals active in the last 30 days (supply and demand), the categories. `build_dashboard` and `build_kpis`
+holds is read live, over a bounded window: open requests and the professionals active in the last 30 days (supply and
+demand), the categories. `build_dashboard` and `build_kpis`
 assemble the views from either source, so the two can only differ in their numbers.
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from backend.analytics import sources as S
-from backend.analytics.rollups import client_days, daily, midnight, requests
+from backend.analytics.rollups import actor_days, client_days, daily, midnight, requests
 from backend.analytics.views import COHORT_MONTHS, STEPS, Dashboard, KpiValue, Period
 from backend.money import format_money, minor_unit_exponent
 
@@ -78,6 +78,9 @@ class Facts(Protocol):
         """(clients who paid in the period, those of them with >= 2 paid orders up to its end)."""
 
     def cohorts(self, session: Session, tenant_id: int, first: date, end: date) -> Cohorts: ...
+
+    def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:
+        """active_clients_7/30 and active_pros_7/30: distinct users who acted in the N days ending at `end`."""
 
 
 # ---------------------------------------------------------------------------------------------------- rollups
@@ -150,35 +153,53 @@ class RollupFacts:
         return float(statistics.fmean(middle))
 
     def repeat_clients(self, session: Session, tenant_id: int, period: Period) -> tuple[int, int]:
+        """One pass over the period's paying days: a client's running total on their last paying day of the period
+        is their paid orders up to its end."""
         c = client_days.c
-        payers = (sa.select(c.client_id).where(c.tenant_id == tenant_id, c.day.between(period.start, period.end))
-                  .distinct())
-        paid = (sa.select(c.client_id, sa.func.sum(c.paid_orders).label("orders"))
-                .where(c.tenant_id == tenant_id, c.day <= period.end, c.client_id.in_(payers))
-                .group_by(c.client_id).subquery())
         clients, repeat = session.execute(
-            sa.select(sa.func.count(), sa.func.sum(sa.case((paid.c.orders >= 2, 1), else_=0)))).one()
+            sa.select(sa.func.count(sa.distinct(c.client_id)),
+                      sa.func.count(sa.distinct(sa.case((c.paid_to_date >= 2, c.client_id)))))
+            .where(c.tenant_id == tenant_id, c.day.between(period.start, period.end))).one()
         return int(clients or 0), int(repeat or 0)
 
     def cohorts(self, session: Session, tenant_id: int, first: date, end: date) -> Cohorts:
-        dialect, u, c = dialect_of(session), S.user_account, client_days.c
-        signup = S.month_key(dialect, u.c.created_at, timestamp=True)
+        """Cohort sizes from the daily client signups; who paid in which month from the paying days, which carry
+        the client's signup day (no join with the accounts)."""
+        dialect, d, c = dialect_of(session), daily.c, client_days.c
+        signup_month = S.month_key(dialect, d.day, timestamp=False)
+        sizes = {int(month): int(n) for month, n in session.execute(
+            sa.select(signup_month, sa.func.sum(d.value))
+            .where(d.tenant_id == tenant_id, d.metric == "signups_client", d.day.between(first, end))
+            .group_by(signup_month))}
+        signup = S.month_key(dialect, c.signup_day, timestamp=False)
         paid = S.month_key(dialect, c.day, timestamp=False)
-        joined = [u.c.tenant_id == tenant_id, u.c.role == S.CLIENT, u.c.created_at >= midnight(first),
-                  u.c.created_at < midnight(end + timedelta(days=1))]
-        sizes = dict(session.execute(sa.select(signup, sa.func.count()).where(*joined).group_by(signup)).all())
         active = session.execute(
             sa.select(signup, paid, sa.func.count(sa.distinct(c.client_id)))
-            .select_from(client_days.join(u, u.c.id == c.client_id))
-            .where(c.tenant_id == tenant_id, c.day.between(first, end), *joined).group_by(signup, paid))
-        return sizes, {(s, p): n for s, p, n in active}
+            .where(c.tenant_id == tenant_id, c.day.between(first, end), c.signup_day.between(first, end))
+            .group_by(signup, paid))
+        return sizes, {(int(s), int(p)): int(n) for s, p, n in active}
+
+    def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:
+        """A DISTINCT over the acting days of the widest window (analytics_actor_day)."""
+        a = actor_days.c
+        since = {days: end - timedelta(days=days - 1) for days in ACTIVE_DAYS}
+        counts = {f"active_{key}_{days}": 0 for key in ("clients", "pros") for days in ACTIVE_DAYS}
+        for role, *row in session.execute(
+                sa.select(a.role, *(sa.func.count(sa.distinct(sa.case((a.day >= since[days], a.user_id))))
+                                    for days in ACTIVE_DAYS))
+                .where(a.tenant_id == tenant_id, a.day.between(since[max(ACTIVE_DAYS)], end))
+                .group_by(a.role)):
+            key = "clients" if role == S.CLIENT else "pros"
+            counts.update({f"active_{key}_{days}": int(n) for days, n in zip(ACTIVE_DAYS, row)})
+        return counts
 
 
 # ---------------------------------------------------------------------------------------------------- live
 
 def active_users(session: Session, tenant_id: int, end: date) -> dict[str, int]:
-    """active_clients_7/30 and active_pros_7/30: distinct users who acted in the N days ending at `end` (clients:
-    posted a request or acted on an order; professionals: sent a quote or acted on an order)."""
+    """active_clients_7/30 and active_pros_7/30 from the raw rows of the window (the naive reference): distinct users
+    who acted in the N days ending at `end` (clients: posted a request or acted on an order; professionals: sent a
+    quote or acted on an order)."""
     r, q, e = S.service_request, S.quote, S.order_event
     stop = midnight(end + timedelta(days=1))
     since = {days: midnight(end - timedelta(days=days - 1)) for days in ACTIVE_DAYS}
@@ -324,7 +345,8 @@ class _Side:
 
 
 def _side(facts: Facts, session: Session, tenant_id: int, period: Period, category_id: int | None) -> _Side:
-    return _Side(facts.totals(session, tenant_id, period, category_id), active_users(session, tenant_id, period.end),
+    return _Side(facts.totals(session, tenant_id, period, category_id),
+                 facts.active_users(session, tenant_id, period.end),
                  facts.repeat_clients(session, tenant_id, period),
                  facts.median_first_quote_seconds(session, tenant_id, period, category_id))
 

@@ -4,8 +4,11 @@
   carry their currency, counts carry "". Category 0 = not by category (signups) or an order without a request.
 - `AnalyticsRequest`: one row per service request, updated as it moves on (quoted, hired, paid, completed): the
   funnel and the time to first quote.
-- `AnalyticsClientDay`: one row per client per day on which they paid for at least one order (repeat clients,
-  cohorts).
+- `AnalyticsClientDay`: one row per client per day on which they paid for at least one order, with the client's
+  signup day (cohorts group on it without reading the accounts) and their paid orders up to and including that day
+  (repeat clients are then one pass over the period's rows).
+- `AnalyticsActorDay`: one row per user per day on which they acted as a client (posted a request, acted on an order)
+  or a professional (sent a quote, acted on an order): active users over a window are a DISTINCT over its days.
 - `AnalyticsWatermark`: per (tenant, source table) the last source row id folded into the rollups, plus the
   tenant's rollup `generation` (source "generation"), which every refresh that recomputed something moves on.
 
@@ -61,6 +64,19 @@ class AnalyticsClientDay(TenantOwned, table=True):
     client_id: int
     day: date
     paid_orders: int
+    signup_day: date | None = None  # the client's account's UTC creation day
+    paid_to_date: int = 0  # the client's paid orders on this day and every day before
+
+
+class AnalyticsActorDay(TenantOwned, table=True):
+    __tablename__ = "analytics_actor_day"
+    # the unique key leads with (tenant_id, day): the index of the windows over days
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "day", "role", "user_id", name="uq_analytics_actor_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    role: str = Field(max_length=16)
+    user_id: int
 
 
 class AnalyticsWatermark(TenantOwned, table=True):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from backend.analytics import sources as S
-from backend.analytics.metrics import Cohorts, Funnel, Totals, build_dashboard, dialect_of
+from backend.analytics.metrics import Cohorts, Funnel, Totals, active_users, build_dashboard, dialect_of
 from backend.analytics.rollups import midnight
 from backend.analytics.views import Dashboard, Period
 from backend.db import Database
@@ -183,6 +183,9 @@ class RawFacts:
         for client, month in months:
             active[(signups[client], month)] = active.get((signups[client], month), 0) + 1
         return sizes, active
+
+    def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:
+        return active_users(session, tenant_id, end)
 
 
 def naive_dashboard(db: Database, tenant_id: int, currency: str, period: Period, category_id: int | None,

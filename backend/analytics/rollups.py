@@ -2,7 +2,8 @@
 
 A watermark per (tenant, source table) holds the last source row id folded in. `refresh` reads the rows after it,
 collects the UTC days (and service requests) they touch, and recomputes exactly those from the raw rows, set-based
-(DELETE, then INSERT ... SELECT ... GROUP BY over those days), then moves the watermarks to the source's max ids:
+(DELETE, then INSERT ... SELECT ... GROUP BY over those days; then the running paid-order totals of the clients whose
+paying days changed), then moves the watermarks to the source's max ids:
 all in one transaction that first takes the tenant's watermark rows (insert-if-absent, then FOR UPDATE on
 PostgreSQL; SQLite's single writer lock does the same), so two refreshes never interleave. Recomputing a day is
 idempotent: running a refresh twice, or over days that did not change, gives the same rows.
@@ -25,18 +26,21 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from backend.analytics import sources as S
-from backend.analytics.models import AnalyticsClientDay, AnalyticsDaily, AnalyticsRequest, AnalyticsWatermark
+from backend.analytics.models import (AnalyticsActorDay, AnalyticsClientDay, AnalyticsDaily, AnalyticsRequest,
+                                      AnalyticsWatermark)
 from backend.db import Database, utcnow
 
 daily = AnalyticsDaily.__table__
 requests = AnalyticsRequest.__table__
 client_days = AnalyticsClientDay.__table__
+actor_days = AnalyticsActorDay.__table__
 watermarks = AnalyticsWatermark.__table__
 
 GENERATION = "generation"  # the watermark row whose last_id counts the refreshes that changed something
 LATE_COMMIT_WINDOW = timedelta(minutes=15)
 MERGE_GAP_DAYS = 7  # days this close are recomputed as one range (with the days between)
 MAX_RANGES = 16  # more scattered than that: one range from the first to the last
+MAX_LISTED_CLIENTS = 1000  # more clients whose paying days changed: recompute every client's running totals
 
 DayRange = tuple[date, date]  # inclusive
 TimeFilter = Callable[[sa.ColumnElement], sa.ColumnElement]
@@ -157,11 +161,12 @@ class Rollups:
             tops = self.source_tops(session, tenant_id)
             if rebuild or not any(marks[name] for name in S.WATCHED):
                 # everything (a rebuild, or the first refresh of a tenant: all its rows are new)
-                for table in (daily, client_days, requests):
+                for table in (daily, client_days, actor_days, requests):
                     session.execute(sa.delete(table).where(table.c.tenant_id == tenant_id))
                 touched = any(tops.values())
                 if touched:
                     self._insert_days(session, dialect, tenant_id, always)
+                    self._paid_to_date(session, tenant_id, None)
                     self._insert_requests(session, dialect, tenant_id, None)
                 days = session.execute(sa.select(sa.func.count(sa.distinct(daily.c.day)))
                                        .where(daily.c.tenant_id == tenant_id)).scalar_one()
@@ -170,10 +175,13 @@ class Rollups:
                 ranges = day_ranges(self._moved_days(session, dialect, tenant_id, marks, cutoff))
                 touched = bool(ranges)
                 if touched:
-                    for table in (daily, client_days):
+                    payers = self._payers(session, tenant_id, ranges)  # before and after: a day may lose a payer
+                    for table in (daily, client_days, actor_days):
                         session.execute(sa.delete(table).where(table.c.tenant_id == tenant_id,
                                                                in_ranges(table.c.day, ranges)))
                     self._insert_days(session, dialect, tenant_id, during(ranges))
+                    payers |= self._payers(session, tenant_id, ranges)
+                    self._paid_to_date(session, tenant_id, None if len(payers) > MAX_LISTED_CLIENTS else payers)
                     self._insert_requests(session, dialect, tenant_id,
                                           self._moved_requests(tenant_id, marks, cutoff))
                 days = sum((b - a).days + 1 for a, b in ranges)
@@ -229,12 +237,37 @@ class Rollups:
     # ------------------------------------------------------------------ the recomputations
 
     def _insert_days(self, session: Session, dialect: str, tenant_id: int, at: TimeFilter) -> None:
-        """analytics_daily and analytics_client_day for the days `at` selects (already deleted)."""
+        """analytics_daily, analytics_client_day (running totals still to do) and analytics_actor_day for the days
+        `at` selects (already deleted)."""
         columns = ["tenant_id", "day", "metric", "category_id", "currency", "value"]
         for select in daily_selects(dialect, tenant_id, at):
             session.execute(sa.insert(daily).from_select(columns, select))
-        session.execute(sa.insert(client_days).from_select(["tenant_id", "client_id", "day", "paid_orders"],
-                                                           client_day_select(dialect, tenant_id, at)))
+        session.execute(sa.insert(client_days).from_select(
+            ["tenant_id", "client_id", "day", "paid_orders", "signup_day", "paid_to_date"],
+            client_day_select(dialect, tenant_id, at)))
+        session.execute(sa.insert(actor_days).from_select(["tenant_id", "day", "role", "user_id"],
+                                                          actor_day_select(dialect, tenant_id, at)))
+
+    @staticmethod
+    def _payers(session: Session, tenant_id: int, ranges: list[DayRange]) -> set[int]:
+        c = client_days.c
+        return set(session.execute(sa.select(c.client_id).distinct()
+                                   .where(c.tenant_id == tenant_id, in_ranges(c.day, ranges))).scalars())
+
+    @staticmethod
+    def _paid_to_date(session: Session, tenant_id: int, clients: set[int] | None) -> None:
+        """Each row's paid orders on its day and every day before, for these clients (None: all of them)."""
+        c = client_days.c
+        where = [c.tenant_id == tenant_id]
+        if clients is not None:
+            if not clients:
+                return
+            where.append(c.client_id.in_(sorted(clients)))
+        running = (sa.select(c.id, sa.func.sum(c.paid_orders).over(partition_by=c.client_id, order_by=c.day)
+                             .label("total"))
+                   .where(*where).subquery("running"))
+        session.execute(sa.update(client_days).where(c.id == running.c.id, c.paid_to_date != running.c.total)
+                        .values(paid_to_date=running.c.total))
 
     @staticmethod
     def _insert_requests(session: Session, dialect: str, tenant_id: int, which: sa.CompoundSelect | None) -> None:
@@ -324,14 +357,34 @@ def daily_selects(dialect: str, tenant_id: int, at: TimeFilter) -> list[sa.Selec
 
 
 def client_day_select(dialect: str, tenant_id: int, at: TimeFilter) -> sa.Select:
-    """(tenant_id, client_id, day, paid_orders): the orders each client's payments took to `paid` that day."""
-    ev, o = S.order_event, S.service_order
+    """(tenant_id, client_id, day, paid_orders, signup_day, paid_to_date = 0): the orders each client's payments
+    took to `paid` that day, and the UTC day the client signed up (None if the payer is not a client account)."""
+    ev, o, u = S.order_event, S.service_order, S.user_account
     day = S.day_of(dialect, ev.c.at)
-    return (sa.select(_int(tenant_id), o.c.client_id, day, sa.func.count(sa.distinct(ev.c.order_id)))
-            .select_from(ev.join(o, o.c.id == ev.c.order_id))
+    signup = S.day_of(dialect, u.c.created_at)
+    return (sa.select(_int(tenant_id), o.c.client_id, day, sa.func.count(sa.distinct(ev.c.order_id)), signup, ZERO)
+            .select_from(ev.join(o, o.c.id == ev.c.order_id)
+                         .outerjoin(u, sa.and_(u.c.id == o.c.client_id, u.c.tenant_id == tenant_id,
+                                               u.c.role == S.CLIENT)))
             .where(ev.c.tenant_id == tenant_id, ev.c.to_state == S.PAID, ev.c.from_state != ev.c.to_state,
                    at(ev.c.at))
-            .group_by(o.c.client_id, day))
+            .group_by(o.c.client_id, day, signup))
+
+
+def actor_day_select(dialect: str, tenant_id: int, at: TimeFilter) -> sa.Select:
+    """(tenant_id, day, role, user_id): who acted on each day, as a client (posted a request, acted on an order)
+    or a professional (sent a quote, acted on an order)."""
+    r, q, ev = S.service_request, S.quote, S.order_event
+    day = lambda column: S.day_of(dialect, column).label("day")  # noqa: E731
+    acts = sa.union(
+        sa.select(day(r.c.created_at), _text(S.CLIENT).label("role"), r.c.client_id.label("user_id"))
+        .where(r.c.tenant_id == tenant_id, r.c.client_id.isnot(None), at(r.c.created_at)),
+        sa.select(day(q.c.created_at), _text(S.PROFESSIONAL), q.c.pro_id)
+        .where(q.c.tenant_id == tenant_id, q.c.pro_id.isnot(None), at(q.c.created_at)),
+        sa.select(day(ev.c.at), ev.c.actor_role, ev.c.actor_id)
+        .where(ev.c.tenant_id == tenant_id, ev.c.actor_role.in_([S.CLIENT, S.PROFESSIONAL]),
+               ev.c.actor_id.isnot(None), at(ev.c.at))).subquery("acts")
+    return sa.select(_int(tenant_id), acts.c.day, acts.c.role, acts.c.user_id)
 
 
 def request_select(dialect: str, tenant_id: int, which: sa.CompoundSelect | None) -> sa.Select:

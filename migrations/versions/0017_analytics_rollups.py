@@ -5,8 +5,9 @@ Revises: 0016
 Create Date: 2026-12-23 10:00:00.000000
 
 analytics_daily (one number per tenant, day, metric, category and currency), analytics_request (one row per service
-request: quoted, hired, paid, completed, time to first quote), analytics_client_day (a client who paid on a day) and
-analytics_watermark (per tenant and source table, the last row id folded in) are tenant-owned, with the usual RLS
+request: quoted, hired, paid, completed, time to first quote), analytics_client_day (a client who paid on a day, with
+their signup day and paid orders to date), analytics_actor_day (a user who acted on a day, as client or professional)
+and analytics_watermark (per tenant and source table, the last row id folded in) are tenant-owned, with the usual RLS
 policy. They are derived data: empty after this migration, filled by the first refresh (the timers, or the first
 dashboard), which reads everything once.
 
@@ -22,7 +23,8 @@ from alembic import op
 
 from backend.rls import enable_tenant_rls
 
-TENANT_TABLES = ("analytics_daily", "analytics_request", "analytics_client_day", "analytics_watermark")
+TENANT_TABLES = ("analytics_daily", "analytics_request", "analytics_client_day", "analytics_actor_day",
+                 "analytics_watermark")
 
 # source table -> its time column
 SOURCES = {"service_order": "created_at", "order_event": "at", "ledger_transaction": "created_at",
@@ -75,6 +77,8 @@ def upgrade() -> None:
     sa.Column('client_id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('paid_orders', sa.Integer(), nullable=False),
+    sa.Column('signup_day', sa.Date(), nullable=True),
+    sa.Column('paid_to_date', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('tenant_id', 'client_id', 'day', name='uq_analytics_client_day')
@@ -82,6 +86,19 @@ def upgrade() -> None:
     with op.batch_alter_table('analytics_client_day', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_analytics_client_day_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('ix_analytics_client_day_tenant_day', ['tenant_id', 'day'], unique=False)
+
+    op.create_table('analytics_actor_day',
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('tenant_id', 'day', 'role', 'user_id', name='uq_analytics_actor_day')
+    )
+    with op.batch_alter_table('analytics_actor_day', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_analytics_actor_day_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('analytics_watermark',
     sa.Column('tenant_id', sa.Integer(), nullable=False),
