@@ -10,6 +10,7 @@ assemble the views from either source, so the two can only differ in their numbe
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -61,7 +62,9 @@ class Facts(Protocol):
     """Where the dashboard's numbers come from. `category_id` None = all; it filters order and request metrics only
     (signups, repeat clients and cohorts are marketplace-wide)."""
 
-    def totals(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Totals: ...
+    def totals(self, session: Session, tenant_id: int, periods: Sequence[Period],
+               category_id: int | None) -> list[Totals]:
+        """Each period's sums (the dashboard asks for the period and the one before together)."""
 
     def daily(self, session: Session, tenant_id: int, period: Period, category_id: int | None,
               currency: str) -> dict[date, dict[str, int]]:
@@ -88,15 +91,20 @@ class Facts(Protocol):
 class RollupFacts:
     """The numbers from the rollup tables (analytics_daily, analytics_request, analytics_client_day)."""
 
-    def totals(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Totals:
-        where = [daily.c.tenant_id == tenant_id, daily.c.day.between(period.start, period.end)]
+    def totals(self, session: Session, tenant_id: int, periods: Sequence[Period],
+               category_id: int | None) -> list[Totals]:
+        """Every period's sums in one pass over the days they span (a column per period)."""
+        d = daily.c
+        where = [d.tenant_id == tenant_id, d.day.between(min(p.start for p in periods), max(p.end for p in periods))]
         if category_id is not None:
-            where.append(sa.or_(daily.c.category_id == category_id, daily.c.metric.in_(SIGNUPS)))
-        totals = Totals()
-        for metric, currency, value in session.execute(
-                sa.select(daily.c.metric, daily.c.currency, sa.func.sum(daily.c.value))
-                .where(*where).group_by(daily.c.metric, daily.c.currency)):
-            totals.add(metric, currency, value)
+            where.append(sa.or_(d.category_id == category_id, d.metric.in_(SIGNUPS)))
+        sums = [sa.func.sum(sa.case((d.day.between(p.start, p.end), d.value))) for p in periods]
+        totals = [Totals() for _ in periods]
+        for metric, currency, *values in session.execute(
+                sa.select(d.metric, d.currency, *sums).where(*where).group_by(d.metric, d.currency)):
+            for side, value in zip(totals, values):
+                if value is not None:  # no row of that metric in that period
+                    side.add(metric, currency, value)
         return totals
 
     def daily(self, session: Session, tenant_id: int, period: Period, category_id: int | None,
@@ -156,10 +164,11 @@ class RollupFacts:
         """One pass over the period's paying days: a client's running total on their last paying day of the period
         is their paid orders up to its end."""
         c = client_days.c
+        payers = (sa.select(c.client_id, sa.func.max(c.paid_to_date).label("orders"))
+                  .where(c.tenant_id == tenant_id, c.day.between(period.start, period.end))
+                  .group_by(c.client_id).subquery())  # a grouping, not count(DISTINCT): hashed, not sorted
         clients, repeat = session.execute(
-            sa.select(sa.func.count(sa.distinct(c.client_id)),
-                      sa.func.count(sa.distinct(sa.case((c.paid_to_date >= 2, c.client_id)))))
-            .where(c.tenant_id == tenant_id, c.day.between(period.start, period.end))).one()
+            sa.select(sa.func.count(), sa.func.sum(sa.case((payers.c.orders >= 2, 1), else_=0)))).one()
         return int(clients or 0), int(repeat or 0)
 
     def cohorts(self, session: Session, tenant_id: int, first: date, end: date) -> Cohorts:
@@ -171,24 +180,27 @@ class RollupFacts:
             sa.select(signup_month, sa.func.sum(d.value))
             .where(d.tenant_id == tenant_id, d.metric == "signups_client", d.day.between(first, end))
             .group_by(signup_month))}
-        signup = S.month_key(dialect, c.signup_day, timestamp=False)
-        paid = S.month_key(dialect, c.day, timestamp=False)
-        active = session.execute(
-            sa.select(signup, paid, sa.func.count(sa.distinct(c.client_id)))
-            .where(c.tenant_id == tenant_id, c.day.between(first, end), c.signup_day.between(first, end))
-            .group_by(signup, paid))
+        paying = (sa.select(S.month_key(dialect, c.signup_day, timestamp=False).label("signup"),
+                            S.month_key(dialect, c.day, timestamp=False).label("paid"), c.client_id)
+                  .where(c.tenant_id == tenant_id, c.day.between(first, end), c.signup_day.between(first, end))
+                  .distinct().subquery())  # distinct rows, then counts: hashed, where count(DISTINCT) sorts
+        active = session.execute(sa.select(paying.c.signup, paying.c.paid, sa.func.count())
+                                 .group_by(paying.c.signup, paying.c.paid))
         return sizes, {(int(s), int(p)): int(n) for s, p, n in active}
 
     def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:
-        """A DISTINCT over the acting days of the widest window (analytics_actor_day)."""
+        """Each user's last acting day within the widest window (analytics_actor_day), then how many of those fall in
+        each window."""
         a = actor_days.c
         since = {days: end - timedelta(days=days - 1) for days in ACTIVE_DAYS}
         counts = {f"active_{key}_{days}": 0 for key in ("clients", "pros") for days in ACTIVE_DAYS}
-        for role, *row in session.execute(
-                sa.select(a.role, *(sa.func.count(sa.distinct(sa.case((a.day >= since[days], a.user_id))))
-                                    for days in ACTIVE_DAYS))
+        last = (sa.select(a.role, a.user_id, sa.func.max(a.day).label("day"))
                 .where(a.tenant_id == tenant_id, a.day.between(since[max(ACTIVE_DAYS)], end))
-                .group_by(a.role)):
+                .group_by(a.role, a.user_id).subquery())
+        for role, *row in session.execute(
+                sa.select(last.c.role, *(sa.func.sum(sa.case((last.c.day >= since[days], 1), else_=0))
+                                         for days in ACTIVE_DAYS))
+                .group_by(last.c.role)):
             key = "clients" if role == S.CLIENT else "pros"
             counts.update({f"active_{key}_{days}": int(n) for days, n in zip(ACTIVE_DAYS, row)})
         return counts
@@ -344,8 +356,9 @@ class _Side:
     median_seconds: float | None
 
 
-def _side(facts: Facts, session: Session, tenant_id: int, period: Period, category_id: int | None) -> _Side:
-    return _Side(facts.totals(session, tenant_id, period, category_id),
+def _side(facts: Facts, session: Session, tenant_id: int, period: Period, category_id: int | None,
+          totals: Totals) -> _Side:
+    return _Side(totals,
                  facts.active_users(session, tenant_id, period.end),
                  facts.repeat_clients(session, tenant_id, period),
                  facts.median_first_quote_seconds(session, tenant_id, period, category_id))
@@ -381,7 +394,9 @@ def build_kpis(facts: Facts, session: Session, tenant_id: int, currency: str, pe
                category_id: int | None) -> tuple[list[KpiValue], list[str], Totals]:
     """The KPIs of the period against the previous one; the currencies seen (the main one first); the period's
     totals (for the rest of the dashboard)."""
-    now, before = (_side(facts, session, tenant_id, p, category_id) for p in (period, period.previous()))
+    periods = (period, period.previous())
+    now, before = (_side(facts, session, tenant_id, p, category_id, totals)
+                   for p, totals in zip(periods, facts.totals(session, tenant_id, periods, category_id)))
     escrow = facts.escrow_held(session, tenant_id, category_id)
     seen = set(now.totals.money) | set(before.totals.money) | {c for c, amount in escrow.items() if amount}
     currencies = [currency, *sorted(seen - {currency})]

@@ -9,6 +9,7 @@ their events, requests, quotes, accounts); the views are assembled by the same c
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -33,7 +34,11 @@ def _order_category(category_id: int | None) -> list[sa.ColumnElement]:
 
 
 class RawFacts:
-    def totals(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Totals:
+    def totals(self, session: Session, tenant_id: int, periods: Sequence[Period],
+               category_id: int | None) -> list[Totals]:
+        return [self._totals(session, tenant_id, period, category_id) for period in periods]
+
+    def _totals(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Totals:
         totals = Totals()
         in_period = lambda column: _within(column, period.start, period.end)  # noqa: E731
         orders = lambda table: table.outerjoin(o, o.c.id == table.c.order_id).outerjoin(  # noqa: E731

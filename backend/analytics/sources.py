@@ -97,9 +97,10 @@ def day_of(dialect: str, ts: sa.ColumnElement) -> sa.ColumnElement:
 
 def month_key(dialect: str, value: sa.ColumnElement, *, timestamp: bool) -> sa.ColumnElement:
     """year * 12 + month - 1 of a UTC timestamp or a date: consecutive months are consecutive integers."""
-    if dialect == "postgresql":
+    if dialect == "postgresql":  # date_part is a float: much cheaper per row than EXTRACT's numeric
         value = sa.func.timezone(_UTC, value) if timestamp else value
-        return sa.cast(sa.extract("year", value) * _TWELVE + sa.extract("month", value) - _ONE, sa.Integer)
+        part = lambda field: sa.func.date_part(sa.literal_column(f"'{field}'"), value)  # noqa: E731
+        return sa.cast(part("year") * _TWELVE + part("month") - _ONE, sa.Integer)
     year = sa.cast(sa.func.strftime(sa.literal_column("'%Y'"), value), sa.Integer)
     month = sa.cast(sa.func.strftime(sa.literal_column("'%m'"), value), sa.Integer)
     return year * _TWELVE + month - _ONE
