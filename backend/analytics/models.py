@@ -66,6 +66,9 @@ class AnalyticsClientDay(TenantOwned, table=True):
     paid_orders: int
     signup_day: date | None = None  # the client's account's UTC creation day
     paid_to_date: int = 0  # the client's paid orders on this day and every day before
+    # month keys (year * 12 + month - 1) of `day` and `signup_day`: cohorts group on them, no date arithmetic per row
+    month: int = 0
+    signup_month: int | None = None
 
 
 class AnalyticsActorDay(TenantOwned, table=True):

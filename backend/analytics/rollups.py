@@ -243,7 +243,7 @@ class Rollups:
         for select in daily_selects(dialect, tenant_id, at):
             session.execute(sa.insert(daily).from_select(columns, select))
         session.execute(sa.insert(client_days).from_select(
-            ["tenant_id", "client_id", "day", "paid_orders", "signup_day", "paid_to_date"],
+            ["tenant_id", "client_id", "day", "paid_orders", "signup_day", "paid_to_date", "month", "signup_month"],
             client_day_select(dialect, tenant_id, at)))
         session.execute(sa.insert(actor_days).from_select(["tenant_id", "day", "role", "user_id"],
                                                           actor_day_select(dialect, tenant_id, at)))
@@ -357,18 +357,21 @@ def daily_selects(dialect: str, tenant_id: int, at: TimeFilter) -> list[sa.Selec
 
 
 def client_day_select(dialect: str, tenant_id: int, at: TimeFilter) -> sa.Select:
-    """(tenant_id, client_id, day, paid_orders, signup_day, paid_to_date = 0): the orders each client's payments
-    took to `paid` that day, and the UTC day the client signed up (None if the payer is not a client account)."""
+    """(tenant_id, client_id, day, paid_orders, signup_day, paid_to_date = 0, month, signup_month): the orders each
+    client's payments took to `paid` that day, and the UTC day the client signed up (None if the payer is not a
+    client account), with their month keys."""
     ev, o, u = S.order_event, S.service_order, S.user_account
     day = S.day_of(dialect, ev.c.at)
     signup = S.day_of(dialect, u.c.created_at)
-    return (sa.select(_int(tenant_id), o.c.client_id, day, sa.func.count(sa.distinct(ev.c.order_id)), signup, ZERO)
+    month, signup_month = (S.month_key(dialect, ts, timestamp=True) for ts in (ev.c.at, u.c.created_at))
+    return (sa.select(_int(tenant_id), o.c.client_id, day, sa.func.count(sa.distinct(ev.c.order_id)), signup, ZERO,
+                      month, signup_month)
             .select_from(ev.join(o, o.c.id == ev.c.order_id)
                          .outerjoin(u, sa.and_(u.c.id == o.c.client_id, u.c.tenant_id == tenant_id,
                                                u.c.role == S.CLIENT)))
             .where(ev.c.tenant_id == tenant_id, ev.c.to_state == S.PAID, ev.c.from_state != ev.c.to_state,
                    at(ev.c.at))
-            .group_by(o.c.client_id, day, signup))
+            .group_by(o.c.client_id, day, signup, month, signup_month))
 
 
 def actor_day_select(dialect: str, tenant_id: int, at: TimeFilter) -> sa.Select:
