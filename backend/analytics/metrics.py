@@ -173,18 +173,22 @@ class RollupFacts:
 
     def cohorts(self, session: Session, tenant_id: int, first: date, end: date) -> Cohorts:
         """Cohort sizes from the daily client signups; who paid in which month from the paying days, which carry
-        the client's signup day and both month keys (no join with the accounts, no date arithmetic per row)."""
+        the client's signup day, both month keys and whether the day is the client's first of its month (no join
+        with the accounts, no date arithmetic per row, no DISTINCT)."""
         dialect, d, c = dialect_of(session), daily.c, client_days.c
         signup_month = S.month_key(dialect, d.day, timestamp=False)
         sizes = {int(month): int(n) for month, n in session.execute(
             sa.select(signup_month, sa.func.sum(d.value))
             .where(d.tenant_id == tenant_id, d.metric == "signups_client", d.day.between(first, end))
             .group_by(signup_month))}
-        paying = (sa.select(c.signup_month.label("signup"), c.month.label("paid"), c.client_id)
-                  .where(c.tenant_id == tenant_id, c.day.between(first, end), c.signup_day.between(first, end))
-                  .distinct().subquery())  # distinct rows, then counts: hashed, where count(DISTINCT) sorts
-        active = session.execute(sa.select(paying.c.signup, paying.c.paid, sa.func.count())
-                                 .group_by(paying.c.signup, paying.c.paid))
+        assert first.day == 1, "cohorts start on a month's first day"
+        # each client's first paying day of a month stands for the month (`first` is a month's first day, so the
+        # window holds whole months but the last, where a first paying day after `end` means none up to it)
+        active = session.execute(
+            sa.select(c.signup_month, c.month, sa.func.count())
+            .where(c.tenant_id == tenant_id, c.first_in_month, c.day.between(first, end),
+                   c.signup_day.between(first, end))
+            .group_by(c.signup_month, c.month))
         return sizes, {(int(s), int(p)): int(n) for s, p, n in active}
 
     def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:

@@ -69,6 +69,7 @@ class AnalyticsClientDay(TenantOwned, table=True):
     # month keys (year * 12 + month - 1) of `day` and `signup_day`: cohorts group on them, no date arithmetic per row
     month: int = 0
     signup_month: int | None = None
+    first_in_month: bool = False  # the client's first paying day of that month: cohorts count rows, not DISTINCT
 
 
 class AnalyticsActorDay(TenantOwned, table=True):

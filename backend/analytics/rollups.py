@@ -243,7 +243,8 @@ class Rollups:
         for select in daily_selects(dialect, tenant_id, at):
             session.execute(sa.insert(daily).from_select(columns, select))
         session.execute(sa.insert(client_days).from_select(
-            ["tenant_id", "client_id", "day", "paid_orders", "signup_day", "paid_to_date", "month", "signup_month"],
+            ["tenant_id", "client_id", "day", "paid_orders", "signup_day", "paid_to_date", "month", "signup_month",
+             "first_in_month"],
             client_day_select(dialect, tenant_id, at)))
         session.execute(sa.insert(actor_days).from_select(["tenant_id", "day", "role", "user_id"],
                                                           actor_day_select(dialect, tenant_id, at)))
@@ -256,7 +257,8 @@ class Rollups:
 
     @staticmethod
     def _paid_to_date(session: Session, tenant_id: int, clients: set[int] | None) -> None:
-        """Each row's paid orders on its day and every day before, for these clients (None: all of them)."""
+        """Each row's paid orders on its day and every day before, and whether it is the client's first paying day
+        of its month, for these clients (None: all of them)."""
         c = client_days.c
         where = [c.tenant_id == tenant_id]
         if clients is not None:
@@ -264,10 +266,14 @@ class Rollups:
                 return
             where.append(c.client_id.in_(sorted(clients)))
         running = (sa.select(c.id, sa.func.sum(c.paid_orders).over(partition_by=c.client_id, order_by=c.day)
-                             .label("total"))
+                             .label("total"),
+                             (sa.func.row_number().over(partition_by=(c.client_id, c.month), order_by=c.day) == 1)
+                             .label("first"))
                    .where(*where).subquery("running"))
-        session.execute(sa.update(client_days).where(c.id == running.c.id, c.paid_to_date != running.c.total)
-                        .values(paid_to_date=running.c.total))
+        session.execute(sa.update(client_days)
+                        .where(c.id == running.c.id, sa.or_(c.paid_to_date != running.c.total,
+                                                            c.first_in_month != running.c.first))
+                        .values(paid_to_date=running.c.total, first_in_month=running.c.first))
 
     @staticmethod
     def _insert_requests(session: Session, dialect: str, tenant_id: int, which: sa.CompoundSelect | None) -> None:
@@ -357,15 +363,16 @@ def daily_selects(dialect: str, tenant_id: int, at: TimeFilter) -> list[sa.Selec
 
 
 def client_day_select(dialect: str, tenant_id: int, at: TimeFilter) -> sa.Select:
-    """(tenant_id, client_id, day, paid_orders, signup_day, paid_to_date = 0, month, signup_month): the orders each
-    client's payments took to `paid` that day, and the UTC day the client signed up (None if the payer is not a
-    client account), with their month keys."""
+    """(tenant_id, client_id, day, paid_orders, signup_day, paid_to_date = 0, month, signup_month,
+    first_in_month = false): the orders each client's payments took to `paid` that day, and the UTC day the client
+    signed up (None if the payer is not a client account), with their month keys (`Rollups._paid_to_date` then sets
+    the running totals and first days)."""
     ev, o, u = S.order_event, S.service_order, S.user_account
     day = S.day_of(dialect, ev.c.at)
     signup = S.day_of(dialect, u.c.created_at)
     month, signup_month = (S.month_key(dialect, ts, timestamp=True) for ts in (ev.c.at, u.c.created_at))
     return (sa.select(_int(tenant_id), o.c.client_id, day, sa.func.count(sa.distinct(ev.c.order_id)), signup, ZERO,
-                      month, signup_month)
+                      month, signup_month, sa.false())
             .select_from(ev.join(o, o.c.id == ev.c.order_id)
                          .outerjoin(u, sa.and_(u.c.id == o.c.client_id, u.c.tenant_id == tenant_id,
                                                u.c.role == S.CLIENT)))

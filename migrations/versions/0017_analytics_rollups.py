@@ -81,6 +81,7 @@ def upgrade() -> None:
     sa.Column('paid_to_date', sa.Integer(), nullable=False),
     sa.Column('month', sa.Integer(), nullable=False),
     sa.Column('signup_month', sa.Integer(), nullable=True),
+    sa.Column('first_in_month', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('tenant_id', 'client_id', 'day', name='uq_analytics_client_day')
