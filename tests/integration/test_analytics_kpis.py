@@ -395,6 +395,23 @@ def test_a_new_completed_order_changes_gmv_at_once_under_a_new_cache_key(market)
     assert {row.slug: row.kpi("gmv").raw for row in service.overview(OPERATOR, P)}["demo"] == 54000
 
 
+def test_a_payment_on_an_earlier_day_moves_the_running_totals_of_the_later_ones(market):
+    """A paying day folded in after later ones (a late commit, or a refresh that sees an older day): the running
+    totals and first-of-month flags of the client's later paying days follow (repeat clients, cohorts)."""
+    m = market
+    service = analytics(m.svc)
+    before = service.dashboard(m.t, m.admin, P)  # everything folded in
+    assert before.kpi("repeat_client_rate").value == "50.0%"  # c1 yes; c2 paid once (R3, Jun 14)
+    request_id = m.post(m.c2, m.plumbing, jun(13, 8), name="R11")
+    order_id = m.accept(m.c2, m.quote(m.plumber, request_id, "30", jun(13, 9)), jun(13, 9, 30))
+    m.pay(m.c2, order_id, jun(13, 10))
+    after = service.dashboard(m.t, m.admin, P)  # refreshes Jun 13 only
+    assert after.kpi("repeat_client_rate").value == "100.0%"  # c2's Jun 14 day now has 2 paid orders to date
+    for period in (P, P.previous(), Period(date(2026, 6, 14), date(2026, 6, 14))):
+        assert comparable(service.dashboard(m.t, m.admin, period)) == comparable(
+            naive_dashboard(m.svc.db, m.t.id, "USD", period, None, NOW)), period
+
+
 def test_another_tenants_numbers_never_count_and_only_its_admin_sees_a_dashboard(shared):
     m = shared
     service = analytics(m.svc)
