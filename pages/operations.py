@@ -55,7 +55,7 @@ def queue_card(q) -> rx.Component:
 @page("/admin/operations", "Operations", on_load=OperationsState.load)
 def operations() -> rx.Component:
     return page_shell(rx.vstack(
-        page_header("Operations", "What needs you today, oldest first."),
+        page_header("Operations", "What needs you today: each row links to where you act."),
         loaded_list(OperationsState.loaded, OperationsState.queues, rx.fragment(),
                     rx.grid(rx.foreach(OperationsState.queues, queue_card),
                             columns=rx.breakpoints(initial="1", md="2"), spacing="3", width="100%",
