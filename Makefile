@@ -3,12 +3,14 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PIP := .venv/bin/pip
 BUN_VERSION := 1.4.5
+# axe-core: the accessibility rules the e2e tests inject into each page (tests/e2e/test_accessibility_e2e.py)
+AXE_VERSION := 4.14.1
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
 export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 PORT ?= 3000
 
-.PHONY: run test setup setup-dev bun chromium migrate seed operator worker search-worker bench unit integration e2e clean
+.PHONY: run test setup setup-dev bun axe chromium migrate seed operator worker search-worker bench unit integration e2e clean
 
 .venv/.installed: requirements.txt constraints.txt
 	@test -x $(PY) || python3 -m venv .venv
@@ -20,13 +22,22 @@ PORT ?= 3000
 	@touch $@
 
 setup: .venv/.installed bun
-setup-dev: .venv/.installed-dev bun chromium
+setup-dev: .venv/.installed-dev bun axe chromium
 
 # Reflex builds the frontend with bun and would otherwise try to download it; the npm registry has it.
 bun:
 	@command -v bun >/dev/null 2>&1 || { echo "installing bun $(BUN_VERSION) from the npm registry into .tools/"; \
 	  npm install --prefix .tools --no-save --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION) >/dev/null; }
 	@bun --version >/dev/null || { echo "bun is missing: install Node.js/npm, then re-run"; exit 1; }
+
+# `npm install --no-save` prunes what it was not asked for from .tools, so bun is named again beside axe-core.
+axe:
+	@grep -qs '"version": "$(AXE_VERSION)"' .tools/node_modules/axe-core/package.json || { \
+	  echo "installing axe-core $(AXE_VERSION) from the npm registry into .tools/"; \
+	  npm install --prefix .tools --no-save --no-audit --no-fund --loglevel=error \
+	    $$(command -v bun >/dev/null 2>&1 && test ! -x .tools/node_modules/.bin/bun || echo bun@$(BUN_VERSION)) \
+	    axe-core@$(AXE_VERSION) >/dev/null; }
+	@test -f .tools/node_modules/axe-core/axe.min.js || { echo "axe-core is missing: install Node.js/npm, then re-run"; exit 1; }
 
 chromium:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
