@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PIP := .venv/bin/pip
 BUN_VERSION := 1.4.5
+# Lighthouse 13.x needs Node >= 22.19; Node here is 20
+LIGHTHOUSE_VERSION := 12.8.2
 # axe-core: the accessibility rules the e2e tests inject into each page (tests/e2e/test_accessibility_e2e.py)
 AXE_VERSION := 4.14.1
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(PATH)
@@ -10,7 +12,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 PORT ?= 3000
 
-.PHONY: run test setup setup-dev bun axe chromium migrate seed operator worker search-worker bench unit integration e2e clean
+.PHONY: run test setup setup-dev bun axe lighthouse chromium migrate seed operator worker search-worker bench unit integration e2e clean
 
 .venv/.installed: requirements.txt constraints.txt
 	@test -x $(PY) || python3 -m venv .venv
@@ -22,7 +24,7 @@ PORT ?= 3000
 	@touch $@
 
 setup: .venv/.installed bun
-setup-dev: .venv/.installed-dev bun axe chromium
+setup-dev: .venv/.installed-dev bun axe lighthouse chromium
 
 # Reflex builds the frontend with bun and would otherwise try to download it; the npm registry has it.
 bun:
@@ -38,6 +40,12 @@ axe:
 	    $$(command -v bun >/dev/null 2>&1 && test ! -x .tools/node_modules/.bin/bun || echo bun@$(BUN_VERSION)) \
 	    axe-core@$(AXE_VERSION) >/dev/null; }
 	@test -f .tools/node_modules/axe-core/axe.min.js || { echo "axe-core is missing: install Node.js/npm, then re-run"; exit 1; }
+
+# Lighthouse for `python -m bench lighthouse`, run against Debian's chromium (CHROME_PATH); it downloads no browser.
+# Its own prefix: an `npm install --no-save` into .tools would prune the other tools installed there.
+lighthouse:
+	@test -x .tools/lighthouse/node_modules/.bin/lighthouse || { echo "installing lighthouse $(LIGHTHOUSE_VERSION) from npm into .tools/lighthouse/"; \
+	  npm install --prefix .tools/lighthouse --no-save --no-audit --no-fund --loglevel=error lighthouse@$(LIGHTHOUSE_VERSION) >/dev/null; }
 
 chromium:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
