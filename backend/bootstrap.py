@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import atexit
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from backend.accounts.contacts import AccountContacts
@@ -40,7 +43,7 @@ from backend.profiles.pros import ProService
 from backend.matching.ports import SearchEngine
 from backend.matching import MatchingService
 from backend.notifications.bell import BellFeed, LocalBell
-from backend.notifications.ports import JobQueue
+from backend.notifications.ports import JobQueue, PushSender
 from backend.notifications.service import NotificationService
 from backend.notifications.webhooks import TWILIO_STATUS_PATH
 from backend.profiles.ports import SearchIndexJobs
@@ -256,7 +259,8 @@ def make_chat(settings: Settings, db: Database, store: ObjectStore, stoppers: li
 def make_notifications(settings: Settings, db: Database, *, dev_outbox: bool | None = None) -> NotificationService:
     """Email through SendGrid (SENDGRID_API_KEY) and SMS through Twilio (TWILIO_*) when configured; otherwise the dev
     outboxes (./data/outbox, ./data/sms-outbox, read on the dev outbox page) only in development or when a test suite
-    asks for them; elsewhere no fallback: until a provider is configured, deliveries wait and say why."""
+    asks for them; elsewhere no fallback: until a provider is configured, deliveries wait and say why. Web push with
+    the VAPID keys (`_push_channel`)."""
     if dev_outbox is None:
         dev_outbox = settings.environment == "development"
     if dev_outbox and settings.environment == "production":
@@ -264,12 +268,13 @@ def make_notifications(settings: Settings, db: Database, *, dev_outbox: bool | N
     secret = settings.secret_key.get_secret_value()
     email, mailbox = _email_channel(settings, dev_outbox)
     sms, sms_box = _sms_channel(settings, dev_outbox)
+    push = _push_channel(settings)
     return NotificationService(
         db, email, SecretBox(secret, "notification-token"), contacts=AccountContacts(),
         unsubscribe_secret=derive_key(secret, "unsubscribe-links"), sms=sms, dev_mailbox=mailbox, dev_sms=sms_box,
         public_url=lambda slug: tenant_url(settings.public_url, slug, settings.default_tenant, ""),
         status_callback_url=f"{settings.public_url.rstrip('/')}{TWILIO_STATUS_PATH}" if settings.twilio_account_sid
-        else "", bell=make_bell(settings))
+        else "", bell=make_bell(settings), push=push, allow_loopback_push=settings.environment != "production")
 
 
 def make_bell(settings: Settings) -> BellFeed:
@@ -309,6 +314,48 @@ def _sms_channel(settings: Settings, dev_outbox: bool):
         return box, box
     log.warning("no SMS provider is configured (TWILIO_*): the SMS channel is off")
     return None, None
+
+
+def _push_channel(settings: Settings) -> PushSender | None:
+    """Web push signed with the VAPID keys from settings (VAPID_PRIVATE_KEY, VAPID_PUBLIC_KEY, VAPID_SUBJECT).
+    Without keys: with ENVIRONMENT=development a pair made once and kept in data_dir/dev-vapid.json; elsewhere no
+    push channel (nobody is offered it, nothing is sent). Malformed or mismatched keys stop the start-up."""
+    private = settings.vapid_private_key.get_secret_value() if settings.vapid_private_key else ""
+    public = settings.vapid_public_key or ""
+    if not private and settings.environment == "development":
+        private, public = _dev_vapid_keys(settings.data_dir / "dev-vapid.json")
+    if not private:
+        if public:
+            log.error("VAPID_PUBLIC_KEY is set without VAPID_PRIVATE_KEY: the push channel is off")
+        else:
+            log.warning("no web push keys are configured (VAPID_PRIVATE_KEY, VAPID_PUBLIC_KEY): the push channel "
+                        "is off")
+        return None
+    from backend.notifications.adapters.webpush import WebPushSender
+
+    return WebPushSender(private, settings.vapid_subject or f"mailto:{settings.email_from}", public_key=public)
+
+
+def _dev_vapid_keys(path: Path) -> tuple[str, str]:
+    """Development only: (private, public) VAPID keys, made on the first start and kept (mode 0600) so that the
+    devices subscribed in development keep working across restarts."""
+    try:
+        stored = json.loads(path.read_text())
+        return stored["private_key"], stored["public_key"]
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("%s is unreadable: making a new development VAPID key pair", path)
+    from backend.notifications.adapters.webpush import generate_keys
+
+    private, public = generate_keys()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(path.name + ".tmp")
+    with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        json.dump({"private_key": private, "public_key": public}, out)
+    os.replace(scratch, path)
+    log.info("made a development VAPID key pair in %s", path)
+    return private, public
 
 
 def make_gateways(settings: Settings, db: Database, *, demo: bool | None = None) -> dict[str, PaymentGateway]:

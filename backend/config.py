@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None  # an E.164 sender, or:
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: str | None = None  # only to point the SDK at a local fake in tests
+    # Web push (VAPID, RFC 8292): the key pair browsers subscribe with and our pushes are signed with, base64url (the
+    # raw 32-byte private key and the 65-byte uncompressed public key, as `npx web-push generate-vapid-keys` prints
+    # them). Unset: no push channel, except with ENVIRONMENT=development, which makes a pair and keeps it in
+    # data_dir/dev-vapid.json. Changing the pair orphans every device (browsers must subscribe again).
+    vapid_public_key: str | None = None
+    vapid_private_key: SecretStr | None = None
+    # Who the push services may contact about our pushes: mailto: or https:. Unset: mailto:<EMAIL_FROM>.
+    vapid_subject: str | None = None
 
     # --- tenancy -----------------------------------------------------------------------
     base_domain: str = "localhost"  # <slug>.<base_domain> selects tenant <slug>

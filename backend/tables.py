@@ -6,7 +6,8 @@ from backend.accounts.models import (
     AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, User,
 )
 from backend.chat.models import Conversation, ConversationRead
-from backend.notifications.models import EmailSuppression, Notification, NotificationPreference, SmsSuppression
+from backend.notifications.models import (EmailSuppression, Notification, NotificationPreference, PushSubscription,
+                                          SmsSuppression)
 from backend.catalog.models import Category
 from backend.orders.models import LeadDecline, LeadMatch, Order, OrderEvent, Quote, ServiceRequest
 from backend.payments.models import (
@@ -20,5 +21,5 @@ __all__ = ["AnalyticsActorDay", "AnalyticsClientDay", "AnalyticsDaily", "Analyti
            "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LeadMatch", "LoginAttempt", "Notification", "NotificationPreference",
            "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PhoneVerification", "PortfolioImage", "ProCategory",
-           "ProProfile", "Profile", "Quote", "RatingAggregate", "Review", "ReviewModeration", "ReviewReport",
+           "ProProfile", "Profile", "PushSubscription", "Quote", "RatingAggregate", "Review", "ReviewModeration", "ReviewReport",
            "ReviewWindow", "ServiceRequest", "SmsSuppression", "Tenant", "User"]

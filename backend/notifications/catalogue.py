@@ -116,9 +116,26 @@ _APP_EMAIL_SMS = frozenset({A, E, S})
 
 def _spec(event: Event, group: Group, channels: frozenset[Channel], defaults: frozenset[Channel],
           **sample: Any) -> EventSpec:
-    """The context keys are the sample's keys, in order: one place to name them."""
+    """The context keys are the sample's keys, in order: one place to name them. Push follows in-app (see
+    `with_push`)."""
+    channels, defaults = with_push(group, channels, defaults)
     return EventSpec(event=event, group=group, channels=channels, defaults=defaults, context=tuple(sample),
                      sample=MappingProxyType(sample))
+
+
+def with_push(group: Group, channels: frozenset[Channel],
+              defaults: frozenset[Channel]) -> tuple[frozenset[Channel], frozenset[Channel]]:
+    """Web push is the in-app notification shown on the user's devices, with the in-app title and body: an event
+    that has an in-app message may be pushed, and the push is on by default wherever in-app is, since a user only
+    gets pushes at all on a device where they turned them on. Except new leads nobody matched the pro to: in-app
+    only unless they opt in (a busy category would otherwise buzz their phone all day, the reason their email is
+    off too). Security messages have no in-app message, so no push: they keep to email and SMS."""
+    if Channel.IN_APP not in channels:
+        return channels, defaults
+    channels = channels | {Channel.PUSH}
+    if Channel.IN_APP in defaults and group != Group.NEW_LEADS:
+        defaults = defaults | {Channel.PUSH}
+    return channels, defaults
 
 
 _SPECS = (

@@ -21,6 +21,7 @@ class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     IN_APP = "in_app"  # shown in the app; delivered by being stored
+    PUSH = "push"  # web push to each device the user turned it on for (one row per device; see push.py)
 
 
 class DeliveryStatus(StrEnum):
@@ -45,6 +46,9 @@ class Notification(TenantOwned, table=True):
         sa.Index("ix_notification_inbox", "tenant_id", "user_id", "channel", "read_at"),
         sa.Index("ix_notification_due", "tenant_id", "status", "next_attempt_at"),
         sa.Index("ix_notification_provider", "tenant_id", "provider_id"),
+        # Removing a device sets its rows' device_id to NULL: without an index that would scan every message.
+        sa.Index("ix_notification_device", "device_id", postgresql_where=sa.text("device_id IS NOT NULL"),
+                 sqlite_where=sa.text("device_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -73,6 +77,8 @@ class Notification(TenantOwned, table=True):
     next_attempt_at: datetime | None = None  # not before this (quiet hours, retry backoff)
     delivered_at: datetime | None = None
     read_at: datetime | None = None  # in-app only
+    # push only: the device (PushSubscription) this row goes to; NULL once that device is removed
+    device_id: int | None = Field(default=None, foreign_key="push_subscription.id", ondelete="SET NULL")
 
 
 class NotificationPreference(TenantOwned, table=True):
@@ -116,3 +122,24 @@ class SmsSuppression(TenantOwned, table=True):
     reason: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)  # the latest STOP report
     start_advised_at: datetime | None = None
+
+
+class PushSubscription(TenantOwned, table=True):
+    """One device (a browser's push subscription) on which a user turned notifications on.
+
+    What the browser's `PushSubscription.toJSON()` gave: the push service's `endpoint` (unique per marketplace: a
+    browser that subscribes again, even for another user of the same marketplace, takes its row over) and the keys
+    the messages are encrypted to (RFC 8291: the browser's P-256 public key `p256dh` and the 16-byte `auth` secret,
+    both base64url). A push service answering 404/410 for it means the browser dropped it: the row is deleted."""
+
+    __tablename__ = "push_subscription"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "endpoint", name="uq_push_subscription_endpoint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    endpoint: str = Field(max_length=2000)
+    p256dh: str = Field(max_length=100)  # 65 bytes, base64url without padding: 87 characters
+    auth: str = Field(max_length=40)  # 16 bytes, base64url without padding: 22 characters
+    label: str = Field(default="", max_length=80)  # "Chrome on Android": how the device list names it
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None  # the last message the push service accepted for it

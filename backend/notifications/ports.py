@@ -1,4 +1,4 @@
-"""What the notification service needs from the outside world: channels (email, SMS), their dev stand-ins, provider
+"""What the notification service needs from the outside world: channels (email, SMS, web push), their dev stand-ins, provider
 status reports, the people it writes to (`Contacts`) and the job queue.
 
 Adapters live in `adapters/` and only `backend.bootstrap` picks them; the service sees these Protocols alone.
@@ -98,6 +98,40 @@ class DevSmsBox(Protocol):
 
     def messages(self, to: str | None = None, limit: int = 50) -> list[DevSms]:
         """The texts sent (to `to` only, if given), newest first."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Web push
+# ---------------------------------------------------------------------------------------------------------------
+
+class SubscriptionGone(PermanentDeliveryError):
+    """The push service answered 404 or 410: the browser dropped this subscription (the user revoked the permission,
+    cleared the site's data, or it expired). Nothing will ever reach it again: the device is removed."""
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    endpoint: str  # the push service URL of one device (PushSubscription.endpoint)
+    p256dh: str  # the browser's P-256 public key, base64url: what the payload is encrypted to (RFC 8291)
+    auth: str  # the browser's 16-byte auth secret, base64url
+    payload: bytes  # UTF-8 JSON {"title", "body", "url", "tag"} (push.push_payload): what the service worker shows
+    reference: str  # f"t{tenant_id}-n{notification_id}": also the Topic, so a retry replaces a copy still queued
+    ttl: int = 24 * 3600  # seconds the push service keeps it for a device that is offline
+
+
+class PushSender(Protocol):
+    """Sends to a browser's push service (RFC 8030) with VAPID (RFC 8292), the payload encrypted (RFC 8291)."""
+
+    @property
+    def public_key(self) -> str:
+        """The VAPID public key, base64url (uncompressed P-256 point): the browser's `applicationServerKey`."""
+        ...
+
+    def send(self, message: PushMessage) -> str:
+        """Hand the message to the push service; return its id for it (the Location it answered, or "").
+        Raises SubscriptionGone (404/410), DeliveryError (429, 5xx, timeout: try again later) or
+        PermanentDeliveryError (any other refusal)."""
         ...
 
 

@@ -103,7 +103,8 @@ _env = Environment(
     auto_reload=False,   # templates ship with the code: no stat() per message when fanning out to thousands
 )
 # "email" -> "Email", "sms" -> "SMS": how a channel reads in a sentence (the admin's delivery alert)
-CHANNEL_LABELS: Mapping[str, str] = {Channel.EMAIL: "Email", Channel.SMS: "SMS", Channel.IN_APP: "In-app"}
+CHANNEL_LABELS: Mapping[str, str] = {Channel.EMAIL: "Email", Channel.SMS: "SMS", Channel.IN_APP: "In-app",
+                                     Channel.PUSH: "Push"}
 _env.filters["channel_label"] = lambda value: CHANNEL_LABELS.get(str(value), str(value))
 
 

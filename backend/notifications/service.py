@@ -1,10 +1,12 @@
 """Notification service: one delivery row per (event, recipient, channel), written in the caller's transaction;
-email and SMS rows delivered by a job per row, in-app rows shown by being stored.
+email, SMS and push rows delivered by a job per row, in-app rows shown by being stored. Push has one row per device
+the user turned notifications on for (`subscribe_push`).
 
 Who gets what is decided once, in `notify`, from the catalogue (which channels an event may use, which are on by
 default), the user's stored preferences (security is locked on), the marketplace's channels and whether the user can
 receive on the channel (a suppressed address, or a number that replied STOP, gets a SKIPPED row that says why; SMS
-needs a verified phone). Texts that can wait are held through the recipient's night (their time zone, else UTC).
+needs a verified phone, push a device). Texts and pushes that can wait are held through the recipient's night (their
+time zone, else UTC): both wake a phone on the nightstand.
 Delivery (`deliver`) is idempotent under retries: the row is locked while it is handed over, and a row that left
 PENDING is never handed over again. A lost enqueue (Redis down) or a retry waiting out its backoff is found again by
 `due`, which the periodic sweeper re-enqueues.
@@ -36,11 +38,14 @@ from backend.notifications.bell import BellFeed
 from backend.notifications.catalogue import (GROUP_CHANNELS, GROUP_LABELS, PRO_GROUPS, Event, Group,
                                             default_enabled, locked, spec)
 from backend.notifications.models import (FINAL_STATUSES, ONE_TIME_TOKEN, SENT_TOKEN_TEXT, Channel, DeliveryStatus,
-                                          EmailSuppression, Notification, NotificationPreference, SmsSuppression)
+                                          EmailSuppression, Notification, NotificationPreference, PushSubscription,
+                                          SmsSuppression)
 from backend.notifications.ports import (Contact, Contacts, DeliveryError, DevMailbox, DevSmsBox, EmailSender,
-                                         OutgoingEmail, OutgoingSms, PermanentDeliveryError, SmsSender, StatusKind,
-                                         StatusUpdate, format_reference, parse_reference)
-from backend.notifications.render import Branding, Rendered, render
+                                         OutgoingEmail, OutgoingSms, PermanentDeliveryError, PushMessage, PushSender,
+                                         SmsSender, StatusKind, StatusUpdate, SubscriptionGone, format_reference,
+                                         parse_reference)
+from backend.notifications.push import MAX_DEVICES, PushDevice, clean_label, parse_subscription, push_payload
+from backend.notifications.render import Branding, Rendered, absolute_link, render
 from backend.tenancy.models import Tenant
 from backend.tenancy.service import public_view
 
@@ -61,7 +66,13 @@ LOST_AFTER = timedelta(minutes=1)
 QUIET_START, QUIET_END = time(21, 0), time(8, 0)
 SMS_STOPPED = ("Not sent: this number replied STOP to our texts, so the carrier blocks them. Texts resume when the "
                "user verifies the number again.")
+PUSH_DEVICE_GONE = "Not sent: the user turned notifications off on this device (or removed it) since."
+PUSH_NOT_SET_UP = "Notifications on devices are not set up on this marketplace."
 DEFAULT_CHANNELS = "email,sms,in_app"
+# Offered by every marketplace, not chosen by its admin: in-app is where everything shows, and push is in-app on the
+# devices each member turned it on for (it costs the marketplace nothing). Push needs VAPID keys (`push` set).
+ALWAYS_OFFERED = frozenset({Channel.IN_APP, Channel.PUSH})
+PUSH_LANDING = "/notifications"  # where a push without a link of its own opens
 ADMIN_FAILED_DELIVERIES_PATH = "/admin/notifications"
 _CHUNK = 500  # ids per IN (...) list: SQLite limits bound parameters
 
@@ -73,7 +84,8 @@ UNSUBSCRIBE_ONE_CLICK = "/api/v1/unsubscribe"
 # escaped by HTML, and no real text contains it.
 _UNSUBSCRIBE_STAND_IN = "https://unsubscribe.invalid/0c6e1f0a9d2b4c57a3f8e2d1b7c9a640"
 _BELL_PENDING = "bell_pending"  # session.info key: {tenant_id: {user_id: None}} to ring after commit
-CHANNEL_WORDS = {Channel.EMAIL: "emails", Channel.SMS: "text messages", Channel.IN_APP: "in-app notifications"}
+CHANNEL_WORDS = {Channel.EMAIL: "emails", Channel.SMS: "text messages", Channel.IN_APP: "in-app notifications",
+                 Channel.PUSH: "push notifications"}
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +193,11 @@ def _iso(moment: datetime | None) -> str:
 
 
 def parse_channels(value: str) -> frozenset[Channel]:
-    """A tenant's stored channel list ("email,sms,in_app"); unknown words are ignored; in-app is always there."""
+    """A tenant's stored channel list ("email,sms,in_app"); unknown words are ignored; in-app and push are always
+    there (ALWAYS_OFFERED)."""
     known = {c.value for c in Channel}
-    return frozenset(Channel(word) for word in (w.strip() for w in value.split(",")) if word in known) | {
-        Channel.IN_APP}
+    return frozenset(Channel(word) for word in (w.strip() for w in value.split(",")) if word in known) | \
+        ALWAYS_OFFERED
 
 
 class NotificationService:
@@ -192,13 +205,16 @@ class NotificationService:
     derives it from SECRET_KEY); `public_url(slug)` is a marketplace's absolute base URL; `status_callback_url` is the
     absolute URL Twilio posts SMS status to ("" = none). `dev_mailbox` / `dev_sms` exist in development only.
     `bell` is rung after a transaction that changed someone's in-app notifications commits (None: no live bell); the
-    web process drains the same feed (marketplace_app/bell_push.py)."""
+    web process drains the same feed (marketplace_app/bell_push.py). `push` sends web push (None: no VAPID keys, so
+    no push channel); `allow_loopback_push` accepts push endpoints on 127.0.0.1/localhost (development and tests:
+    the local fake push service), never in production."""
 
     def __init__(self, db: Database, email: EmailSender, secrets: SecretBox, *, contacts: Contacts,
                  unsubscribe_secret: bytes | str, sms: SmsSender | None = None,
                  dev_mailbox: DevMailbox | None = None, dev_sms: DevSmsBox | None = None,
                  public_url: Callable[[str], str] = _local_base_url, status_callback_url: str = "",
-                 clock: Callable[[], datetime] = utcnow, bell: BellFeed | None = None):
+                 clock: Callable[[], datetime] = utcnow, bell: BellFeed | None = None,
+                 push: PushSender | None = None, allow_loopback_push: bool = False):
         if not unsubscribe_secret:
             raise ValueError("unsubscribe_secret is required: it signs the one-click unsubscribe links")
         self.db = db
@@ -212,6 +228,8 @@ class NotificationService:
         self.status_callback_url = status_callback_url
         self.clock = clock
         self.bell = bell
+        self.push = push
+        self.allow_loopback_push = allow_loopback_push
         self._unsubscribe_tokens = URLSafeSerializer(unsubscribe_secret, salt="unsubscribe")
 
     # ------------------------------------------------------------------------------------------------ fan-out
@@ -260,6 +278,7 @@ class NotificationService:
             if Channel.EMAIL in channels else set()
         stopped = self._stopped(session, [sms_to, *(c.phone for c in contacts.values())], event) \
             if Channel.SMS in channels else set()
+        devices = self._devices(session, list(contacts)) if Channel.PUSH in channels else {}
         branding = self._branding(tenant)
         # Rendered once per call, not per recipient (a fan-out reaches thousands): the email with a stand-in for
         # the unsubscribe link, which differs per user and is put in per row.
@@ -279,6 +298,13 @@ class NotificationService:
                     wanted = stored
                 if not wanted:
                     continue
+                if channel == Channel.PUSH:  # one row per device (none: push is simply not a channel for them)
+                    planned.extend(self._row(tenant, event, event_spec.group, contact, channel, key=key, link=link,
+                                             shared=shared, token=one_time_token, sms_to=sms_to,
+                                             suppressed=suppressed, stopped=stopped, opted_in=stored is True,
+                                             now=now, device=device)
+                                   for device in devices.get(user_id, ()))
+                    continue
                 note = self._row(tenant, event, event_spec.group, contact, channel, key=key, link=link,
                                  shared=shared, token=one_time_token, sms_to=sms_to, suppressed=suppressed,
                                  stopped=stopped, opted_in=stored is True, now=now)
@@ -292,15 +318,27 @@ class NotificationService:
 
     def _row(self, tenant: TenantPublic, event: Event, group: Group, contact: Contact, channel: Channel, *,
              key: str, link: str, shared: Rendered, token: str, sms_to: str, suppressed: set[str],
-             stopped: set[str], opted_in: bool, now: datetime) -> dict[str, Any] | None:
-        """The delivery row (its column values) for one user on one channel, or None when the channel does not
-        apply to them. Plain values, inserted in bulk: a fan-out to thousands builds no ORM object per row."""
+             stopped: set[str], opted_in: bool, now: datetime,
+             device: PushSubscription | None = None) -> dict[str, Any] | None:
+        """The delivery row (its column values) for one user on one channel (push: on one `device`), or None when
+        the channel does not apply to them. Plain values, inserted in bulk: a fan-out to thousands builds no ORM
+        object per row."""
         row: dict[str, Any] = dict(
             tenant_id=tenant.id, user_id=contact.user_id, channel=channel.value, event=event.value,
             group=group.value, dedupe_key=f"{key}:{contact.user_id}:{channel.value}", recipient="",
             subject=shared.subject[:200], body="", html_body="", link=link[:500], unsubscribe_url="",
             sealed_token="", status=DeliveryStatus.PENDING.value, attempts=0, last_error="", provider_id="",
-            created_at=now, sent_at=None, next_attempt_at=None, delivered_at=None, read_at=None)
+            created_at=now, sent_at=None, next_attempt_at=None, delivered_at=None, read_at=None, device_id=None)
+        if channel == Channel.PUSH:  # the in-app title and body, on a device; the link is made absolute when sent
+            row.update(recipient=device.label[:254] or f"device {device.id}", device_id=device.id,
+                       dedupe_key=f"{key}:{contact.user_id}:push-{device.id}",
+                       subject=(shared.title or shared.subject)[:200],
+                       body=shared.body.replace(ONE_TIME_TOKEN, SENT_TOKEN_TEXT),
+                       link="" if ONE_TIME_TOKEN in link else link[:500])
+            zone = _zone(contact.time_zone)
+            if group != Group.SECURITY and _in_quiet_hours(now, zone):
+                row["next_attempt_at"] = _quiet_end(now, zone)
+            return row
         if channel == Channel.IN_APP:
             row.update(recipient=f"user:{contact.user_id}", subject=(shared.title or shared.subject)[:200],
                        body=shared.body.replace(ONE_TIME_TOKEN, SENT_TOKEN_TEXT),
@@ -383,7 +421,19 @@ class NotificationService:
         usable = channels if group == Group.SECURITY else channels & offered
         if self.sms is None:
             usable -= {Channel.SMS}
+        if self.push is None:
+            usable -= {Channel.PUSH}
         return frozenset(usable)
+
+    @staticmethod
+    def _devices(session: Session, user_ids: list[int]) -> dict[int, list[PushSubscription]]:
+        """The push devices of these users, oldest first."""
+        found: dict[int, list[PushSubscription]] = {}
+        for chunk in _chunks(user_ids):
+            for device in session.exec(select(PushSubscription).where(col(PushSubscription.user_id).in_(chunk))
+                                       .order_by(col(PushSubscription.id))).all():
+                found.setdefault(device.user_id, []).append(device)
+        return found
 
     @staticmethod
     def _stored_preferences(session: Session, user_ids: list[int], group: Group) -> dict[tuple[int, str], bool]:
@@ -539,9 +589,19 @@ class NotificationService:
             if note.channel == Channel.SMS and self._stopped(session, [note.recipient], note.event):
                 note.status, note.last_error, note.sealed_token = DeliveryStatus.SKIPPED, SMS_STOPPED, ""
                 return "skipped"
+            device = self._device_of(session, note) if note.channel == Channel.PUSH else None
+            if note.channel == Channel.PUSH and device is None:
+                note.status, note.last_error = DeliveryStatus.SKIPPED, PUSH_DEVICE_GONE
+                return "skipped"
             note.attempts += 1
             try:
-                note.provider_id = self._hand_over(session, tenant_id, note)[:120]
+                note.provider_id = self._hand_over(session, tenant_id, note, device)[:120]
+            except SubscriptionGone as exc:  # the browser dropped it: nothing will reach it again
+                note.status, note.device_id = DeliveryStatus.SKIPPED, None
+                note.last_error = f"Not sent: {exc} The device was removed."[:500]
+                session.delete(device)
+                log.info("push device %s of tenant %s removed: %s", device.id, tenant_id, exc)
+                return "skipped"
             except PermanentDeliveryError as exc:
                 reason = str(exc) or type(exc).__name__
                 if exc.opted_out and note.channel == Channel.SMS:
@@ -561,14 +621,27 @@ class NotificationService:
                 note.next_attempt_at, note.last_error = None, ""
                 note.sealed_token = ""  # handed over: nothing usable stays at rest
                 note.body = _LEGACY_TOKEN_IN_LINK.sub(rf"\1{SENT_TOKEN_TEXT}", note.body)
+                if device is not None:
+                    device.last_used_at = now
         if failure is not None:
             raise failure
         return "sent"
 
-    def _hand_over(self, session: Session, tenant_id: int, note: Notification) -> str:
+    def _hand_over(self, session: Session, tenant_id: int, note: Notification,
+                   device: PushSubscription | None = None) -> str:
         """Give the row's message to its channel; returns the provider's id. Raises the channel's errors."""
         token = self._token(note)
         reference = format_reference(tenant_id, note.id)
+        if note.channel == Channel.PUSH:
+            if self.push is None:
+                raise DeliveryError("No web push keys are configured (VAPID_* settings), so this push was not sent.")
+            tenant = session.get(Tenant, tenant_id)
+            url = absolute_link(note.link or PUSH_LANDING, self.public_url(tenant.slug if tenant else ""))
+            # The tag is the row's reference: a retry after a timeout (the push service may have taken the first
+            # try) replaces the first copy on the device instead of showing it twice.
+            payload = push_payload(title=note.subject, body=_with_token(note.body, token), url=url, tag=reference)
+            return self.push.send(PushMessage(endpoint=device.endpoint, p256dh=device.p256dh, auth=device.auth,
+                                              payload=payload, reference=reference))
         if note.channel == Channel.SMS:
             if self.sms is None:
                 raise DeliveryError("No SMS provider is configured, so this text was not sent.")
@@ -619,7 +692,7 @@ class NotificationService:
                      context=context, link=ADMIN_FAILED_DELIVERIES_PATH, only=frozenset({Channel.IN_APP}))
 
     def due(self, now: datetime | None = None, limit: int = 500) -> list[tuple[int, int]]:
-        """(tenant_id, id) of PENDING email/SMS rows whose next_attempt_at passed (or None and older than a minute):
+        """(tenant_id, id) of PENDING email/SMS/push rows whose next_attempt_at passed (or None and older than a minute):
         the sweeper re-enqueues them (a lost enqueue, Redis down): nothing is lost. Cross-tenant the way the
         timers are: the active tenants from the platform table, then each tenant's own rows in its own session
         (so row-level security holds; a suspended marketplace's messages wait until it is active again)."""
@@ -634,7 +707,7 @@ class NotificationService:
                                          col(Notification.created_at) <= now - LOST_AFTER))
                 ids = session.exec(select(Notification.id).where(
                     Notification.status == DeliveryStatus.PENDING,
-                    col(Notification.channel).in_([Channel.EMAIL, Channel.SMS]), waiting)
+                    col(Notification.channel).in_([Channel.EMAIL, Channel.SMS, Channel.PUSH]), waiting)
                     .order_by(col(Notification.id)).limit(limit - len(found))).all()
             found.extend((tenant_id, i) for i in ids)
         return found
@@ -743,6 +816,111 @@ class NotificationService:
             except Exception:  # noqa: BLE001 - after commit: nothing may undo the use case
                 log.exception("ringing %d bell(s) of tenant %s failed", len(users), tenant_id)
 
+    # ------------------------------------------------------------------------------------------------ push devices
+
+    def push_key(self) -> str:
+        """The VAPID public key a browser subscribes with (its `applicationServerKey`); "" when push is not set up."""
+        return self.push.public_key if self.push is not None else ""
+
+    def subscribe_push(self, tenant: TenantPublic, caller: Caller, subscription: Mapping[str, Any], *,
+                       label: str = "") -> PushDevice:
+        """The caller turned notifications on in this browser: `subscription` is its `PushSubscription.toJSON()`
+        (ValidationFailed per field otherwise), `label` how the device list names it ("Chrome on Android").
+        The same browser again updates its keys; a browser another user of this marketplace had subscribed becomes
+        the caller's (their pending pushes to it are not sent: deliver checks the owner). At most MAX_DEVICES per
+        user: the one that went longest without a message goes."""
+        tenant_id = _member_of(tenant, caller)
+        if self.push is None:
+            raise DomainError(PUSH_NOT_SET_UP)
+        parsed = parse_subscription(subscription, allow_loopback=self.allow_loopback_push)
+        with self.db.tenant_session(tenant_id) as session:
+            for _ in range(3):
+                try:
+                    device = self._store_device(session, caller.id, parsed.endpoint, parsed.p256dh, parsed.auth,
+                                                clean_label(label))
+                    break
+                except IntegrityError:  # the same browser subscribing twice at once: the other insert won
+                    log.info("push subscription race: looking again")
+            else:
+                raise DomainError("Notifications could not be turned on; please try again.")
+            self._drop_extra_devices(session, caller.id, keep=device.id)
+            return _push_device(device)
+
+    def _store_device(self, session: Session, user_id: int, endpoint: str, p256dh: str, auth: str,
+                      label: str) -> PushSubscription:
+        if not self.db.is_postgres:  # SQLite has one writer at a time: no race to lose
+            return self._put_device(session, user_id, endpoint, p256dh, auth, label)
+        with session.begin_nested():
+            return self._put_device(session, user_id, endpoint, p256dh, auth, label)
+
+    def _put_device(self, session: Session, user_id: int, endpoint: str, p256dh: str, auth: str,
+                    label: str) -> PushSubscription:
+        device = session.exec(select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+                              .with_for_update()).first()
+        if device is not None and device.user_id != user_id:
+            # Another account on this browser before: its row goes (with the link from its pending messages).
+            session.delete(device)
+            session.flush()
+            device = None
+        if device is None:
+            device = PushSubscription(user_id=user_id, endpoint=endpoint, p256dh=p256dh, auth=auth, label=label,
+                                      created_at=self.clock())
+            session.add(device)
+        else:
+            device.p256dh, device.auth, device.label = p256dh, auth, label
+        session.flush()
+        return device
+
+    def _drop_extra_devices(self, session: Session, user_id: int, *, keep: int) -> None:
+        devices = session.exec(select(PushSubscription).where(PushSubscription.user_id == user_id)).all()
+        if len(devices) <= MAX_DEVICES:
+            return
+        ranked = sorted((d for d in devices if d.id != keep), key=lambda d: (d.last_used_at or d.created_at, d.id))
+        for device in ranked[:len(devices) - MAX_DEVICES]:
+            session.delete(device)
+
+    def unsubscribe_push(self, tenant: TenantPublic, caller: Caller, endpoint: str) -> bool:
+        """The caller turned notifications off in this browser: its device goes (True), if it was theirs."""
+        tenant_id = _member_of(tenant, caller)
+        if not isinstance(endpoint, str) or not endpoint:
+            raise ValidationFailed({"endpoint": "Which device? The browser sent no endpoint."})
+        with self.db.tenant_session(tenant_id) as session:
+            result = session.execute(sa.delete(PushSubscription).where(
+                PushSubscription.endpoint == endpoint, PushSubscription.user_id == caller.id))
+            return bool(result.rowcount)
+
+    def remove_push_device(self, tenant: TenantPublic, caller: Caller, device_id: int) -> None:
+        """One of the caller's devices, from their list (a lost phone): nothing more is pushed to it."""
+        tenant_id = _member_of(tenant, caller)
+        with self.db.tenant_session(tenant_id) as session:
+            device = session.exec(select(PushSubscription).where(PushSubscription.id == device_id,
+                                                                 PushSubscription.user_id == caller.id)).first()
+            if device is None:
+                raise NotFound("That device is not on your list.")
+            session.delete(device)
+
+    def push_devices(self, tenant: TenantPublic, caller: Caller) -> list[PushDevice]:
+        """The caller's devices with notifications on, newest first."""
+        tenant_id = _member_of(tenant, caller)
+        with self.db.tenant_session(tenant_id) as session:
+            rows = session.exec(select(PushSubscription).where(PushSubscription.user_id == caller.id)
+                                .order_by(col(PushSubscription.created_at).desc(),
+                                          col(PushSubscription.id).desc())).all()
+            return [_push_device(d) for d in rows]
+
+    @staticmethod
+    def _device_of(session: Session, note: Notification) -> PushSubscription | None:
+        """A push row's device, if it is still there and still its recipient's (a browser another user of the
+        marketplace subscribed since is theirs now)."""
+        if note.device_id is None:
+            return None
+        device = session.get(PushSubscription, note.device_id)
+        return device if device is not None and device.user_id == note.user_id else None
+
+    def _configured(self, channel: Channel) -> bool:
+        """SMS needs an SMS provider, push VAPID keys."""
+        return (channel != Channel.SMS or self.sms is not None) and (channel != Channel.PUSH or self.push is not None)
+
     # ------------------------------------------------------------------------------------------------ preferences
 
     def preferences(self, actor: Caller) -> list[PreferenceRow]:
@@ -760,7 +938,7 @@ class NotificationService:
             cells = []
             for channel in Channel:
                 available = channel in GROUP_CHANNELS[group] and (
-                    group == Group.SECURITY or channel in offered) and (channel != Channel.SMS or self.sms is not None)
+                    group == Group.SECURITY or channel in offered) and self._configured(channel)
                 enabled = available and (_group_default(group, channel) if locked(group)
                                          else stored.get((group.value, channel.value),
                                                          _group_default(group, channel)))
@@ -838,7 +1016,7 @@ class NotificationService:
         if unknown:
             raise ValidationFailed({"channels": f"Unknown channel: {', '.join(map(str, unknown))}. "
                                                 f"Choose among email, sms and in_app."})
-        chosen = [c.value for c in Channel if c.value in set(channels) or c == Channel.IN_APP]
+        chosen = [c.value for c in Channel if c.value in set(channels) or c in ALWAYS_OFFERED]
         with self.db.platform_session() as session:
             row = session.get(Tenant, actor.tenant_id)
             if row is None:
@@ -969,6 +1147,8 @@ class NotificationService:
             if note.channel == Channel.SMS and self._stopped(session, [note.recipient], note.event):
                 raise DomainError("This number replied STOP to our texts: texts to it stay off until the user "
                                   "verifies the number again.")
+            if note.channel == Channel.PUSH and self._device_of(session, note) is None:
+                raise DomainError(PUSH_DEVICE_GONE.replace("Not sent: the", "The") + " It cannot be sent again.")
             note.status, note.attempts, note.next_attempt_at = DeliveryStatus.PENDING, 0, None
             return note.id
 
@@ -990,6 +1170,18 @@ def _member(actor: Caller | None) -> int:
     if actor is None or actor.tenant_id is None or actor.is_operator:
         raise PermissionDenied("Please log in first.")
     return actor.tenant_id
+
+
+def _member_of(tenant: TenantPublic, caller: Caller | None) -> int:
+    """The tenant's id, when the caller is a signed-in user of it."""
+    if tenant is None or caller is None or caller.is_operator or caller.tenant_id != tenant.id or not caller.id:
+        raise PermissionDenied("Please log in first.")
+    return tenant.id
+
+
+def _push_device(device: PushSubscription) -> PushDevice:
+    return PushDevice(id=device.id, label=device.label, created_at=_iso(device.created_at),
+                      last_used_at=_iso(device.last_used_at), endpoint=device.endpoint)
 
 
 def _admin(actor: Caller | None) -> int:
