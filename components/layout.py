@@ -9,6 +9,7 @@ from state.app_state import HOME_FOR_ROLE, AppState
 from state.chat import InboxState
 
 from components.charts import VISUALLY_HIDDEN
+from components.install import install_button
 from components.notifications import bell_keepalive, notification_bell
 
 CONTENT_WIDTH = "1120px"
@@ -157,6 +158,7 @@ def header() -> rx.Component:
         rx.hstack(
             rx.cond(AppState.tenant_name != "", brand_mark()),
             rx.spacer(),
+            install_button(),  # shown only when the browser offers to install the app
             rx.cond(
                 AppState.user_id != 0,
                 rx.hstack(rx.desktop_only(nav_links()), notification_bell(), bell_keepalive(), ops_badge_source(),

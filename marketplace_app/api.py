@@ -19,11 +19,13 @@ from backend.payments.ports import PaymentUnavailable, WebhookInvalid
 from backend.storage.ports import is_public
 from marketplace_app.security_headers import same_origin
 from marketplace_app.notification_hooks import router as notification_hooks_router
+from marketplace_app.pwa import router as pwa_router
 from marketplace_app.web_session import router as web_session_router
 
 api = FastAPI(title="Marketplace API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
 api.include_router(web_session_router)
 api.include_router(notification_hooks_router)
+api.include_router(pwa_router)  # manifest, icons, service worker, offline page
 
 
 def current_tenant(request: Request) -> TenantPublic:

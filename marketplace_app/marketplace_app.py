@@ -10,8 +10,11 @@ from backend.jobs import run_timers_forever
 from marketplace_app.api import api
 from marketplace_app.bell_push import push_bells_forever
 from marketplace_app.limits import body_limit
+from marketplace_app.pwa import DEFAULT_BRAND
 from marketplace_app.security_headers import with_security_headers
 from pages import PAGES
+
+SITE_DESCRIPTION = "Find trusted local professionals, compare quotes, pay safely and book the job."
 
 services()  # migrate and wire adapters at start, not on the first request
 
@@ -35,10 +38,19 @@ app = rx.App(
     api_transformer=[api, body_limit(services().settings,
                                      upload_path=rx.config.get_config().prepend_backend_path("/_upload")),
                      with_security_headers(services().settings)],
+    # The head is one static file for every marketplace: what differs per marketplace (manifest, icons, name and
+    # colour) comes from routes that resolve the tenant from the Host (marketplace_app/pwa.py); /pwa.js also
+    # registers the service worker and sets the theme colour and the iOS title to the marketplace's own.
     head_components=[
-        rx.el.link(rel="manifest", href="/manifest.json"),
-        rx.el.meta(name="theme-color", content="#4F46E5"),
+        rx.el.meta(name="description", content=SITE_DESCRIPTION),
+        rx.el.link(rel="manifest", href="/manifest.webmanifest"),
+        rx.el.meta(name="theme-color", content=DEFAULT_BRAND),
+        rx.el.meta(name="mobile-web-app-capable", content="yes"),
         rx.el.meta(name="apple-mobile-web-app-capable", content="yes"),
+        rx.el.meta(name="apple-mobile-web-app-status-bar-style", content="default"),
+        rx.el.meta(name="apple-mobile-web-app-title", content="Marketplace"),
+        rx.el.link(rel="apple-touch-icon", sizes="180x180", href="/pwa/apple-touch-icon.png"),
+        rx.el.script(src="/pwa.js", defer=True),
     ],
     style={"font_family": "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"},
 )
