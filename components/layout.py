@@ -8,7 +8,7 @@ from state.analytics import OpsBadgeState
 from state.app_state import HOME_FOR_ROLE, AppState
 from state.chat import InboxState
 
-from components.charts import VISUALLY_HIDDEN
+from components.buttons import VISUALLY_HIDDEN, link_button, skip_link
 from components.install import install_button
 from components.notifications import bell_keepalive, notification_bell
 
@@ -34,6 +34,11 @@ def brand_style() -> dict:
         "--accent-surface": tint(5), "--accent-indicator": brand, "--accent-track": brand,
         "--accent-contrast": "white", "--focus-8": brand,
     }
+
+
+# A visible focus ring on every control the keyboard reaches (Radix draws its own on its buttons and fields).
+FOCUS_STYLE = {"& a:focus-visible, & [role=button]:focus-visible, & [role=radio]:focus-visible":
+               {"outline": "2px solid var(--accent-9)", "outline_offset": "2px"}}
 
 
 def brand_mark() -> rx.Component:
@@ -107,12 +112,12 @@ def _label(label: str, href: str):
 
 
 def nav_links() -> rx.Component:
-    return rx.hstack(
+    return rx.el.nav(rx.hstack(
         *[rx.cond(show, rx.link(*_label(label, href), href=href, size="2", weight="medium", color="var(--gray-11)",
                                 underline="none", white_space="nowrap", _hover={"color": "var(--brand)"}))
           for label, href, show in _nav_items() if href not in MENU_ONLY],
         spacing="4", align="center",
-    )
+    ), aria_label="Main")
 
 
 def messages_link() -> rx.Component:
@@ -154,7 +159,7 @@ def user_menu() -> rx.Component:
 
 
 def header() -> rx.Component:
-    return rx.box(
+    return rx.el.header(
         rx.hstack(
             rx.cond(AppState.tenant_name != "", brand_mark()),
             rx.spacer(),
@@ -168,7 +173,7 @@ def header() -> rx.Component:
                     rx.hstack(
                         rx.link("Log in", href="/login", size="2", weight="medium", underline="none",
                                 white_space="nowrap"),
-                        rx.link(rx.button("Sign up", size="2", white_space="nowrap"), href="/signup"),
+                        link_button("Sign up", href="/signup", size="2", white_space="nowrap"),
                         spacing="4", align="center", flex_shrink="0",
                     ),
                 ),
@@ -182,11 +187,11 @@ def header() -> rx.Component:
 
 
 def footer() -> rx.Component:
-    return rx.box(
+    return rx.el.footer(
         rx.hstack(
-            rx.cond(AppState.tenant_name != "", rx.text("© ", AppState.tenant_name, size="1", color="var(--gray-10)")),
+            rx.cond(AppState.tenant_name != "", rx.text("© ", AppState.tenant_name, size="1", color="var(--gray-11)")),
             rx.spacer(),
-            rx.text("Powered by an open-source marketplace", size="1", color="var(--gray-10)"),
+            rx.text("Powered by an open-source marketplace", size="1", color="var(--gray-11)"),
             max_width=CONTENT_WIDTH, margin="0 auto", padding_x=["16px", "24px"], padding_y="24px",
         ),
     )
@@ -198,7 +203,7 @@ def status_panel(icon: str, title: str | rx.Var, body, *actions) -> rx.Component
             rx.vstack(
                 rx.center(rx.icon(icon, size=28, color="var(--gray-11)"), width="56px", height="56px",
                           border_radius="50%", background="var(--gray-3)"),
-                rx.heading(title, size="5", align="center"),
+                rx.heading(title, as_="h1", size="5", align="center"),
                 rx.text(body, color="var(--gray-11)", align="center"),
                 rx.hstack(*actions, spacing="3", justify="center"),
                 align="center", spacing="3", padding="16px",
@@ -218,7 +223,7 @@ def denied_panel() -> rx.Component:
         status_panel(
             "shield-x", "You can't open this page",
             "Your account doesn't have access to this part of the marketplace.",
-            rx.link(rx.button("Go to my home", variant="soft"), href=AppState.home_path),
+            link_button("Go to my home", href=AppState.home_path, variant="soft"),
         ),
         id="access-denied",
     )
@@ -250,8 +255,9 @@ def page_shell(content: rx.Component, *, gated: bool = True) -> rx.Component:
         loading_panel(),
     ) if gated else content
     return rx.box(
+        skip_link(),
         header(),
-        rx.box(
+        rx.el.main(
             rx.match(
                 AppState.tenant_status,
                 ("missing", tenant_missing_panel()),
@@ -260,17 +266,17 @@ def page_shell(content: rx.Component, *, gated: bool = True) -> rx.Component:
                 body,
             ),
             max_width=CONTENT_WIDTH, margin="0 auto", padding_x=["16px", "24px"], padding_y=["20px", "32px"],
-            min_height="calc(100vh - 140px)",
+            min_height="calc(100vh - 140px)", id="main-content", tab_index=-1, outline="none",
         ),
         footer(),
-        style=brand_style(),
+        style={**brand_style(), **FOCUS_STYLE},
         background="var(--gray-2)",
     )
 
 
 def page_header(title: str | rx.Var, subtitle: str | rx.Var = "", *actions) -> rx.Component:
     heading = rx.vstack(
-        rx.heading(title, size=rx.breakpoints(initial="6", sm="7"), weight="bold"),
+        rx.heading(title, as_="h1", size=rx.breakpoints(initial="6", sm="7"), weight="bold"),
         rx.text(subtitle, color="var(--gray-11)") if isinstance(subtitle, rx.Var) or subtitle else rx.fragment(),
         spacing="1",
     )
@@ -285,12 +291,16 @@ def page_header(title: str | rx.Var, subtitle: str | rx.Var = "", *actions) -> r
     )
 
 
-def data_table(headers: tuple[str, ...], items: rx.Var, row, **table_props) -> rx.Component:
-    """A table of `items`, `row(item)` each, that scrolls sideways on a narrow screen."""
+def data_table(headers: tuple[str, ...], items: rx.Var, row, *, label: str = "", **table_props) -> rx.Component:
+    """A table of `items`, `row(item)` each, that scrolls sideways on a narrow screen: the scrolling box is a labelled
+    region a keyboard can focus (to scroll it with the arrow keys). A header left empty is named for screen readers
+    by its visually hidden text ("Actions")."""
     return rx.box(rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(
+            h if h else rx.el.span("Actions", style=VISUALLY_HIDDEN)) for h in headers])),
         rx.table.body(rx.foreach(items, row)),
-        width="100%", **table_props), overflow_x="auto", width="100%")
+        width="100%", **table_props), overflow_x="auto", width="100%", max_width="100%", role="region",
+        aria_label=label or ", ".join(h for h in headers if h)[:80], tab_index=0, class_name="table-scroll")
 
 
 def loaded_list(loaded: rx.Var, items: rx.Var, empty: rx.Component, shown: rx.Component) -> rx.Component:

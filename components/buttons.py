@@ -1,0 +1,41 @@
+"""Links that look like buttons, and the shared accessibility bits (a visually hidden text, live regions).
+
+A `<button>` inside an `<a>` is two controls in one: invalid HTML, two tab stops, announced twice. `link_button` is
+one link wearing a Radix button's look (Button `asChild` onto the router's link), so it navigates like a link, is
+named by its text and keeps the button's size, colours and focus ring.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+from reflex_components_core.el.elements.inline import A
+from reflex_components_core.react_router.dom import ReactRouterLink
+
+# Read by screen readers, not drawn (the usual "sr-only" rules).
+VISUALLY_HIDDEN = {"position": "absolute", "width": "1px", "height": "1px", "padding": "0", "margin": "-1px",
+                   "overflow": "hidden", "clip": "rect(0, 0, 0, 0)", "white_space": "nowrap", "border": "0"}
+
+
+def link_button(*children, href: str | rx.Var, external: bool = False, **button_props) -> rx.Component:
+    """A link to `href` drawn as a button; `button_props` (size, variant, id, width...) go to the button look, and
+    Radix merges them onto the single `<a>`. `external` opens a plain link (downloads, other origins)."""
+    link = (A.create(*children, href=href, target="_blank", rel="noopener") if external
+            else ReactRouterLink.create(*children, to=href))
+    return rx.button(link, as_child=True, **button_props)
+
+
+def skip_link(target: str = "main-content") -> rx.Component:
+    """The first thing a keyboard meets on every page: hidden until focused, it jumps over the header."""
+    return A.create(  # a native anchor: the browser moves focus to the target (a router link would not)
+        "Skip to content", href=f"#{target}", class_name="skip-link",
+        style={**VISUALLY_HIDDEN, "&:focus": {
+            "position": "fixed", "top": "8px", "left": "8px", "width": "auto", "height": "auto", "clip": "auto",
+            "padding": "10px 16px", "margin": "0", "z_index": "100", "background": "var(--color-panel-solid)",
+            "color": "var(--accent-11)", "border_radius": "8px", "box_shadow": "0 0 0 2px var(--accent-9)",
+            "font_weight": "600", "white_space": "normal"}},
+    )
+
+
+def live_region(*children, polite: bool = True, **props) -> rx.Component:
+    """Content a screen reader announces when it changes (new chat messages, a status), without moving focus."""
+    return rx.box(*children, aria_live="polite" if polite else "assertive", **props)
