@@ -69,9 +69,10 @@ SMS_STOPPED = ("Not sent: this number replied STOP to our texts, so the carrier 
 PUSH_DEVICE_GONE = "Not sent: the user turned notifications off on this device (or removed it) since."
 PUSH_NOT_SET_UP = "Notifications on devices are not set up on this marketplace."
 DEFAULT_CHANNELS = "email,sms,in_app"
-# Offered by every marketplace, not chosen by its admin: in-app is where everything shows, and push is in-app on the
-# devices each member turned it on for (it costs the marketplace nothing). Push needs VAPID keys (`push` set).
-ALWAYS_OFFERED = frozenset({Channel.IN_APP, Channel.PUSH})
+# Not among the channels a marketplace's admin picks (`channels`, `set_channels`): push is the in-app notification
+# shown on the devices each member turned it on for, which costs the marketplace nothing; it needs the deployment's
+# VAPID keys (`push` set) and, for each member, a device.
+ALWAYS_OFFERED = frozenset({Channel.PUSH})
 PUSH_LANDING = "/notifications"  # where a push without a link of its own opens
 ADMIN_FAILED_DELIVERIES_PATH = "/admin/notifications"
 _CHUNK = 500  # ids per IN (...) list: SQLite limits bound parameters
@@ -193,11 +194,11 @@ def _iso(moment: datetime | None) -> str:
 
 
 def parse_channels(value: str) -> frozenset[Channel]:
-    """A tenant's stored channel list ("email,sms,in_app"); unknown words are ignored; in-app and push are always
-    there (ALWAYS_OFFERED)."""
-    known = {c.value for c in Channel}
-    return frozenset(Channel(word) for word in (w.strip() for w in value.split(",")) if word in known) | \
-        ALWAYS_OFFERED
+    """A tenant's stored channel list ("email,sms,in_app"); unknown words are ignored; in-app is always there.
+    Push is not the admin's choice (ALWAYS_OFFERED)."""
+    known = {c.value for c in Channel} - ALWAYS_OFFERED
+    return frozenset(Channel(word) for word in (w.strip() for w in value.split(",")) if word in known) | {
+        Channel.IN_APP}
 
 
 class NotificationService:
@@ -417,7 +418,7 @@ class NotificationService:
         messages (verify email, reset password, phone code, new login) belong to the account, not to the
         marketplace's choice of channels: they always go. SMS needs a configured SMS channel."""
         row = session.get(Tenant, tenant.id)
-        offered = parse_channels(row.notification_channels if row else tenant.notification_channels)
+        offered = parse_channels(row.notification_channels if row else tenant.notification_channels) | ALWAYS_OFFERED
         usable = channels if group == Group.SECURITY else channels & offered
         if self.sms is None:
             usable -= {Channel.SMS}
@@ -926,7 +927,7 @@ class NotificationService:
     def preferences(self, actor: Caller) -> list[PreferenceRow]:
         """The matrix: every group (admin alerts for admins only, leads for professionals only) x every channel."""
         tenant_id = _member(actor)
-        offered = self.channels(tenant_id)
+        offered = self.channels(tenant_id) | ALWAYS_OFFERED
         with self.db.tenant_session(tenant_id) as session:
             stored = {(p.group, p.channel): p.enabled for p in session.exec(
                 select(NotificationPreference).where(NotificationPreference.user_id == actor.id)).all()}
@@ -1016,7 +1017,8 @@ class NotificationService:
         if unknown:
             raise ValidationFailed({"channels": f"Unknown channel: {', '.join(map(str, unknown))}. "
                                                 f"Choose among email, sms and in_app."})
-        chosen = [c.value for c in Channel if c.value in set(channels) or c in ALWAYS_OFFERED]
+        chosen = [c.value for c in Channel if (c.value in set(channels) and c not in ALWAYS_OFFERED)
+                  or c == Channel.IN_APP]
         with self.db.platform_session() as session:
             row = session.get(Tenant, actor.tenant_id)
             if row is None:

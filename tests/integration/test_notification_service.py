@@ -529,7 +529,8 @@ def test_the_preference_matrix(env):
     assert "admin" not in rows and set(rows) == {g.value for g in Group} - {"admin"}
     assert rows["quotes"].label == "Quotes"
     cells = {c.channel: c for c in rows["leads"].cells}
-    assert [c.channel for c in rows["leads"].cells] == ["email", "sms", "in_app"]
+    assert [c.channel for c in rows["leads"].cells] == ["email", "sms", "in_app", "push"]
+    assert not cells["push"].available  # no VAPID keys here: no push channel (tests/integration/test_web_push.py)
     assert cells["sms"].available and cells["sms"].enabled and not cells["sms"].locked
     quotes = {c.channel: c for c in rows["quotes"].cells}
     assert not quotes["sms"].available and not quotes["sms"].enabled

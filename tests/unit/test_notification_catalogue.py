@@ -84,9 +84,9 @@ def test_group_channels_are_the_union_of_their_events_channels():
         expected = frozenset().union(*(s.channels for s in CATALOGUE.values() if s.group == group))
         assert GROUP_CHANNELS[group] == expected
     assert GROUP_CHANNELS[Group.SECURITY] == {Channel.EMAIL, Channel.SMS}
-    assert GROUP_CHANNELS[Group.MESSAGES] == {Channel.EMAIL, Channel.IN_APP}
-    assert GROUP_CHANNELS[Group.ADMIN] == {Channel.EMAIL, Channel.IN_APP}
-    assert GROUP_CHANNELS[Group.LEADS] == {Channel.EMAIL, Channel.SMS, Channel.IN_APP}
+    assert GROUP_CHANNELS[Group.MESSAGES] == {Channel.EMAIL, Channel.IN_APP, Channel.PUSH}
+    assert GROUP_CHANNELS[Group.ADMIN] == {Channel.EMAIL, Channel.IN_APP, Channel.PUSH}
+    assert GROUP_CHANNELS[Group.LEADS] == {Channel.EMAIL, Channel.SMS, Channel.IN_APP, Channel.PUSH}
 
 
 def test_channel_rules_of_the_contract():
@@ -159,7 +159,7 @@ def test_every_event_renders_on_each_of_its_channels(event):
     r = render(event, s.sample, BRAND, link="/orders/1042", unsubscribe_url="https://acme.example.com/u?t=x")
     assert r.subject and "\n" not in r.subject and len(r.subject) <= 150
     has = {Channel.EMAIL: bool(r.text and r.html), Channel.SMS: bool(r.sms),
-           Channel.IN_APP: bool(r.title and r.body)}
+           Channel.IN_APP: bool(r.title and r.body), Channel.PUSH: bool(r.title and r.body)}  # push shows the in-app
     assert {c for c, present in has.items() if present} == s.channels
     if Channel.EMAIL in s.channels:
         assert "https://acme.example.com/orders/1042" in r.text
