@@ -39,3 +39,16 @@ def skip_link(target: str = "main-content") -> rx.Component:
 def live_region(*children, polite: bool = True, **props) -> rx.Component:
     """Content a screen reader announces when it changes (new chat messages, a status), without moving focus."""
     return rx.box(*children, aria_live="polite" if polite else "assertive", **props)
+
+
+def named_upload(label: str | rx.Var, *children, **props) -> rx.Component:
+    """`rx.upload` whose hidden file input carries `label` as its accessible name (Reflex draws that input itself,
+    with no way to pass it attributes, so the name is set on it here)."""
+    upload = rx.upload(*children, **props)
+    stack = [upload]
+    while stack:
+        node = stack.pop()
+        if type(node).__name__ == "Input" and str(getattr(node, "type", "")) == '"file"':
+            node.custom_attrs["aria-label"] = label
+        stack.extend(getattr(node, "children", []))
+    return upload

@@ -32,7 +32,7 @@ def field(label: str, name: str, errors: rx.Var, *, type: str = "text", placehol
         rx.cond(
             has_error,
             rx.text(errors[name], size="1", color="var(--red-11)", id=f"{name}-error"),
-            rx.text(hint, size="1", color="var(--gray-10)") if hint else rx.fragment(),
+            rx.text(hint, size="1", color="var(--gray-11)") if hint else rx.fragment(),
         ),
         spacing="1", width="100%", align="stretch",
     )
@@ -79,7 +79,7 @@ def place_field(label: str, name: str, errors: rx.Var, *, default_value: str | r
         rx.cond(
             has_error,
             rx.text(errors[name], size="1", color="var(--red-11)", id=error_id),
-            rx.text(hint, size="1", color="var(--gray-10)", id=hint_id) if hint else rx.fragment(),
+            rx.text(hint, size="1", color="var(--gray-11)", id=hint_id) if hint else rx.fragment(),
         ),
         spacing="1", width="100%", align="stretch",
     )
@@ -135,7 +135,7 @@ def auth_card(title: str, subtitle: str | rx.Component, *children) -> rx.Compone
     return rx.center(
         rx.card(
             rx.vstack(
-                rx.heading(title, size="6"),
+                rx.heading(title, as_="h1", size="6"),
                 rx.text(subtitle, color="var(--gray-11)", size="2") if isinstance(subtitle, str) else subtitle,
                 *children,
                 spacing="4", width="100%",

@@ -49,7 +49,7 @@ def card_rating(text, count) -> rx.Component:
                   rx.text("(", count, ")", size="2", color="var(--gray-11)"),
                   spacing="1", align="center", role="img", class_name="rating-badge",
                   aria_label=f"Rated {text} out of 5 from {count} " + rx.cond(count == 1, "review", "reviews")),
-        rx.text("No reviews yet", size="1", color="var(--gray-10)", class_name="rating-badge"),
+        rx.text("No reviews yet", size="1", color="var(--gray-11)", class_name="rating-badge"),
     )
 
 
@@ -118,7 +118,7 @@ def timeline(events) -> rx.Component:
                    margin_top="6px", flex_shrink="0"),
             rx.vstack(
                 rx.hstack(status_badge(e.to_state), rx.text(e.who, size="2", weight="medium"),
-                          rx.text(e.at, size="1", color="var(--gray-10)"), spacing="2", align="center",
+                          rx.text(e.at, size="1", color="var(--gray-11)"), spacing="2", align="center",
                           wrap="wrap"),
                 rx.cond(e.note != "", rx.text(e.note, size="2", color="var(--gray-11)")),
                 spacing="1",
@@ -130,5 +130,5 @@ def timeline(events) -> rx.Component:
 
 
 def section(title: str, *children, **props) -> rx.Component:
-    return rx.card(rx.vstack(rx.text(title, weight="bold", size="3"), *children, spacing="3", width="100%"),
+    return rx.card(rx.vstack(rx.heading(title, as_="h2", weight="bold", size="3"), *children, spacing="3", width="100%"),
                    size="3", width="100%", **props)

@@ -12,7 +12,7 @@ CHANNEL_COLUMNS = (("email", "Email"), ("sms", "Text"), ("in_app", "In-app"))
 
 
 def _when(iso: rx.Var) -> rx.Component:
-    return rx.text(rx.moment(iso, from_now=True), size="1", color="var(--gray-10)", white_space="nowrap")
+    return rx.text(rx.moment(iso, from_now=True), size="1", color="var(--gray-11)", white_space="nowrap")
 
 
 def _unread_dot(read: rx.Var) -> rx.Component:
@@ -53,7 +53,7 @@ def notification_bell() -> rx.Component:
                 rx.icon("bell", size=20, color="var(--gray-11)"),
                 rx.cond(NotificationBell.unread > 0,
                         rx.badge(NotificationBell.badge, color_scheme="red", variant="solid", radius="full", size="1",
-                                 position="absolute", top="-6px", right="-8px", id="bell-badge",
+                                 background="var(--red-11)", position="absolute", top="-6px", right="-8px", id="bell-badge",
                                  custom_attrs={"aria-hidden": "true"})),
                 variant="ghost", color_scheme="gray", position="relative", padding="4px", id="bell",
                 aria_label=NotificationBell.label,
@@ -161,7 +161,7 @@ def _matrix_row(row) -> rx.Component:
                 rx.cond(row.note != "",
                         rx.text(rx.icon("lock", size=11, display="inline", vertical_align="-1px",
                                         margin_right="4px"),
-                                row.note, size="1", color="var(--gray-10)")),
+                                row.note, size="1", color="var(--gray-11)")),
                 spacing="1",
             ),
         ),
@@ -195,7 +195,7 @@ def preferences_card() -> rx.Component:
                 rx.center(rx.spinner(), padding="24px", width="100%"),
             ),
             rx.hstack(rx.icon("minus", size=14, color="var(--gray-8)"),
-                      rx.text("Not sent that way. Hover or focus it to see why.", size="1", color="var(--gray-10)"),
+                      rx.text("Not sent that way. Hover or focus it to see why.", size="1", color="var(--gray-11)"),
                       spacing="1", align="center"),
             rx.cond(PreferencesState.sms_offered & ~PhoneState.verified,
                     rx.callout("Text messages go only to a verified mobile number: add yours below.", icon="info",
@@ -233,7 +233,7 @@ def _number_form() -> rx.Component:
             _input_with_label("Mobile number", "mobile-phone", "phone", "mobile-phone-error", type="tel",
                               placeholder="+1 415 555 0123", auto_complete="tel", max_length=24),
             rx.text("We text a 6-digit code to check it is yours. Numbers without a country code are read as US "
-                    "numbers.", size="1", color="var(--gray-10)"),
+                    "numbers.", size="1", color="var(--gray-11)"),
             rx.cond(PhoneState.form_error != "",
                     rx.callout(PhoneState.form_error, icon="triangle-alert", color_scheme="red", size="1",
                                width="100%", id="phone-form-error")),
@@ -384,7 +384,7 @@ def time_zone_card() -> rx.Component:
                                                id="time-zone-error")),
                     rx.cond(TimeZoneState.loaded,
                             rx.text("It is ", TimeZoneState.local_time, " there now.", size="1",
-                                    color="var(--gray-10)", id="time-zone-now")),
+                                    color="var(--gray-11)", id="time-zone-now")),
                     spacing="1", width="100%", align="stretch",
                 ),
                 rx.cond(TimeZoneState.form_error != "",
@@ -414,7 +414,7 @@ def channel_choices() -> rx.Component:
                 rx.foreach(AdminDeliveriesState.channels, lambda c: rx.vstack(
                     rx.checkbox(c.label, checked=c.chosen, disabled=~c.changeable, size="2",
                                 on_change=AdminDeliveriesState.set_channel(c.channel)),
-                    rx.cond(c.note != "", rx.text(c.note, size="1", color="var(--gray-10)")),
+                    rx.cond(c.note != "", rx.text(c.note, size="1", color="var(--gray-11)")),
                     spacing="1", min_width="180px",
                 )),
                 gap="20px", wrap="wrap",
@@ -429,7 +429,7 @@ def delivery_row(row) -> rx.Component:
     return rx.table.row(
         rx.table.cell(_when(row.created_at)),
         rx.table.cell(rx.vstack(rx.text(row.subject, size="2", weight="medium"),
-                                rx.text(row.event, size="1", color="var(--gray-10)"), spacing="0",
+                                rx.text(row.event, size="1", color="var(--gray-11)"), spacing="0",
                                 min_width="160px")),
         rx.table.cell(rx.badge(row.channel, variant="surface", color_scheme="gray")),
         rx.table.cell(rx.text(row.recipient, size="2", word_break="break-all")),
@@ -439,6 +439,6 @@ def delivery_row(row) -> rx.Component:
         rx.table.cell(rx.cond(row.can_retry,
                               rx.button("Retry", size="1", variant="soft",
                                         on_click=AdminDeliveriesState.retry(row.id), class_name="retry"),
-                              rx.text("—", color="var(--gray-9)"))),
+                              rx.text("—", color="var(--gray-11)"))),
         align="center", custom_attrs={"data-id": row.id},
     )

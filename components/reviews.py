@@ -56,7 +56,7 @@ def rating_badge(badge, *, who: str = "Rated") -> rx.Component:
                   rx.text("(", badge.count, ")", size="2", color="var(--gray-11)"),
                   spacing="1", align="center", role="img", class_name="rating-badge",
                   aria_label=f"{who} {badge.average_text} out of 5 from {badge.count} reviews"),
-        rx.text("No reviews yet", size="1", color="var(--gray-10)", class_name="rating-badge"),
+        rx.text("No reviews yet", size="1", color="var(--gray-11)", class_name="rating-badge"),
     )
 
 
@@ -134,7 +134,7 @@ def review_card(r, *actions: rx.Component, heading=None, subratings: tuple[tuple
             rx.flex(
                 rx.vstack(heading if heading is not None else rx.text(r.author_name, weight="bold"),
                           rx.text(rx.cond(r.published_at != "", r.published_at, r.submitted_at), size="1",
-                                  color="var(--gray-10)"),
+                                  color="var(--gray-11)"),
                           spacing="0"),
                 rx.spacer(),
                 stars(r.stars),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import VISUALLY_HIDDEN
 from components.forms import field_label, place_field
 from components.layout import brand_style, empty_state, loading_panel
 from components.market import pro_result_card
@@ -73,14 +74,14 @@ def category_facets() -> rx.Component:
     def item(label, count, href, selected) -> rx.Component:
         return rx.link(
             rx.text(label, size="2", weight=rx.cond(selected, "bold", "regular"), flex="1"),
-            rx.cond(count >= 0, rx.text(count, size="1", color=rx.cond(selected, "inherit", "var(--gray-10)"))),
+            rx.cond(count >= 0, rx.text(count, rx.el.span(rx.cond(count == 1, " professional", " professionals"),
+                                                          style=VISUALLY_HIDDEN),
+                                        size="1", color=rx.cond(selected, "inherit", "var(--gray-11)"))),
             href=href, underline="none", display="flex", align_items="center", gap="8px", padding="6px 10px",
             width="100%", border_radius="8px", color=rx.cond(selected, "var(--accent-contrast)", "var(--gray-12)"),
             background=rx.cond(selected, "var(--accent-9)", "transparent"),
             _hover={"background": rx.cond(selected, "var(--accent-10)", "var(--gray-a3)")},
             aria_current=rx.cond(selected, "true", "false"), class_name="category-facet",
-            aria_label=rx.cond(count >= 0, f"{label}, {count} " + rx.cond(count == 1, "professional",
-                                                                            "professionals"), label),
         )
 
     none_chosen = ~SearchState.applied.contains("category")

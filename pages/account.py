@@ -6,6 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
+from components.buttons import named_upload
 from components.forms import field, form_alert, place_field
 from components.layout import page_header, page_shell
 from components.notifications import phone_card, preferences_card, time_zone_card
@@ -21,12 +22,13 @@ def avatar_card() -> rx.Component:
                 rx.avatar(src=AccountState.avatar_url, fallback=AccountState.user_initials, size="7",
                           radius="full", id="avatar-image"),
                 rx.vstack(
-                    rx.upload(
+                    named_upload(
+                        "Profile photo",
                         rx.vstack(
-                            rx.icon("image-up", size=20, color="var(--gray-10)"),
+                            rx.icon("image-up", size=20, color="var(--gray-11)"),
                             rx.text("Drop an image or click to choose", size="2"),
                             rx.text(f"JPEG, PNG, WebP or GIF, up to {AccountState.max_avatar_mb} MB", size="1",
-                                    color="var(--gray-10)"),
+                                    color="var(--gray-11)"),
                             align="center", spacing="1",
                         ),
                         id="avatar", max_files=1, multiple=False,

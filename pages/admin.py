@@ -28,7 +28,7 @@ def status_badge(status) -> rx.Component:
 def user_actions(u) -> rx.Component:
     return rx.cond(
         u["role"] == "admin",
-        rx.text("—", color="var(--gray-9)"),
+        rx.text("—", color="var(--gray-11)"),
         rx.cond(
             u["status"] == "active",
             rx.alert_dialog.root(
@@ -88,10 +88,11 @@ def admin_users() -> rx.Component:
                 columns=rx.breakpoints(initial="2", md="4"), spacing="3", width="100%"),
         rx.flex(
             rx.input(rx.input.slot(rx.icon("search", size=16)), placeholder="Search name or email",
+                     aria_label="Search name or email",
                      value=AdminUsersState.search, on_change=AdminUsersState.set_search.debounce(300),
                      width="100%", max_width="360px", id="user-search"),
             rx.select.root(
-                rx.select.trigger(placeholder="All roles"),
+                rx.select.trigger(placeholder="All roles", aria_label="Role"),
                 rx.select.content(*[rx.select.item(label, value=value) for value, label in
                                     (("all", "All roles"), ("client", "Clients"),
                                      ("professional", "Professionals"), ("admin", "Admins"))]),
@@ -170,9 +171,10 @@ def admin_categories() -> rx.Component:
         rx.card(rx.form(
             rx.flex(
                 rx.input(name="name", placeholder="New category, e.g. Pet care", size="3", max_length=60,
+                         aria_label="New category",
                          id="category-name", flex="1", min_width="200px"),
                 rx.select(AdminCategoriesState.icons, value=AdminCategoriesState.new_icon,
-                          on_change=AdminCategoriesState.set_new_icon, size="3"),
+                          on_change=AdminCategoriesState.set_new_icon, size="3", aria_label="Icon"),
                 rx.button("Add category", type="submit", size="3", id="add-category"),
                 gap="8px", wrap="wrap", width="100%",
             ),

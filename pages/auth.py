@@ -6,6 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
+from components.buttons import link_button
 from components.forms import auth_card, auth_form, email_field, field, password_field
 from components.layout import page_shell
 from state.auth import ForgotState, LoginState, OperatorLoginState, ResetState, SignupState, VerifyState
@@ -20,7 +21,7 @@ def _sign_in_page(state, title: str, other_way: tuple[str, str, str], *fields: r
                   **form) -> rx.Component:
     """Sign up and log in: the card's title, the other way in under it (question, link, route), the form."""
     question, link, href = other_way
-    return auth_page(title, rx.text(question, rx.link(link, href=href), size="2", color="var(--gray-11)"),
+    return auth_page(title, rx.text(question, rx.link(link, href=href, underline="always"), size="2", color="var(--gray-11)"),
                      auth_form(state, *fields, **form))
 
 
@@ -57,7 +58,7 @@ def signup() -> rx.Component:
         email_field(errors),
         password_field(errors, "new-password", hint="At least 10 characters"),
         submit="Create account", submit_id="signup-submit", id="signup-form",
-        footer=rx.text("By signing up you agree to the marketplace terms.", size="1", color="var(--gray-10)"),
+        footer=rx.text("By signing up you agree to the marketplace terms.", size="1", color="var(--gray-11)"),
     )
 
 
@@ -99,7 +100,7 @@ def reset() -> rx.Component:
                 rx.vstack(
                     rx.callout("Your password has been changed.", icon="circle-check", color_scheme="green",
                                id="reset-done"),
-                    rx.link(rx.button("Log in", size="3", width="100%"), href="/login", width="100%"),
+                    link_button("Log in", href="/login", size="3", width="100%"),
                     width="100%",
                 ),
                 auth_form(ResetState,
@@ -122,14 +123,14 @@ def verify() -> rx.Component:
                                   id="verify-failed")),
             rx.spinner(),
         ),
-        rx.link(rx.button("Continue", variant="soft", width="100%"), href="/", width="100%"),
+        link_button("Continue", href="/", variant="soft", width="100%"),
     )
 
 
 @page("/operator/login", "Platform console", on_load=OperatorLoginState.load)
 def operator_login() -> rx.Component:
     errors = OperatorLoginState.errors
-    return rx.box(
+    return rx.el.main(
         auth_card(
             "Platform console",
             "For the operators of this installation. Marketplace users log in on their marketplace.",

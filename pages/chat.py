@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import link_button, named_upload
 from components.layout import card_stack, empty_state, list_page, loading_panel, page_shell
 from components.market import card_link
 from pages.registry import page
@@ -28,8 +29,8 @@ def missed_notifications() -> rx.Component:
     return rx.cond(ConversationsState.notifications.length() > 0, rx.vstack(
         rx.text("While you were away", weight="bold", size="2", color="var(--gray-11)"),
         rx.foreach(ConversationsState.notifications, lambda n: rx.hstack(
-            rx.icon("bell", size=14, color="var(--gray-10)"), rx.text(n.body, size="2"),
-            rx.text(n.created_at, size="1", color="var(--gray-10)"), spacing="2", align="center",
+            rx.icon("bell", size=14, color="var(--gray-11)"), rx.text(n.body, size="2"),
+            rx.text(n.created_at, size="1", color="var(--gray-11)"), spacing="2", align="center",
             class_name="in-app-notification")),
         spacing="2", width="100%", id="notifications"))
 
@@ -65,7 +66,7 @@ def bubble(m) -> rx.Component:
                                           class_name="message-body")),
             rx.foreach(m.attachments, attachment),
             rx.cond(mine, rx.text(rx.cond(ChatRoom.seen_ids.contains(m.id), "✓✓ Seen", "✓ Sent"), size="1",
-                                  color="var(--gray-10)", align_self="end", class_name="receipt")),
+                                  color="var(--gray-11)", align_self="end", class_name="receipt")),
             spacing="1", padding="8px 12px", border_radius="14px", max_width="78%",
             background=rx.cond(mine, "var(--accent-3)", "var(--gray-3)"),
         ),
@@ -80,7 +81,7 @@ def conversation() -> rx.Component:
     others_typing = ChatRoom.typing.keys().length() > rx.cond(ChatRoom.typing.contains(ChatState.my_id), 1, 0)
     thread = rx.vstack(
         rx.hstack(
-            rx.link(rx.icon("arrow-left", size=18), href="/messages"),
+            rx.link(rx.icon("arrow-left", size=18), href="/messages", aria_label="All conversations"),
             rx.avatar(fallback=c.other_name.to(str)[0:1], size="2", radius="full"),
             rx.vstack(rx.text(c.other_name, weight="bold"), rx.text(c.title, size="1", color="var(--gray-11)"),
                       spacing="0"),
@@ -88,7 +89,7 @@ def conversation() -> rx.Component:
                    background=rx.cond(ChatState.other_online, "var(--green-9)", "var(--gray-7)"),
                    title=rx.cond(ChatState.other_online, "online", "offline")),
             rx.spacer(),
-            rx.cond(c.order_id, rx.link(rx.button("Order", size="1", variant="soft"), href=f"/orders/{c.order_id}")),
+            rx.cond(c.order_id, link_button("Order", href=f"/orders/{c.order_id}", size="1", variant="soft")),
             align="center", width="100%", spacing="3",
         ),
         rx.box(
@@ -97,7 +98,9 @@ def conversation() -> rx.Component:
                                                       on_click=ChatState.load_older, id="load-older")),
                 rx.foreach(ChatState.older, bubble),
                 rx.foreach(ChatRoom.messages, bubble),
-                spacing="2", width="100%", id="messages",
+                # a log: a screen reader announces each new message as it arrives, without moving focus
+                spacing="2", width="100%", id="messages", role="log", aria_live="polite",
+                aria_label=f"Messages with {c.other_name}",
             ),
             # column-reverse keeps the view anchored at the newest message as messages arrive
             display="flex", flex_direction="column-reverse",
@@ -105,14 +108,17 @@ def conversation() -> rx.Component:
             border="1px solid var(--gray-a5)", border_radius="12px", background="var(--color-panel-solid)",
         ),
         rx.box(rx.cond(others_typing, rx.text(rx.foreach(ChatRoom.typing.values(), lambda n: rx.text.span(n, " ")),
-                                              "is typing…", size="1", color="var(--gray-10)", id="typing")),
+                                              "is typing…", size="1", color="var(--gray-11)", id="typing")),
                height="18px"),
         rx.form(
             rx.vstack(
                 rx.hstack(
                     rx.text_area(name="body", id="chat-body", placeholder="Write a message", rows="2", width="100%",
+                                 aria_label="Message",
                                  max_length=4000, on_change=ChatState.typing.throttle(1500)),
-                    rx.upload(rx.icon_button(rx.icon("paperclip", size=16), variant="soft", type="button"),
+                    named_upload("Attach files",
+                                 rx.icon_button(rx.icon("paperclip", size=16), variant="soft", type="button",
+                                                aria_label="Attach files", tab_index=-1),
                               id="chat-files", multiple=True, max_files=ChatState.max_attachments, no_drag=True,
                               border="none", padding="0", width="auto",
                               on_drop=ChatState.send_files(rx.upload_files(upload_id="chat-files")),

@@ -6,6 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
+from components.buttons import link_button
 from components.layout import card_stack, empty_state, page_header, page_shell
 from components.market import card_link
 from state.app_state import HOME_FOR_ROLE
@@ -42,7 +43,7 @@ def profile_card() -> rx.Component:
                 spacing="1",
             ),
             rx.spacer(),
-            rx.link(rx.button("Edit profile", variant="soft"), href="/account"),
+            link_button("Edit profile", href="/account", variant="soft"),
             align="center", spacing="4", wrap="wrap",
         ),
         size="3", width="100%",
@@ -62,7 +63,7 @@ def stat_link(icon: str, value, label, href, element_id: str) -> rx.Component:
 def category_tiles() -> rx.Component:
     """The marketplace's categories, each opening the search for it."""
     return rx.cond(HomeState.categories.length() > 0, rx.vstack(
-        rx.heading("Browse by category", size="5", margin_top="8px"),
+        rx.heading("Browse by category", as_="h2", size="5", margin_top="8px"),
         rx.grid(
             rx.foreach(HomeState.categories, lambda c: rx.link(
                 rx.hstack(rx.icon(c.icon, size=18, color="var(--brand)"),
@@ -81,7 +82,7 @@ def category_tiles() -> rx.Component:
 def client_home() -> rx.Component:
     return page_shell(rx.vstack(
         page_header(f"Hi, {HomeState.user_name}", "What do you need done today?",
-                    rx.link(rx.button(rx.icon("plus", size=16), "Post a request"), href="/requests/new")),
+                    link_button(rx.icon("plus", size=16), "Post a request", href="/requests/new")),
         verify_banner(),
         rx.grid(stat_link("package", HomeState.active_orders, "active orders", "/orders", "active-orders"),
                 stat_link("search", "Find a pro", rx.cond(HomeState.city != "",
@@ -90,11 +91,11 @@ def client_home() -> rx.Component:
                           HomeState.near_href, "browse-pros"),
                 columns=rx.breakpoints(initial="1", sm="2"), spacing="3", width="100%"),
         category_tiles(),
-        rx.heading("Recent requests", size="5", margin_top="8px"),
+        rx.heading("Recent requests", as_="h2", size="5", margin_top="8px"),
         rx.cond(HomeState.recent_requests.length() == 0,
                 empty_state("clipboard-list", "No requests yet",
                             "When you post a job, it shows up here with the quotes you receive.",
-                            rx.link(rx.button("Post a request", variant="soft"), href="/requests/new")),
+                            link_button("Post a request", href="/requests/new", variant="soft")),
                 card_stack(HomeState.recent_requests, request_card)),
         profile_card(),
         spacing="4", width="100%", id="client-home",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import link_button, named_upload
 from components.forms import field, field_error, field_label, form_alert, form_dialog, place_field, text_area_field
 from components.layout import (
     card_stack, empty_state, list_page, loaded_list, loading_panel, page_header, page_shell,
@@ -39,7 +40,7 @@ def lead_card(r) -> rx.Component:
             rx.hstack(
                 meta("user", r.client_name),
                 rating_badge(LeadsState.client_badges[r.client_id.to_string()], who="Client rated"),
-                rx.text("· posted ", r.created_at, size="2", color="var(--gray-10)"),
+                rx.text("· posted ", r.created_at, size="2", color="var(--gray-11)"),
                 rx.spacer(),
                 rx.button("Decline", variant="soft", color_scheme="gray", on_click=LeadsState.decline(r.id),
                           class_name="decline-lead"),
@@ -101,7 +102,7 @@ def lead_search() -> rx.Component:
 def leads() -> rx.Component:
     none = empty_state("inbox", "No new leads", "Make sure your profile lists your categories and city; new "
                        "requests appear here.",
-                       rx.link(rx.button("Edit my profile", variant="soft"), href="/pro/profile"))
+                       link_button("Edit my profile", href="/pro/profile", variant="soft"))
     nothing_found = empty_state("search-x", "No leads match your search",
                                 "Try other words, or clear the search to see every lead.")
     return page_shell(rx.vstack(
@@ -117,10 +118,10 @@ def leads() -> rx.Component:
 @page("/pro/leads/[request_id]", "Lead", on_load=LeadsState.load)
 def lead_detail() -> rx.Component:
     return list_page("Lead", "A request you can quote on.",
-                     rx.link(rx.button("All leads", variant="soft"), href="/pro/leads"),
+                     link_button("All leads", href="/pro/leads", variant="soft"),
                      loaded=LeadsState.loaded, items=LeadsState.leads,
                      empty=empty_state("inbox", "Not one of your leads", LeadsState.gone,
-                                       rx.link(rx.button("See your leads", variant="soft"), href="/pro/leads")),
+                                       link_button("See your leads", href="/pro/leads", variant="soft")),
                      shown=card_stack(LeadsState.leads, lead_card, spacing="3", id="leads"),
                      after=(quote_dialog(),))
 
@@ -135,10 +136,9 @@ def my_quote_row(q) -> rx.Component:
             rx.spacer(),
             rx.hstack(status_badge(q.status),
                       rx.cond(MyQuotesState.chats.contains(q.request_id.to_string()),
-                              rx.link(rx.button(rx.icon("message-circle", size=14), "Message", size="1",
-                                                variant="soft"),
-                                      href=f"/messages/{MyQuotesState.chats[q.request_id.to_string()]}",
-                                      class_name="quote-chat")),
+                              link_button(rx.icon("message-circle", size=14), "Message", size="1", variant="soft",
+                                          href=f"/messages/{MyQuotesState.chats[q.request_id.to_string()]}",
+                                          class_name="quote-chat")),
                       rx.cond(q.status == "sent", rx.button("Withdraw", size="1", variant="soft", color_scheme="red",
                                                             on_click=MyQuotesState.withdraw(q.id),
                                                             class_name="withdraw-quote")),
@@ -169,7 +169,7 @@ def availability_row(day: str) -> rx.Component:
             rx.text("–"),
             rx.input(type="time", name=f"{day}_end", default_value=rx.cond(hours.contains(day), hours[day][1],
                                                                              "17:00"), size="1"),
-            spacing="2", align="center"), rx.text("Unavailable", size="2", color="var(--gray-10)")),
+            spacing="2", align="center"), rx.text("Unavailable", size="2", color="var(--gray-11)")),
         spacing="3", align="center", min_height="32px",
     )
 
@@ -178,17 +178,19 @@ def portfolio_card() -> rx.Component:
     return section(
         "Portfolio",
         rx.grid(rx.foreach(ProEditorState.pro.portfolio, lambda i: rx.box(
-            rx.image(src=i.thumb_url, width="100%", aspect_ratio="1", object_fit="cover", border_radius="8px"),
+            rx.image(src=i.thumb_url, width="100%", aspect_ratio="1", object_fit="cover", border_radius="8px",
+                     alt=i.caption),
             rx.icon_button(rx.icon("trash-2", size=14), size="1", color_scheme="red", variant="solid",
-                           position="absolute", top="6px", right="6px",
+                           position="absolute", top="6px", right="6px", aria_label="Remove this image",
                            on_click=ProEditorState.remove_image(i.id)),
             position="relative", class_name="portfolio-item")),
             columns=rx.breakpoints(initial="3", sm="4", md="6"), spacing="2", width="100%"),
-        rx.upload(
-            rx.vstack(rx.icon("images", size=20, color="var(--gray-10)"),
+        named_upload(
+            "Portfolio images",
+            rx.vstack(rx.icon("images", size=20, color="var(--gray-11)"),
                       rx.text("Drop images or click to choose", size="2"),
                       rx.text(f"Up to {ProEditorState.max_portfolio} images in all, "
-                              f"{ProEditorState.max_image_mb} MB each", size="1", color="var(--gray-10)"),
+                              f"{ProEditorState.max_image_mb} MB each", size="1", color="var(--gray-11)"),
                       align="center", spacing="1"),
             id="portfolio", multiple=True, max_files=ProEditorState.max_portfolio,
             accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"], "image/webp": [".webp"],
@@ -261,7 +263,7 @@ def pro_profile_editor() -> rx.Component:
         ProEditorState.pro,
         rx.vstack(
             page_header("My professional profile", "What clients see on your public page.",
-                        rx.link(rx.button("View public page", variant="soft"), href=f"/pros/{p.user_id}")),
+                        link_button("View public page", href=f"/pros/{p.user_id}", variant="soft")),
             details, portfolio_card(),
             spacing="4", width="100%", max_width="860px",
         ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import link_button
 from components.layout import data_table, empty_state, loaded_list, loading_panel, page_header, page_shell, status_panel
 from components.notifications import channel_choices, delivery_row, notification_card
 from pages.registry import page
@@ -64,11 +65,9 @@ def unsubscribe() -> rx.Component:
     return page_shell(rx.box(rx.match(
         UnsubscribeState.outcome,
         ("done", status_panel("bell-off", "You're unsubscribed", UnsubscribeState.message,
-                              rx.link(rx.button("Notification settings", variant="soft"),
-                                      href="/account#notifications"))),
+                              link_button("Notification settings", href="/account#notifications", variant="soft"))),
         ("failed", status_panel("link-2-off", "This link didn't work", UnsubscribeState.message,
-                                rx.link(rx.button("Notification settings", variant="soft"),
-                                        href="/account#notifications"))),
+                                link_button("Notification settings", href="/account#notifications", variant="soft"))),
         loading_panel(),
     ), id="unsubscribe"))
 

@@ -40,7 +40,7 @@ def queue_card(q) -> rx.Component:
             rx.text(q.about, size="1", color="var(--gray-11)"),
             rx.cond(
                 q.rows.length() == 0,
-                rx.text(q.empty, size="2", color="var(--gray-10)", padding_y="8px"),
+                rx.text(q.empty, size="2", color="var(--gray-11)", padding_y="8px"),
                 rx.vstack(rx.foreach(q.rows, lambda r: queue_row(r, q.action)),
                           spacing="0", width="100%"),
             ),

@@ -6,6 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
+from components.buttons import skip_link
 from components.forms import field, form_dialog
 from components.charts import header_cell, number_cell, panel, report_table
 from components.layout import empty_state, loading_panel, page_header
@@ -50,7 +51,7 @@ def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
                   rx.select(OperatorState.providers, name="payment_provider",
                             default_value=d.get("payment_provider", OperatorState.default_provider)),
                   rx.text("Only providers configured on this installation are offered; with none, clients can't pay.",
-                          size="1", color="var(--gray-10)"),
+                          size="1", color="var(--gray-11)"),
                   rx.cond(errors.contains("payment_provider"),
                           rx.text(errors["payment_provider"], size="1", color="var(--red-11)")),
                   spacing="1"),
@@ -133,7 +134,7 @@ def kpi_row(r) -> rx.Component:
                                            spacing="0"), white_space="nowrap"),
         rx.foreach(r.cells, lambda c: number_cell(rx.vstack(
             rx.text(c.value), rx.text(c.change, size="1", color=rx.match(c.tone, ("green", "var(--green-11)"),
-                                                                        ("red", "var(--red-11)"), "var(--gray-10)")),
+                                                                        ("red", "var(--red-11)"), "var(--gray-11)")),
             spacing="0", align="end"))),
         data_slug=r.slug,
     )
@@ -183,7 +184,8 @@ def operator_console() -> rx.Component:
         spacing="4", width="100%",
     )
     return rx.box(
-        rx.box(
+        skip_link(),
+        rx.el.header(
             rx.hstack(
                 rx.hstack(rx.icon("layers", size=20), rx.text("Platform console", weight="bold"), align="center"),
                 rx.spacer(),
@@ -194,9 +196,10 @@ def operator_console() -> rx.Component:
             ),
             border_bottom="1px solid var(--gray-a5)", background="var(--color-panel-solid)",
         ),
-        rx.box(
+        rx.el.main(
             rx.cond(OperatorState.operator_access == "ok", content, loading_panel()),
-            max_width="1120px", margin="0 auto", padding="24px 16px",
+            max_width="1120px", margin="0 auto", padding="24px 16px", id="main-content", tab_index=-1,
+            outline="none",
         ),
         min_height="100vh", background="var(--gray-2)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import link_button
 from components.forms import field, field_error, form_dialog
 from components.layout import card_stack, data_table, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, section, status_badge, timeline
@@ -60,7 +61,7 @@ def ledger_section() -> rx.Component:
         "Ledger entries",
         rx.cond(
             OrderState.ledger.length() == 0,
-            rx.text("No money has moved yet.", size="2", color="var(--gray-10)"),
+            rx.text("No money has moved yet.", size="2", color="var(--gray-11)"),
             data_table(("Tx", "Kind", "Account", "Amount (minor)", "Memo"), OrderState.ledger, lambda e: rx.table.row(
                 rx.table.cell(e.transaction_id), rx.table.cell(e.kind), rx.table.cell(rx.code(e.account)),
                 rx.table.cell(rx.text(e.amount_minor, " ", e.currency, color=rx.cond(
@@ -141,8 +142,8 @@ def order_detail() -> rx.Component:
         on_push(OrderState.refresh),  # the other party's step, the invoice: shown without a reload
         page_header(o.title, f"Order #{o.id} · placed {o.created_at}",
                     rx.cond(OrderState.chat_id != 0,
-                            rx.link(rx.button(rx.icon("message-circle", size=16), "Messages", variant="soft"),
-                                    href=f"/messages/{OrderState.chat_id}", id="order-chat"))),
+                            link_button(rx.icon("message-circle", size=16), "Order chat", variant="soft",
+                                href=f"/messages/{OrderState.chat_id}", id="order-chat"))),
         rx.grid(
             rx.vstack(
                 section("Status", rx.hstack(status_badge(o.state), id="order-state"),
@@ -151,7 +152,7 @@ def order_detail() -> rx.Component:
                         rx.cond(o.actions.length() > 0,
                                 rx.flex(rx.foreach(o.actions, action_button), gap="8px", wrap="wrap",
                                         id="order-actions"),
-                                rx.text("Nothing for you to do right now.", size="2", color="var(--gray-10)"))),
+                                rx.text("Nothing for you to do right now.", size="2", color="var(--gray-11)"))),
                 order_reviews(o.id),
                 section("Timeline", timeline(o.events)),
                 spacing="3", width="100%",
@@ -172,10 +173,9 @@ def order_detail() -> rx.Component:
                                 rx.vstack(money_line("Platform fee", o.fee), money_line("Professional receives",
                                                                                        o.payout), width="100%")),
                         rx.cond(o.has_invoice,
-                                rx.link(rx.button(rx.icon("file-down", size=14), "Download invoice (PDF)",
-                                                  variant="soft", width="100%"),
-                                        href=f"/api/v1/orders/{o.id}/invoice", is_external=True, width="100%",
-                                        id="invoice-link"))),
+                                link_button(rx.icon("file-down", size=14), "Download invoice (PDF)", variant="soft",
+                                            width="100%", href=f"/api/v1/orders/{o.id}/invoice", external=True,
+                                            id="invoice-link"))),
                 rx.cond(o.request_id, rx.cond(o.viewer_role == "client",
                                               rx.link("Back to the request", href=f"/requests/{o.request_id}",
                                                       size="2"))),

@@ -16,7 +16,7 @@ def demo_checkout() -> rx.Component:
     errors = DemoCheckoutState.errors
     card = rx.card(
         rx.vstack(
-            rx.hstack(rx.icon("credit-card", size=20), rx.text("Demo Payments", weight="bold"), rx.spacer(),
+            rx.hstack(rx.icon("credit-card", size=20), rx.heading("Demo Payments", as_="h1", size="3"), rx.spacer(),
                       rx.badge("TEST MODE", color_scheme="amber", variant="solid", id="test-mode"), width="100%"),
             rx.text(DemoCheckoutState.description, color="var(--gray-11)", size="2"),
             rx.text(DemoCheckoutState.amount, size="8", weight="bold", id="checkout-amount"),
@@ -41,16 +41,17 @@ def demo_checkout() -> rx.Component:
                 on_submit=DemoCheckoutState.pay,
             ),
             rx.text("The amount is held, not charged, until the work is approved.", size="1",
-                    color="var(--gray-10)"),
+                    color="var(--gray-11)"),
             spacing="3", width="100%",
         ),
         size="4", width="100%", max_width="440px",
     )
-    return rx.center(
+    return rx.el.main(rx.center(
         rx.cond(DemoCheckoutState.found, card,
-                rx.card(rx.text(DemoCheckoutState.missing), id="checkout-missing")),
+                rx.card(rx.heading("Checkout", as_="h1", size="3"), rx.text(DemoCheckoutState.missing),
+                        id="checkout-missing")),
         min_height="100vh", padding="24px 16px", background="linear-gradient(160deg, #eef2ff, #f8fafc)",
-    )
+    ))
 
 
 def money_stat(label: str, value, element_id: str) -> rx.Component:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import link_button
 from components.forms import field, form_dialog
 from components.layout import empty_state, loading_panel, page_header, page_shell
 from components.market import meta, phone_verified_badge, section, verified_badge
@@ -60,7 +61,7 @@ def pro_public() -> rx.Component:
         rx.flex(
             rx.avatar(src=p.avatar_url, fallback=p.full_name.to(str)[0:1], size="7", radius="full"),
             rx.vstack(
-                rx.hstack(rx.heading(p.full_name, size="6"), rx.cond(p.verified, verified_badge()),
+                rx.hstack(rx.heading(p.full_name, as_="h1", size="6"), rx.cond(p.verified, verified_badge()),
                           rx.cond(p.phone_verified, phone_verified_badge()), align="center", wrap="wrap"),
                 rx.text(p.headline, color="var(--gray-11)"),
                 header_rating(p.user_id),
@@ -72,8 +73,7 @@ def pro_public() -> rx.Component:
             ),
             rx.spacer(),
             rx.vstack(
-                rx.link(rx.button("Request a quote", size="3", width="100%", id="request-quote"),
-                        href="/requests/new", width="100%"),
+                link_button("Request a quote", href="/requests/new", size="3", width="100%", id="request-quote"),
                 rx.button("Book now", size="3", variant="outline", width="100%",
                           on_click=PublicProState.set_book_open(True), id="book-now"),
                 spacing="2", min_width="180px",
@@ -94,11 +94,11 @@ def pro_public() -> rx.Component:
                 rx.text(name, size="2", width="110px"),
                 rx.cond(p.availability.contains(day),
                         rx.text(p.availability[day][0], "–", p.availability[day][1], size="2"),
-                        rx.text("—", size="2", color="var(--gray-9)"))) for day, name in DAY_NAMES.items()]),
+                        rx.text("—", size="2", color="var(--gray-11)"))) for day, name in DAY_NAMES.items()]),
             columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
         ),
         section("Portfolio", rx.cond(
-            p.portfolio.length() == 0, rx.text("No photos yet.", size="2", color="var(--gray-10)"),
+            p.portfolio.length() == 0, rx.text("No photos yet.", size="2", color="var(--gray-11)"),
             rx.grid(rx.foreach(p.portfolio, lambda i: rx.link(
                 rx.image(src=i.thumb_url, width="100%", aspect_ratio="1", object_fit="cover", border_radius="10px",
                          alt=i.caption), href=i.url, is_external=True)),

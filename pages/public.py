@@ -6,6 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
+from components.buttons import link_button
 from components.layout import page_shell
 from state.app_state import AppState
 
@@ -22,18 +23,18 @@ def hero() -> rx.Component:
     return rx.box(
         rx.vstack(
             rx.badge("Trusted local professionals", variant="soft", radius="full", size="2"),
-            rx.heading("Get things done with ", rx.text.span(AppState.tenant_name, color="var(--brand)"),
+            rx.heading("Get things done with ", rx.text.span(AppState.tenant_name, color="var(--brand)"), as_="h1",
                        size=rx.breakpoints(initial="8", md="9"), weight="bold", line_height="1.1",
                        id="landing-title"),
             rx.text("Post a job, compare quotes from vetted pros, chat, and pay only when you're happy.",
                     size=rx.breakpoints(initial="3", md="4"), color="var(--gray-11)", max_width="560px"),
             rx.cond(
                 AppState.user_id != 0,
-                rx.link(rx.button("Go to my dashboard", size="4"), href=AppState.home_path),
+                link_button("Go to my dashboard", href=AppState.home_path, size="4"),
                 rx.flex(
-                    rx.link(rx.button("Find a pro", size="4", width="100%"), href="/signup?role=client"),
-                    rx.link(rx.button("Join as a pro", size="4", variant="outline", width="100%"),
-                            href="/signup?role=professional"),
+                    link_button("Find a pro", href="/signup?role=client", size="4", width="100%"),
+                    link_button("Join as a pro", href="/signup?role=professional", size="4", variant="outline",
+                                width="100%"),
                     gap="12px", direction=rx.breakpoints(initial="column", xs="row"), width="100%",
                 ),
             ),
@@ -58,7 +59,7 @@ def steps() -> rx.Component:
 
 def categories() -> rx.Component:
     return rx.vstack(
-        rx.heading("Popular services", size="5"),
+        rx.heading("Popular services", as_="h2", size="5"),
         rx.grid(
             *[rx.link(rx.hstack(rx.icon(icon, size=18, color="var(--brand)"),
                                 rx.text(name, weight="medium", size="2", color="var(--gray-12)"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import link_button, named_upload
 from components.forms import field, field_error, field_label, form_alert, place_field, text_area_field
 from components.layout import card_stack, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import card_link, meta, photo_strip, request_summary, section, status_badge, verified_badge
@@ -19,7 +20,7 @@ def request_card(r) -> rx.Component:
             request_summary(r),
             rx.hstack(rx.icon("message-square-quote", size=14),
                       rx.text(r.quote_count, " quote(s)", size="2", weight="medium"),
-                      rx.text("· posted ", r.created_at, size="2", color="var(--gray-10)"),
+                      rx.text("· posted ", r.created_at, size="2", color="var(--gray-11)"),
                       spacing="1", align="center"),
             spacing="2", width="100%",
         ),
@@ -30,12 +31,11 @@ def request_card(r) -> rx.Component:
 @page("/requests", "My requests", on_load=MyRequestsState.load)
 def my_requests() -> rx.Component:
     return list_page("My requests", "Jobs you posted and the quotes they received.",
-                     rx.link(rx.button(rx.icon("plus", size=16), "Post a request", id="new-request"),
-                             href="/requests/new"),
+                     link_button(rx.icon("plus", size=16), "Post a request", href="/requests/new", id="new-request"),
                      loaded=MyRequestsState.loaded, items=MyRequestsState.requests,
                      empty=empty_state("clipboard-list", "No requests yet",
                                        "Describe a job and local professionals will send you quotes.",
-                                       rx.link(rx.button("Post your first request"), href="/requests/new")),
+                                       link_button("Post your first request", href="/requests/new")),
                      shown=card_stack(MyRequestsState.requests, request_card, spacing="3"))
 
 
@@ -72,12 +72,13 @@ def new_request() -> rx.Component:
                     ),
                     rx.vstack(
                         rx.text("Photos (optional)", size="2", weight="medium"),
-                        rx.upload(
-                            rx.vstack(rx.icon("image-plus", size=20, color="var(--gray-10)"),
+                        named_upload(
+                            "Photos (optional)",
+                            rx.vstack(rx.icon("image-plus", size=20, color="var(--gray-11)"),
                                       rx.text("Drop photos or click to choose", size="2"),
                                       rx.text(f"Up to {NewRequestState.max_photos} images, "
                                               f"{NewRequestState.max_image_mb} MB each", size="1",
-                                              color="var(--gray-10)"),
+                                              color="var(--gray-11)"),
                                       align="center", spacing="1"),
                             id="request-photos", multiple=True, max_files=NewRequestState.max_photos,
                             accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
@@ -139,7 +140,7 @@ def quote_card(q) -> rx.Component:
                         ),
                     ),
                 ),
-                rx.cond(q.expired, rx.text("This quote has expired.", size="1", color="var(--gray-10)")),
+                rx.cond(q.expired, rx.text("This quote has expired.", size="1", color="var(--gray-11)")),
             ),
             spacing="3", height="100%", width="100%",
         ),
@@ -155,16 +156,16 @@ def request_detail() -> rx.Component:
                     rx.cond(r.status == "open",
                             rx.button("Close request", variant="soft", color_scheme="gray",
                                       on_click=RequestDetailState.close, id="close-request")),
-                    rx.cond(r.order_id, rx.link(rx.button("Go to order"), href=f"/orders/{r.order_id}"))),
+                    rx.cond(r.order_id, link_button("Go to order", href=f"/orders/{r.order_id}"))),
         rx.cond(r.status == "open",
                 rx.callout(r.match_note, icon="send", color_scheme="green", width="100%", id="match-note")),
         section("Details",
                 rx.hstack(status_badge(r.status), rx.text("expires ", r.expires_at, size="1",
-                                                           color="var(--gray-10)"), align="center"),
+                                                           color="var(--gray-11)"), align="center"),
                 request_summary(r),
                 rx.text(r.description, white_space="pre-wrap", size="2"),
                 photo_strip(r.photo_urls)),
-        rx.heading("Quotes", size="5", margin_top="8px"),
+        rx.heading("Quotes", as_="h2", size="5", margin_top="8px"),
         rx.cond(
             RequestDetailState.quotes.length() == 0,
             empty_state("hourglass", "No quotes yet", "Professionals near you see your request now. "

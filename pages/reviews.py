@@ -233,7 +233,7 @@ def profile_reviews(pro_id: rx.Var) -> rx.Component:
                 pager(),
                 spacing="4", width="100%",
             ),
-            rx.text("No reviews yet.", size="2", color="var(--gray-10)", id="no-reviews"),
+            rx.text("No reviews yet.", size="2", color="var(--gray-11)", id="no-reviews"),
         )),
         report_dialog(),
         id="reviews",
@@ -297,7 +297,7 @@ def reply_dialog() -> rx.Component:
 
 
 def listed(items: rx.Var, card, empty: str, list_id: str) -> rx.Component:
-    return rx.cond(items.length() == 0, rx.text(empty, size="2", color="var(--gray-10)"),
+    return rx.cond(items.length() == 0, rx.text(empty, size="2", color="var(--gray-11)"),
                    card_stack(items, card, spacing="3", id=list_id))
 
 
