@@ -10,7 +10,7 @@ from backend.jobs import run_timers_forever
 from marketplace_app.api import api
 from marketplace_app.bell_push import push_bells_forever
 from marketplace_app.limits import body_limit
-from marketplace_app.pwa import DEFAULT_BRAND
+from marketplace_app.pwa import CacheHeaders
 from marketplace_app.security_headers import with_security_headers
 from pages import PAGES
 
@@ -34,21 +34,21 @@ app = rx.App(
     # Applied in order, each wrapping the previous result: body_limit wraps the REST API and all of Reflex's
     # routes (/_upload, /_event). Oversized bodies get 413 before they are read (marketplace_app/limits.py).
     # The outermost, with_security_headers, adds CSP, framing denial, HSTS... to every response and refuses
-    # cross-origin WebSockets (marketplace_app/security_headers.py).
+    # cross-origin WebSockets (marketplace_app/security_headers.py). CacheHeaders: the static export's hashed
+    # files cached for a year, its pages revalidated (marketplace_app/pwa.py).
     api_transformer=[api, body_limit(services().settings,
                                      upload_path=rx.config.get_config().prepend_backend_path("/_upload")),
-                     with_security_headers(services().settings)],
+                     CacheHeaders, with_security_headers(services().settings)],
     # The head is one static file for every marketplace: what differs per marketplace (manifest, icons, name and
-    # colour) comes from routes that resolve the tenant from the Host (marketplace_app/pwa.py); /pwa.js also
-    # registers the service worker and sets the theme colour and the iOS title to the marketplace's own.
+    # colour) comes from routes that resolve the tenant from the Host (marketplace_app/pwa.py). /pwa.js registers
+    # the service worker and adds the theme-color and apple-mobile-web-app-title metas with the marketplace's own
+    # (added, not changed: React 19 re-inserts a head meta of its own whose attributes a script changed).
     head_components=[
         rx.el.meta(name="description", content=SITE_DESCRIPTION),
         rx.el.link(rel="manifest", href="/manifest.webmanifest"),
-        rx.el.meta(name="theme-color", content=DEFAULT_BRAND),
         rx.el.meta(name="mobile-web-app-capable", content="yes"),
         rx.el.meta(name="apple-mobile-web-app-capable", content="yes"),
         rx.el.meta(name="apple-mobile-web-app-status-bar-style", content="default"),
-        rx.el.meta(name="apple-mobile-web-app-title", content="Marketplace"),
         rx.el.link(rel="apple-touch-icon", sizes="180x180", href="/pwa/apple-touch-icon.png"),
         rx.el.script(src="/pwa.js", defer=True),
     ],

@@ -291,3 +291,37 @@ def pwa_script(request: Request) -> Response:
     tenant = services().tenants.for_host(request.headers.get("host", ""))
     body = registration_script(brand_of(tenant) if tenant else None).encode()
     return _answer(request, body, "text/javascript; charset=utf-8", "public, max-age=300")
+
+
+# ------------------------------------------------------------------ caching of the static export
+
+IMMUTABLE_PREFIX = "/assets/"  # Vite's output: every file name carries a hash of its content
+
+
+class CacheHeaders:
+    """Cache-Control for what the static export serves without one (pure ASGI, wraps the whole app): the build's
+    hashed files for a year, HTML pages revalidated on every use, so that a deploy is seen on the next load (a
+    heuristically cached page would ask for hashed files the new build no longer has). A route that sets its own
+    Cache-Control keeps it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        hashed = scope.get("path", "").startswith(IMMUTABLE_PREFIX)
+
+        async def send_with_cache(message) -> None:
+            if message["type"] == "http.response.start" and message.get("status") in (200, 304):
+                headers = message.get("headers", [])
+                names = {name.lower(): value for name, value in headers}
+                if b"cache-control" not in names:
+                    if hashed:
+                        message["headers"] = [*headers, (b"cache-control", YEAR.encode())]
+                    elif names.get(b"content-type", b"").startswith(b"text/html"):
+                        message["headers"] = [*headers, (b"cache-control", REVALIDATE.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cache)

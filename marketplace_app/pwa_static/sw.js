@@ -17,8 +17,9 @@ self.addEventListener("install", (event) => {
     const cache = await caches.open(PRECACHE);
     // The offline page must be there, or this version does not install; the build's files are a bonus.
     await cache.add(new Request(OFFLINE_URL, { cache: "reload" }));
+    // (Named by content hash: the copy the page just loaded into the HTTP cache is the right one.)
     await Promise.all(PRECACHE_URLS.filter((url) => url !== OFFLINE_URL).map(
-      (url) => cache.add(new Request(url, { cache: "reload" })).catch(() => undefined)));
+      (url) => cache.add(url).catch(() => undefined)));
     await self.skipWaiting(); // a new deploy takes over at once: no tab keeps running a stale app
   })());
 });

@@ -120,3 +120,23 @@ def test_registration_script_embeds_branding_as_a_safe_literal():
     script = registration_script(Brand(1, "</script><b>", "#0F766E", ""))
     assert "</script>" not in script and "\\u003c/script>" in script
     assert '"theme": "#0F766E"' in script
+
+
+def test_cache_headers_for_the_static_export():
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from marketplace_app.pwa import CacheHeaders
+
+    inner = Starlette(routes=[
+        Route("/assets/entry-abc123.js", lambda r: PlainTextResponse("js", media_type="text/javascript")),
+        Route("/pros", lambda r: HTMLResponse("<html></html>")),
+        Route("/api/v1/me", lambda r: PlainTextResponse("{}", headers={"Cache-Control": "private, no-store"})),
+    ])
+    client = TestClient(CacheHeaders(inner))
+    assert client.get("/assets/entry-abc123.js").headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert client.get("/pros").headers["cache-control"] == "no-cache"
+    assert client.get("/api/v1/me").headers["cache-control"] == "private, no-store"  # a route's own wins
+    assert "cache-control" not in client.get("/assets/missing.js").headers  # a 404 is not cached for a year
