@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import analytics, chat, ledger, login, notifications, orders, reviews, search, startup
+from bench import analytics, chat, ledger, lighthouse, login, notifications, orders, reviews, search, startup
 from bench.stats import Table, percentile, reset_peak_rss, tree_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -160,6 +160,13 @@ def chat_part(tables: list[Table]) -> None:
     show(chat.chat_delivery(), tables)
 
 
+def lighthouse_part(tables: list[Table]) -> None:
+    print(f"lighthouse: landing, /pros and an order page in mobile emulation, {lighthouse.RUNS} runs each ...",
+          flush=True)
+    for table in lighthouse.lighthouse_benchmark():
+        show(table, tables)
+
+
 # name -> (runs it, what it measures); run and written in this order
 PARTS = {
     "login": (login_part, "login through the service layer (PostgreSQL, argon2 cost)"),
@@ -182,6 +189,9 @@ PARTS = {
                                   "90 days and 12 months, memory (~15-25 min)"),
     "startup": (app_benchmarks, "`make run` cold/warm in throwaway clones, HTTP login and memory of the running "
                                 "app (~2-3 min)"),
+    "lighthouse": (lighthouse_part, "Lighthouse scores (performance, accessibility, best practices, SEO) and "
+                                    "FCP/LCP/TBT/CLS in mobile emulation on the landing page, /pros and an order "
+                                    "page, against a static page (LIGHTHOUSE_RUNS runs each, ~5-8 min)"),
     "chat": (chat_part, f"chat delivery latency over Reflex's WebSocket, {chat.CLIENTS} simulated users in "
                         f"{chat.CLIENTS // 2} conversations vs a bare WebSocket echo, stored-exactly-once check "
                         "(~5-6 min)"),
