@@ -21,7 +21,8 @@ def branding_fields(defaults: dict | None = None) -> list[rx.Component]:
         field("Marketplace name", "name", errors, default_value=d.get("name", ""), max_length=80, required=True),
         rx.grid(
             field("Brand colour", "primary_color", errors, type="color", default_value=d.get("primary_color",
-                                                                                             "#4F46E5")),
+                                                                                             "#4F46E5"),
+                  hint="Buttons show white text on it: dark enough for 4.5:1"),
             field("Accent colour", "accent_color", errors, type="color", default_value=d.get("accent_color",
                                                                                              "#F59E0B")),
             columns="2", spacing="3", width="100%",

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from backend.db import utcnow
 from backend.identity import TenantStatus
+from backend.tenancy.contrast import brand_contrast_problem
 from backend.validation import Email, Password
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -82,6 +83,15 @@ class TenantBranding(BaseModel):
         if not HEX_RE.match(v):
             raise ValueError("Use a hex colour like #4F46E5")
         return v.upper()
+
+    @field_validator("primary_color")
+    @classmethod
+    def _readable(cls, v: str) -> str:
+        """The brand colour fills buttons under white text and colours links on white: AA contrast, both ways."""
+        problem = brand_contrast_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("logo_url")
     @classmethod
