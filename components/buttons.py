@@ -52,3 +52,23 @@ def named_upload(label: str | rx.Var, *children, **props) -> rx.Component:
             node.custom_attrs["aria-label"] = label
         stack.extend(getattr(node, "children", []))
     return upload
+
+
+# Radix Themes' step-11 text on step-3 tints (soft badges, callouts) and sonner's rich toast colours fall just under
+# 4.5:1 for some hues (green 4.1-4.2, red toasts 4.3): darker text, same tints. Focus rings on links and the
+# role=button/radio widgets we draw ourselves (Radix draws its own on its controls).
+A11Y_CSS = """
+.rt-Badge:where(.rt-variant-soft, .rt-variant-surface, .rt-variant-outline):not(.rt-high-contrast),
+.rt-CalloutRoot:not(.rt-high-contrast) { color: var(--accent-12); }
+html [data-sonner-toaster][data-sonner-theme] {
+  --error-text: #b30000; --success-text: #006b24; --info-text: #0050b3; --warning-text: #8a4b00;
+}
+a:focus-visible, [role=button]:focus-visible, [role=radio]:focus-visible, .skip-link:focus {
+  outline: 2px solid var(--accent-9); outline-offset: 2px;
+}
+"""
+
+
+def a11y_styles() -> rx.Component:
+    """The rules above, as a `<style>` in the page (every page shell draws it once)."""
+    return rx.el.style(A11Y_CSS)

@@ -8,7 +8,7 @@ from state.analytics import OpsBadgeState
 from state.app_state import HOME_FOR_ROLE, AppState
 from state.chat import InboxState
 
-from components.buttons import VISUALLY_HIDDEN, link_button, skip_link
+from components.buttons import VISUALLY_HIDDEN, a11y_styles, link_button, skip_link
 from components.install import install_button
 from components.notifications import bell_keepalive, notification_bell
 
@@ -34,11 +34,6 @@ def brand_style() -> dict:
         "--accent-surface": tint(5), "--accent-indicator": brand, "--accent-track": brand,
         "--accent-contrast": "white", "--focus-8": brand,
     }
-
-
-# A visible focus ring on every control the keyboard reaches (Radix draws its own on its buttons and fields).
-FOCUS_STYLE = {"& a:focus-visible, & [role=button]:focus-visible, & [role=radio]:focus-visible":
-               {"outline": "2px solid var(--accent-9)", "outline_offset": "2px"}}
 
 
 def brand_mark() -> rx.Component:
@@ -255,6 +250,7 @@ def page_shell(content: rx.Component, *, gated: bool = True) -> rx.Component:
         loading_panel(),
     ) if gated else content
     return rx.box(
+        a11y_styles(),
         skip_link(),
         header(),
         rx.el.main(
@@ -269,7 +265,7 @@ def page_shell(content: rx.Component, *, gated: bool = True) -> rx.Component:
             min_height="calc(100vh - 140px)", id="main-content", tab_index=-1, outline="none",
         ),
         footer(),
-        style={**brand_style(), **FOCUS_STYLE},
+        style=brand_style(),
         background="var(--gray-2)",
     )
 

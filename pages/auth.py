@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.buttons import link_button
+from components.buttons import a11y_styles, link_button
 from components.forms import auth_card, auth_form, email_field, field, password_field
 from components.layout import page_shell
 from state.auth import ForgotState, LoginState, OperatorLoginState, ResetState, SignupState, VerifyState
@@ -131,6 +131,7 @@ def verify() -> rx.Component:
 def operator_login() -> rx.Component:
     errors = OperatorLoginState.errors
     return rx.el.main(
+        a11y_styles(),
         auth_card(
             "Platform console",
             "For the operators of this installation. Marketplace users log in on their marketplace.",

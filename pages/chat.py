@@ -83,7 +83,7 @@ def conversation() -> rx.Component:
         rx.hstack(
             rx.link(rx.icon("arrow-left", size=18), href="/messages", aria_label="All conversations"),
             rx.avatar(fallback=c.other_name.to(str)[0:1], size="2", radius="full"),
-            rx.vstack(rx.text(c.other_name, weight="bold"), rx.text(c.title, size="1", color="var(--gray-11)"),
+            rx.vstack(rx.heading(c.other_name, as_="h1", size="3"), rx.text(c.title, size="1", color="var(--gray-11)"),
                       spacing="0"),
             rx.box(width="10px", height="10px", border_radius="50%", id="online-dot",
                    background=rx.cond(ChatState.other_online, "var(--green-9)", "var(--gray-7)"),

@@ -20,7 +20,7 @@ def matched_badge(r) -> rx.Component:
     """Instant match chose this pro for the request: the badge, and the ranking's line for them."""
     return rx.cond(r.matched, rx.hstack(
         rx.badge(rx.icon("sparkles", size=12), "Matched to you", color_scheme="green", variant="solid",
-                 class_name="matched-badge"),
+                 high_contrast=True, class_name="matched-badge"),
         rx.text(r.match_why, size="1", color="var(--gray-11)"),
         spacing="2", align="center", wrap="wrap"))
 
@@ -165,10 +165,12 @@ def availability_row(day: str) -> rx.Component:
                            name=f"day_on_{day}", id=f"day-{day}"), width="130px", flex_shrink="0"),
         rx.cond(on, rx.hstack(
             rx.input(type="time", name=f"{day}_start", default_value=rx.cond(hours.contains(day), hours[day][0],
-                                                                               "09:00"), size="1"),
+                                                                               "09:00"), size="1",
+                     aria_label=f"{DAY_NAMES[day]} from"),
             rx.text("–"),
             rx.input(type="time", name=f"{day}_end", default_value=rx.cond(hours.contains(day), hours[day][1],
-                                                                             "17:00"), size="1"),
+                                                                             "17:00"), size="1",
+                     aria_label=f"{DAY_NAMES[day]} until"),
             spacing="2", align="center"), rx.text("Unavailable", size="2", color="var(--gray-11)")),
         spacing="3", align="center", min_height="32px",
     )
@@ -213,18 +215,22 @@ def pro_profile_editor() -> rx.Component:
                 "What you offer",
                 field("Headline", "headline", errors, default_value=p.headline, max_length=120, required=True,
                       placeholder="Licensed plumber, 10 years of experience"),
-                rx.vstack(rx.text("About you", size="2", weight="medium"),
-                          rx.text_area(name="bio", default_value=p.bio, rows="4", width="100%", max_length=4000),
+                rx.vstack(field_label("About you", "bio"),
+                          rx.text_area(name="bio", id="bio", default_value=p.bio, rows="4", width="100%",
+                                       max_length=4000),
                           spacing="1", width="100%"),
                 field("Skills", "skills", errors, default_value=p.skills.join(", "),
                       hint="Comma separated, e.g. leak repair, water heaters"),
                 rx.vstack(
-                    rx.text("Categories", size="2", weight="medium"),
-                    rx.flex(rx.foreach(ProEditorState.categories, lambda c: rx.badge(
-                        c.name, size="2", radius="full", cursor="pointer",
+                    rx.text("Categories", size="2", weight="medium", id="categories-label"),
+                    # toggle buttons: each says whether it is on (aria-pressed), reached and switched by keyboard
+                    rx.flex(rx.foreach(ProEditorState.categories, lambda c: rx.button(
+                        c.name, type="button", size="2", radius="full",
                         variant=rx.cond(ProEditorState.chosen.contains(c.id), "solid", "outline"),
+                        aria_pressed=rx.cond(ProEditorState.chosen.contains(c.id), "true", "false"),
                         on_click=ProEditorState.toggle_category(c.id), class_name="category-chip",
-                        data_slug=c.slug)), gap="8px", wrap="wrap"),
+                        data_slug=c.slug)), gap="8px", wrap="wrap", role="group",
+                        aria_labelledby="categories-label"),
                     field_error(errors, "category_ids"),
                     spacing="2", width="100%",
                 ),

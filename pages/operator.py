@@ -6,7 +6,7 @@ import reflex as rx
 
 from pages.registry import page
 
-from components.buttons import skip_link
+from components.buttons import a11y_styles, skip_link
 from components.forms import field, form_dialog
 from components.charts import header_cell, number_cell, panel, report_table
 from components.layout import empty_state, loading_panel, page_header
@@ -185,6 +185,7 @@ def operator_console() -> rx.Component:
         spacing="4", width="100%",
     )
     return rx.box(
+        a11y_styles(),
         skip_link(),
         rx.el.header(
             rx.hstack(

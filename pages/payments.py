@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from components.buttons import a11y_styles
 from components.forms import field, form_alert
 from components.layout import data_table, empty_state, list_page, loading_panel, page_header, page_shell
 from components.market import status_badge
@@ -46,7 +47,7 @@ def demo_checkout() -> rx.Component:
         ),
         size="4", width="100%", max_width="440px",
     )
-    return rx.el.main(rx.center(
+    return rx.el.main(a11y_styles(), rx.center(
         rx.cond(DemoCheckoutState.found, card,
                 rx.card(rx.heading("Checkout", as_="h1", size="3"), rx.text(DemoCheckoutState.missing),
                         id="checkout-missing")),

@@ -155,6 +155,8 @@ def test_every_page_has_no_serious_or_critical_violation(role, app, world, new_c
         violations = audit(page)
         lines.append(summary_line(path, violations))
         failures += [f"{path}: {b}" for b in blocking(violations)]
+        if (h1s := page.locator("h1").count()) != 1:
+            failures.append(f"{path}: {h1s} h1 elements, not one")
     report(capsys, f"as {role}", lines)
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
