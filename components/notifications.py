@@ -8,7 +8,7 @@ import reflex as rx
 from state.notifications import (KEEPALIVE_MS, TIME_ZONE_GROUPS, AdminDeliveriesState, BellState, NotificationBell,
                                  PhoneState, PreferencesState, TimeZoneState)
 
-CHANNEL_COLUMNS = (("email", "Email"), ("sms", "Text"), ("in_app", "In-app"))
+CHANNEL_COLUMNS = (("email", "Email"), ("sms", "Text"), ("in_app", "In-app"), ("push", "Push"))
 
 
 def _when(iso: rx.Var) -> rx.Component:
@@ -363,8 +363,9 @@ def time_zone_card() -> rx.Component:
             rx.vstack(
                 rx.vstack(
                     rx.heading("Time zone", size="4", as_="h2"),
-                    rx.text("Text messages that can wait are not sent between ", TimeZoneState.quiet_hours,
-                            " on your clock: they come in the morning. Security codes are sent at once.", size="2",
+                    rx.text("Text messages and push notifications that can wait are not sent between ",
+                            TimeZoneState.quiet_hours, " on your clock: they come in the morning. Security codes are "
+                            "sent at once.", size="2",
                             color="var(--gray-11)"),
                     spacing="1",
                 ),

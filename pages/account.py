@@ -10,6 +10,7 @@ from components.buttons import named_upload
 from components.forms import field, form_alert, place_field
 from components.layout import page_header, page_shell
 from components.notifications import phone_card, preferences_card, time_zone_card
+from components.push import push_card
 from state.account import AccountState
 from state.notifications import PhoneState, PreferencesState, TimeZoneState
 
@@ -79,5 +80,6 @@ def account() -> rx.Component:
     return page_shell(rx.vstack(
         page_header("My account", "How you appear to others on the marketplace."),
         avatar_card(), details_card(), preferences_card(), phone_card(), time_zone_card(),
+        push_card(),
         spacing="4", width="100%", max_width="720px",
     ))

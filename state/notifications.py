@@ -28,11 +28,12 @@ PAGE_ITEMS = 100
 KEEPALIVE_MS = 5 * 60 * 1000  # well inside Reflex's state expiry (an hour) and the bell's watch (15 minutes)
 LINK_REUSES_CALLER_FOR = 30  # seconds: the page's own on_load has just looked the caller up
 
-CHANNEL_NAMES = {Channel.EMAIL.value: "Email", Channel.SMS.value: "Text", Channel.IN_APP.value: "In-app"}
+CHANNEL_NAMES = {Channel.EMAIL.value: "Email", Channel.SMS.value: "Text", Channel.IN_APP.value: "In-app",
+                 Channel.PUSH.value: "Push"}
 CHANNEL_PHRASES = {Channel.EMAIL.value: "by email", Channel.SMS.value: "by text message",
-                   Channel.IN_APP.value: "in the app"}
+                   Channel.IN_APP.value: "in the app", Channel.PUSH.value: "on your devices"}
 CHANNEL_WORDS = {Channel.EMAIL.value: "emails", Channel.SMS.value: "text messages",
-                 Channel.IN_APP.value: "in-app notifications"}
+                 Channel.IN_APP.value: "in-app notifications", Channel.PUSH.value: "push notifications"}
 LOCKED_NOTE = "Always on: these messages keep your account safe."
 
 
@@ -220,6 +221,8 @@ def _unavailable_note(group: Group, channel: str, offered: frozenset[Channel], s
         return f"Not sent as {words}."
     if channel == Channel.SMS.value and not sms_ready:
         return "Text messages are not set up on this marketplace."
+    if channel == Channel.PUSH.value:
+        return "Notifications on devices are not set up on this marketplace."
     if Channel(channel) not in offered:
         return f"This marketplace does not send {words}."
     return "Not available."
@@ -407,6 +410,12 @@ def _admin_view(ctx: Ctx) -> tuple[list[DeliveryRow], list[ChannelChoice]]:
             note, changeable = "Always on: everything shows in the app.", False
         elif channel == Channel.SMS and notifications.sms is None:
             note, changeable = "No SMS provider is configured (TWILIO_* settings).", False
+        elif channel == Channel.PUSH:  # each member turns it on per device
+            note = ("Members turn it on per device on their account page." if notifications.push is not None
+                    else "No web push keys are configured (VAPID_* settings).")
+            choices.append(ChannelChoice(channel=channel.value, label=CHANNEL_NAMES[channel.value],
+                                         chosen=notifications.push is not None, changeable=False, note=note))
+            continue
         else:
             note, changeable = "", True
         choices.append(ChannelChoice(channel=channel.value, label=CHANNEL_NAMES[channel.value],
