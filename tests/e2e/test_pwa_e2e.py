@@ -3,9 +3,22 @@ check, the offline page after a first visit, and the "Install app" button when t
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
 OFFLINE_HEADING = "You're offline; we'll reconnect"
+
+
+@pytest.fixture
+def profile(browser, tmp_path):
+    """A browser with a profile on disk: Chromium never offers to install an app from an incognito context,
+    which is what `browser.new_context()` makes."""
+    context = browser.browser_type.launch_persistent_context(
+        tmp_path / "profile", executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
 
 
 def _controlled(page) -> None:
@@ -21,8 +34,8 @@ def _installability_errors(context, page) -> list:
         cdp.detach()
 
 
-def test_manifest_linked_worker_in_control_and_installable(app, new_context):
-    context = new_context()
+def test_manifest_linked_worker_in_control_and_installable(app, profile):
+    context = profile
     page = context.new_page()
     page.goto(app.url("/"))
     assert page.locator('link[rel="manifest"]').get_attribute("href") == "/manifest.webmanifest"
@@ -35,8 +48,8 @@ def test_manifest_linked_worker_in_control_and_installable(app, new_context):
     assert _installability_errors(context, page) == []
 
 
-def test_each_marketplace_is_its_own_installable_app(app, new_context):
-    context = new_context()
+def test_each_marketplace_is_its_own_installable_app(app, profile):
+    context = profile
     page = context.new_page()
     page.goto(app.url("/", "acme"))
     _controlled(page)
@@ -56,8 +69,7 @@ def test_offline_page_after_a_first_visit_then_back_online(app, new_context):
     expect(page.get_by_role("heading", name=OFFLINE_HEADING)).to_be_visible()
     expect(page.get_by_role("status")).to_be_visible()
     expect(page.get_by_role("button", name="Try again now")).to_be_visible()
-    context.set_offline(False)
-    page.get_by_role("button", name="Try again now").click()  # (it also retries by itself when back online)
+    context.set_offline(False)  # the page notices (the browser's "online" event, else its own retry) and reloads
     expect(page.locator("#email")).to_be_visible()  # the page that was asked for: the login form
 
 
