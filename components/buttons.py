@@ -56,7 +56,8 @@ def named_upload(label: str | rx.Var, *children, **props) -> rx.Component:
 
 # Radix Themes' step-11 text on step-3 tints (soft badges, callouts) and sonner's rich toast colours fall just under
 # 4.5:1 for some hues (green 4.1-4.2, red toasts 4.3): darker text, same tints. Focus rings on links and the
-# role=button/radio widgets we draw ourselves (Radix draws its own on its controls).
+# role=button/radio widgets we draw ourselves (Radix draws its own on its controls). On phones, the primary actions
+# (submit buttons, solid buttons) are at least 44 px tall: a thumb's target.
 A11Y_CSS = """
 .rt-Badge:where(.rt-variant-soft, .rt-variant-surface, .rt-variant-outline):not(.rt-high-contrast),
 .rt-CalloutRoot:not(.rt-high-contrast) { color: var(--accent-12); }
@@ -65,6 +66,9 @@ html [data-sonner-toaster][data-sonner-theme] {
 }
 a:focus-visible, [role=button]:focus-visible, [role=radio]:focus-visible, .skip-link:focus {
   outline: 2px solid var(--accent-9); outline-offset: 2px;
+}
+@media (max-width: 767px) {
+  main button[type=submit], main .rt-Button.rt-variant-solid, [role=dialog] button[type=submit] { min-height: 44px; }
 }
 """
 

@@ -251,12 +251,14 @@ def pro_profile_editor() -> rx.Component:
             section(
                 "Blocked dates",
                 rx.hstack(rx.input(type="date", value=ProEditorState.blocked_input, size="2", id="blocked-day",
-                                   name="blocked_day_input",
+                                   name="blocked_day_input", aria_label="Date to block",
                                    on_change=ProEditorState.set_blocked_input),
                           rx.button("Block date", type="button", variant="soft", size="2",
                                     on_click=ProEditorState.add_blocked), spacing="2"),
                 rx.flex(rx.foreach(ProEditorState.blocked, lambda d: rx.badge(
-                    d, rx.icon("x", size=12, cursor="pointer", on_click=ProEditorState.remove_blocked(d)),
+                    d, rx.icon_button(rx.icon("x", size=12), size="1", variant="ghost", color_scheme="gray",
+                                      type="button", on_click=ProEditorState.remove_blocked(d),
+                                      aria_label=f"Unblock {d}"),
                     variant="soft", color_scheme="gray", size="2")), gap="8px", wrap="wrap"),
             ),
             form_alert(ProEditorState.form_error),
