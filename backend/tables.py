@@ -1,7 +1,7 @@
 """Every table, imported so that SQLModel.metadata is complete (Alembic autogenerate, test schemas)."""
 
-from backend.analytics.models import (AnalyticsActorDay, AnalyticsClientDay, AnalyticsDaily, AnalyticsRequest,
-                                      AnalyticsWatermark)
+from backend.analytics.models import (AnalyticsActorDay, AnalyticsClientDay, AnalyticsDaily, AnalyticsFunnelDay,
+                                      AnalyticsRequest, AnalyticsWatermark)
 from backend.accounts.models import (
     AuthSession, LoginAttempt, OneTimeToken, OperatorAccount, OperatorSession, PhoneVerification, User,
 )
@@ -17,7 +17,7 @@ from backend.profiles.models import PortfolioImage, ProCategory, ProProfile, Pro
 from backend.reviews.models import RatingAggregate, Review, ReviewModeration, ReviewReport, ReviewWindow
 from backend.tenancy.models import Tenant
 
-__all__ = ["AnalyticsActorDay", "AnalyticsClientDay", "AnalyticsDaily", "AnalyticsRequest", "AnalyticsWatermark", "AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "EmailSuppression", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
+__all__ = ["AnalyticsActorDay", "AnalyticsClientDay", "AnalyticsDaily", "AnalyticsFunnelDay", "AnalyticsRequest", "AnalyticsWatermark", "AuthSession", "Category", "Conversation", "ConversationRead", "DemoCharge", "EmailSuppression", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payment",
            "Payout", "PayoutAccountLink", "WebhookEvent", "LeadDecline", "LeadMatch", "LoginAttempt", "Notification", "NotificationPreference",
            "OneTimeToken",
            "OperatorAccount", "OperatorSession", "Order", "OrderEvent", "PhoneVerification", "PortfolioImage", "ProCategory",

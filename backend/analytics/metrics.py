@@ -10,7 +10,7 @@ assemble the views from either source, so the two can only differ in their numbe
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from backend.analytics import sources as S
-from backend.analytics.rollups import actor_days, client_days, daily, midnight, requests
+from backend.analytics.rollups import actor_days, client_days, daily, funnel_days, midnight, requests
 from backend.analytics.views import COHORT_MONTHS, STEPS, Dashboard, KpiValue, Period
 from backend.money import format_money, minor_unit_exponent
 
@@ -56,6 +56,7 @@ class Totals:
 
 Funnel = dict[int, tuple[int, int, int, int, int]]  # category id -> requests, quoted, hired, paid, completed
 Cohorts = tuple[dict[int, int], dict[tuple[int, int], int]]  # month key -> clients; (signup, paid month) -> clients
+Kpis = tuple[list[KpiValue], list[str], Totals]  # the KPIs, the currencies seen (main first), the period's totals
 
 
 class Facts(Protocol):
@@ -74,22 +75,29 @@ class Facts(Protocol):
 
     def funnel(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Funnel: ...
 
-    def median_first_quote_seconds(self, session: Session, tenant_id: int, period: Period,
-                                   category_id: int | None) -> float | None: ...
+    def median_first_quote_seconds(self, session: Session, tenant_id: int, periods: Sequence[Period],
+                                   category_id: int | None) -> list[float | None]:
+        """Each period's median (None: no request of the period got a quote)."""
 
-    def repeat_clients(self, session: Session, tenant_id: int, period: Period) -> tuple[int, int]:
-        """(clients who paid in the period, those of them with >= 2 paid orders up to its end)."""
+    def repeat_clients(self, session: Session, tenant_id: int, periods: Sequence[Period]) -> list[tuple[int, int]]:
+        """Each period's (clients who paid in the period, those of them with >= 2 paid orders up to its end)."""
 
     def cohorts(self, session: Session, tenant_id: int, first: date, end: date) -> Cohorts: ...
 
-    def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:
-        """active_clients_7/30 and active_pros_7/30: distinct users who acted in the N days ending at `end`."""
+    def active_users(self, session: Session, tenant_id: int, ends: Sequence[date]) -> list[dict[str, int]]:
+        """For each end: active_clients_7/30 and active_pros_7/30, distinct users who acted in the N days ending
+        at it."""
+
+    def active_pros(self, tenant_id: int, end: date) -> sa.Select:
+        """The ids of the professionals who acted in the 30 days ending at `end` (a subquery for supply and
+        demand)."""
 
 
 # ---------------------------------------------------------------------------------------------------- rollups
 
 class RollupFacts:
-    """The numbers from the rollup tables (analytics_daily, analytics_request, analytics_client_day)."""
+    """The numbers from the rollup tables (analytics_daily, analytics_funnel_day, analytics_request,
+    analytics_client_day, analytics_actor_day)."""
 
     def totals(self, session: Session, tenant_id: int, periods: Sequence[Period],
                category_id: int | None) -> list[Totals]:
@@ -132,27 +140,34 @@ class RollupFacts:
         return {currency: int(value) for currency, value in rows}
 
     def funnel(self, session: Session, tenant_id: int, period: Period, category_id: int | None) -> Funnel:
-        r = requests.c
-        where = [r.tenant_id == tenant_id, r.created_day.between(period.start, period.end)]
+        f = funnel_days.c
+        where = [f.tenant_id == tenant_id, f.day.between(period.start, period.end)]
         if category_id is not None:
-            where.append(r.category_id == category_id)
-        flag = lambda column: sa.func.sum(sa.case((column, 1), else_=0))  # noqa: E731
+            where.append(f.category_id == category_id)
         rows = session.execute(
-            sa.select(r.category_id, sa.func.count(), flag(r.quoted), flag(r.hired), flag(r.paid), flag(r.completed))
-            .where(*where).group_by(r.category_id))
+            sa.select(f.category_id, *(sa.func.sum(column) for column in (f.requests, f.quoted, f.hired, f.paid,
+                                                                          f.completed)))
+            .where(*where).group_by(f.category_id))
         return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in rows}
 
-    def median_first_quote_seconds(self, session: Session, tenant_id: int, period: Period,
-                                   category_id: int | None) -> float | None:
+    def median_first_quote_seconds(self, session: Session, tenant_id: int, periods: Sequence[Period],
+                                   category_id: int | None) -> list[float | None]:
         r = requests.c
-        where = [r.tenant_id == tenant_id, r.created_day.between(period.start, period.end),
-                 r.first_quote_seconds.isnot(None)]
+        where = [r.tenant_id == tenant_id, r.first_quote_seconds.isnot(None)]
         if category_id is not None:
             where.append(r.category_id == category_id)
-        if dialect_of(session) == "postgresql":
-            value = session.execute(sa.select(sa.func.percentile_cont(0.5).within_group(r.first_quote_seconds))
-                                    .where(*where)).scalar()
-            return None if value is None else float(value)
+        if dialect_of(session) == "postgresql":  # every period in one pass over the days they span
+            medians = session.execute(sa.select(*(
+                sa.func.percentile_cont(0.5).within_group(r.first_quote_seconds)
+                .filter(r.created_day.between(p.start, p.end)) for p in periods))
+                .where(*where, r.created_day.between(min(p.start for p in periods), max(p.end for p in periods)))
+            ).one()
+            return [None if value is None else float(value) for value in medians]
+        return [self._median(session, [*where, r.created_day.between(p.start, p.end)]) for p in periods]
+
+    @staticmethod
+    def _median(session: Session, where: list[sa.ColumnElement]) -> float | None:
+        r = requests.c
         count = session.execute(sa.select(sa.func.count()).where(*where)).scalar_one()
         if not count:
             return None
@@ -160,16 +175,20 @@ class RollupFacts:
                                  .offset((count - 1) // 2).limit(2 - count % 2)).scalars().all()
         return float(statistics.fmean(middle))
 
-    def repeat_clients(self, session: Session, tenant_id: int, period: Period) -> tuple[int, int]:
-        """One pass over the period's paying days: a client's running total on their last paying day of the period
+    def repeat_clients(self, session: Session, tenant_id: int, periods: Sequence[Period]) -> list[tuple[int, int]]:
+        """One pass over the periods' paying days: a client's running total on their last paying day of a period
         is their paid orders up to its end."""
         c = client_days.c
-        payers = (sa.select(c.client_id, sa.func.max(c.paid_to_date).label("orders"))
-                  .where(c.tenant_id == tenant_id, c.day.between(period.start, period.end))
+        payers = (sa.select(c.client_id, *(sa.func.max(sa.case((c.day.between(p.start, p.end), c.paid_to_date)))
+                                           .label(f"orders{i}") for i, p in enumerate(periods)))
+                  .where(c.tenant_id == tenant_id,
+                         c.day.between(min(p.start for p in periods), max(p.end for p in periods)))
                   .group_by(c.client_id).subquery())  # a grouping, not count(DISTINCT): hashed, not sorted
-        clients, repeat = session.execute(
-            sa.select(sa.func.count(), sa.func.sum(sa.case((payers.c.orders >= 2, 1), else_=0)))).one()
-        return int(clients or 0), int(repeat or 0)
+        row = session.execute(sa.select(*(
+            column for i in range(len(periods)) for column in (
+                sa.func.count(payers.c[f"orders{i}"]),
+                sa.func.sum(sa.case((payers.c[f"orders{i}"] >= 2, 1), else_=0)))))).one()
+        return [(int(row[2 * i] or 0), int(row[2 * i + 1] or 0)) for i in range(len(periods))]
 
     def cohorts(self, session: Session, tenant_id: int, first: date, end: date) -> Cohorts:
         """Cohort sizes from the daily client signups; who paid in which month from the paying days, which carry
@@ -191,22 +210,31 @@ class RollupFacts:
             .group_by(c.signup_month, c.month))
         return sizes, {(int(s), int(p)): int(n) for s, p, n in active}
 
-    def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:
-        """Each user's last acting day within the widest window (analytics_actor_day), then how many of those fall in
-        each window."""
+    def active_users(self, session: Session, tenant_id: int, ends: Sequence[date]) -> list[dict[str, int]]:
+        """Each user's last acting day up to each end (analytics_actor_day, one pass over the widest windows'
+        days), then how many of those fall in each window."""
         a = actor_days.c
-        since = {days: end - timedelta(days=days - 1) for days in ACTIVE_DAYS}
-        counts = {f"active_{key}_{days}": 0 for key in ("clients", "pros") for days in ACTIVE_DAYS}
-        last = (sa.select(a.role, a.user_id, sa.func.max(a.day).label("day"))
-                .where(a.tenant_id == tenant_id, a.day.between(since[max(ACTIVE_DAYS)], end))
+        widest = max(ACTIVE_DAYS)
+        last = (sa.select(a.role, a.user_id, *(sa.func.max(sa.case((a.day <= end, a.day))).label(f"day{i}")
+                                               for i, end in enumerate(ends)))
+                .where(a.tenant_id == tenant_id,
+                       sa.or_(*(a.day.between(end - timedelta(days=widest - 1), end) for end in ends)))
                 .group_by(a.role, a.user_id).subquery())
+        windows = [(i, days, end - timedelta(days=days - 1)) for i, end in enumerate(ends) for days in ACTIVE_DAYS]
+        counts = [{f"active_{key}_{days}": 0 for key in ("clients", "pros") for days in ACTIVE_DAYS} for _ in ends]
         for role, *row in session.execute(
-                sa.select(last.c.role, *(sa.func.sum(sa.case((last.c.day >= since[days], 1), else_=0))
-                                         for days in ACTIVE_DAYS))
+                sa.select(last.c.role, *(sa.func.sum(sa.case((last.c[f"day{i}"] >= since, 1), else_=0))
+                                         for i, _, since in windows))
                 .group_by(last.c.role)):
             key = "clients" if role == S.CLIENT else "pros"
-            counts.update({f"active_{key}_{days}": int(n) for days, n in zip(ACTIVE_DAYS, row)})
+            for (i, days, _), n in zip(windows, row):
+                counts[i][f"active_{key}_{days}"] = int(n or 0)
         return counts
+
+    def active_pros(self, tenant_id: int, end: date) -> sa.Select:
+        a = actor_days.c
+        return sa.select(a.user_id).where(a.tenant_id == tenant_id, a.role == S.PROFESSIONAL,
+                                          a.day.between(end - timedelta(days=max(ACTIVE_DAYS) - 1), end))
 
 
 # ---------------------------------------------------------------------------------------------------- live
@@ -234,6 +262,17 @@ def active_users(session: Session, tenant_id: int, end: date) -> dict[str, int]:
     return counts
 
 
+def active_pros(tenant_id: int, end: date) -> sa.Select:
+    """The professionals who sent a quote or acted on an order in the 30 days ending at `end`, from the raw rows
+    (the naive reference)."""
+    q, e = S.quote, S.order_event
+    since, stop = midnight(end - timedelta(days=max(ACTIVE_DAYS) - 1)), midnight(end + timedelta(days=1))
+    return sa.union(
+        sa.select(q.c.pro_id).where(q.c.tenant_id == tenant_id, q.c.created_at >= since, q.c.created_at < stop),
+        sa.select(e.c.actor_id).where(e.c.tenant_id == tenant_id, e.c.actor_role == S.PROFESSIONAL,
+                                      e.c.actor_id.isnot(None), e.c.at >= since, e.c.at < stop))
+
+
 def category_names(session: Session, tenant_id: int) -> dict[int, str]:
     c = S.category
     rows = session.execute(sa.select(c.c.id, c.c.name).where(c.c.tenant_id == tenant_id)
@@ -241,12 +280,12 @@ def category_names(session: Session, tenant_id: int) -> dict[int, str]:
     return {**{id_: name for id_, name in rows}, 0: UNCATEGORISED}
 
 
-def supply_demand(session: Session, tenant_id: int, category_id: int | None, now: datetime,
+def supply_demand(session: Session, tenant_id: int, category_id: int | None, active: sa.Select,
                   names: dict[int, str]) -> list[dict]:
     """Open requests per category and place (the request's city), those without any quote, and the professionals
-    listing that category, based in that city, who acted in the last 30 days. The SUPPLY_DEMAND_ROWS rows with the
-    most unanswered requests."""
-    r, q, e, c = S.service_request, S.quote, S.order_event, S.category
+    listing that category, based in that city, among `active` (ids: who acted in the last 30 days). The
+    SUPPLY_DEMAND_ROWS rows with the most unanswered requests."""
+    r, q, c = S.service_request, S.quote, S.category
     pc, pp = S.pro_category, S.pro_profile
     unquoted = ~sa.exists().where(q.c.request_id == r.c.id, q.c.tenant_id == tenant_id)
     unanswered = sa.func.sum(sa.case((unquoted, 1), else_=0))
@@ -261,11 +300,6 @@ def supply_demand(session: Session, tenant_id: int, category_id: int | None, now
         .limit(SUPPLY_DEMAND_ROWS)).all()
     if not demand:
         return []
-    since = now - timedelta(days=30)
-    active = sa.union(
-        sa.select(q.c.pro_id).where(q.c.tenant_id == tenant_id, q.c.created_at >= since),
-        sa.select(e.c.actor_id).where(e.c.tenant_id == tenant_id, e.c.actor_role == S.PROFESSIONAL,
-                                      e.c.actor_id.isnot(None), e.c.at >= since))
     supply: dict[tuple[int, str], int] = {}
     for cat, city, pros in session.execute(
             sa.select(pc.c.category_id, pp.c.city, sa.func.count(sa.distinct(pc.c.user_id)))
@@ -315,7 +349,8 @@ GLOSSARY = (
                 "Marketplace-wide."),
     ("Supply and demand", "Per category and city of open requests: open requests, unanswered (open with no quote), "
                           "and active pros (professionals listing that category, based in that city, who sent a "
-                          "quote or acted on an order in the last 30 days); the 50 rows with the most unanswered."),
+                          "quote or acted on an order in the 30 days ending today); the 50 rows with the most "
+                          "unanswered."),
     ("Days and categories", "Facts count on the UTC day they happened. An order's category is its request's; a "
                             "direct booking has none (\"" + UNCATEGORISED + "\"). The category filter applies to "
                             "order and request figures; signups, active users, repeat clients and cohorts are "
@@ -359,12 +394,14 @@ class _Side:
     median_seconds: float | None
 
 
-def _side(facts: Facts, session: Session, tenant_id: int, period: Period, category_id: int | None,
-          totals: Totals) -> _Side:
-    return _Side(totals,
-                 facts.active_users(session, tenant_id, period.end),
-                 facts.repeat_clients(session, tenant_id, period),
-                 facts.median_first_quote_seconds(session, tenant_id, period, category_id))
+def _sides(facts: Facts, session: Session, tenant_id: int, periods: Sequence[Period],
+           category_id: int | None) -> list[_Side]:
+    """Every period's figures, each kind of fact read for all the periods at once."""
+    return [_Side(*figures) for figures in zip(
+        facts.totals(session, tenant_id, periods, category_id),
+        facts.active_users(session, tenant_id, [p.end for p in periods]),
+        facts.repeat_clients(session, tenant_id, periods),
+        facts.median_first_quote_seconds(session, tenant_id, periods, category_id), strict=True)]
 
 
 def _money_kpis(now: _Side, before: _Side, currency: str, escrow: int, suffix: str) -> list[KpiValue]:
@@ -394,12 +431,10 @@ def _money_kpis(now: _Side, before: _Side, currency: str, escrow: int, suffix: s
 
 
 def build_kpis(facts: Facts, session: Session, tenant_id: int, currency: str, period: Period,
-               category_id: int | None) -> tuple[list[KpiValue], list[str], Totals]:
+               category_id: int | None) -> Kpis:
     """The KPIs of the period against the previous one; the currencies seen (the main one first); the period's
     totals (for the rest of the dashboard)."""
-    periods = (period, period.previous())
-    now, before = (_side(facts, session, tenant_id, p, category_id, totals)
-                   for p, totals in zip(periods, facts.totals(session, tenant_id, periods, category_id)))
+    now, before = _sides(facts, session, tenant_id, (period, period.previous()), category_id)
     escrow = facts.escrow_held(session, tenant_id, category_id)
     seen = set(now.totals.money) | set(before.totals.money) | {c for c, amount in escrow.items() if amount}
     currencies = [currency, *sorted(seen - {currency})]
@@ -436,8 +471,9 @@ def _month(key: int) -> str:
 
 
 def build_dashboard(facts: Facts, session: Session, tenant_id: int, currency: str, period: Period,
-                    category_id: int | None, now: datetime) -> Dashboard:
-    kpis, currencies, totals = build_kpis(facts, session, tenant_id, currency, period, category_id)
+                    category_id: int | None, now: datetime, kpis: Callable[[], Kpis] | None = None) -> Dashboard:
+    """The whole dashboard. `kpis`: where the KPIs come from when not from this session (the service computes them
+    on a second connection while this one reads the charts); asked for last."""
     names = category_names(session, tenant_id)
 
     scale = 10 ** minor_unit_exponent(currency)
@@ -472,11 +508,14 @@ def build_dashboard(facts: Facts, session: Session, tenant_id: int, currency: st
                             else round(active.get((key, key + k), 0) / clients * 100, 1))
         cohorts.append(row)
 
+    supply = supply_demand(session, tenant_id, category_id, facts.active_pros(tenant_id, now.date()), names)
+    kpi_values, currencies, totals = (kpis or (lambda: build_kpis(facts, session, tenant_id, currency, period,
+                                                                  category_id)))()
     return Dashboard(
-        period_label=period.label, currency=currency, kpis=kpis,
+        period_label=period.label, currency=currency, kpis=kpi_values,
         orders_by_state=[{"state": state, "count": totals.count(f"to_{state}")} for state in S.ORDER_STATES],
         series=series, funnel=funnel, funnel_by_category=funnel_by_category, cohorts=cohorts,
-        supply_demand=supply_demand(session, tenant_id, category_id, now, names),
+        supply_demand=supply,
         categories=[{"id": id_, "name": name} for id_, name in names.items()],
         generated_at=now.strftime("%Y-%m-%d %H:%M UTC"),
         glossary=[{"term": term, "definition": definition} for term, definition in GLOSSARY],

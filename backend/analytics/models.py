@@ -4,6 +4,8 @@
   carry their currency, counts carry "". Category 0 = not by category (signups) or an order without a request.
 - `AnalyticsRequest`: one row per service request, updated as it moves on (quoted, hired, paid, completed): the
   funnel and the time to first quote.
+- `AnalyticsFunnelDay`: the funnel summed per (request creation day, category) from `AnalyticsRequest`: a period's
+  funnel reads a row per day and category instead of a row per request.
 - `AnalyticsClientDay`: one row per client per day on which they paid for at least one order, with the client's
   signup day (cohorts group on it without reading the accounts) and their paid orders up to and including that day
   (repeat clients are then one pass over the period's rows).
@@ -53,6 +55,20 @@ class AnalyticsRequest(TenantOwned, table=True):
     hired: bool = False
     paid: bool = False
     completed: bool = False
+
+
+class AnalyticsFunnelDay(TenantOwned, table=True):
+    __tablename__ = "analytics_funnel_day"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "day", "category_id", name="uq_analytics_funnel_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date  # the requests' UTC creation day
+    category_id: int
+    requests: int
+    quoted: int
+    hired: int
+    paid: int
+    completed: int
 
 
 class AnalyticsClientDay(TenantOwned, table=True):

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from backend.analytics import sources as S
-from backend.analytics.metrics import Cohorts, Funnel, Totals, active_users, build_dashboard, dialect_of
+from backend.analytics.metrics import Cohorts, Funnel, Totals, active_pros, active_users, build_dashboard, dialect_of
 from backend.analytics.rollups import midnight
 from backend.analytics.views import Dashboard, Period
 from backend.db import Database
@@ -146,8 +146,12 @@ class RawFacts:
             .where(*where).group_by(r.c.category_id))
         return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in rows}
 
-    def median_first_quote_seconds(self, session: Session, tenant_id: int, period: Period,
-                                   category_id: int | None) -> float | None:
+    def median_first_quote_seconds(self, session: Session, tenant_id: int, periods: Sequence[Period],
+                                   category_id: int | None) -> list[float | None]:
+        return [self._median_first_quote(session, tenant_id, period, category_id) for period in periods]
+
+    def _median_first_quote(self, session: Session, tenant_id: int, period: Period,
+                            category_id: int | None) -> float | None:
         first = (sa.select(q.c.request_id, sa.func.min(q.c.created_at).label("at"))
                  .where(q.c.tenant_id == tenant_id).group_by(q.c.request_id).subquery())
         where = [r.c.tenant_id == tenant_id, _within(r.c.created_at, period.start, period.end)]
@@ -165,7 +169,10 @@ class RawFacts:
                 .where(ev.c.tenant_id == tenant_id, ev.c.to_state == S.PAID, ev.c.from_state != ev.c.to_state,
                        ev.c.at < midnight(end + timedelta(days=1))))
 
-    def repeat_clients(self, session: Session, tenant_id: int, period: Period) -> tuple[int, int]:
+    def repeat_clients(self, session: Session, tenant_id: int, periods: Sequence[Period]) -> list[tuple[int, int]]:
+        return [self._repeat_clients(session, tenant_id, period) for period in periods]
+
+    def _repeat_clients(self, session: Session, tenant_id: int, period: Period) -> tuple[int, int]:
         paid = self._paid(tenant_id, period.end).subquery()
         payers = set(session.execute(sa.select(paid.c.client_id).where(paid.c.at >= midnight(period.start)))
                      .scalars())
@@ -189,8 +196,11 @@ class RawFacts:
             active[(signups[client], month)] = active.get((signups[client], month), 0) + 1
         return sizes, active
 
-    def active_users(self, session: Session, tenant_id: int, end: date) -> dict[str, int]:
-        return active_users(session, tenant_id, end)
+    def active_users(self, session: Session, tenant_id: int, ends: Sequence[date]) -> list[dict[str, int]]:
+        return [active_users(session, tenant_id, end) for end in ends]
+
+    def active_pros(self, tenant_id: int, end: date) -> sa.Select:
+        return active_pros(tenant_id, end)
 
 
 def naive_dashboard(db: Database, tenant_id: int, currency: str, period: Period, category_id: int | None,

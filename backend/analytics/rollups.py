@@ -26,12 +26,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from backend.analytics import sources as S
-from backend.analytics.models import (AnalyticsActorDay, AnalyticsClientDay, AnalyticsDaily, AnalyticsRequest,
-                                      AnalyticsWatermark)
+from backend.analytics.models import (AnalyticsActorDay, AnalyticsClientDay, AnalyticsDaily, AnalyticsFunnelDay,
+                                      AnalyticsRequest, AnalyticsWatermark)
 from backend.db import Database, utcnow
 
 daily = AnalyticsDaily.__table__
 requests = AnalyticsRequest.__table__
+funnel_days = AnalyticsFunnelDay.__table__
 client_days = AnalyticsClientDay.__table__
 actor_days = AnalyticsActorDay.__table__
 watermarks = AnalyticsWatermark.__table__
@@ -161,7 +162,7 @@ class Rollups:
             tops = self.source_tops(session, tenant_id)
             if rebuild or not any(marks[name] for name in S.WATCHED):
                 # everything (a rebuild, or the first refresh of a tenant: all its rows are new)
-                for table in (daily, client_days, actor_days, requests):
+                for table in (daily, client_days, actor_days, requests, funnel_days):
                     session.execute(sa.delete(table).where(table.c.tenant_id == tenant_id))
                 touched = any(tops.values())
                 if touched:
@@ -277,12 +278,29 @@ class Rollups:
 
     @staticmethod
     def _insert_requests(session: Session, dialect: str, tenant_id: int, which: sa.CompoundSelect | None) -> None:
+        """analytics_request rows of the requests `which` names (all when None), then the funnel days they fall on
+        (a request's creation day never changes, so those are the only funnel days that can have moved)."""
+        r = requests.c
         if which is not None:
-            session.execute(sa.delete(requests).where(requests.c.tenant_id == tenant_id,
-                                                      requests.c.request_id.in_(which)))
+            session.execute(sa.delete(requests).where(r.tenant_id == tenant_id, r.request_id.in_(which)))
         session.execute(sa.insert(requests).from_select(
             ["tenant_id", "request_id", "created_day", "category_id", "first_quote_seconds", "quoted", "hired",
              "paid", "completed"], request_select(dialect, tenant_id, which)))
+        where = [r.tenant_id == tenant_id]
+        if which is not None:
+            days = session.execute(sa.select(r.created_day).distinct()
+                                   .where(r.tenant_id == tenant_id, r.request_id.in_(which))).scalars().all()
+            if not days:
+                return
+            session.execute(sa.delete(funnel_days).where(funnel_days.c.tenant_id == tenant_id,
+                                                         funnel_days.c.day.in_(days)))
+            where.append(r.created_day.in_(days))
+        flag = lambda column: sa.func.sum(sa.case((column, 1), else_=0))  # noqa: E731
+        session.execute(sa.insert(funnel_days).from_select(
+            ["tenant_id", "day", "category_id", "requests", "quoted", "hired", "paid", "completed"],
+            sa.select(_int(tenant_id), r.created_day, r.category_id, sa.func.count(), flag(r.quoted), flag(r.hired),
+                      flag(r.paid), flag(r.completed))
+            .where(*where).group_by(r.created_day, r.category_id)))
 
 
 # ---------------------------------------------------------------------------------------------------- the SQL

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from backend.analytics import sources as S
 from backend.analytics.cache import Cache
 from backend.analytics.csv_export import to_csv
-from backend.analytics.metrics import RollupFacts, build_dashboard, build_kpis
+from backend.analytics.metrics import Kpis, RollupFacts, build_dashboard, build_kpis
 from backend.analytics.rollups import Rollups, Version
 from backend.analytics.views import TABLES, Dashboard, Period, TenantKpis, table_rows
 from backend.db import Database, utcnow
@@ -54,6 +55,7 @@ class AnalyticsService:
         self.clock = clock
         self.rollups = Rollups(db, clock)
         self.facts = RollupFacts()
+        self._parallel = ThreadPoolExecutor(max_workers=4, thread_name_prefix="analytics")
 
     # ------------------------------------------------------------------ checks
 
@@ -110,10 +112,21 @@ class AnalyticsService:
         category_id = self._checked_category(tenant.id, category_id)
         version = self.rollups.fresh_version(tenant.id)
 
-        def build() -> Dashboard:
+        def kpis() -> Kpis:
             with self.db.tenant_session(tenant.id) as session:
-                return build_dashboard(self.facts, session, tenant.id, tenant.currency, period, category_id,
-                                       self.clock())
+                return build_kpis(self.facts, session, tenant.id, tenant.currency, period, category_id)
+
+        def build() -> Dashboard:
+            # the KPIs on a second connection while this one reads the charts: two queries at a time, not one
+            # (PostgreSQL only: the embedded SQLite has one writer and gains nothing)
+            pending = self._parallel.submit(kpis) if self.db.engine.dialect.name == "postgresql" else None
+            try:
+                with self.db.tenant_session(tenant.id) as session:
+                    return build_dashboard(self.facts, session, tenant.id, tenant.currency, period, category_id,
+                                           self.clock(), kpis=pending.result if pending else None)
+            finally:
+                if pending is not None:
+                    pending.cancel()
 
         return self._cached(self._key("dashboard", tenant.id, tenant.currency, period, category_id, version),
                             build, Dashboard.from_dict)

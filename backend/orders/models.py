@@ -40,6 +40,10 @@ class OrderState(StrEnum):
 
 class ServiceRequest(TenantOwned, table=True):
     __tablename__ = "service_request"
+    # the open requests of a tenant by category and place (the admin's supply and demand), without reading the
+    # far more numerous closed ones
+    __table_args__ = (sa.Index("ix_service_request_open", "tenant_id", "category_id", "city", "id",
+                               postgresql_where=sa.text("status = 'open'"), sqlite_where=sa.text("status = 'open'")),)
 
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="user_account.id", index=True)

@@ -140,7 +140,9 @@ class WebhookEvent(SQLModel, table=True):
     A platform table: an event names its tenant in metadata only after it is verified."""
 
     __tablename__ = "webhook_event"
-    __table_args__ = (sa.UniqueConstraint("provider", "event_id", name="uq_webhook_event"),)
+    __table_args__ = (sa.UniqueConstraint("provider", "event_id", name="uq_webhook_event"),
+                      # a marketplace's failed events (the admin's operations queue) without scanning every event
+                      sa.Index("ix_webhook_event_tenant_status", "tenant_id", "status"))
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int | None = Field(default=None, foreign_key="tenant.id")
