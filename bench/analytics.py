@@ -56,8 +56,8 @@ REDIS_URL = os.environ.get("ANALYTICS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/
 RANGES = (("30 days", 30), ("90 days", 90), ("12 months", 365))
 RAW_TABLES = ("user_account", "service_request", "quote", "service_order", "order_event", "payment",
               "ledger_account", "ledger_transaction", "ledger_entry", "payout")
-ROLLUP_TABLES = ("analytics_daily", "analytics_request", "analytics_client_day", "analytics_actor_day",
-                 "analytics_watermark")
+ROLLUP_TABLES = ("analytics_daily", "analytics_request", "analytics_funnel_day", "analytics_client_day",
+                 "analytics_actor_day", "analytics_watermark")
 HEADERS = ["range", "dashboard", "n", "p50 ms", "p95 ms", "p99 ms", "p95 ratio to baseline"]
 
 
