@@ -71,8 +71,9 @@ def _lighthouse(url: str, out: Path, cookie: str = "") -> dict:
             f"--chrome-flags={' '.join(CHROME_FLAGS)}"]
     if cookie:
         argv.append("--extra-headers=" + json.dumps({"Cookie": cookie}))
-    subprocess.run(argv, check=True, capture_output=True, timeout=300,
-                   env={**os.environ, "CHROME_PATH": CHROME})
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "CHROME_PATH": CHROME})
+    if done.returncode != 0:
+        raise RuntimeError(f"lighthouse failed on {url} ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(out.read_text())
 
 
