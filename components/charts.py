@@ -24,8 +24,8 @@ def visually_hidden(*children) -> rx.Component:
 
 def export_button(what: str, on_click, busy: rx.Var | bool = False) -> rx.Component:
     """"Export CSV", named for what it exports ("Export GMV CSV") so that a screen reader tells the buttons apart."""
-    return rx.button(rx.icon("download", size=14), "Export CSV", size="1", variant="soft", color_scheme="gray",
-                     on_click=on_click, loading=busy, aria_label=f"Export {what} CSV", flex_shrink="0")
+    return rx.button(rx.icon("download", size=14), "Export", visually_hidden(f" {what}"), " CSV", size="1",
+                     variant="soft", color_scheme="gray", on_click=on_click, loading=busy, flex_shrink="0")
 
 
 def panel(title: str, export: rx.Component | None, *children, panel_id: str, subtitle: str | rx.Var = "",

@@ -58,7 +58,7 @@ def verify_toggle(u) -> rx.Component:
     return rx.cond(
         u["role"] == "professional",
         rx.button(rx.cond(u["verified"], "Verified ✓", "Verify"), size="1",
-                  variant=rx.cond(u["verified"], "solid", "outline"), color_scheme="green",
+                  variant=rx.cond(u["verified"], "solid", "outline"), color_scheme="green", high_contrast=True,
                   on_click=AdminUsersState.set_verified(u["id"], ~u["verified"].to(bool)),
                   id=f"verify-{u['email']}"),
     )
@@ -173,8 +173,10 @@ def admin_categories() -> rx.Component:
                 rx.input(name="name", placeholder="New category, e.g. Pet care", size="3", max_length=60,
                          aria_label="New category",
                          id="category-name", flex="1", min_width="200px"),
-                rx.select(AdminCategoriesState.icons, value=AdminCategoriesState.new_icon,
-                          on_change=AdminCategoriesState.set_new_icon, size="3", aria_label="Icon"),
+                rx.select.root(
+                    rx.select.trigger(aria_label="Icon"),
+                    rx.select.content(rx.foreach(AdminCategoriesState.icons, lambda i: rx.select.item(i, value=i))),
+                    value=AdminCategoriesState.new_icon, on_change=AdminCategoriesState.set_new_icon, size="3"),
                 rx.button("Add category", type="submit", size="3", id="add-category"),
                 gap="8px", wrap="wrap", width="100%",
             ),

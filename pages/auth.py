@@ -26,20 +26,16 @@ def _sign_in_page(state, title: str, other_way: tuple[str, str, str], *fields: r
 
 
 def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
+    """One choice of the "I want to" radio group (Radix radio cards: Tab reaches the group, arrow keys choose)."""
     selected = SignupState.role_choice == value
-    return rx.box(
+    return rx.radio_cards.item(
         rx.hstack(
             rx.icon(icon, size=20, color=rx.cond(selected, "var(--brand)", "var(--gray-10)")),
             rx.vstack(rx.text(title, weight="medium", size="2"), rx.text(body, size="1", color="var(--gray-11)"),
                       spacing="0"),
-            spacing="2", align="start",
+            spacing="2", align="start", width="100%",
         ),
-        on_click=SignupState.set_role_choice(value),
-        id=f"role-{value}",
-        border=rx.cond(selected, "2px solid var(--brand)", "1px solid var(--gray-a6)"),
-        background=rx.cond(selected, "var(--accent-2)", "transparent"),
-        padding=rx.cond(selected, "11px", "12px"), border_radius="10px", cursor="pointer", flex="1",
-        role="radio", aria_checked=rx.cond(selected, "true", "false"),
+        value=value, id=f"role-{value}", cursor="pointer",
     )
 
 
@@ -48,11 +44,12 @@ def signup() -> rx.Component:
     errors = SignupState.errors
     return _sign_in_page(
         SignupState, "Create your account", ("Already have one? ", "Log in", "/login"),
-        rx.text("I want to", size="2", weight="medium"),
-        rx.flex(
+        rx.text("I want to", size="2", weight="medium", id="role-label"),
+        rx.radio_cards.root(
             _role_option("client", "Hire a pro", "Post jobs and book services", "search"),
             _role_option("professional", "Offer services", "Get leads and grow", "briefcase"),
-            gap="8px", width="100%", direction=rx.breakpoints(initial="column", xs="row"),
+            value=SignupState.role_choice, on_value_change=SignupState.set_role_choice,
+            columns=rx.breakpoints(initial="1", xs="2"), gap="2", width="100%", aria_labelledby="role-label",
         ),
         field("Full name", "full_name", errors, auto_complete="name", max_length=80, required=True),
         email_field(errors),

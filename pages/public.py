@@ -32,9 +32,9 @@ def hero() -> rx.Component:
                 AppState.user_id != 0,
                 link_button("Go to my dashboard", href=AppState.home_path, size="4"),
                 rx.flex(
-                    link_button("Find a pro", href="/signup?role=client", size="4", width="100%"),
+                    link_button("Find a pro", href="/signup?role=client", size="4", width="100%", flex="1"),
                     link_button("Join as a pro", href="/signup?role=professional", size="4", variant="outline",
-                                width="100%"),
+                                width="100%", flex="1"),
                     gap="12px", direction=rx.breakpoints(initial="column", xs="row"), width="100%",
                 ),
             ),

@@ -187,6 +187,8 @@ def test_dialogs_open_have_no_serious_or_critical_violation(app, world, new_cont
     pro.keyboard.press("Escape")
     expect(pro.get_by_role("dialog")).to_have_count(0)
     quote_as(pro, app, title, "80", "Tomorrow at nine.")
+    # the toast that confirmed it sits in a live region: screen readers announce it where focus is
+    expect(pro.locator("[aria-live]", has_text="Quote sent.")).to_have_count(1)
 
     client.goto(request_url)
     settled(client)
