@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from backend.accounts.contacts import AccountContacts
-from backend.analytics import AnalyticsService, LocalCache, Operations, RedisCache
+from backend.analytics import AnalyticsService, LocalCache, Operations
+from backend.analytics.adapters.redis_cache import RedisCache
 from backend.accounts.security import Passwords
 from backend.accounts.service import AccountService
 from backend.chat.ports import StoreUnavailable
@@ -140,7 +141,12 @@ class Services:
         totals["deliveries_due"] = len(due)
         # Last: the rollups fold in what the timers above just changed. The dashboard refreshes before it reads
         # anyway; this keeps that refresh small (rows of the last few minutes at most).
-        totals["analytics_days"] = sum(self.analytics.refresh(tenant_id) for tenant_id in tenant_ids)
+        totals["analytics_days"] = 0
+        for tenant_id in tenant_ids:
+            try:
+                totals["analytics_days"] += self.analytics.refresh(tenant_id)
+            except Exception:  # one tenant's rollups failing must not fail every tick (the dashboard refreshes too)
+                log.exception("analytics rollups of tenant %s could not be refreshed", tenant_id)
         return totals
 
 

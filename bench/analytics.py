@@ -35,7 +35,8 @@ import redis
 import sqlalchemy as sa
 
 from backend import history
-from backend.analytics import AnalyticsService, LocalCache, Period, RedisCache
+from backend.analytics import AnalyticsService, LocalCache, Period
+from backend.analytics.adapters.redis_cache import RedisCache
 from backend.analytics.naive import naive_dashboard
 from backend.bootstrap import build_services
 from backend.config import Settings

@@ -42,7 +42,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from backend.analytics import TABLES, AnalyticsService, LocalCache, Period, RedisCache
+from backend.analytics import TABLES, AnalyticsService, LocalCache, Period
+from backend.analytics.adapters.redis_cache import RedisCache
 from backend.analytics.naive import naive_dashboard
 from backend.errors import PermissionDenied, ValidationFailed
 from backend.identity import Caller, Role

@@ -403,6 +403,20 @@ def test_concurrent_accepts_yield_exactly_one_order(market):
         assert len(s.exec(select(OrderEvent)).all()) == 1
 
 
+def test_a_failing_rollup_refresh_does_not_fail_the_timers(market, monkeypatch, caplog):
+    m = market
+    svc = m["svc"]
+    post_request(m)
+
+    def broken(tenant_id):
+        raise RuntimeError("rollups broke")
+
+    monkeypatch.setattr(svc.analytics, "refresh", broken)
+    totals = svc.run_timers()  # does not raise: the other timers' work is done and reported
+    assert totals["analytics_days"] == 0 and "expire" in totals
+    assert "could not be refreshed" in caplog.text
+
+
 def test_periodic_work_covers_every_tenant_and_expires_requests(market):
     m = market
     svc, t = m["svc"], m["t"]
