@@ -146,6 +146,17 @@ def auth_card(title: str, subtitle: str | rx.Component, *children) -> rx.Compone
     )
 
 
+# A dialog opened from state (no Radix trigger) has no element to give focus back to when it closes: Radix then drops
+# focus on the page's body. These remember what had focus when the dialog opened (the button that asked for it) and
+# return focus there on close (Escape, Cancel, submit), or to the main content if that button is gone.
+REMEMBER_OPENER = rx.vars.FunctionStringVar.create(
+    "((_e) => { window.__dialogOpener = document.activeElement; })")
+RETURN_TO_OPENER = rx.vars.FunctionStringVar.create(
+    "((e) => { e.preventDefault(); const o = window.__dialogOpener; window.__dialogOpener = null;"
+    " const back = o && o.isConnected && o !== document.body ? o : document.getElementById('main-content');"
+    " if (back) back.focus(); })")
+
+
 def form_dialog(title: str | rx.Var, *fields: rx.Component, submit: rx.Component, form_error: rx.Var, on_submit,
                 open: rx.Var, on_open_change, max_width: str, description: rx.Component | None = None,
                 trigger: rx.Component | None = None, form_key: rx.Var | None = None) -> rx.Component:
@@ -169,6 +180,8 @@ def form_dialog(title: str | rx.Var, *fields: rx.Component, submit: rx.Component
                 on_submit=on_submit, **({"key": form_key} if form_key is not None else {}),
             ),
             max_width=max_width,
+            **({} if trigger is not None else {"on_open_auto_focus": REMEMBER_OPENER,
+                                               "on_close_auto_focus": RETURN_TO_OPENER}),
         ),
         open=open, on_open_change=on_open_change,
     )
