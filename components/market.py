@@ -130,5 +130,6 @@ def timeline(events) -> rx.Component:
 
 
 def section(title: str, *children, **props) -> rx.Component:
-    return rx.card(rx.vstack(rx.heading(title, as_="h2", weight="bold", size="3"), *children, spacing="3", width="100%"),
+    return rx.card(rx.vstack(rx.heading(title, as_="h2", weight="bold", size="3"), *children, spacing="3",
+                             width="100%"),
                    size="3", width="100%", **props)

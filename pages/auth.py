@@ -21,7 +21,8 @@ def _sign_in_page(state, title: str, other_way: tuple[str, str, str], *fields: r
                   **form) -> rx.Component:
     """Sign up and log in: the card's title, the other way in under it (question, link, route), the form."""
     question, link, href = other_way
-    return auth_page(title, rx.text(question, rx.link(link, href=href, underline="always"), size="2", color="var(--gray-11)"),
+    return auth_page(title, rx.text(question, rx.link(link, href=href, underline="always"), size="2",
+                                    color="var(--gray-11)"),
                      auth_form(state, *fields, **form))
 
 

@@ -12,15 +12,19 @@ PHONE = {"width": 360, "height": 740}
 MIN_TARGET = 44
 PRIMARY = "main button[type=submit], main .rt-Button.rt-variant-solid"
 
+# What sticks out past the screen's edge (outside the scrolling boxes meant for it), and primary actions too short.
 MEASURE = """([selector, min]) => {
+  const describe = e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].slice(0, 3).join('.')}`;
   const wide = [...document.querySelectorAll('body *')].filter(e => {
     const r = e.getBoundingClientRect();
-    return r.width > 0 && r.right > document.documentElement.clientWidth + 1 && !e.closest('.table-scroll, [data-radix-scroll-area-viewport]');
-  }).slice(0, 5).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].slice(0, 3).join('.')} (right ${Math.round(e.getBoundingClientRect().right)})`);
+    return r.width > 0 && r.right > document.documentElement.clientWidth + 1
+      && !e.closest('.table-scroll, [data-radix-scroll-area-viewport]');
+  }).slice(0, 5).map(e => `${describe(e)} (right ${Math.round(e.getBoundingClientRect().right)})`);
   const small = [...document.querySelectorAll(selector)].filter(e => {
     const r = e.getBoundingClientRect();
     return r.width > 0 && r.height > 0 && r.height < min;
-  }).map(e => `"${(e.innerText || e.getAttribute('aria-label') || '').trim().slice(0, 30)}" ${Math.round(e.getBoundingClientRect().height)}px`);
+  }).map(e => `"${(e.innerText || e.getAttribute('aria-label') || '').trim().slice(0, 30)}"`
+              + ` ${Math.round(e.getBoundingClientRect().height)}px`);
   return {scrollWidth: document.documentElement.scrollWidth, wide, small};
 }"""
 
