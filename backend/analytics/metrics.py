@@ -395,14 +395,29 @@ class _Side:
     median_seconds: float | None
 
 
-def _sides(facts: Facts, session: Session, tenant_id: int, periods: Sequence[Period],
-           category_id: int | None) -> list[_Side]:
-    """Every period's figures, each kind of fact read for all the periods at once."""
-    return [_Side(*figures) for figures in zip(
-        facts.totals(session, tenant_id, periods, category_id),
-        facts.active_users(session, tenant_id, [p.end for p in periods]),
-        facts.repeat_clients(session, tenant_id, periods),
-        facts.median_first_quote_seconds(session, tenant_id, periods, category_id), strict=True)]
+Flows = tuple[list[Totals], list[dict[str, int]], dict[str, int]]  # per period: totals, active users; escrow now
+People = tuple[list[tuple[int, int]], list[float | None]]  # per period: repeat clients, median time to first quote
+
+
+def kpi_periods(period: Period) -> tuple[Period, Period]:
+    """The KPIs compare the period with the one before."""
+    return period, period.previous()
+
+
+def read_flows(facts: Facts, session: Session, tenant_id: int, periods: Sequence[Period],
+               category_id: int | None) -> Flows:
+    """Half of the KPIs' reads (the service runs the two halves on two connections); each kind of fact is read
+    for all the periods at once."""
+    return (facts.totals(session, tenant_id, periods, category_id),
+            facts.active_users(session, tenant_id, [p.end for p in periods]),
+            facts.escrow_held(session, tenant_id, category_id))
+
+
+def read_people(facts: Facts, session: Session, tenant_id: int, periods: Sequence[Period],
+                category_id: int | None) -> People:
+    """The other half of the KPIs' reads."""
+    return (facts.repeat_clients(session, tenant_id, periods),
+            facts.median_first_quote_seconds(session, tenant_id, periods, category_id))
 
 
 def _money_kpis(now: _Side, before: _Side, currency: str, escrow: int, suffix: str) -> list[KpiValue]:
@@ -435,8 +450,15 @@ def build_kpis(facts: Facts, session: Session, tenant_id: int, currency: str, pe
                category_id: int | None) -> Kpis:
     """The KPIs of the period against the previous one; the currencies seen (the main one first); the period's
     totals (for the rest of the dashboard)."""
-    now, before = _sides(facts, session, tenant_id, (period, period.previous()), category_id)
-    escrow = facts.escrow_held(session, tenant_id, category_id)
+    periods = kpi_periods(period)
+    return assemble_kpis(currency, read_flows(facts, session, tenant_id, periods, category_id),
+                         read_people(facts, session, tenant_id, periods, category_id))
+
+
+def assemble_kpis(currency: str, flows: Flows, people: People) -> Kpis:
+    """The KPIs from the facts read for (period, previous period)."""
+    totals, active, escrow = flows
+    now, before = (_Side(*figures) for figures in zip(totals, active, *people, strict=True))
     seen = set(now.totals.money) | set(before.totals.money) | {c for c, amount in escrow.items() if amount}
     currencies = [currency, *sorted(seen - {currency})]
     kpis = _money_kpis(now, before, currency, escrow.get(currency, 0), "")

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from backend.analytics import sources as S
 from backend.analytics.cache import Cache
 from backend.analytics.csv_export import to_csv
-from backend.analytics.metrics import Kpis, RollupFacts, build_dashboard, build_kpis
+from backend.analytics.metrics import (RollupFacts, assemble_kpis, build_dashboard, build_kpis, kpi_periods,
+                                       read_flows, read_people)
 from backend.analytics.rollups import Rollups, Version
 from backend.analytics.views import TABLES, Dashboard, Period, TenantKpis, table_rows
 from backend.db import Database, utcnow
@@ -112,24 +113,27 @@ class AnalyticsService:
         category_id = self._checked_category(tenant.id, category_id)
         version = self.rollups.fresh_version(tenant.id)
 
-        def kpis() -> Kpis:
-            with self.db.tenant_session(tenant.id) as session:
-                return build_kpis(self.facts, session, tenant.id, tenant.currency, period, category_id)
-
         def build() -> Dashboard:
-            # the KPIs on a second connection while this one reads the charts: two queries at a time, not one
-            # (PostgreSQL only: the embedded SQLite has one writer and gains nothing)
-            pending = self._parallel.submit(kpis) if self.db.engine.dialect.name == "postgresql" else None
-            try:
-                with self.db.tenant_session(tenant.id) as session:
-                    return build_dashboard(self.facts, session, tenant.id, tenant.currency, period, category_id,
-                                           self.clock(), kpis=pending.result if pending else None)
-            finally:
-                if pending is not None:
-                    pending.cancel()
+            kpis = None
+            if self.db.engine.dialect.name == "postgresql":
+                # the KPIs' two halves on two more connections while this one reads the charts: three queries at a
+                # time (the embedded SQLite has one writer and would gain nothing); the pool's tasks never wait on
+                # each other, so concurrent dashboards cannot starve it
+                periods = kpi_periods(period)
+                flows, people = (self._parallel.submit(self._read, tenant.id, read, periods, category_id)
+                                 for read in (read_flows, read_people))
+                kpis = lambda: assemble_kpis(tenant.currency, flows.result(), people.result())  # noqa: E731
+            with self.db.tenant_session(tenant.id) as session:
+                return build_dashboard(self.facts, session, tenant.id, tenant.currency, period, category_id,
+                                       self.clock(), kpis=kpis)
 
         return self._cached(self._key("dashboard", tenant.id, tenant.currency, period, category_id, version),
                             build, Dashboard.from_dict)
+
+    def _read(self, tenant_id: int, read: Callable, periods: tuple[Period, Period], category_id: int | None):
+        """One half of the KPIs' reads in a tenant session of its own (a pool thread)."""
+        with self.db.tenant_session(tenant_id) as session:
+            return read(self.facts, session, tenant_id, periods, category_id)
 
     def export_csv(self, tenant: TenantPublic, caller: Caller, period: Period, category_id: int | None,
                    table: str) -> tuple[str, str]:
