@@ -240,27 +240,26 @@ def tenant_suspended_panel() -> rx.Component:
     )
 
 
-def page_shell(content: rx.Component, *, gated: bool = True) -> rx.Component:
+def page_shell(content: rx.Component, *, gated: bool = True, prerendered: bool = False) -> rx.Component:
     """Every tenant page: header, body by tenant status and access, footer.
-    `gated` pages render only once on_load has granted access."""
+    `gated` pages render only once on_load has granted access. `prerendered` (a public page whose content does not
+    wait for the marketplace: the landing page) shows its content in the build's HTML, before the app has connected,
+    instead of a spinner: the first paint is the page, not a spinner the page then replaces."""
     body = rx.match(
         AppState.access,
         ("ok", content),
         ("denied", denied_panel()),
         loading_panel(),
     ) if gated else content
+    by_status = [("missing", tenant_missing_panel()), ("suspended", tenant_suspended_panel())]
+    if not prerendered or gated:
+        by_status.append(("loading", loading_panel()))
     return rx.box(
         a11y_styles(),
         skip_link(),
         header(),
         rx.el.main(
-            rx.match(
-                AppState.tenant_status,
-                ("missing", tenant_missing_panel()),
-                ("suspended", tenant_suspended_panel()),
-                ("loading", loading_panel()),
-                body,
-            ),
+            rx.match(AppState.tenant_status, *by_status, body),
             max_width=CONTENT_WIDTH, margin="0 auto", padding_x=["16px", "24px"], padding_y=["20px", "32px"],
             min_height="calc(100vh - 140px)", id="main-content", tab_index=-1, outline="none",
         ),

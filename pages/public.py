@@ -22,8 +22,13 @@ CATEGORIES = [("sparkles", "Cleaning"), ("wrench", "Plumbing"), ("zap", "Electri
 def hero() -> rx.Component:
     return rx.box(
         rx.vstack(
-            rx.badge("Trusted local professionals", variant="soft", radius="full", size="2"),
-            rx.heading("Get things done with ", rx.text.span(AppState.tenant_name, color="var(--brand)"), as_="h1",
+            # The page is in the prerendered HTML, painted before the app connects (page_shell(prerendered=True)):
+            # what depends on the marketplace sits in this one-line badge, so that nothing moves when it arrives.
+            rx.badge(rx.cond(AppState.tenant_name != "", "Welcome to " + AppState.tenant_name,
+                             "Trusted local professionals"),
+                     variant="soft", radius="full", size="2", white_space="nowrap", max_width="100%",
+                     overflow="hidden", text_overflow="ellipsis", id="landing-brand"),
+            rx.heading("Get things done with ", rx.text.span("trusted local pros", color="var(--brand)"), as_="h1",
                        size=rx.breakpoints(initial="8", md="9"), weight="bold", line_height="1.1",
                        id="landing-title"),
             rx.text("Post a job, compare quotes from vetted pros, chat, and pay only when you're happy.",
@@ -76,4 +81,5 @@ def categories() -> rx.Component:
 
 @page("/", "Home", on_load=AppState.load_public)
 def index() -> rx.Component:
-    return page_shell(rx.vstack(hero(), steps(), categories(), spacing="7", width="100%"), gated=False)
+    return page_shell(rx.vstack(hero(), steps(), categories(), spacing="7", width="100%"), gated=False,
+                      prerendered=True)

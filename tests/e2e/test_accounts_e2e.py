@@ -11,9 +11,9 @@ from tests.e2e.conftest import PASSWORD, logged_in, login, sign_up, signed_up, u
 
 def test_landing_page_is_branded_per_tenant(page, app):
     page.goto(app.url("/"))
-    expect(page.locator("#landing-title")).to_contain_text("HandyHub")
+    expect(page.locator("#landing-brand")).to_contain_text("HandyHub")
     page.goto(app.url("/", "acme"))
-    expect(page.locator("#landing-title")).to_contain_text("Acme Home Services")
+    expect(page.locator("#landing-brand")).to_contain_text("Acme Home Services")
 
 
 def test_new_client_signs_up_logs_out_and_back_in(page, app):

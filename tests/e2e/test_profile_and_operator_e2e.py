@@ -67,7 +67,7 @@ def test_operator_creates_and_suspends_a_marketplace(new_context, app):
 
     visitor = new_context().new_page()
     visitor.goto(app.url("/", "globex"))
-    expect(visitor.locator("#landing-title")).to_contain_text("Globex Services")
+    expect(visitor.locator("#landing-brand")).to_contain_text("Globex Services")
     logged_in(visitor, app, "admin@globex.example", tenant="globex", home="/admin")
     visitor.goto(app.url("/admin/users", "globex"))
     expect(visitor.locator("#users-table")).to_contain_text("admin@globex.example")
