@@ -86,6 +86,56 @@ def _nav_items() -> list[tuple[str, str, rx.Var]]:
     ]
 
 
+# On a phone, each role's main destinations sit in a bar at the bottom of the screen, where a thumb reaches them;
+# everything else stays in the user menu. (icon, label, href); the first is the role's home.
+PHONE_TABS: dict[str, list[tuple[str, str, str]]] = {
+    "client": [("house", "Home", HOME_FOR_ROLE["client"]), ("file-text", "Requests", "/requests"),
+               ("search", "Find pros", "/pros"), ("package", "Orders", "/orders"),
+               ("message-circle", "Messages", "/messages")],
+    "professional": [("house", "Home", HOME_FOR_ROLE["professional"]), ("inbox", "Leads", "/pro/leads"),
+                     ("package", "Orders", "/orders"), ("wallet", "Earnings", "/pro/earnings"),
+                     ("message-circle", "Messages", "/messages")],
+    "admin": [("chart-column", "Dashboard", HOME_FOR_ROLE["admin"]), ("list-todo", "Operations", OPERATIONS),
+              ("users", "Users", "/admin/users"), ("package", "Orders", "/orders"),
+              ("message-circle", "Messages", "/messages")],
+}
+PHONE_TABS_HEIGHT = "60px"
+PHONE_ONLY = rx.breakpoints(initial="flex", sm="none")  # under 48em (768 px), where the header shows no links
+
+
+def _phone_tab(icon: str, label: str, href: str, home: bool) -> rx.Component:
+    path = AppState.router.url.path
+    # a role's home is current only on itself (other pages share its prefix); a section also on its sub-pages
+    here = (path == href) | (path == href + "/") if home else (path == href) | path.startswith(href + "/")
+    return rx.link(
+        rx.icon(icon, size=20, aria_hidden="true"),
+        rx.text(label, size="1", weight="medium", white_space="nowrap"),
+        href=href, underline="none", color=rx.cond(here, "var(--accent-11)", "var(--gray-11)"),
+        display="flex", flex_direction="column", align_items="center", justify_content="center", gap="2px",
+        flex="1", min_width="0", min_height="48px", class_name="phone-tab",
+        custom_attrs={"aria-current": rx.cond(here, "page", "false")},
+    )
+
+
+def phone_tabs() -> rx.Component:
+    """The bottom bar of a signed-in user on a phone (PHONE_TABS), and the room it takes at the end of the page."""
+    bar = rx.el.nav(
+        rx.match(AppState.user_role,
+                 *[(role, rx.hstack(*[_phone_tab(icon, label, href, i == 0)
+                                      for i, (icon, label, href) in enumerate(tabs)],
+                                    spacing="0", width="100%", align="stretch"))
+                   for role, tabs in PHONE_TABS.items()],
+                 rx.fragment()),
+        aria_label="Shortcuts", display=PHONE_ONLY, position="fixed", bottom="0", left="0", right="0",
+        z_index="10", min_height=PHONE_TABS_HEIGHT, padding_x="4px", padding_bottom="env(safe-area-inset-bottom)",
+        background="var(--color-panel-solid)", border_top="1px solid var(--gray-a5)", id="phone-tabs",
+    )
+    room = rx.box(height=f"calc({PHONE_TABS_HEIGHT} + env(safe-area-inset-bottom))", display=PHONE_ONLY,
+                  aria_hidden="true")
+    return rx.cond((AppState.user_id != 0) & rx.Var.create(list(PHONE_TABS)).contains(AppState.user_role),
+                   rx.fragment(room, bar))
+
+
 def ops_badge() -> rx.Component:
     """The count of what waits for the admin on /admin/operations (state/analytics.py's OpsBadgeState), read when a
     page opens and every minute; a screen reader hears "Operations, 3 waiting"."""
@@ -264,6 +314,7 @@ def page_shell(content: rx.Component, *, gated: bool = True, prerendered: bool =
             min_height="calc(100vh - 140px)", id="main-content", tab_index=-1, outline="none",
         ),
         footer(),
+        phone_tabs(),
         style=brand_style(),
         background="var(--gray-2)",
     )

@@ -4,7 +4,10 @@ call-to-action buttons) at least 44 px tall, a thumb's target."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.test_accessibility_e2e import ROLES, open_page, routes_of, sign_in, world  # noqa: F401 (fixture)
 
@@ -50,3 +53,42 @@ def test_every_page_fits_a_phone_and_primary_actions_are_thumb_sized(role, app, 
         context.close()
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.mark.parametrize("role, tabs", [
+    ("client", ["Home", "Requests", "Find pros", "Orders", "Messages"]),
+    ("professional", ["Home", "Leads", "Orders", "Earnings", "Messages"]),
+    ("tenant admin", ["Dashboard", "Operations", "Users", "Orders", "Messages"]),
+])
+def test_a_phone_has_the_main_destinations_at_the_bottom_within_a_thumbs_reach(role, tabs, app, browser):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, app, role)
+        bar = page.get_by_role("navigation", name="Shortcuts")
+        expect(bar).to_be_visible()
+        box = bar.bounding_box()
+        assert abs(box["y"] + box["height"] - PHONE["height"]) <= 1  # fixed to the bottom edge
+        links = bar.get_by_role("link")
+        assert [t.strip() for t in links.all_inner_texts()] == tabs
+        for link in links.all():
+            assert link.bounding_box()["height"] >= MIN_TARGET
+        expect(bar.get_by_role("link", name=tabs[0])).to_have_attribute("aria-current", "page")  # on the home page
+        bar.get_by_role("link", name="Orders").click()
+        expect(page).to_have_url(re.compile(r"/orders/?$"))
+        expect(bar.get_by_role("link", name="Orders")).to_have_attribute("aria-current", "page")
+        # the last of the page is not hidden behind the bar: the footer ends above it
+        footer = page.locator("footer")
+        footer.scroll_into_view_if_needed()
+        page.mouse.wheel(0, 10_000)
+        assert footer.bounding_box()["y"] + footer.bounding_box()["height"] <= box["y"] + 1
+    finally:
+        context.close()
+    # on a desktop the header's links are the navigation and the bar is not shown
+    desktop = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = desktop.new_page()
+        sign_in(page, app, role)
+        expect(page.get_by_role("navigation", name="Shortcuts")).to_be_hidden()
+    finally:
+        desktop.close()
