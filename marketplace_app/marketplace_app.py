@@ -10,7 +10,7 @@ from backend.jobs import run_timers_forever
 from marketplace_app.api import api
 from marketplace_app.bell_push import push_bells_forever
 from marketplace_app.limits import body_limit
-from marketplace_app.pwa import CacheHeaders, CompressedAssets
+from marketplace_app.pwa import CacheHeaders
 from marketplace_app.security_headers import with_security_headers
 from pages import PAGES
 
@@ -35,10 +35,11 @@ app = rx.App(
     # routes (/_upload, /_event). Oversized bodies get 413 before they are read (marketplace_app/limits.py).
     # The outermost, with_security_headers, adds CSP, framing denial, HSTS... to every response and refuses
     # cross-origin WebSockets (marketplace_app/security_headers.py). CacheHeaders: the static export's hashed
-    # files cached for a year, its pages revalidated; CompressedAssets gzips those files (marketplace_app/pwa.py).
+    # files cached for a year, its pages revalidated (marketplace_app/pwa.py). Reflex itself serves the build's
+    # gzip sidecars (frontend_compression_formats, default gzip).
     api_transformer=[api, body_limit(services().settings,
                                      upload_path=rx.config.get_config().prepend_backend_path("/_upload")),
-                     CompressedAssets, CacheHeaders, with_security_headers(services().settings)],
+                     CacheHeaders, with_security_headers(services().settings)],
     # The head is one static file for every marketplace: what differs per marketplace (manifest, icons, name and
     # colour) comes from routes that resolve the tenant from the Host (marketplace_app/pwa.py). /pwa.js registers
     # the service worker and adds the theme-color and apple-mobile-web-app-title metas with the marketplace's own

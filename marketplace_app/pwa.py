@@ -29,7 +29,6 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from starlette.middleware.gzip import GZipMiddleware
 from reflex.constants import Dirs
 from reflex.utils.prerequisites import get_web_dir
 
@@ -326,20 +325,3 @@ class CacheHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_cache)
-
-
-class CompressedAssets:
-    """gzip for the build's hashed files (/assets/: scripts and styles, about 70 % smaller on the wire), which the
-    static export serves uncompressed: a phone on a slow network downloads ~130 KB instead of ~420 KB before the first
-    page works. Only those files: they are the same for everyone and hold no secret, so compression cannot leak one
-    (BREACH needs a secret and attacker-chosen text in one compressed answer)."""
-
-    def __init__(self, app):
-        self.app = app
-        self.gzip = GZipMiddleware(app, minimum_size=1024)
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope.get("path", "").startswith(IMMUTABLE_PREFIX):
-            await self.gzip(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)

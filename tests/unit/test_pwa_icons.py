@@ -140,26 +140,3 @@ def test_cache_headers_for_the_static_export():
     assert client.get("/pros").headers["cache-control"] == "no-cache"
     assert client.get("/api/v1/me").headers["cache-control"] == "private, no-store"  # a route's own wins
     assert "cache-control" not in client.get("/assets/missing.js").headers  # a 404 is not cached for a year
-
-
-def test_the_builds_hashed_files_go_out_gzipped_and_nothing_else_does():
-    from starlette.applications import Starlette
-    from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
-    from starlette.testclient import TestClient
-
-    from marketplace_app.pwa import CompressedAssets
-
-    body = "const x = 1;\n" * 500
-    inner = Starlette(routes=[
-        Route("/assets/entry-abc123.js", lambda r: PlainTextResponse(body, media_type="text/javascript")),
-        Route("/api/v1/me", lambda r: PlainTextResponse(body)),
-    ])
-    client = TestClient(CompressedAssets(inner))
-    asset = client.get("/assets/entry-abc123.js", headers={"Accept-Encoding": "gzip"})
-    assert asset.headers["content-encoding"] == "gzip" and asset.text == body  # httpx undoes the gzip
-    assert int(asset.headers["content-length"]) < len(body) / 10
-    plain = client.get("/assets/entry-abc123.js", headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers and plain.text == body
-    api = client.get("/api/v1/me", headers={"Accept-Encoding": "gzip"})  # may carry secrets: never compressed
-    assert "content-encoding" not in api.headers and api.text == body
