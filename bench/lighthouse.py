@@ -71,7 +71,11 @@ def _lighthouse(url: str, out: Path, cookie: str = "") -> dict:
             f"--chrome-flags={' '.join(CHROME_FLAGS)}"]
     if cookie:
         argv.append("--extra-headers=" + json.dumps({"Cookie": cookie}))
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "CHROME_PATH": CHROME})
+    for attempt in range(3):  # Lighthouse now and then loses the trace of a load (NO_NAVSTART): run that one again
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "CHROME_PATH": CHROME})
+        if done.returncode == 0 or "NO_NAVSTART" not in done.stderr:
+            break
     if done.returncode != 0:
         raise RuntimeError(f"lighthouse failed on {url} ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(out.read_text())
