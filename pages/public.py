@@ -19,6 +19,11 @@ CATEGORIES = [("sparkles", "Cleaning"), ("wrench", "Plumbing"), ("zap", "Electri
               ("truck", "Moving"), ("graduation-cap", "Tutoring"), ("camera", "Photography"), ("palette", "Design")]
 
 
+# side by side from 30em, the two calls to action share the row; stacked on a phone each keeps its own height
+# (flex: 1 in a column would size them from zero, squeezing the outline one)
+SHARE_ROW = rx.breakpoints(initial="none", xs="1")
+
+
 def hero() -> rx.Component:
     return rx.box(
         rx.vstack(
@@ -37,9 +42,9 @@ def hero() -> rx.Component:
                 AppState.user_id != 0,
                 link_button("Go to my dashboard", href=AppState.home_path, size="4"),
                 rx.flex(
-                    link_button("Find a pro", href="/signup?role=client", size="4", width="100%", flex="1"),
+                    link_button("Find a pro", href="/signup?role=client", size="4", width="100%", flex=SHARE_ROW),
                     link_button("Join as a pro", href="/signup?role=professional", size="4", variant="outline",
-                                width="100%", flex="1"),
+                                width="100%", flex=SHARE_ROW),
                     gap="12px", direction=rx.breakpoints(initial="column", xs="row"), width="100%",
                 ),
             ),
