@@ -34,7 +34,8 @@ from reflex.utils.prerequisites import get_web_dir
 
 from backend.bootstrap import services
 from backend.identity import TenantPublic
-from backend.storage.icons import render_icon, rgb, safe_logo, text_colour_on
+from backend.colour import rgb
+from backend.storage.icons import render_icon, safe_logo, text_colour_on
 from backend.storage.ports import StorageError, is_public
 
 router = APIRouter()

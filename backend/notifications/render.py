@@ -21,6 +21,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, UndefinedError, select_autoescape
 
+from backend.colour import contrast_ratio
 from backend.identity import TenantPublic
 from backend.notifications.catalogue import Event, Group, spec
 from backend.notifications.models import Channel
@@ -209,18 +210,6 @@ def _layout(branding: Branding) -> dict[str, str]:
 
 
 # --- colour ---------------------------------------------------------------------------------------------------
-
-def _luminance(hex_colour: str) -> float:
-    """WCAG 2 relative luminance of "#RRGGBB"."""
-    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast_ratio(a: str, b: str) -> float:
-    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (light + 0.05) / (dark + 0.05)
-
 
 def readable_text_color(background: str) -> str:
     """White on the brand colour when it passes WCAG AA (4.5:1), else near-black, else black. Some mid tones

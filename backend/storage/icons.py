@@ -13,40 +13,17 @@ Pure: bytes and colours in, PNG bytes out. The logo is decoded with the same lim
 from __future__ import annotations
 
 import io
-import re
 
 from PIL import Image, ImageDraw, ImageFont
 
+from backend.colour import contrast_ratio, rgb
 from backend.errors import ValidationFailed
 from backend.storage.images import load_image
 
 KINDS = ("any", "maskable", "apple")
 SAFE_ZONE = 0.8  # maskable: the diameter of the circle every launcher's mask keeps, as a share of the width
 LOGO_MAX_BYTES = 5 * 1024 * 1024
-_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 WHITE, INK = (255, 255, 255), (17, 24, 39)  # INK: the app's near-black text colour
-
-
-def rgb(hex_colour: str) -> tuple[int, int, int]:
-    match = _HEX.match(hex_colour.strip())
-    if not match:
-        raise ValueError(f"not a #RRGGBB colour: {hex_colour!r}")
-    value = match.group(1)
-    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
-
-
-def _luminance(colour: tuple[int, int, int]) -> float:
-    def channel(c: int) -> float:
-        s = c / 255
-        return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
-    r, g, b = (channel(c) for c in colour)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
-    """WCAG 2 contrast ratio of two sRGB colours (1 to 21)."""
-    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
 
 
 def text_colour_on(background: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -1,4 +1,4 @@
-"""WCAG 2 contrast of a marketplace's brand colour (https://www.w3.org/TR/WCAG21/#dfn-contrast-ratio).
+"""WCAG 2 contrast of a marketplace's brand colour (the ratio itself: backend/colour.py).
 
 The brand colour fills buttons under white text and colours links and icons on white, so both must reach AA for
 normal text (4.5:1). The ratio is symmetric, so white text on the colour and the colour on white are one number.
@@ -9,28 +9,7 @@ from __future__ import annotations
 
 import colorsys
 
-WHITE = "#FFFFFF"
-AA_NORMAL_TEXT = 4.5
-
-
-def _channel(c: int) -> float:
-    s = c / 255
-    return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    h = hex_colour.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-
-
-def relative_luminance(hex_colour: str) -> float:
-    r, g, b = (_channel(c) for c in _rgb(hex_colour))
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast_ratio(a: str, b: str) -> float:
-    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
+from backend.colour import AA_NORMAL_TEXT, WHITE, contrast_ratio, rgb
 
 
 def _hex(r: float, g: float, b: float) -> str:
@@ -42,7 +21,7 @@ def passing_shade(hex_colour: str, against: str = WHITE, minimum: float = AA_NOR
     contrast against `against` (white); the colour itself if it already passes."""
     if contrast_ratio(hex_colour, against) >= minimum:
         return hex_colour.upper()
-    r, g, b = (c / 255 for c in _rgb(hex_colour))
+    r, g, b = (c / 255 for c in rgb(hex_colour))
     hue, lightness, saturation = colorsys.rgb_to_hls(r, g, b)
     low, high = 0.0, lightness  # black always passes against white; the colour itself does not
     for _ in range(30):

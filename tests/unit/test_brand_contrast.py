@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from backend.errors import ValidationFailed
-from backend.tenancy.contrast import WHITE, brand_contrast_problem, contrast_ratio, passing_shade, relative_luminance
+from backend.colour import WHITE, contrast_ratio, relative_luminance
+from backend.tenancy.contrast import brand_contrast_problem, passing_shade
 from backend.tenancy.models import TenantBranding
 from backend.validation import parse_input
 

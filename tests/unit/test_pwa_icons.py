@@ -8,7 +8,8 @@ import json
 import pytest
 from PIL import Image
 
-from backend.storage.icons import contrast_ratio, initial_of, render_icon, rgb, safe_logo, text_colour_on
+from backend.colour import contrast_ratio, rgb
+from backend.storage.icons import initial_of, render_icon, safe_logo, text_colour_on
 from marketplace_app.pwa import Brand, build_facts, manifest, registration_script, service_worker
 
 
