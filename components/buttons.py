@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import reflex as rx
 from reflex_components_core.el.elements.inline import A
+from reflex_components_core.el.elements.typography import P
 from reflex_components_core.react_router.dom import ReactRouterLink
 
 # Read by screen readers, not drawn (the usual "sr-only" rules).
@@ -34,6 +35,37 @@ def skip_link(target: str = "main-content") -> rx.Component:
             "color": "var(--accent-11)", "border_radius": "8px", "box_shadow": "0 0 0 2px var(--accent-9)",
             "font_weight": "600", "white_space": "normal"}},
     )
+
+
+class PageStart(P):
+    """Where keyboard and screen-reader navigation starts on each page: the page's title, visually hidden.
+
+    A link inside the app swaps the page without loading a document, so the link that had focus disappears and the
+    browser keeps its place in the old page: the next Tab lands somewhere in the middle of the new one, and a screen
+    reader says nothing. After each navigation in the app (not on a document's first page, where the browser starts
+    at the top already) this takes focus (unless the new page gave it to something, e.g. an autofocused field) and
+    reads the new title, so the next Tab meets the skip link first, as after a page load."""
+
+    def add_imports(self):
+        return {"react": ["useEffect"], "react-router": ["useLocation"]}
+
+    def add_hooks(self):
+        return [
+            "const pageStartLocation = useLocation();",
+            """useEffect(() => {
+  const start = document.getElementById("page-start");
+  if (!start) return;
+  if (!window.__pageStartSeen) { window.__pageStartSeen = true; return; }
+  const focused = document.activeElement;
+  if (focused && focused !== document.body && focused !== start && focused.isConnected) return;
+  start.textContent = document.title;
+  start.focus({preventScroll: true});
+}, [pageStartLocation.pathname]);""",
+        ]
+
+
+def page_start() -> rx.Component:
+    return PageStart.create(id="page-start", tab_index=-1, style={**VISUALLY_HIDDEN, "outline": "none"})
 
 
 def live_region(*children, polite: bool = True, **props) -> rx.Component:

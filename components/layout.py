@@ -8,7 +8,7 @@ from state.analytics import OpsBadgeState
 from state.app_state import HOME_FOR_ROLE, AppState
 from state.chat import InboxState
 
-from components.buttons import VISUALLY_HIDDEN, a11y_styles, link_button, skip_link
+from components.buttons import VISUALLY_HIDDEN, a11y_styles, link_button, page_start, skip_link
 from components.install import install_button
 from components.notifications import bell_keepalive, notification_bell
 
@@ -306,6 +306,7 @@ def page_shell(content: rx.Component, *, gated: bool = True, prerendered: bool =
         by_status.append(("loading", loading_panel()))
     return rx.box(
         a11y_styles(),
+        page_start(),
         skip_link(),
         header(),
         rx.el.main(

@@ -27,7 +27,11 @@ def _sign_in_page(state, title: str, other_way: tuple[str, str, str], *fields: r
 
 
 def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
-    """One choice of the "I want to" radio group (Radix radio cards: Tab reaches the group, arrow keys choose)."""
+    """One choice of the "I want to" radio group (Radix radio cards: Tab reaches the group, arrow keys choose).
+
+    Focus chooses too: Radix checks an item on focus only while an arrow key is still down, and it moves focus a task
+    after the keydown, so a quick press (keyup before that task) moved focus without choosing. In a radio group focus
+    and choice go together (WAI-ARIA), and Tab lands on the chosen item, so choosing on focus changes nothing else."""
     selected = SignupState.role_choice == value
     return rx.radio_cards.item(
         rx.hstack(
@@ -36,7 +40,7 @@ def _role_option(value: str, title: str, body: str, icon: str) -> rx.Component:
                       spacing="0"),
             spacing="2", align="start", width="100%",
         ),
-        value=value, id=f"role-{value}", cursor="pointer",
+        value=value, id=f"role-{value}", cursor="pointer", on_focus=SignupState.set_role_choice(value),
     )
 
 

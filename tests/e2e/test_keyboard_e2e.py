@@ -3,7 +3,8 @@ quotes through the quote dialog, the client accepts, pays on the demo checkout, 
 starts and delivers, the client completes. Nothing is clicked or filled: focus moves with Tab, Shift+Tab and the arrow
 keys, Enter and Space press, Escape closes, text is typed. Locators only check what has focus (and what a page shows).
 
-Along the way: the skip link is the first Tab stop and moves focus to the main content; focus is visible (an outline
+Along the way: the skip link is the first Tab stop and moves focus to the main content, also after a link inside the
+app (the new page takes focus to its start, as a page load would); focus is visible (an outline
 or a box shadow) where it lands; dialogs take focus in, keep Tab inside (a focus trap), close on Escape and give focus
 back to the button that opened them, whether Radix opened them (confirmations) or the state did (the quote dialog, the
 dispute note)."""
@@ -234,6 +235,9 @@ def test_a_whole_order_with_the_keyboard_alone(new_context, app):
     # --- writes in the order chat ---
     press_on(client, "link", "Order chat")
     expect(client).to_have_url(re.compile(r"/messages/\d+/?$"))
+    # the address changes while the order page is still shown (the chat's code is on its way): start from the top
+    # once the conversation is on screen, as a user would
+    expect(client.get_by_role("textbox", name="Message")).to_be_visible()
     skip_link_first(client)
     type_into(client, "textbox", "Message", message)
     press_on(client, "button", "Send")
