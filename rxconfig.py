@@ -2,6 +2,8 @@
 
 import reflex as rx
 
+from marketplace_app.first_paint import LandingPaintsFirst
+
 config = rx.Config(
     app_name="marketplace_app",
     telemetry_enabled=False,
@@ -14,5 +16,6 @@ config = rx.Config(
             theme=rx.theme(appearance="light", accent_color="indigo", gray_color="slate", radius="large")
         ),
         rx.plugins.SitemapPlugin(),
+        LandingPaintsFirst(),  # the landing page paints before the app downloads
     ],
 )

@@ -16,6 +16,23 @@ def test_landing_page_is_branded_per_tenant(page, app):
     expect(page.locator("#landing-brand")).to_contain_text("Acme Home Services")
 
 
+def test_landing_page_reads_and_leads_on_before_the_app_loads(new_context, app):
+    """The landing page is in its HTML and boots the app only after its first paint (marketplace_app/first_paint.py):
+    its head asks for none of the app's modules, and without JavaScript it still reads and its links lead on."""
+    page = new_context().new_page()
+    served = page.request.get(app.url("/")).text()
+    assert 'rel="modulepreload"' not in served.split("</head>")[0]
+    page.goto(app.url("/"))
+    expect(page.locator("#landing-brand")).to_contain_text("HandyHub")  # the app took over the page
+    expect(page.locator("link[rel=modulepreload]").first).to_be_attached()  # its modules, asked for after the paint
+
+    no_script = new_context(java_script_enabled=False).new_page()
+    no_script.goto(app.url("/"))
+    expect(no_script.get_by_role("heading", level=1)).to_contain_text("trusted local pros")
+    no_script.get_by_role("link", name="Join as a pro").click()
+    expect(no_script).to_have_url(re.compile(r"/signup/?\?role=professional$"))
+
+
 def test_new_client_signs_up_logs_out_and_back_in(page, app):
     email = unique_email("new")
     sign_up(page, app, "Nina New", email)
