@@ -280,8 +280,11 @@ def offline(request: Request) -> Response:
     return _answer(request, body, "text/html; charset=utf-8", REVALIDATE)
 
 
-def registration_script(brand: Brand | None) -> str:
-    values = {"name": brand.name if brand else "", "theme": brand.colour if brand else DEFAULT_BRAND}
+def registration_script(brand: Brand | None, open_here: bool = True) -> str:
+    """`open_here` false (no marketplace at this host, or a paused one): the landing page boots the app at once to
+    say so, instead of on the first input (marketplace_app/first_paint.py)."""
+    values = {"name": brand.name if brand else "", "theme": brand.colour if brand else DEFAULT_BRAND,
+              "open": open_here}
     # json.dumps escapes neither "<" nor "/": make the literal safe even if the file were ever inlined in HTML
     literal = json.dumps(values).replace("<", "\\u003c")
     return (STATIC / "pwa.js").read_text().replace("__BRAND__", literal)
@@ -290,7 +293,8 @@ def registration_script(brand: Brand | None) -> str:
 @router.get("/pwa.js", include_in_schema=False)
 def pwa_script(request: Request) -> Response:
     tenant = services().tenants.for_host(request.headers.get("host", ""))
-    body = registration_script(brand_of(tenant) if tenant else None).encode()
+    body = registration_script(brand_of(tenant) if tenant else None,
+                               open_here=tenant is not None and tenant.is_active).encode()
     return _answer(request, body, "text/javascript; charset=utf-8", "public, max-age=300")
 
 

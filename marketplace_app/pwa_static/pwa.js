@@ -15,6 +15,9 @@
     }
     tag.setAttribute("content", content);
   }
+  // No marketplace here, or a paused one: the landing page (which otherwise boots the app on the first input, see
+  // marketplace_app/first_paint.py) boots it at once, so the page says so. This script runs first (both deferred).
+  if (!BRAND.open) window.__bootAppNow = true;
   meta("theme-color", BRAND.theme);
   meta("apple-mobile-web-app-title", BRAND.name);
 

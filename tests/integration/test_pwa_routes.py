@@ -10,6 +10,7 @@ from PIL import Image
 from sqlmodel import select
 
 import backend.bootstrap as bootstrap
+from backend.identity import TenantStatus
 from backend.tenancy.models import Tenant
 from marketplace_app.api import api
 
@@ -119,3 +120,13 @@ def test_offline_page_and_registration_script_are_branded(client):
     script = client.get("/pwa.js", headers=ACME)
     assert script.headers["content-type"].startswith("text/javascript")
     assert '"name": "Acme Home Services"' in script.text and 'register("/sw.js"' in script.text
+    assert '"open": true' in script.text  # an open marketplace: its landing page boots the app on a first input
+
+
+def test_registration_script_says_when_there_is_no_open_marketplace(client, svc):
+    """Then the landing page boots the app at once to say "not found" or "paused" (marketplace_app/first_paint.py)."""
+    assert '"open": false' in client.get("/pwa.js", headers={"Host": "nowhere.localhost:3000"}).text
+    _rebrand(svc, "acme", status=TenantStatus.SUSPENDED)
+    assert '"open": false' in client.get("/pwa.js", headers=ACME).text
+    _rebrand(svc, "acme", status=TenantStatus.ACTIVE)
+    assert '"open": true' in client.get("/pwa.js", headers=ACME).text

@@ -9,7 +9,8 @@ import re
 import brotli
 import pytest
 
-from marketplace_app.first_paint import BuildOutputChanged, defer_app_boot, rewrite_landing
+from marketplace_app.first_paint import INSTALLED_APP_QUERY, BuildOutputChanged, defer_app_boot, rewrite_landing
+from marketplace_app.pwa import START_URL
 
 # The shape of React Router's export of a prerendered route (trimmed from a real build of this app).
 EXPORTED = """<!DOCTYPE html><html><head><meta charSet="utf-8"/>
@@ -32,10 +33,22 @@ def test_the_head_keeps_no_module_preload_and_the_page_its_content():
     assert 'async=""' not in html
 
 
-def test_the_app_boots_after_load_and_a_frame_with_the_same_modules_in_the_same_order():
+def test_the_app_boots_on_the_first_input_or_after_the_paint_in_the_installed_app():
+    script = re.search(r'<script type="module">(.*?)</script>', defer_app_boot(EXPORTED), re.S).group(1)
+    assert 'for (const type of ["pointerdown", "pointermove", "touchstart", "wheel", "keydown"]) ' \
+           'addEventListener(type, bootApp, {capture: true, passive: true});' in script
+    assert 'if (window.__bootAppNow || new URLSearchParams(location.search).get("source") === "pwa")' in script
+    assert 'addEventListener("load", afterFirstPaint' in script and "requestAnimationFrame" in script
+    assert "if (booted) return;" in script  # the first input boots once, the rest find it done
+
+
+def test_the_installed_app_is_recognised_by_its_start_url():
+    assert "=".join(INSTALLED_APP_QUERY) in START_URL.split("?", 1)[1].split("&")
+
+
+def test_the_boot_keeps_the_same_modules_in_the_same_order():
     html = defer_app_boot(EXPORTED)
     script = re.search(r'<script type="module">(.*?)</script>', html, re.S).group(1)
-    assert 'addEventListener("load", afterFirstPaint' in script and "requestAnimationFrame" in script
     order = re.findall(r'import\("([^"]+)"\)', script)
     assert order == ["/assets/manifest-b532dfd6.js", "/assets/root-TrM.js", "/assets/_index-n8C.js",
                      "/assets/entry.client-BW7.js"]
