@@ -109,6 +109,9 @@ def lighthouse_benchmark(log=print) -> list[Table]:
         cookie, order_url = _client_cookie_and_order(app.url)
         pages = [("baseline: /offline.html (static HTML)", app.url + "/offline.html", ""),
                  ("landing /", app.url + "/", ""),
+                 # the same page when the app boots right after the paint (the installed app's start URL): what
+                 # the boot costs, which a visitor's page pays at their first input (marketplace_app/first_paint.py)
+                 ("landing, app booting (/?source=pwa)", app.url + "/?source=pwa", ""),
                  ("/pros", app.url + "/pros", ""),
                  ("order page (client logged in)", order_url, cookie)]
         results, lost = {}, {}

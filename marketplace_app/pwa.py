@@ -295,7 +295,8 @@ def pwa_script(request: Request) -> Response:
     tenant = services().tenants.for_host(request.headers.get("host", ""))
     body = registration_script(brand_of(tenant) if tenant else None,
                                open_here=tenant is not None and tenant.is_active).encode()
-    return _answer(request, body, "text/javascript; charset=utf-8", "public, max-age=300")
+    # revalidated on every use (a 304 most times): it says whether the marketplace is open, which must not lag
+    return _answer(request, body, "text/javascript; charset=utf-8", REVALIDATE)
 
 
 # ------------------------------------------------------------------ caching of the static export

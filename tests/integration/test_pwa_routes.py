@@ -130,3 +130,4 @@ def test_registration_script_says_when_there_is_no_open_marketplace(client, svc)
     assert '"open": false' in client.get("/pwa.js", headers=ACME).text
     _rebrand(svc, "acme", status=TenantStatus.ACTIVE)
     assert '"open": true' in client.get("/pwa.js", headers=ACME).text
+    assert client.get("/pwa.js", headers=ACME).headers["cache-control"] == "no-cache"  # asked again before each use
