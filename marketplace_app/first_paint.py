@@ -8,15 +8,16 @@ simulated slow 4G put the first paint at ~3.9 s, against ~0.7 s for a plain HTML
 
 After the export (Reflex's `post_build` hook) this rewrites `index.html`: no module preloads in the head, and the same
 boot script, unchanged in what it imports and in which order, runs when the visitor first does something on the page
-(moves the pointer, touches, scrolls with a wheel, presses a key), or right after the first paint when the page is
-opened as the installed app (its start URL says `source=pwa`, marketplace_app/pwa.py) or when there is no open
-marketplace at the address (pwa.js, which runs first, says so; the app then shows "not found" or "paused"). Until then a phone only
-reads a page: links are links, the install button works (pwa.js), nothing else on it needs the app for a visitor,
-and the main thread stays free. Once the boot runs, the app hydrates the same HTML and takes over as on every page.
-The price: the boot's work (~0.5 s of script on a slow phone) comes with the first touch, which is usually a scroll
-(the compositor scrolls while the main thread works) or a link (a page load anyway). A signed-in visitor sees the
-visitor's header and calls to action until that first input; every other page renders only with the app, so it keeps
-React Router's preloads. The precompressed copies (`.br`, `.gz`) are written again from the new file.
+(moves the pointer, touches, scrolls with a wheel, presses a key). It runs right after the first paint instead when the
+page is opened as the installed app (its start URL says `source=pwa`, marketplace_app/pwa.py), or when there is no
+open marketplace at the address (pwa.js, which runs first, says so; the app then shows "not found" or "paused").
+Until then a phone only reads a page: links are links, the install button works (pwa.js), nothing else on it needs
+the app for a visitor, and the main thread stays free. Once the boot runs, the app hydrates the same HTML and takes
+over as on every page. The price: the boot's work (~1.7 s of blocking time in Lighthouse's simulated slow phone, the
+bench's "app booting" row) comes with the first input, which is usually a scroll (the compositor scrolls while the
+main thread works) or a link (a page load anyway). A signed-in visitor sees the visitor's header and calls to action
+until that first input. Every other page renders only with the app, so it keeps React Router's preloads. The
+precompressed copies (`.br`, `.gz`) are written again from the new file.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ MODULE_PRELOAD = re.compile(r'<link rel="modulepreload" href="([^"]+)"/>')
 BOOT_SCRIPT = re.compile(r'<script type="module" async="">(.*?)</script>', re.S)
 STATIC_IMPORT = re.compile(r'^import (?:\* as (\w+) from )?"([^"]+)";[ \t]*$', re.M)
 # When the boot script runs: on the visitor's first input, or once the page has loaded and painted when it is the
-# installed app (which is opened to be used) or when pwa.js has found no open marketplace here. The modules are then fetched in parallel, as the head's preloads did.
+# installed app (which is opened to be used) or when pwa.js has found no open marketplace here. The modules are then
+# fetched in parallel, as the head's preloads did.
 INSTALLED_APP_QUERY = ("source", "pwa")  # marketplace_app/pwa.py START_URL; tests/unit/test_first_paint.py checks
 FIRST_INPUT = ("pointerdown", "pointermove", "touchstart", "wheel", "keydown")
 DEFERRED_BOOT = """<script type="module">
