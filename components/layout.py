@@ -203,7 +203,12 @@ def user_menu() -> rx.Component:
     )
 
 
-def header() -> rx.Component:
+def header(prerendered: bool = False) -> rx.Component:
+    """`prerendered` (the landing page, whose HTML is shown before the app boots): "Log in" and "Sign up" are in that
+    HTML too, so a visitor has them before the app knows the marketplace; elsewhere they wait for it."""
+    guest_links_shown = AppState.tenant_status == "ok"
+    if prerendered:
+        guest_links_shown = guest_links_shown | (AppState.tenant_status == "loading")
     return rx.el.header(
         rx.hstack(
             rx.cond(AppState.tenant_name != "", brand_mark()),
@@ -214,7 +219,7 @@ def header() -> rx.Component:
                 rx.hstack(rx.desktop_only(nav_links()), notification_bell(), bell_keepalive(), ops_badge_source(),
                           messages_link(), user_menu(), spacing="5", align="center"),
                 rx.cond(
-                    AppState.tenant_status == "ok",
+                    guest_links_shown,
                     rx.hstack(
                         rx.link("Log in", href="/login", size="2", weight="medium", underline="none",
                                 white_space="nowrap"),
@@ -308,7 +313,7 @@ def page_shell(content: rx.Component, *, gated: bool = True, prerendered: bool =
         a11y_styles(),
         page_start(),
         skip_link(),
-        header(),
+        header(prerendered),
         rx.el.main(
             rx.match(AppState.tenant_status, *by_status, body),
             max_width=CONTENT_WIDTH, margin="0 auto", padding_x=["16px", "24px"], padding_y=["20px", "32px"],

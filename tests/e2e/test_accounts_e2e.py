@@ -43,6 +43,7 @@ def test_landing_page_reads_and_leads_on_before_the_app_loads(new_context, app):
     no_script = new_context(java_script_enabled=False).new_page()
     no_script.goto(app.url("/"))
     expect(no_script.get_by_role("heading", level=1)).to_contain_text("trusted local pros")
+    expect(no_script.get_by_role("banner").get_by_role("link", name="Log in")).to_be_visible()
     no_script.get_by_role("link", name="Join as a pro").click()
     expect(no_script).to_have_url(re.compile(r"/signup/?\?role=professional$"))
 
